@@ -1,0 +1,373 @@
+//! The event line layer (SPEC §2.2): canonical encoding of PTY chunks and parsing of any
+//! valid asciicast v3 event line.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use crate::error::ParseError;
+
+/// Direction of a byte stream through the PTY.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamDir {
+    /// Child → terminal (`o` events).
+    Output,
+    /// Terminal → child (`i` events, only with input capture).
+    Input,
+}
+
+impl StreamDir {
+    fn code(self) -> u8 {
+        match self {
+            StreamDir::Output => b'o',
+            StreamDir::Input => b'i',
+        }
+    }
+}
+
+/// Encodes recorder observations into canonical asciicast v3 event lines (SPEC §2.2).
+///
+/// Times are **absolute** microseconds on a monotonic clock since the session started; the
+/// encoder turns them into intervals between *emitted* lines, so a chunk held back as an
+/// incomplete UTF-8 sequence does not lose time. Every method hands each finished line (without
+/// its LF) to `emit`, in order; a call may emit zero, one or two lines.
+#[derive(Debug, Default)]
+pub struct EventEncoder {
+    last_us: u64,
+    carry: [Carry; 2],
+    line: Vec<u8>,
+    joined: Vec<u8>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Carry {
+    buf: [u8; 3],
+    len: u8,
+}
+
+impl EventEncoder {
+    /// A new encoder whose first event is timed relative to `t = 0` µs.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Encode a chunk of PTY bytes read at `t_us`.
+    ///
+    /// Valid UTF-8 becomes one `o`/`i` line. An incomplete UTF-8 sequence at the end (≤ 3 bytes)
+    /// is held until the next chunk of the same direction. Invalid bytes produce a lossy
+    /// `o`/`i` line followed by a `b` line with the exact bytes (base64).
+    pub fn data(&mut self, dir: StreamDir, t_us: u64, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
+        let idx = dir as usize;
+        let carry = self.carry[idx];
+        let mut joined = std::mem::take(&mut self.joined);
+        let data: &[u8] = if carry.len == 0 {
+            bytes
+        } else {
+            joined.clear();
+            joined.extend_from_slice(&carry.buf[..carry.len as usize]);
+            joined.extend_from_slice(bytes);
+            &joined
+        };
+        self.carry[idx] = Carry::default();
+        let (body, tail) = match std::str::from_utf8(data) {
+            Ok(_) => (data, &[][..]),
+            Err(e) if e.error_len().is_none() => data.split_at(e.valid_up_to()),
+            Err(_) => data.split_at(data.len() - incomplete_tail_len(data)),
+        };
+        if !tail.is_empty() {
+            let mut c = Carry::default();
+            c.buf[..tail.len()].copy_from_slice(tail);
+            c.len = tail.len() as u8;
+            self.carry[idx] = c;
+        }
+        if !body.is_empty() {
+            self.emit_bytes(dir, t_us, body, emit);
+        }
+        self.joined = joined;
+    }
+
+    /// Emit whatever bytes of `dir` are still held back (call before `exit`/close).
+    pub fn flush(&mut self, dir: StreamDir, t_us: u64, emit: &mut impl FnMut(&[u8])) {
+        let idx = dir as usize;
+        let carry = std::mem::take(&mut self.carry[idx]);
+        if carry.len > 0 {
+            let bytes = carry.buf;
+            self.emit_bytes(dir, t_us, &bytes[..carry.len as usize], emit);
+        }
+    }
+
+    /// Encode a terminal resize: an `r` line with data `"COLSxROWS"`.
+    pub fn resize(&mut self, t_us: u64, cols: u16, rows: u16, emit: &mut impl FnMut(&[u8])) {
+        let mut s = itoa_buf(cols as u64);
+        s.push(b'x');
+        s.extend_from_slice(&itoa_buf(rows as u64));
+        self.simple(t_us, b'r', &s, emit);
+    }
+
+    /// Encode the exit status: an `x` line with the decimal status (`128+N` for signal N).
+    pub fn exit(&mut self, t_us: u64, status: i32, emit: &mut impl FnMut(&[u8])) {
+        let s = status.to_string();
+        self.simple(t_us, b'x', s.as_bytes(), emit);
+    }
+
+    /// Encode a marker (`m`) with a UTF-8 label.
+    pub fn marker(&mut self, t_us: u64, label: &str, emit: &mut impl FnMut(&[u8])) {
+        self.simple(t_us, b'm', label.as_bytes(), emit);
+    }
+
+    /// Encode an arbitrary single-character event whose data is valid UTF-8 text.
+    fn simple(&mut self, t_us: u64, code: u8, text: &[u8], emit: &mut impl FnMut(&[u8])) {
+        let interval = self.interval(t_us);
+        self.line.clear();
+        start_line(&mut self.line, interval, code);
+        write_json_string(&mut self.line, text);
+        self.line.push(b']');
+        emit(&self.line);
+    }
+
+    fn interval(&mut self, t_us: u64) -> u64 {
+        let iv = t_us.saturating_sub(self.last_us);
+        self.last_us = self.last_us.max(t_us);
+        iv
+    }
+
+    fn emit_bytes(&mut self, dir: StreamDir, t_us: u64, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
+        let interval = self.interval(t_us);
+        self.line.clear();
+        start_line(&mut self.line, interval, dir.code());
+        match std::str::from_utf8(bytes) {
+            Ok(_) => {
+                write_json_string(&mut self.line, bytes);
+                self.line.push(b']');
+                emit(&self.line);
+            }
+            Err(_) => {
+                let lossy = String::from_utf8_lossy(bytes);
+                write_json_string(&mut self.line, lossy.as_bytes());
+                self.line.push(b']');
+                emit(&self.line);
+                self.line.clear();
+                start_line(&mut self.line, 0, b'b');
+                self.line.push(b'"');
+                let at = self.line.len();
+                let n = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+                self.line.resize(at + n, 0);
+                let written = B64.encode_slice(bytes, &mut self.line[at..]).unwrap_or(0);
+                self.line.truncate(at + written);
+                self.line.extend_from_slice(b"\"]");
+                emit(&self.line);
+            }
+        }
+    }
+}
+
+/// Length of an incomplete (so far valid) UTF-8 sequence at the end of `data`, 0 if none.
+fn incomplete_tail_len(data: &[u8]) -> usize {
+    let n = data.len();
+    for i in 1..=n.min(3) {
+        let b = data[n - i];
+        if (0x80..0xC0).contains(&b) {
+            continue;
+        }
+        let need = match b {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => 0,
+        };
+        return if need > i { i } else { 0 };
+    }
+    0
+}
+
+fn start_line(line: &mut Vec<u8>, interval_us: u64, code: u8) {
+    line.push(b'[');
+    line.extend_from_slice(format_interval(interval_us).as_bytes());
+    line.extend_from_slice(b", \"");
+    line.push(code);
+    line.extend_from_slice(b"\", ");
+}
+
+fn itoa_buf(v: u64) -> Vec<u8> {
+    v.to_string().into_bytes()
+}
+
+/// Format microseconds as seconds with exactly six fractional digits (`1.000250`).
+pub fn format_interval(us: u64) -> String {
+    format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
+}
+
+// 0 = copy, 1 = escape with a short form or \u00XX.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t
+};
+
+/// Append `text` (which must be valid UTF-8) to `out` as a JSON string literal in the writer's
+/// canonical form (SPEC §2.2): quotes, `\"`, `\\`, `\n \r \t \b \f`, other controls and DEL as
+/// `\u00XX`; all other characters verbatim.
+pub fn write_json_string(out: &mut Vec<u8>, text: &[u8]) {
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
+        out.extend_from_slice(&text[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&text[start..]);
+    out.push(b'"');
+}
+
+/// One decoded event line (SPEC §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Microseconds since the previous event (rounded from the JSON number).
+    pub interval_us: u64,
+    /// Event code (`o`, `i`, `r`, `x`, `m`, `b`, `e`, or anything else a reader must ignore).
+    pub code: String,
+    /// The data string, unescaped.
+    pub data: String,
+}
+
+/// A decoded event line where `b` extension lines have been folded into the event they belong
+/// to, giving exact bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventLine {
+    /// Absolute time in microseconds since the start of the session.
+    pub time_us: u64,
+    /// Event code.
+    pub code: String,
+    /// Exact bytes: for `o`/`i` with a following `b`, the `b` bytes; otherwise the data text.
+    pub bytes: Vec<u8>,
+}
+
+/// Parse one event line (without LF) in any valid JSON form.
+///
+/// # Errors
+/// [`ParseError::Json`] when the line is not `[number, string, string]`,
+/// [`ParseError::Invalid`] for a negative, non-finite or absurd interval.
+pub fn parse_event(line: &[u8]) -> Result<Event, ParseError> {
+    let (num, code, data): (serde_json::Number, String, String) =
+        serde_json::from_slice(line).map_err(|e| ParseError::Json(e.to_string()))?;
+    let secs = num
+        .as_f64()
+        .ok_or_else(|| ParseError::Invalid(format!("interval {num} is not a number")))?;
+    if !secs.is_finite() || secs < 0.0 || secs > 1.0e9 {
+        return Err(ParseError::Invalid(format!("interval {num} out of range")));
+    }
+    Ok(Event { interval_us: (secs * 1_000_000.0).round() as u64, code, data })
+}
+
+impl Event {
+    /// Decode the base64 data of a `b` event.
+    ///
+    /// # Errors
+    /// [`ParseError::Invalid`] when the data is not padded standard base64.
+    pub fn raw_bytes(&self) -> Result<Vec<u8>, ParseError> {
+        B64.decode(self.data.as_bytes())
+            .map_err(|e| ParseError::Invalid(format!("bad base64 in 'b' event: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(f: impl FnOnce(&mut EventEncoder, &mut dyn FnMut(&[u8]))) -> Vec<String> {
+        let mut enc = EventEncoder::new();
+        let mut out = Vec::new();
+        f(&mut enc, &mut |l: &[u8]| out.push(String::from_utf8(l.to_vec()).unwrap()));
+        out
+    }
+
+    #[test]
+    fn canonical_output_line() {
+        let out = lines(|e, emit| e.data(StreamDir::Output, 1_000_250, b"hi\x1b[0m\r\n\"\\", &mut |l| emit(l)));
+        assert_eq!(out, vec![r#"[1.000250, "o", "hi\u001b[0m\r\n\"\\"]"#]);
+    }
+
+    #[test]
+    fn intervals_are_relative_to_previous_emitted_line() {
+        let out = lines(|e, emit| {
+            e.data(StreamDir::Output, 500, b"a", &mut |l| emit(l));
+            e.data(StreamDir::Output, 700, b"\xc3", &mut |l| emit(l)); // held back
+            e.data(StreamDir::Output, 900, b"\xa9", &mut |l| emit(l));
+            e.resize(2_000_900, 100, 40, &mut |l| emit(l));
+            e.exit(2_000_901, 3, &mut |l| emit(l));
+        });
+        assert_eq!(
+            out,
+            vec![
+                r#"[0.000500, "o", "a"]"#,
+                "[0.000400, \"o\", \"\u{e9}\"]",
+                r#"[2.000000, "r", "100x40"]"#,
+                r#"[0.000001, "x", "3"]"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_gets_exact_bytes() {
+        let out = lines(|e, emit| e.data(StreamDir::Output, 0, b"a\xff\xfeb", &mut |l| emit(l)));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], "[0.000000, \"o\", \"a\u{fffd}\u{fffd}b\"]");
+        let ev = parse_event(out[1].as_bytes()).unwrap();
+        assert_eq!(ev.code, "b");
+        assert_eq!(ev.raw_bytes().unwrap(), b"a\xff\xfeb");
+    }
+
+    #[test]
+    fn flush_emits_held_bytes_exactly() {
+        let out = lines(|e, emit| {
+            e.data(StreamDir::Output, 0, b"x\xe2\x82", &mut |l| emit(l));
+            e.flush(StreamDir::Output, 5, &mut |l| emit(l));
+        });
+        assert_eq!(out.len(), 3);
+        let ev = parse_event(out[2].as_bytes()).unwrap();
+        assert_eq!(ev.raw_bytes().unwrap(), b"\xe2\x82");
+    }
+
+    #[test]
+    fn every_byte_value_round_trips_through_json() {
+        let all: Vec<u8> = (0u8..0x80).collect();
+        let mut line = Vec::new();
+        write_json_string(&mut line, &all);
+        let back: String = serde_json::from_slice(&line).unwrap();
+        assert_eq!(back.as_bytes(), &all[..]);
+    }
+
+    #[test]
+    fn parse_accepts_equivalent_forms_and_rejects_bad_ones() {
+        let a = parse_event(br#"[1, "o", "\u0041"]"#).unwrap();
+        assert_eq!(a, Event { interval_us: 1_000_000, code: "o".into(), data: "A".into() });
+        assert!(parse_event(br#"[-1, "o", "x"]"#).is_err());
+        assert!(parse_event(br#"[1, "o", {"a":1}]"#).is_err());
+        assert!(parse_event(b"garbage").is_err());
+        assert!(parse_event(br#"[1, "o", "x", 4]"#).is_err());
+    }
+}
