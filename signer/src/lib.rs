@@ -1,1 +1,17 @@
-//! placeholder
+//! sealcast v1 integrity layer (SPEC §4–§6): keys, trust, the line chain, checkpoints.
+//!
+//! Pure computation: no files, no clocks. The writer side is [`Sealer`] (chain every line,
+//! sign checkpoint notes); the reader side is [`ChainVerifier`], the only producer of
+//! [`Verified`] checkpoints.
+
+mod chain;
+mod checkpoint;
+mod error;
+mod keys;
+mod trust;
+
+pub use chain::{genesis, Chain, ChainVerifier, Sealer, Verified};
+pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN};
+pub use error::{CheckpointError, KeyError, TrustError};
+pub use keys::{KeyId, PublicKey, SigningKey};
+pub use trust::{TrustStore, TrustedKey, RECORDING_NAMESPACE};
