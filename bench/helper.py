@@ -106,7 +106,7 @@ def gen_redraw(path, target):
             # progress bar row
             pct = (frame_no * 7) % 101
             filled = pct * (cols - 10) // 100
-            out.append("\x1b[2;1H\x1b[32m%s\x1b[90m%s\x1b[0m %3d%%  " % (
+            out.append("\x1b[2;1H\x1b[32m%s\x1b[90m%s\x1b[0m %3d%%     " % (
                 "#" * filled, "." * (cols - 10 - filled), pct))
             out.append("\x1b[3;1H\x1b[1m%s\x1b[0m" % (
                 "  PID COMMAND           %CPU  %MEM      RSS  STATE".ljust(cols)))
@@ -119,8 +119,8 @@ def gen_redraw(path, target):
                 text = "%5d %s%-16s\x1b[0m %s%5.1f\x1b[0m %5.1f %8d  %s" % (
                     p[0], colour, p[1], cpu_col, p[2], p[3], p[4],
                     rnd.choice(["R", "S", "S", "S", "D", "Z"]))
-                # visible width is 48; pad to 80 columns, then clear to EOL
-                out.append("\x1b[%d;1H%s%s\x1b[K" % (r + 4, text, " " * (cols - 48)))
+                # visible width is 46; pad to 80 columns, then clear to EOL
+                out.append("\x1b[%d;1H%s%s\x1b[K" % (r + 4, text, " " * (cols - 46)))
             frame = "".join(out)
             chunk.append(frame)
             csize += len(frame)

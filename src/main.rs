@@ -1,1 +1,184 @@
-fn main() {}
+//! `sealcast`: record, seal, verify and replay terminal sessions.
+//!
+//! `main` is the exit-code boundary: commands return an exit code or an error; errors print
+//! as `sealcast: {:#}` and exit 4 (I/O) or 3 (usage); a closed stdout (broken pipe) is success.
+
+mod cmd;
+mod paths;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Sealed terminal-session recorder and player.
+#[derive(Debug, Parser)]
+#[command(name = "sealcast", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Generate an Ed25519 signing key: DIR/signing.key (PKCS#8, mode 0600) and DIR/signing.pub.
+    Keygen(KeygenArgs),
+    /// Record a session (login shell or CMD) in a new PTY into a sealed .cast.zst.
+    Record(RecordArgs),
+    /// Verify recordings (files or directories) against trusted keys.
+    Verify(VerifyArgs),
+    /// Replay a recording to the terminal with its original timing.
+    Play(PlayArgs),
+    /// Write the recorded output bytes, exactly, to stdout.
+    Cat(FileArg),
+    /// Convert a recording to another format on stdout.
+    Export(ExportArgs),
+    /// Show a recording's metadata and verification summary.
+    Info(InfoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KeygenArgs {
+    /// Directory to write signing.key and signing.pub into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Comment for the public key (default: sealcast@<hostname>).
+    #[arg(long)]
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RecordArgs {
+    /// Write the recording to FILE (must not exist; should end in .cast.zst).
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub out: Option<PathBuf>,
+    /// Write the recording into DIR as <session-id>.cast.zst.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Signing key (PKCS#8 PEM/DER). Default: the dev key under the XDG data dir, created on first use.
+    #[arg(long, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Also record keyboard input (`i` events). Off by default: input contains passwords.
+    #[arg(long)]
+    pub capture_input: bool,
+    /// Host id stored in the recording (default: the system hostname).
+    #[arg(long)]
+    pub host_id: Option<String>,
+    /// Seconds between time-based checkpoints.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub checkpoint_secs: f64,
+    /// Event bytes between size-based checkpoints.
+    #[arg(long, default_value_t = 65536, value_name = "BYTES")]
+    pub checkpoint_bytes: u64,
+    /// Do not print where the recording went.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Command and arguments to record (default: the user's login shell).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// allowed_signers file with the trusted keys (default: the dev trust file under the XDG data dir).
+    #[arg(long, value_name = "FILE")]
+    pub trusted: Option<PathBuf>,
+    /// One JSON object per file plus a summary object, on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Treat incomplete recordings (crash tails) as failures (exit 1 instead of 2).
+    #[arg(long)]
+    pub strict: bool,
+    /// Files or directories (default: the local archive under the XDG data dir).
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FileArg {
+    /// Recording (.cast.zst).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlayArgs {
+    /// Playback speed factor.
+    #[arg(long, short, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Cap idle gaps at this many seconds.
+    #[arg(long, short, value_name = "SECS")]
+    pub idle_limit: Option<f64>,
+    /// Recording (.cast.zst).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// The decompressed stream, byte for byte.
+    #[value(name = "asciicast-v3")]
+    AsciicastV3,
+    /// asciicast v2 (absolute times; extension events dropped).
+    #[value(name = "asciicast-v2")]
+    AsciicastV2,
+    /// Plain text of the output, escape sequences removed.
+    Txt,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, short, value_enum)]
+    pub format: ExportFormat,
+    /// Recording (.cast.zst).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// allowed_signers file for the verification summary (default: the dev trust file).
+    #[arg(long, value_name = "FILE")]
+    pub trusted: Option<PathBuf>,
+    /// Recording (.cast.zst).
+    pub file: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 3 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Record(a) => cmd::record::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Play(a) => cmd::replay::play(a),
+        Command::Cat(a) => cmd::replay::cat(a),
+        Command::Export(a) => cmd::replay::export(a),
+        Command::Info(a) => cmd::replay::info(a),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("sealcast: {e:#}");
+            ExitCode::from(if e.downcast_ref::<cmd::UsageError>().is_some() {
+                3
+            } else {
+                4
+            })
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}

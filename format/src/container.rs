@@ -52,7 +52,11 @@ pub struct Scanner<'a> {
 
 /// Walk the frames of `data` (a whole `.cast.zst` file, or a prefix of one).
 pub fn scan(data: &[u8]) -> Scanner<'_> {
-    Scanner { data, pos: 0, done: false }
+    Scanner {
+        data,
+        pos: 0,
+        done: false,
+    }
 }
 
 impl<'a> Scanner<'a> {
@@ -65,37 +69,64 @@ impl<'a> Scanner<'a> {
         let rest = &self.data[self.pos..];
         let offset = self.pos as u64;
         if rest.is_empty() {
-            return if self.pos == 0 { Err(ContainerError::Empty) } else { Ok(None) };
+            return if self.pos == 0 {
+                Err(ContainerError::Empty)
+            } else {
+                Ok(None)
+            };
         }
         if rest.len() < 4 {
-            return Err(ContainerError::Truncated { offset, available: rest.len() as u64 });
+            return Err(ContainerError::Truncated {
+                offset,
+                available: rest.len() as u64,
+            });
         }
         let magic = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
         if magic == ZSTD_MAGIC {
             let n = zstd_safe::find_frame_compressed_size(rest).map_err(|code| {
                 let reason = zstd_safe::get_error_name(code);
                 if reason.contains("Src size") || reason.contains("truncated") {
-                    ContainerError::Truncated { offset, available: rest.len() as u64 }
+                    ContainerError::Truncated {
+                        offset,
+                        available: rest.len() as u64,
+                    }
                 } else {
-                    ContainerError::Zstd { offset, reason: reason.to_string() }
+                    ContainerError::Zstd {
+                        offset,
+                        reason: reason.to_string(),
+                    }
                 }
             })?;
             self.pos += n;
-            return Ok(Some(Frame { offset, len: n as u64, kind: FrameKind::Data, bytes: &rest[..n] }));
+            return Ok(Some(Frame {
+                offset,
+                len: n as u64,
+                kind: FrameKind::Data,
+                bytes: &rest[..n],
+            }));
         }
         if magic & SKIPPABLE_MASK == SKIPPABLE_BASE {
             if rest.len() < 8 {
-                return Err(ContainerError::Truncated { offset, available: rest.len() as u64 });
+                return Err(ContainerError::Truncated {
+                    offset,
+                    available: rest.len() as u64,
+                });
             }
             let len = u32::from_le_bytes([rest[4], rest[5], rest[6], rest[7]]) as u64;
             if magic != CHECKPOINT_MAGIC {
-                return Err(ContainerError::UnexpectedSkippable { offset, variant: (magic & 0xF) as u8 });
+                return Err(ContainerError::UnexpectedSkippable {
+                    offset,
+                    variant: (magic & 0xF) as u8,
+                });
             }
             if len > MAX_CHECKPOINT_PAYLOAD as u64 {
                 return Err(ContainerError::OversizedCheckpoint { offset, len });
             }
             if (rest.len() as u64) < 8 + len {
-                return Err(ContainerError::Truncated { offset, available: rest.len() as u64 });
+                return Err(ContainerError::Truncated {
+                    offset,
+                    available: rest.len() as u64,
+                });
             }
             let end = 8 + len as usize;
             self.pos += end;
@@ -113,7 +144,11 @@ impl<'a> Scanner<'a> {
         } else {
             ""
         };
-        Err(ContainerError::BadMagic { offset, magic, hint })
+        Err(ContainerError::BadMagic {
+            offset,
+            magic,
+            hint,
+        })
     }
 }
 
@@ -191,7 +226,10 @@ fn decode_into(frame: &[u8], offset: u64, out: &mut Vec<u8>) -> Result<(), Conta
             }
             // No progress possible: the frame ends before zstd says it is complete.
             if out.len() == before_out && (input.pos() == before_in || input.pos() == frame.len()) {
-                return Err(ContainerError::Truncated { offset, available: frame.len() as u64 });
+                return Err(ContainerError::Truncated {
+                    offset,
+                    available: frame.len() as u64,
+                });
             }
         }
     })
@@ -204,7 +242,11 @@ fn decode_into(frame: &[u8], offset: u64, out: &mut Vec<u8>) -> Result<(), Conta
 /// [`ContainerError::Zstd`] on corrupt data or content-checksum mismatch,
 /// [`ContainerError::Truncated`] if the frame ends early, [`ContainerError::OversizedFrame`]
 /// past [`MAX_FRAME_CONTENT`].
-pub fn decompress_frame(frame: &[u8], offset: u64, out: &mut Vec<u8>) -> Result<(), ContainerError> {
+pub fn decompress_frame(
+    frame: &[u8],
+    offset: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), ContainerError> {
     decode_into(frame, offset, out)
 }
 
@@ -227,7 +269,9 @@ pub struct FrameCompressor {
 
 impl std::fmt::Debug for FrameCompressor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FrameCompressor").field("open", &self.open).finish()
+        f.debug_struct("FrameCompressor")
+            .field("open", &self.open)
+            .finish()
     }
 }
 
@@ -242,9 +286,15 @@ impl FrameCompressor {
     /// If zstd rejects the parameters.
     pub fn new(level: i32) -> io::Result<Self> {
         let mut cctx = CCtx::create();
-        cctx.set_parameter(CParameter::CompressionLevel(level)).map_err(zerr)?;
-        cctx.set_parameter(CParameter::ChecksumFlag(true)).map_err(zerr)?;
-        Ok(FrameCompressor { cctx, out: Vec::with_capacity(CCtx::out_size()), open: false })
+        cctx.set_parameter(CParameter::CompressionLevel(level))
+            .map_err(zerr)?;
+        cctx.set_parameter(CParameter::ChecksumFlag(true))
+            .map_err(zerr)?;
+        Ok(FrameCompressor {
+            cctx,
+            out: Vec::with_capacity(CCtx::out_size()),
+            open: false,
+        })
     }
 
     /// True if a frame has been started and not yet ended.
@@ -258,7 +308,9 @@ impl FrameCompressor {
             self.out.clear();
             let remaining = {
                 let mut output = OutBuffer::around(&mut self.out);
-                self.cctx.compress_stream2(&mut output, &mut input, mode).map_err(zerr)?
+                self.cctx
+                    .compress_stream2(&mut output, &mut input, mode)
+                    .map_err(zerr)?
             };
             if !self.out.is_empty() {
                 w.write_all(&self.out)?;
@@ -266,7 +318,11 @@ impl FrameCompressor {
             let input_done = input.pos() == data.len();
             match mode {
                 EndDirective::ZSTD_e_continue if input_done => return Ok(()),
-                EndDirective::ZSTD_e_flush | EndDirective::ZSTD_e_end if input_done && remaining == 0 => return Ok(()),
+                EndDirective::ZSTD_e_flush | EndDirective::ZSTD_e_end
+                    if input_done && remaining == 0 =>
+                {
+                    return Ok(())
+                }
                 _ => {}
             }
         }
@@ -330,7 +386,15 @@ mod tests {
         let file = build(&[&["a", "b"], &["c"]]);
         let frames: Vec<_> = scan(&file).collect::<Result<_, _>>().unwrap();
         let kinds: Vec<_> = frames.iter().map(|f| f.kind).collect();
-        assert_eq!(kinds, [FrameKind::Data, FrameKind::Checkpoint, FrameKind::Data, FrameKind::Checkpoint]);
+        assert_eq!(
+            kinds,
+            [
+                FrameKind::Data,
+                FrameKind::Checkpoint,
+                FrameKind::Data,
+                FrameKind::Checkpoint
+            ]
+        );
         assert_eq!(frames[1].bytes, b"cp0");
         let mut out = Vec::new();
         decompress_frame(frames[0].bytes, 0, &mut out).unwrap();
@@ -346,19 +410,28 @@ mod tests {
         let data_len = scan(&file).next().unwrap().unwrap().len as usize;
         let cut = &file[..data_len - 3];
         let err = scan(cut).next().unwrap().unwrap_err();
-        assert!(matches!(err, ContainerError::Truncated { offset: 0, .. }), "{err:?}");
+        assert!(
+            matches!(err, ContainerError::Truncated { offset: 0, .. }),
+            "{err:?}"
+        );
         let mut out = Vec::new();
         decompress_partial(cut, &mut out);
         assert!(out.starts_with(b"hello world\n"));
 
-        assert_eq!(scan(b"").next().unwrap().unwrap_err(), ContainerError::Empty);
+        assert_eq!(
+            scan(b"").next().unwrap().unwrap_err(),
+            ContainerError::Empty
+        );
         let e = scan(b"{\"version\":3}").next().unwrap().unwrap_err();
         assert!(e.to_string().contains("uncompressed asciicast"), "{e}");
         let mut other = file.clone();
         other.extend_from_slice(&0x184D_2A51u32.to_le_bytes());
         other.extend_from_slice(&0u32.to_le_bytes());
         let last = scan(&other).last().unwrap().unwrap_err();
-        assert!(matches!(last, ContainerError::UnexpectedSkippable { variant: 1, .. }));
+        assert!(matches!(
+            last,
+            ContainerError::UnexpectedSkippable { variant: 1, .. }
+        ));
     }
 
     #[test]

@@ -130,7 +130,13 @@ impl EventEncoder {
         iv
     }
 
-    fn emit_bytes(&mut self, dir: StreamDir, t_us: u64, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
+    fn emit_bytes(
+        &mut self,
+        dir: StreamDir,
+        t_us: u64,
+        bytes: &[u8],
+        emit: &mut impl FnMut(&[u8]),
+    ) {
         let interval = self.interval(t_us);
         self.line.clear();
         start_line(&mut self.line, interval, dir.code());
@@ -280,10 +286,28 @@ pub fn parse_event(line: &[u8]) -> Result<Event, ParseError> {
     if !secs.is_finite() || secs < 0.0 || secs > 1.0e9 {
         return Err(ParseError::Invalid(format!("interval {num} out of range")));
     }
-    Ok(Event { interval_us: (secs * 1_000_000.0).round() as u64, code, data })
+    Ok(Event {
+        interval_us: (secs * 1_000_000.0).round() as u64,
+        code,
+        data,
+    })
 }
 
 impl Event {
+    /// The line the sealcast writer would have produced for this event (SPEC §2.2). A line
+    /// whose bytes differ from this was not written by sealcast as it stands.
+    pub fn canonical_line(&self) -> Vec<u8> {
+        let mut line = Vec::with_capacity(self.data.len() + 24);
+        line.push(b'[');
+        line.extend_from_slice(format_interval(self.interval_us).as_bytes());
+        line.extend_from_slice(b", ");
+        write_json_string(&mut line, self.code.as_bytes());
+        line.extend_from_slice(b", ");
+        write_json_string(&mut line, self.data.as_bytes());
+        line.push(b']');
+        line
+    }
+
     /// Decode the base64 data of a `b` event.
     ///
     /// # Errors
@@ -301,13 +325,22 @@ mod tests {
     fn lines(f: impl FnOnce(&mut EventEncoder, &mut dyn FnMut(&[u8]))) -> Vec<String> {
         let mut enc = EventEncoder::new();
         let mut out = Vec::new();
-        f(&mut enc, &mut |l: &[u8]| out.push(String::from_utf8(l.to_vec()).unwrap()));
+        f(&mut enc, &mut |l: &[u8]| {
+            out.push(String::from_utf8(l.to_vec()).unwrap())
+        });
         out
     }
 
     #[test]
     fn canonical_output_line() {
-        let out = lines(|e, emit| e.data(StreamDir::Output, 1_000_250, b"hi\x1b[0m\r\n\"\\", &mut |l| emit(l)));
+        let out = lines(|e, emit| {
+            e.data(
+                StreamDir::Output,
+                1_000_250,
+                b"hi\x1b[0m\r\n\"\\",
+                &mut |l| emit(l),
+            )
+        });
         assert_eq!(out, vec![r#"[1.000250, "o", "hi\u001b[0m\r\n\"\\"]"#]);
     }
 
@@ -364,10 +397,34 @@ mod tests {
     #[test]
     fn parse_accepts_equivalent_forms_and_rejects_bad_ones() {
         let a = parse_event(br#"[1, "o", "\u0041"]"#).unwrap();
-        assert_eq!(a, Event { interval_us: 1_000_000, code: "o".into(), data: "A".into() });
+        assert_eq!(
+            a,
+            Event {
+                interval_us: 1_000_000,
+                code: "o".into(),
+                data: "A".into()
+            }
+        );
         assert!(parse_event(br#"[-1, "o", "x"]"#).is_err());
         assert!(parse_event(br#"[1, "o", {"a":1}]"#).is_err());
         assert!(parse_event(b"garbage").is_err());
         assert!(parse_event(br#"[1, "o", "x", 4]"#).is_err());
+    }
+
+    #[test]
+    fn canonical_line_reproduces_writer_output_only() {
+        let out = lines(|e, emit| {
+            e.data(StreamDir::Output, 1_234_567, b"a\"\x1b\x7f\xff", &mut |l| {
+                emit(l)
+            })
+        });
+        for l in &out {
+            assert_eq!(
+                parse_event(l.as_bytes()).unwrap().canonical_line(),
+                l.as_bytes()
+            );
+        }
+        let rewritten = br#"[1.234567,"o","a"]"#;
+        assert_ne!(parse_event(rewritten).unwrap().canonical_line(), rewritten);
     }
 }

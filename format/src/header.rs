@@ -102,7 +102,11 @@ mod tests {
     fn header_round_trip_and_key_order() {
         let h = Header {
             version: 3,
-            term: TermInfo { cols: 80, rows: 24, term_type: Some("xterm".into()) },
+            term: TermInfo {
+                cols: 80,
+                rows: 24,
+                term_type: Some("xterm".into()),
+            },
             timestamp: Some(1),
             idle_time_limit: None,
             command: None,
@@ -111,9 +115,15 @@ mod tests {
             sealcast: None,
         };
         let line = h.to_line();
-        assert_eq!(line, br#"{"version":3,"term":{"cols":80,"rows":24,"type":"xterm"},"timestamp":1}"#);
+        assert_eq!(
+            line,
+            br#"{"version":3,"term":{"cols":80,"rows":24,"type":"xterm"},"timestamp":1}"#
+        );
         assert_eq!(Header::parse(&line).unwrap(), h);
-        assert!(matches!(Header::parse(br#"{"version":2,"width":80,"height":24}"#), Err(ParseError::Version(2))));
+        assert!(matches!(
+            Header::parse(br#"{"version":2,"width":80,"height":24}"#),
+            Err(ParseError::Version(2))
+        ));
         assert!(Header::parse(b"[1, \"o\", \"x\"]").is_err());
     }
 }

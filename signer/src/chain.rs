@@ -35,7 +35,11 @@ pub struct Chain {
 impl Chain {
     /// A chain at `head_0 = genesis(host, session)`.
     pub fn new(host: &str, session: &str) -> Chain {
-        Chain { head: genesis(host, session), lines: 0, bytes: 0 }
+        Chain {
+            head: genesis(host, session),
+            lines: 0,
+            bytes: 0,
+        }
     }
 
     /// Hash the next line (exact bytes, without its LF).
@@ -81,7 +85,13 @@ pub struct Sealer {
 impl Sealer {
     /// Start the chain of `session` on `host`, signing with `key`.
     pub fn new(key: SigningKey, host: &str, session: &str) -> Sealer {
-        Sealer { chain: Chain::new(host, session), key, host: host.into(), session: session.into(), seq: 0 }
+        Sealer {
+            chain: Chain::new(host, session),
+            key,
+            host: host.into(),
+            session: session.into(),
+            seq: 0,
+        }
     }
 
     /// Chain one line (exact bytes, without LF).
@@ -137,6 +147,37 @@ impl<T> Deref for Verified<T> {
     }
 }
 
+/// Verify a checkpoint note on its own (signature and trust only, no chain): used for seal
+/// receipts (SPEC §5), which repeat the final checkpoint outside the recording.
+///
+/// # Errors
+/// [`CheckpointError::Malformed`], [`CheckpointError::UntrustedKey`],
+/// [`CheckpointError::KeyNotValid`] or [`CheckpointError::BadSignature`].
+pub fn verify_note(
+    note: &[u8],
+    trust: &TrustStore,
+) -> Result<Verified<Checkpoint>, CheckpointError> {
+    let (cp, sig, msg) = Checkpoint::parse(note)?;
+    let trusted = trust.lookup(&cp.key, cp.time_us)?;
+    if !trusted.key.verify(&msg, &sig) {
+        return Err(CheckpointError::BadSignature(cp.key));
+    }
+    Ok(Verified(cp))
+}
+
+/// A new session id: 128 bits from the system RNG as 32 lowercase hex digits (SPEC, intro).
+///
+/// # Errors
+/// [`crate::KeyError::Rng`] if the RNG fails.
+pub fn new_session_id() -> Result<String, crate::KeyError> {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut b)
+        .map_err(|_| crate::KeyError::Rng)?;
+    Ok(hex::encode(b))
+}
+
 /// Reader side: recomputes the chain and checks each checkpoint note against it (SPEC §7).
 #[derive(Debug)]
 pub struct ChainVerifier<'t> {
@@ -179,7 +220,10 @@ impl<'t> ChainVerifier<'t> {
     /// [`CheckpointError::KeyNotValid`]; [`CheckpointError::BadSignature`];
     /// [`CheckpointError::Mismatch`] for host, session, seq, a checkpoint after the final one,
     /// or lines/bytes/head that differ from the recomputation.
-    pub fn checkpoint(&mut self, note: &[u8]) -> Result<(Verified<Checkpoint>, TrustedKey), CheckpointError> {
+    pub fn checkpoint(
+        &mut self,
+        note: &[u8],
+    ) -> Result<(Verified<Checkpoint>, TrustedKey), CheckpointError> {
         let (cp, sig, msg) = Checkpoint::parse(note)?;
         let trusted = self.trust.lookup(&cp.key, cp.time_us)?.clone();
         if !trusted.key.verify(&msg, &sig) {
@@ -196,9 +240,15 @@ impl<'t> ChainVerifier<'t> {
             return mismatch("checkpoint after the final checkpoint".into());
         }
         if cp.seq != self.next_seq {
-            return mismatch(format!("checkpoint seq {} where {} was expected", cp.seq, self.next_seq));
+            return mismatch(format!(
+                "checkpoint seq {} where {} was expected",
+                cp.seq, self.next_seq
+            ));
         }
-        if cp.lines != self.chain.lines || cp.bytes != self.chain.bytes || cp.head != self.chain.head {
+        if cp.lines != self.chain.lines
+            || cp.bytes != self.chain.bytes
+            || cp.head != self.chain.head
+        {
             return mismatch(format!(
                 "checkpoint {} covers {} lines / {} bytes with a different head than the {} lines / {} bytes read",
                 cp.seq, cp.lines, cp.bytes, self.chain.lines, self.chain.bytes
@@ -223,7 +273,11 @@ mod tests {
     #[test]
     fn sealed_lines_verify_and_any_change_is_caught() {
         let (k, t) = setup();
-        let lines: [&[u8]; 3] = [b"{\"version\":3}", b"[0.1, \"o\", \"a\"]", b"[0.1, \"o\", \"b\"]"];
+        let lines: [&[u8]; 3] = [
+            b"{\"version\":3}",
+            b"[0.1, \"o\", \"a\"]",
+            b"[0.1, \"o\", \"b\"]",
+        ];
         let mut s = Sealer::new(k, "h", "s");
         lines.iter().for_each(|l| s.line(l));
         let note = s.checkpoint(5, true);
@@ -234,16 +288,25 @@ mod tests {
         assert!(cp.is_final);
 
         // Swapped, dropped, duplicated, other session: all mismatch.
-        let variants: [&[&[u8]]; 3] =
-            [&[lines[0], lines[2], lines[1]], &[lines[0], lines[1]], &[lines[0], lines[1], lines[1], lines[2]]];
+        let variants: [&[&[u8]]; 3] = [
+            &[lines[0], lines[2], lines[1]],
+            &[lines[0], lines[1]],
+            &[lines[0], lines[1], lines[1], lines[2]],
+        ];
         for ls in variants {
             let mut v = ChainVerifier::new("h", "s", &t);
             ls.iter().for_each(|l| v.line(l));
-            assert!(matches!(v.checkpoint(&note), Err(CheckpointError::Mismatch(_))));
+            assert!(matches!(
+                v.checkpoint(&note),
+                Err(CheckpointError::Mismatch(_))
+            ));
         }
         let mut v = ChainVerifier::new("h", "other", &t);
         lines.iter().for_each(|l| v.line(l));
-        assert!(matches!(v.checkpoint(&note), Err(CheckpointError::Mismatch(_))));
+        assert!(matches!(
+            v.checkpoint(&note),
+            Err(CheckpointError::Mismatch(_))
+        ));
         // A second checkpoint after the final one.
         let mut v = ChainVerifier::new("h", "s", &t);
         lines.iter().for_each(|l| v.line(l));
@@ -258,13 +321,19 @@ mod tests {
         let mut s = Sealer::new(other, "h", "s");
         let note = s.checkpoint(1, false);
         let mut v = ChainVerifier::new("h", "s", &t);
-        assert!(matches!(v.checkpoint(&note), Err(CheckpointError::UntrustedKey(_))));
+        assert!(matches!(
+            v.checkpoint(&note),
+            Err(CheckpointError::UntrustedKey(_))
+        ));
 
         let mut s = Sealer::new(k, "h", "s");
         let mut note = s.checkpoint(1, false);
         let time_at = note.windows(5).position(|w| w == b"time ").unwrap() + 5;
         note[time_at] = if note[time_at] == b'2' { b'3' } else { b'2' };
-        assert!(matches!(ChainVerifier::new("h", "s", &t).checkpoint(&note), Err(CheckpointError::BadSignature(_))));
+        assert!(matches!(
+            ChainVerifier::new("h", "s", &t).checkpoint(&note),
+            Err(CheckpointError::BadSignature(_))
+        ));
     }
 
     /// Known-answer vector for the chain (SPEC §4), computed independently with Python's
@@ -278,6 +347,9 @@ mod tests {
         let mut c = Chain::new("host-a", "00000000000000000000000000000001");
         c.push(b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}");
         c.push(b"[0.000000, \"o\", \"hi\"]");
-        assert_eq!(hex::encode(c.head()), include_str!("../../format-spec/vectors/chain-kat.head2.txt").trim());
+        assert_eq!(
+            hex::encode(c.head()),
+            include_str!("../../format-spec/vectors/chain-kat.head2.txt").trim()
+        );
     }
 }

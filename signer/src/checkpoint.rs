@@ -98,7 +98,10 @@ impl Checkpoint {
                 .and_then(|l| l.strip_prefix(' '))
                 .ok_or_else(|| CheckpointError::Malformed(format!("missing field {name}")))
         };
-        let num = |s: &str, name: &str| s.parse::<u64>().map_err(|_| CheckpointError::Malformed(format!("bad {name}")));
+        let num = |s: &str, name: &str| {
+            s.parse::<u64>()
+                .map_err(|_| CheckpointError::Malformed(format!("bad {name}")))
+        };
         let host = field("host")?.to_string();
         let session = field("session")?.to_string();
         let seq = num(field("seq")?, "seq")?;
@@ -113,7 +116,17 @@ impl Checkpoint {
             _ => return Err(bad("bad final")),
         };
         let key = KeyId::from_hex(field("key")?).ok_or_else(|| bad("bad key"))?;
-        let cp = Checkpoint { host, session, seq, lines: nlines, bytes, head, time_us, is_final, key };
+        let cp = Checkpoint {
+            host,
+            session,
+            seq,
+            lines: nlines,
+            bytes,
+            head,
+            time_us,
+            is_final,
+            key,
+        };
         // Canonical form: the body must be exactly what we would write.
         let token_ok = |s: &str| !s.is_empty() && !s.chars().any(char::is_whitespace);
         if cp.body() != body || !token_ok(&cp.host) || !token_ok(&cp.session) {
@@ -155,7 +168,12 @@ mod tests {
     fn rejects_non_canonical_notes() {
         let k = SigningKey::generate().unwrap();
         let note = String::from_utf8(sample().sign(&k)).unwrap();
-        for (from, to) in [("seq 0", "seq 00"), ("lines 3", "lines +3"), ("final 1", "final 2"), ("host h1\n", "host h1 \n")] {
+        for (from, to) in [
+            ("seq 0", "seq 00"),
+            ("lines 3", "lines +3"),
+            ("final 1", "final 2"),
+            ("host h1\n", "host h1 \n"),
+        ] {
             let bad = note.replacen(from, to, 1);
             assert!(Checkpoint::parse(bad.as_bytes()).is_err(), "{from} -> {to}");
         }

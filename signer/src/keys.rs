@@ -98,15 +98,24 @@ impl PublicKey {
     /// # Errors
     /// [`KeyError::BadPublicKey`] on bad base64, another key type, or a wrong length.
     pub fn from_ssh_base64(b64: &str) -> Result<PublicKey, KeyError> {
-        let blob = B64.decode(b64).map_err(|e| KeyError::BadPublicKey(format!("base64: {e}")))?;
+        let blob = B64
+            .decode(b64)
+            .map_err(|e| KeyError::BadPublicKey(format!("base64: {e}")))?;
         let mut rest = &blob[..];
-        let kind = read_ssh_string(&mut rest).ok_or_else(|| KeyError::BadPublicKey("short blob".into()))?;
+        let kind = read_ssh_string(&mut rest)
+            .ok_or_else(|| KeyError::BadPublicKey("short blob".into()))?;
         if kind != SSH_ED25519 {
-            return Err(KeyError::BadPublicKey(format!("key type {}", String::from_utf8_lossy(kind))));
+            return Err(KeyError::BadPublicKey(format!(
+                "key type {}",
+                String::from_utf8_lossy(kind)
+            )));
         }
-        let key = read_ssh_string(&mut rest).ok_or_else(|| KeyError::BadPublicKey("short blob".into()))?;
+        let key = read_ssh_string(&mut rest)
+            .ok_or_else(|| KeyError::BadPublicKey("short blob".into()))?;
         if !rest.is_empty() || key.len() != 32 {
-            return Err(KeyError::BadPublicKey("Ed25519 key must be 32 bytes".into()));
+            return Err(KeyError::BadPublicKey(
+                "Ed25519 key must be 32 bytes".into(),
+            ));
         }
         let mut k = [0u8; 32];
         k.copy_from_slice(key);
@@ -128,7 +137,9 @@ impl PublicKey {
 
     /// Verify an Ed25519 signature (RFC 8032; ring rejects non-canonical S).
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        UnparsedPublicKey::new(&ED25519, &self.0).verify(msg, sig).is_ok()
+        UnparsedPublicKey::new(&ED25519, &self.0)
+            .verify(msg, sig)
+            .is_ok()
     }
 }
 
@@ -150,7 +161,8 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError::Rng`] if the RNG fails.
     pub fn generate() -> Result<SigningKey, KeyError> {
-        let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Rng)?;
+        let doc =
+            Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Rng)?;
         SigningKey::from_pkcs8_der(doc.as_ref())
     }
 
@@ -159,8 +171,12 @@ impl SigningKey {
     /// # Errors
     /// [`KeyError::BadPrivateKey`] (ring also rejects v1 documents and inconsistent keys).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<SigningKey, KeyError> {
-        let pair = Ed25519KeyPair::from_pkcs8(der).map_err(|e| KeyError::BadPrivateKey(e.to_string()))?;
-        Ok(SigningKey { pair, pkcs8: der.to_vec() })
+        let pair =
+            Ed25519KeyPair::from_pkcs8(der).map_err(|e| KeyError::BadPrivateKey(e.to_string()))?;
+        Ok(SigningKey {
+            pair,
+            pkcs8: der.to_vec(),
+        })
     }
 
     /// Load a key file: PEM (`-----BEGIN PRIVATE KEY-----`) or raw DER.
@@ -176,7 +192,9 @@ impl SigningKey {
                     .and_then(|r| r.trim_end().strip_suffix(PEM_END))
                     .ok_or_else(|| KeyError::BadPrivateKey("unterminated PEM".into()))?;
                 let b64: String = body.split_whitespace().collect();
-                let der = B64.decode(b64).map_err(|e| KeyError::BadPrivateKey(format!("PEM base64: {e}")))?;
+                let der = B64
+                    .decode(b64)
+                    .map_err(|e| KeyError::BadPrivateKey(format!("PEM base64: {e}")))?;
                 SigningKey::from_pkcs8_der(&der)
             }
             _ => SigningKey::from_pkcs8_der(bytes),
@@ -227,7 +245,10 @@ mod tests {
         let back = SigningKey::from_file_bytes(k.to_pem().as_bytes()).unwrap();
         assert_eq!(back.public(), k.public());
         let line = k.public().to_openssh("test@host");
-        assert!(line.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"), "{line}");
+        assert!(
+            line.starts_with("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI"),
+            "{line}"
+        );
         assert_eq!(PublicKey::parse_openssh(&line).unwrap(), k.public());
         let sig = k.sign(b"msg");
         assert!(k.public().verify(b"msg", &sig));
@@ -237,7 +258,10 @@ mod tests {
     #[test]
     fn rejects_garbage_keys() {
         assert!(SigningKey::from_file_bytes(b"nonsense").is_err());
-        assert!(SigningKey::from_file_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----").is_err());
+        assert!(SigningKey::from_file_bytes(
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"
+        )
+        .is_err());
         assert!(PublicKey::parse_openssh("ssh-rsa AAAAB3NzaC1yc2E=").is_err());
         assert!(PublicKey::parse_openssh("ssh-ed25519 !!!").is_err());
     }
@@ -246,7 +270,8 @@ mod tests {
     /// that our verify path is plain Ed25519.
     #[test]
     fn rfc8032_test1() {
-        let pk = hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a").unwrap();
+        let pk = hex::decode("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+            .unwrap();
         let sig = hex::decode(
             "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
         )

@@ -10,7 +10,7 @@ mod error;
 mod keys;
 mod trust;
 
-pub use chain::{genesis, Chain, ChainVerifier, Sealer, Verified};
+pub use chain::{genesis, new_session_id, verify_note, Chain, ChainVerifier, Sealer, Verified};
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN};
 pub use error::{CheckpointError, KeyError, TrustError};
 pub use keys::{KeyId, PublicKey, SigningKey};

@@ -112,16 +112,28 @@ impl TrustStore {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let err = |reason: String| TrustError { line: n + 1, reason };
+            let err = |reason: String| TrustError {
+                line: n + 1,
+                reason,
+            };
             let t = tokens(line);
-            let is_type = |s: &str| s.starts_with("ssh-") || s.starts_with("ecdsa-") || s.starts_with("sk-");
+            let is_type =
+                |s: &str| s.starts_with("ssh-") || s.starts_with("ecdsa-") || s.starts_with("sk-");
             let (opts, kt, b64) = match t.as_slice() {
                 [_, kt, b64, ..] if is_type(kt) => (None, *kt, *b64),
                 [_, opts, kt, b64, ..] if is_type(kt) => (Some(*opts), *kt, *b64),
-                _ => return Err(err("expected: principals [options] key-type base64-key".into())),
+                _ => {
+                    return Err(err(
+                        "expected: principals [options] key-type base64-key".into()
+                    ))
+                }
             };
             let mut tk = TrustedKey {
-                principals: t[0].trim_matches('"').split(',').map(str::to_string).collect(),
+                principals: t[0]
+                    .trim_matches('"')
+                    .split(',')
+                    .map(str::to_string)
+                    .collect(),
                 key: PublicKey([0; 32]),
                 namespaces: None,
                 valid_after_us: None,
@@ -135,12 +147,18 @@ impl TrustStore {
                 };
                 match (name.as_str(), value) {
                     ("cert-authority", None) => skip = true,
-                    ("namespaces", Some(v)) => tk.namespaces = Some(v.split(',').map(str::to_string).collect()),
+                    ("namespaces", Some(v)) => {
+                        tk.namespaces = Some(v.split(',').map(str::to_string).collect())
+                    }
                     ("valid-after", Some(v)) => {
-                        tk.valid_after_us = Some(parse_time(v).ok_or_else(|| err(format!("bad valid-after {v:?}")))?)
+                        tk.valid_after_us = Some(
+                            parse_time(v).ok_or_else(|| err(format!("bad valid-after {v:?}")))?,
+                        )
                     }
                     ("valid-before", Some(v)) => {
-                        tk.valid_before_us = Some(parse_time(v).ok_or_else(|| err(format!("bad valid-before {v:?}")))?)
+                        tk.valid_before_us = Some(
+                            parse_time(v).ok_or_else(|| err(format!("bad valid-before {v:?}")))?,
+                        )
                     }
                     _ => return Err(err(format!("unsupported option {opt:?}"))),
                 }
@@ -191,7 +209,9 @@ impl TrustStore {
                     continue;
                 }
             }
-            if k.valid_after_us.is_some_and(|t| time_us < t) || k.valid_before_us.is_some_and(|t| time_us >= t) {
+            if k.valid_after_us.is_some_and(|t| time_us < t)
+                || k.valid_before_us.is_some_and(|t| time_us >= t)
+            {
                 why = Some("checkpoint time outside valid-after/valid-before".into());
                 continue;
             }
@@ -227,12 +247,18 @@ mod tests {
         // The first line trusts it at any time.
         assert!(t.lookup(&k.id(), 0).is_ok());
         let only_git = TrustStore::parse(&format!("x namespaces=\"git\" {b64}")).unwrap();
-        assert!(matches!(only_git.lookup(&k.id(), 0), Err(CheckpointError::KeyNotValid { .. })));
+        assert!(matches!(
+            only_git.lookup(&k.id(), 0),
+            Err(CheckpointError::KeyNotValid { .. })
+        ));
         let windowed = TrustStore::parse(&format!("x valid-before=\"19700102\" {b64}")).unwrap();
         assert!(windowed.lookup(&k.id(), 0).is_ok());
         assert!(windowed.lookup(&k.id(), 86_400_000_000).is_err());
         let other = SigningKey::generate().unwrap();
-        assert!(matches!(t.lookup(&other.id(), 0), Err(CheckpointError::UntrustedKey(_))));
+        assert!(matches!(
+            t.lookup(&other.id(), 0),
+            Err(CheckpointError::UntrustedKey(_))
+        ));
     }
 
     #[test]

@@ -1,0 +1,190 @@
+//! Streaming event reader: container → lines → [`EventLine`]s with absolute times and exact
+//! bytes (`b` events folded in, SPEC §2.2). Reads unverified data; verification is
+//! [`crate::verify_bytes`].
+
+use thiserror::Error;
+
+use sealcast_format::{
+    decompress_frame, decompress_partial, parse_event, scan, ContainerError, EventLine, FrameKind,
+    Header, ParseError, Scanner,
+};
+
+/// Error reading a recording's events.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The container is not readable (offset inside).
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    /// The header line is not asciicast v3.
+    #[error("line 0 (header): {0}")]
+    Header(ParseError),
+    /// An event line is malformed.
+    #[error("line {line}: {reason}")]
+    Line {
+        /// 0-based line number (0 = header).
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Complete lines of the decompressed stream, frame by frame.
+struct Lines<'a> {
+    data: &'a [u8],
+    scanner: Scanner<'a>,
+    buf: Vec<u8>,
+    pos: usize,
+    truncated: Option<ContainerError>,
+    done: bool,
+}
+
+impl<'a> Lines<'a> {
+    /// Next complete line as a range into `self.buf`.
+    fn next_line(&mut self) -> Option<(usize, usize)> {
+        loop {
+            if let Some(n) = self.buf[self.pos..].iter().position(|&b| b == b'\n') {
+                let start = self.pos;
+                self.pos += n + 1;
+                return Some((start, start + n));
+            }
+            if self.done {
+                return None;
+            }
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            match self.scanner.next() {
+                None => self.done = true,
+                Some(Ok(f)) if f.kind == FrameKind::Checkpoint => {}
+                Some(Ok(f)) => {
+                    if let Err(e) = decompress_frame(f.bytes, f.offset, &mut self.buf) {
+                        self.truncated = Some(e);
+                        self.done = true;
+                    }
+                }
+                Some(Err(e)) => {
+                    if let ContainerError::Truncated { offset, .. } = e {
+                        decompress_partial(&self.data[offset as usize..], &mut self.buf);
+                    }
+                    self.truncated = Some(e);
+                    self.done = true;
+                }
+            }
+        }
+    }
+}
+
+/// Iterator over the events of a recording held in memory. Yields the events of the
+/// decodable prefix; [`Reader::truncated`] tells whether the stream ended early.
+pub struct Reader<'a> {
+    lines: Lines<'a>,
+    line_no: u64,
+    time_us: u64,
+    pending: Option<EventLine>,
+    header: Header,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("line_no", &self.line_no)
+            .finish()
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// Open a recording (the whole compressed file) and parse its header.
+    ///
+    /// # Errors
+    /// [`ReadError::Container`] if no complete line can be decoded, [`ReadError::Header`] if
+    /// line 0 is not an asciicast v3 header.
+    pub fn open(data: &'a [u8]) -> Result<Reader<'a>, ReadError> {
+        let mut lines = Lines {
+            data,
+            scanner: scan(data),
+            buf: Vec::new(),
+            pos: 0,
+            truncated: None,
+            done: false,
+        };
+        let Some((s, e)) = lines.next_line() else {
+            return Err(lines
+                .truncated
+                .take()
+                .unwrap_or(ContainerError::Empty)
+                .into());
+        };
+        let header = Header::parse(&lines.buf[s..e]).map_err(ReadError::Header)?;
+        Ok(Reader {
+            lines,
+            line_no: 1,
+            time_us: 0,
+            pending: None,
+            header,
+        })
+    }
+
+    /// The header (line 0).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Set once the reader reached a frame it could not read completely (a crash tail or
+    /// damage): the events returned are the decodable prefix.
+    pub fn truncated(&self) -> Option<&ContainerError> {
+        self.lines.truncated.as_ref()
+    }
+}
+
+impl Iterator for Reader<'_> {
+    type Item = Result<EventLine, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let Some((s, e)) = self.lines.next_line() else {
+                return self.pending.take().map(Ok);
+            };
+            let line_no = self.line_no;
+            self.line_no += 1;
+            let ev = match parse_event(&self.lines.buf[s..e]) {
+                Ok(ev) => ev,
+                Err(err) => {
+                    return Some(Err(ReadError::Line {
+                        line: line_no,
+                        reason: err.to_string(),
+                    }))
+                }
+            };
+            self.time_us += ev.interval_us;
+            if ev.code == "b" {
+                let raw = match ev.raw_bytes() {
+                    Ok(raw) => raw,
+                    Err(err) => {
+                        return Some(Err(ReadError::Line {
+                            line: line_no,
+                            reason: err.to_string(),
+                        }))
+                    }
+                };
+                match self.pending.as_mut() {
+                    Some(p) if p.code == "o" || p.code == "i" => p.bytes = raw,
+                    _ => {
+                        return Some(Err(ReadError::Line {
+                            line: line_no,
+                            reason: "'b' event does not follow an 'o' or 'i' event".into(),
+                        }))
+                    }
+                }
+                continue;
+            }
+            let next = EventLine {
+                time_us: self.time_us,
+                code: ev.code,
+                bytes: ev.data.into_bytes(),
+            };
+            if let Some(done) = self.pending.replace(next) {
+                return Some(Ok(done));
+            }
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! File-level verification of a sealed recording (SPEC §7): container → lines → chain →
+//! checkpoints → one [`Report`].
+
+use serde::Serialize;
+
+use sealcast_format::{
+    decompress_frame, decompress_partial, parse_event, scan, ContainerError, FrameKind, Header,
+    CHECKPOINT_MAGIC,
+};
+use sealcast_signer::{verify_note, ChainVerifier, CheckpointError, TrustStore};
+
+/// Verification outcome of one recording (SPEC §7). Serialises as its upper-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum Status {
+    /// Every line covered by a valid trusted checkpoint; sealed by a final checkpoint.
+    Ok,
+    /// Bytes differ from what was signed.
+    Modified,
+    /// A trusted key's signature does not verify.
+    BadSignature,
+    /// Signed by a key not trusted (or not valid at that time / for recordings).
+    UntrustedKey,
+    /// Shorter than its seal receipt.
+    Truncated,
+    /// Not a sealcast recording.
+    Format,
+    /// Verified prefix followed by data no checkpoint covers (crash).
+    UnsealedTail,
+    /// Verified prefix ending at a non-final checkpoint (crash).
+    Unclosed,
+    /// Could not be read.
+    Unreadable,
+}
+
+impl Status {
+    /// Name as printed (`OK`, `MODIFIED`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::Modified => "MODIFIED",
+            Status::BadSignature => "BAD_SIGNATURE",
+            Status::UntrustedKey => "UNTRUSTED_KEY",
+            Status::Truncated => "TRUNCATED",
+            Status::Format => "FORMAT",
+            Status::UnsealedTail => "UNSEALED_TAIL",
+            Status::Unclosed => "UNCLOSED",
+            Status::Unreadable => "UNREADABLE",
+        }
+    }
+
+    /// Exit class (SPEC §7): 0 verified, 1 tampering evidence, 2 incomplete, 4 I/O.
+    pub fn exit_class(self) -> i32 {
+        match self {
+            Status::Ok => 0,
+            Status::UnsealedTail | Status::Unclosed => 2,
+            Status::Unreadable => 4,
+            _ => 1,
+        }
+    }
+}
+
+/// Where verification first found the bytes disagreeing with what was signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Divergence {
+    /// First line (0 = header) of the region that fails, or the exact line when a local check
+    /// pinpoints it.
+    pub line: u64,
+    /// Offset in the compressed file of the frame holding that line (or of the bad frame).
+    pub offset: u64,
+}
+
+/// What lies after the last verified checkpoint of an unsealed recording.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Tail {
+    /// Offset in the compressed file where the unsealed part starts.
+    pub offset: u64,
+    /// Compressed bytes after the last checkpoint.
+    pub compressed_bytes: u64,
+    /// Complete lines decodable after the last checkpoint.
+    pub lines: u64,
+}
+
+/// The result of verifying one recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Overall status.
+    pub status: Status,
+    /// Human explanation of the status (empty for OK).
+    pub reason: String,
+    /// Lines covered by verified checkpoints (header included).
+    pub verified_lines: u64,
+    /// Decompressed bytes covered by verified checkpoints.
+    pub verified_bytes: u64,
+    /// Verified checkpoints.
+    pub checkpoints: u64,
+    /// True when a final checkpoint verified.
+    pub sealed: bool,
+    /// First divergence, for class-1 statuses where one is known.
+    pub divergence: Option<Divergence>,
+    /// Unsealed tail, for UNSEALED_TAIL.
+    pub tail: Option<Tail>,
+    /// Session id from the header.
+    pub session: Option<String>,
+    /// Host id from the header.
+    pub host: Option<String>,
+    /// User from the header.
+    pub user: Option<String>,
+    /// Key id that signed the checkpoints.
+    pub key_id: Option<String>,
+    /// First principal of the trusted key that signed.
+    pub signer: Option<String>,
+}
+
+impl Report {
+    fn new() -> Report {
+        Report {
+            status: Status::Ok,
+            reason: String::new(),
+            verified_lines: 0,
+            verified_bytes: 0,
+            checkpoints: 0,
+            sealed: false,
+            divergence: None,
+            tail: None,
+            session: None,
+            host: None,
+            user: None,
+            key_id: None,
+            signer: None,
+        }
+    }
+
+    fn fail(mut self, status: Status, reason: impl Into<String>, at: Option<Divergence>) -> Report {
+        self.status = status;
+        self.reason = reason.into();
+        self.divergence = at;
+        self
+    }
+}
+
+fn checkpoint_status(e: &CheckpointError) -> Status {
+    match e {
+        CheckpointError::UntrustedKey(_) | CheckpointError::KeyNotValid { .. } => {
+            Status::UntrustedKey
+        }
+        CheckpointError::BadSignature(_) => Status::BadSignature,
+        _ => Status::Modified,
+    }
+}
+
+/// Re-read the lines of a failing region and look for a line a local check can blame:
+/// unparseable, not in canonical form, or a duplicate of its predecessor.
+fn blame_line(data: &[u8], region_offset: u64, first_line: u64) -> Option<(u64, u64, String)> {
+    let mut line_no = first_line;
+    let mut prev: Option<Vec<u8>> = None;
+    for f in scan(&data[region_offset as usize..]) {
+        let f = f.ok()?;
+        if f.kind != FrameKind::Data {
+            return None;
+        }
+        let offset = region_offset + f.offset;
+        let mut buf = Vec::new();
+        decompress_frame(f.bytes, offset, &mut buf).ok()?;
+        for line in buf.split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            if line_no > 0 {
+                let why = match parse_event(line) {
+                    Err(e) => Some(format!("line {line_no} is not a valid event: {e}")),
+                    Ok(ev) if ev.canonical_line() != line => Some(format!(
+                        "line {line_no} is not in the writer's canonical form"
+                    )),
+                    Ok(_) if prev.as_deref() == Some(line) => {
+                        Some(format!("line {line_no} duplicates line {}", line_no - 1))
+                    }
+                    Ok(_) => None,
+                };
+                if let Some(why) = why {
+                    return Some((line_no, offset, why));
+                }
+            }
+            prev = Some(line.to_vec());
+            line_no += 1;
+        }
+    }
+    None
+}
+
+/// Verify a whole recording held in memory.
+///
+/// `receipt` is the content of `<file>.seal` when one exists. Never panics on any input;
+/// every outcome is a [`Report`].
+pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> Report {
+    let mut r = Report::new();
+    let mut verifier: Option<ChainVerifier<'_>> = None;
+    // Region not yet covered by a verified checkpoint.
+    let mut region_offset: Option<u64> = None;
+    let mut region_line = 0u64;
+    let mut final_note: Option<&[u8]> = None;
+    let mut buf = Vec::new();
+    let mut tail_start: Option<u64> = None;
+
+    for frame in scan(data) {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) => {
+                let off = e.offset().unwrap_or(0);
+                let nothing_yet = r.checkpoints == 0 && region_offset.is_none();
+                // A crash only ever damages the end; a broken frame with a checkpoint after it
+                // is a modification of sealed data.
+                let sealed_after = data
+                    .get(off as usize + 1..)
+                    .is_some_and(contains_checkpoint);
+                if sealed_after && !nothing_yet {
+                    return r.fail(
+                        Status::Modified,
+                        e.to_string(),
+                        Some(Divergence {
+                            line: region_line,
+                            offset: off,
+                        }),
+                    );
+                }
+                match e {
+                    ContainerError::Truncated { .. } | ContainerError::Zstd { .. }
+                        if !nothing_yet && final_note.is_none() =>
+                    {
+                        tail_start = Some(off);
+                        break;
+                    }
+                    ContainerError::BadMagic { .. } if !nothing_yet && final_note.is_none() => {
+                        tail_start = Some(off);
+                        break;
+                    }
+                    _ if final_note.is_some() => {
+                        return r.fail(
+                            Status::Modified,
+                            format!("bytes after the final checkpoint: {e}"),
+                            Some(Divergence {
+                                line: region_line,
+                                offset: off,
+                            }),
+                        );
+                    }
+                    ContainerError::UnexpectedSkippable { .. }
+                    | ContainerError::OversizedCheckpoint { .. }
+                        if !nothing_yet =>
+                    {
+                        return r.fail(
+                            Status::Modified,
+                            e.to_string(),
+                            Some(Divergence {
+                                line: region_line,
+                                offset: off,
+                            }),
+                        );
+                    }
+                    ContainerError::Truncated { .. } => {
+                        // A crash before the first frame was complete: nothing verifiable yet.
+                        tail_start = Some(off);
+                        break;
+                    }
+                    _ => return r.fail(Status::Format, e.to_string(), None),
+                }
+            }
+        };
+        if final_note.is_some() {
+            return r.fail(
+                Status::Modified,
+                "data after the final checkpoint",
+                Some(Divergence {
+                    line: region_line,
+                    offset: frame.offset,
+                }),
+            );
+        }
+        match frame.kind {
+            FrameKind::Data => {
+                region_offset.get_or_insert(frame.offset);
+                buf.clear();
+                if let Err(e) = decompress_frame(frame.bytes, frame.offset, &mut buf) {
+                    let status = if verifier.is_none() {
+                        Status::Format
+                    } else {
+                        Status::Modified
+                    };
+                    return r.fail(
+                        status,
+                        e.to_string(),
+                        Some(Divergence {
+                            line: region_line,
+                            offset: frame.offset,
+                        }),
+                    );
+                }
+                if buf.last() != Some(&b'\n') {
+                    let status = if verifier.is_none() {
+                        Status::Format
+                    } else {
+                        Status::Modified
+                    };
+                    return r.fail(
+                        status,
+                        format!(
+                            "offset {}: frame does not end at a line boundary",
+                            frame.offset
+                        ),
+                        Some(Divergence {
+                            line: region_line,
+                            offset: frame.offset,
+                        }),
+                    );
+                }
+                for line in buf[..buf.len() - 1].split(|&b| b == b'\n') {
+                    if verifier.is_none() {
+                        let meta = match Header::parse(line) {
+                            Ok(Header {
+                                sealcast: Some(m), ..
+                            }) => m,
+                            Ok(_) => return r.fail(
+                                Status::Format,
+                                "asciicast v3 without sealcast metadata: not a sealed recording",
+                                None,
+                            ),
+                            Err(e) => {
+                                return r.fail(
+                                    Status::Format,
+                                    format!("line 0 (header): {e}"),
+                                    Some(Divergence {
+                                        line: 0,
+                                        offset: frame.offset,
+                                    }),
+                                )
+                            }
+                        };
+                        verifier = Some(ChainVerifier::new(&meta.host, &meta.session, trust));
+                        r.session = Some(meta.session);
+                        r.host = Some(meta.host);
+                        r.user = Some(meta.user);
+                    }
+                    if let Some(v) = verifier.as_mut() {
+                        v.line(line);
+                    }
+                }
+            }
+            FrameKind::Checkpoint => {
+                let Some(v) = verifier.as_mut() else {
+                    return r.fail(
+                        Status::Format,
+                        format!("offset {}: checkpoint before the header", frame.offset),
+                        None,
+                    );
+                };
+                match v.checkpoint(frame.bytes) {
+                    Ok((cp, trusted)) => {
+                        r.checkpoints += 1;
+                        r.verified_lines = cp.lines;
+                        r.verified_bytes = cp.bytes;
+                        r.key_id = Some(cp.key.to_string());
+                        r.signer = trusted.principals.first().cloned();
+                        region_offset = None;
+                        region_line = cp.lines;
+                        if cp.is_final {
+                            final_note = Some(frame.bytes);
+                        }
+                    }
+                    Err(e) => {
+                        let status = checkpoint_status(&e);
+                        let mut at = Divergence {
+                            line: region_line,
+                            offset: region_offset.unwrap_or(frame.offset),
+                        };
+                        let mut reason = format!("checkpoint at offset {}: {e}", frame.offset);
+                        if status == Status::Modified {
+                            if let Some((line, offset, why)) =
+                                blame_line(data, at.offset, region_line)
+                            {
+                                at = Divergence { line, offset };
+                                reason = format!("{why}; {reason}");
+                            }
+                        }
+                        return r.fail(status, reason, Some(at));
+                    }
+                }
+            }
+        }
+    }
+
+    if verifier.is_none() && tail_start.is_none() {
+        return r.fail(Status::Format, "no header", None);
+    }
+
+    // What the seal receipt says, if there is one.
+    let receipt_cp = match receipt.map(|n| verify_note(n, trust)) {
+        None => None,
+        Some(Ok(cp)) => Some(cp),
+        Some(Err(e)) => return r.fail(checkpoint_status(&e), format!("seal receipt: {e}"), None),
+    };
+    if let Some(cp) = &receipt_cp {
+        if r.session.as_deref().is_some_and(|s| s != cp.session) {
+            return r.fail(
+                Status::Modified,
+                "seal receipt belongs to another session",
+                None,
+            );
+        }
+    }
+
+    if let Some(note) = final_note {
+        if let (Some(cp), Some(receipt)) = (&receipt_cp, receipt) {
+            if receipt != note {
+                let status = if cp.lines > r.verified_lines {
+                    Status::Truncated
+                } else {
+                    Status::Modified
+                };
+                let reason = format!(
+                    "seal receipt covers {} lines, the recording's final checkpoint {}",
+                    cp.lines, r.verified_lines
+                );
+                return r.fail(status, reason, None);
+            }
+        }
+        r.sealed = true;
+        return r;
+    }
+
+    // Not sealed: a crash, or a cut.
+    let tail_offset = region_offset.or(tail_start);
+    let mut tail_lines = 0;
+    if let Some(off) = tail_offset {
+        let mut partial = Vec::new();
+        let mut s = scan(&data[off as usize..]);
+        while let Some(f) = s.next() {
+            match f {
+                Ok(f) if f.kind == FrameKind::Data => {
+                    let _ = decompress_frame(f.bytes, 0, &mut partial);
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    decompress_partial(&data[off as usize + s.position() as usize..], &mut partial);
+                    break;
+                }
+            }
+        }
+        tail_lines = partial.iter().filter(|&&b| b == b'\n').count() as u64;
+        r.tail = Some(Tail {
+            offset: off,
+            compressed_bytes: data.len() as u64 - off,
+            lines: tail_lines,
+        });
+    }
+    if let Some(cp) = &receipt_cp {
+        if cp.lines > r.verified_lines {
+            let reason = format!("seal receipt covers {} lines but only {} verify (session was closed, file was cut)", cp.lines, r.verified_lines);
+            let at = Divergence {
+                line: r.verified_lines,
+                offset: tail_offset.unwrap_or(data.len() as u64),
+            };
+            return r.fail(Status::Truncated, reason, Some(at));
+        }
+    }
+    if tail_offset.is_some() {
+        let reason = format!(
+            "{} lines verified up to checkpoint {}; {} unsealed bytes after it ({} complete lines) — recorder did not close the session",
+            r.verified_lines,
+            r.checkpoints.saturating_sub(1),
+            data.len() as u64 - tail_offset.unwrap_or(0),
+            tail_lines
+        );
+        r.status = Status::UnsealedTail;
+        r.reason = reason;
+    } else {
+        r.status = Status::Unclosed;
+        r.reason = format!(
+            "{} lines verified; no final checkpoint — recorder did not close the session",
+            r.verified_lines
+        );
+    }
+    r
+}
+
+/// True if `data` holds something that looks like a checkpoint frame (magic, length, and the
+/// note's first line), as opposed to random compressed bytes.
+fn contains_checkpoint(data: &[u8]) -> bool {
+    const NOTE_START: &[u8] = b"sealcast-checkpoint/v1\n";
+    let magic = CHECKPOINT_MAGIC.to_le_bytes();
+    data.windows(8 + NOTE_START.len())
+        .any(|w| w[..4] == magic && &w[8..] == NOTE_START)
+}

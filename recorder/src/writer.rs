@@ -1,0 +1,277 @@
+//! The sealed writer: events → canonical lines → chain → zstd frames → checkpoint frames
+//! (SPEC §1–§5). Writes into any [`Durable`] sink; knows nothing of PTYs or paths.
+
+use std::fs::File;
+use std::io::{self, Write};
+
+use sealcast_format::{skippable_frame, EventEncoder, FrameCompressor, Header, StreamDir};
+use sealcast_signer::{Sealer, SigningKey};
+
+use crate::clock::Clock;
+
+/// A sink whose writes can be made durable.
+pub trait Durable: Write {
+    /// Make everything written so far survive a crash (`fdatasync` for files).
+    ///
+    /// # Errors
+    /// The sink's I/O error.
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl Durable for File {
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_data()
+    }
+}
+
+impl Durable for Vec<u8> {
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// When checkpoints are taken (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    /// Take a checkpoint when this many microseconds have passed since the last one and events
+    /// were written since. Default 10 s.
+    pub interval_us: u64,
+    /// Take a checkpoint after this many bytes of event lines. Default 64 KiB.
+    pub max_bytes: u64,
+    /// zstd level, default 3.
+    pub zstd_level: i32,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        CheckpointPolicy {
+            interval_us: 10_000_000,
+            max_bytes: 64 * 1024,
+            zstd_level: 3,
+        }
+    }
+}
+
+/// Writes one sealed recording into `W`.
+///
+/// The header is written and sealed by checkpoint 0 at construction, so even a session that
+/// dies at once leaves a verifiable record of who started it and when. Every method returns
+/// the sink's I/O errors; after an error the recording on disk still holds a verifiable prefix
+/// up to the last checkpoint.
+pub struct SealedWriter<W: Durable, C: Clock> {
+    out: W,
+    clock: C,
+    comp: FrameCompressor,
+    enc: EventEncoder,
+    sealer: Sealer,
+    policy: CheckpointPolicy,
+    start_mono: u64,
+    last_cp_mono: u64,
+    bytes_since_cp: u64,
+    dirty: bool,
+    unflushed: bool,
+}
+
+impl<W: Durable, C: Clock> std::fmt::Debug for SealedWriter<W, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealedWriter")
+            .field("lines", &self.sealer.chain().lines())
+            .finish()
+    }
+}
+
+struct Emit<'a, W: Durable> {
+    out: &'a mut W,
+    comp: &'a mut FrameCompressor,
+    sealer: &'a mut Sealer,
+    bytes: u64,
+    err: Option<io::Error>,
+}
+
+impl<W: Durable> Emit<'_, W> {
+    fn line(&mut self, line: &[u8]) {
+        if self.err.is_some() {
+            return;
+        }
+        self.sealer.line(line);
+        self.bytes += line.len() as u64 + 1;
+        if let Err(e) = self.comp.write_line(line, self.out) {
+            self.err = Some(e);
+        }
+    }
+}
+
+impl<W: Durable, C: Clock> SealedWriter<W, C> {
+    /// Start a recording: writes `header` (which must carry `sealcast` metadata naming the
+    /// host and session) as line 0, then checkpoint 0.
+    ///
+    /// # Errors
+    /// `InvalidInput` when the header has no `sealcast` metadata or the host/session contain
+    /// whitespace; otherwise the sink's I/O errors.
+    pub fn new(
+        out: W,
+        key: SigningKey,
+        header: &Header,
+        clock: C,
+        policy: CheckpointPolicy,
+    ) -> io::Result<Self> {
+        let meta = header.sealcast.as_ref().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "header lacks sealcast metadata",
+            )
+        })?;
+        let bad = |s: &str| s.is_empty() || s.chars().any(char::is_whitespace);
+        if bad(&meta.host) || bad(&meta.session) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "host and session ids must be non-empty without whitespace",
+            ));
+        }
+        let sealer = Sealer::new(key, &meta.host, &meta.session);
+        let start_mono = clock.mono_us();
+        let mut w = SealedWriter {
+            out,
+            clock,
+            comp: FrameCompressor::new(policy.zstd_level)?,
+            enc: EventEncoder::new(),
+            sealer,
+            policy,
+            start_mono,
+            last_cp_mono: start_mono,
+            bytes_since_cp: 0,
+            dirty: false,
+            unflushed: false,
+        };
+        let line = header.to_line();
+        w.emit(|_, e| e.line(&line))?;
+        w.checkpoint(false)?;
+        Ok(w)
+    }
+
+    fn now(&self) -> u64 {
+        self.clock.mono_us().saturating_sub(self.start_mono)
+    }
+
+    fn emit(&mut self, f: impl FnOnce(&mut EventEncoder, &mut Emit<'_, W>)) -> io::Result<()> {
+        let mut e = Emit {
+            out: &mut self.out,
+            comp: &mut self.comp,
+            sealer: &mut self.sealer,
+            bytes: 0,
+            err: None,
+        };
+        f(&mut self.enc, &mut e);
+        let (bytes, err) = (e.bytes, e.err);
+        if let Some(err) = err {
+            return Err(err);
+        }
+        if bytes > 0 {
+            self.bytes_since_cp += bytes;
+            self.dirty = true;
+            self.unflushed = true;
+        }
+        self.maybe_checkpoint()
+    }
+
+    fn maybe_checkpoint(&mut self) -> io::Result<()> {
+        let due_time =
+            self.clock.mono_us().saturating_sub(self.last_cp_mono) >= self.policy.interval_us;
+        if self.dirty && (self.bytes_since_cp >= self.policy.max_bytes || due_time) {
+            self.checkpoint(false)?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, is_final: bool) -> io::Result<()> {
+        self.comp.end_frame(&mut self.out)?;
+        let note = self.sealer.checkpoint(self.clock.wall_us(), is_final);
+        self.out.write_all(&skippable_frame(&note))?;
+        self.out.flush()?;
+        self.out.sync()?;
+        self.last_cp_mono = self.clock.mono_us();
+        self.bytes_since_cp = 0;
+        self.dirty = false;
+        self.unflushed = false;
+        Ok(())
+    }
+
+    /// Record bytes the child wrote to the PTY (`o` events, `b` when not UTF-8).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn output(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let t = self.now();
+        self.emit(|enc, e| enc.data(StreamDir::Output, t, bytes, &mut |l| e.line(l)))
+    }
+
+    /// Record bytes typed into the PTY (`i` events). Callers only call this with input capture on.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn input(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let t = self.now();
+        self.emit(|enc, e| enc.data(StreamDir::Input, t, bytes, &mut |l| e.line(l)))
+    }
+
+    /// Record a terminal resize (`r`).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn resize(&mut self, cols: u16, rows: u16) -> io::Result<()> {
+        let t = self.now();
+        self.emit(|enc, e| enc.resize(t, cols, rows, &mut |l| e.line(l)))
+    }
+
+    /// Record a marker (`m`).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn marker(&mut self, label: &str) -> io::Result<()> {
+        let t = self.now();
+        self.emit(|enc, e| enc.marker(t, label, &mut |l| e.line(l)))
+    }
+
+    /// Periodic housekeeping, called at least every second by the owner: takes a time-based
+    /// checkpoint when due, else makes idle data decodable from disk (zstd flush).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn tick(&mut self) -> io::Result<()> {
+        self.maybe_checkpoint()?;
+        if self.unflushed {
+            self.comp.flush(&mut self.out)?;
+            self.out.flush()?;
+            self.unflushed = false;
+        }
+        Ok(())
+    }
+
+    /// Lines written so far (header included).
+    pub fn lines(&self) -> u64 {
+        self.sealer.chain().lines()
+    }
+
+    /// Close the recording: emit held-back bytes, the `x` event (when `exit_status` is known)
+    /// and the final checkpoint. Returns the sink and the final checkpoint note (the seal
+    /// receipt, SPEC §5).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn finish(mut self, exit_status: Option<i32>) -> io::Result<(W, Vec<u8>)> {
+        let t = self.now();
+        self.emit(|enc, e| {
+            enc.flush(StreamDir::Output, t, &mut |l| e.line(l));
+            enc.flush(StreamDir::Input, t, &mut |l| e.line(l));
+            if let Some(s) = exit_status {
+                enc.exit(t, s, &mut |l| e.line(l));
+            }
+        })?;
+        self.comp.end_frame(&mut self.out)?;
+        let note = self.sealer.checkpoint(self.clock.wall_us(), true);
+        self.out.write_all(&skippable_frame(&note))?;
+        self.out.flush()?;
+        self.out.sync()?;
+        Ok((self.out, note))
+    }
+}

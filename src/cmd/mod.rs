@@ -1,0 +1,11 @@
+//! One module per subcommand; each `run` returns the process exit code.
+
+pub mod keygen;
+pub mod record;
+pub mod replay;
+pub mod verify;
+
+/// An error in how the command was invoked (exit 3), as opposed to an I/O failure (exit 4).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
