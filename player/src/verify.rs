@@ -150,43 +150,63 @@ fn checkpoint_status(e: &CheckpointError) -> Status {
     }
 }
 
-/// Re-read the lines of a failing region and look for a line a local check can blame:
-/// unparseable, not in canonical form, or a duplicate of its predecessor.
-fn blame_line(data: &[u8], region_offset: u64, first_line: u64) -> Option<(u64, u64, String)> {
+/// Re-read the lines of a failing region and look for a line a local check can blame.
+///
+/// A line that does not parse or is not in the writer's canonical form was never written by
+/// sealcast as it stands. A line equal to its predecessor is blamed only when the region has
+/// exactly one line (of that length) more than the checkpoint signed, since sessions repeat
+/// output legitimately. `signed` is the checkpoint's (lines, bytes), when it parsed.
+fn blame_line(
+    data: &[u8],
+    region_offset: u64,
+    (first_line, first_byte): (u64, u64),
+    signed: Option<(u64, u64)>,
+) -> Option<(u64, u64, String)> {
     let mut line_no = first_line;
-    let mut prev: Option<Vec<u8>> = None;
+    let mut byte_no = first_byte;
+    let mut prev: Option<&[u8]> = None;
+    let mut dup: Option<(u64, u64, u64)> = None; // (line, offset, len)
+    let mut bufs = Vec::new();
     for f in scan(&data[region_offset as usize..]) {
         let f = f.ok()?;
         if f.kind != FrameKind::Data {
-            return None;
+            break;
         }
-        let offset = region_offset + f.offset;
         let mut buf = Vec::new();
-        decompress_frame(f.bytes, offset, &mut buf).ok()?;
+        decompress_frame(f.bytes, region_offset + f.offset, &mut buf).ok()?;
+        bufs.push((region_offset + f.offset, buf));
+    }
+    for (offset, buf) in &bufs {
         for line in buf.split(|&b| b == b'\n') {
             if line.is_empty() {
                 continue;
             }
             if line_no > 0 {
-                let why = match parse_event(line) {
-                    Err(e) => Some(format!("line {line_no} is not a valid event: {e}")),
-                    Ok(ev) if ev.canonical_line() != line => Some(format!(
-                        "line {line_no} is not in the writer's canonical form"
-                    )),
-                    Ok(_) if prev.as_deref() == Some(line) => {
-                        Some(format!("line {line_no} duplicates line {}", line_no - 1))
+                match parse_event(line) {
+                    Err(e) => return Some((line_no, *offset, format!("line {line_no} is not a valid event: {e}"))),
+                    Ok(ev) if ev.canonical_line() != line => {
+                        return Some((line_no, *offset, format!("line {line_no} is not in the writer's canonical form")))
                     }
-                    Ok(_) => None,
-                };
-                if let Some(why) = why {
-                    return Some((line_no, offset, why));
+                    Ok(_) if prev == Some(line) && dup.is_none() => dup = Some((line_no, *offset, line.len() as u64)),
+                    Ok(_) => {}
                 }
             }
-            prev = Some(line.to_vec());
+            prev = Some(line);
             line_no += 1;
+            byte_no += line.len() as u64 + 1;
         }
     }
-    None
+    let (signed_lines, signed_bytes) = signed?;
+    let read = line_no;
+    match dup {
+        Some((line, offset, len)) if read == signed_lines + 1 && byte_no == signed_bytes + len + 1 => Some((line, offset, format!("line {line} duplicates line {} (one line more than signed)", line - 1))),
+        _ if read != signed_lines => Some((
+            first_line,
+            region_offset,
+            format!("lines {first_line}..{read}: {} lines read where {} were signed", read - first_line, signed_lines.saturating_sub(first_line)),
+        )),
+        _ => None,
+    }
 }
 
 /// Verify a whole recording held in memory.
@@ -375,9 +395,11 @@ pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> 
                         };
                         let mut reason = format!("checkpoint at offset {}: {e}", frame.offset);
                         if status == Status::Modified {
-                            if let Some((line, offset, why)) =
-                                blame_line(data, at.offset, region_line)
-                            {
+                            let signed = sealcast_signer::Checkpoint::parse(frame.bytes)
+                                .ok()
+                                .map(|(c, _, _)| (c.lines, c.bytes));
+                            let start = (region_line, r.verified_bytes);
+                            if let Some((line, offset, why)) = blame_line(data, at.offset, start, signed) {
                                 at = Divergence { line, offset };
                                 reason = format!("{why}; {reason}");
                             }
@@ -464,10 +486,12 @@ pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> 
         }
     }
     if tail_offset.is_some() {
+        let upto = match r.checkpoints {
+            0 => "no checkpoint verified".to_string(),
+            n => format!("{} lines verified up to checkpoint {}", r.verified_lines, n - 1),
+        };
         let reason = format!(
-            "{} lines verified up to checkpoint {}; {} unsealed bytes after it ({} complete lines) — recorder did not close the session",
-            r.verified_lines,
-            r.checkpoints.saturating_sub(1),
+            "{upto}; {} unsealed bytes after it ({} complete lines) — recorder did not close the session",
             data.len() as u64 - tail_offset.unwrap_or(0),
             tail_lines
         );

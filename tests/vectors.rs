@@ -1,0 +1,333 @@
+//! Test vectors of format-spec/vectors/: regenerated here from a fixed key, clock and session
+//! id, compared byte for byte with the committed files, and checked against the verifier.
+//!
+//! Regenerate with `format-spec/vectors/generate.sh` (sets `SEALCAST_REGEN_VECTORS=1`).
+//! Never edit the files by hand: this test fails if they differ from what the code writes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use sealcast_format::{decompress_frame, scan, skippable_frame, FrameKind, Header, SealMeta, TermInfo};
+use sealcast_player::{verify_bytes, Reader};
+use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
+use sealcast_signer::{Sealer, SigningKey, TrustStore};
+
+const T0_WALL: u64 = 1_763_700_000_000_000; // 2025-11-21T04:40:00Z
+const HOST: &str = "vector-host";
+
+#[derive(Clone)]
+struct StepClock(Arc<AtomicU64>);
+
+impl Clock for StepClock {
+    fn mono_us(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn wall_us(&self) -> u64 {
+        T0_WALL + self.0.load(Ordering::SeqCst)
+    }
+}
+
+enum Step {
+    Out(u64, &'static [u8]),
+    Resize(u64, u16, u16),
+    Tick(u64),
+}
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors")
+}
+
+fn regen() -> bool {
+    std::env::var_os("SEALCAST_REGEN_VECTORS").is_some()
+}
+
+/// The vector keys: generated once by generate.sh, then inputs to every later run.
+fn key(name: &str) -> SigningKey {
+    let path = dir().join(name);
+    if !path.exists() && regen() {
+        std::fs::write(&path, SigningKey::generate().unwrap().to_pem()).unwrap();
+    }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run generate.sh)", path.display()));
+    SigningKey::from_file_bytes(&bytes).unwrap()
+}
+
+fn header(session: &str, key: &SigningKey, user: &str) -> Header {
+    Header {
+        version: 3,
+        term: TermInfo { cols: 80, rows: 24, term_type: Some("xterm-256color".into()) },
+        timestamp: Some((T0_WALL / 1_000_000) as i64),
+        idle_time_limit: None,
+        command: Some("/bin/sh -c demo".into()),
+        title: None,
+        env: Some(BTreeMap::from([("SHELL".into(), "/bin/sh".into()), ("TERM".into(), "xterm-256color".into())])),
+        sealcast: Some(SealMeta {
+            format: 1,
+            session: session.into(),
+            host: HOST.into(),
+            user: user.into(),
+            start_us: T0_WALL,
+            recorder: "sealcast vectors".into(),
+            key_id: key.id().to_string(),
+            capture_input: false,
+        }),
+    }
+}
+
+fn record(session: &str, key: SigningKey, steps: &[Step], exit: i32, max_bytes: u64) -> (Vec<u8>, Vec<u8>) {
+    let t = Arc::new(AtomicU64::new(0));
+    let policy = CheckpointPolicy { interval_us: 10_000_000, max_bytes, zstd_level: 3 };
+    let h = header(session, &key, "alice");
+    let mut w = SealedWriter::new(Vec::new(), key, &h, StepClock(t.clone()), policy).unwrap();
+    for s in steps {
+        match *s {
+            Step::Out(at, b) => {
+                t.store(at, Ordering::SeqCst);
+                w.output(b).unwrap();
+            }
+            Step::Resize(at, c, r) => {
+                t.store(at, Ordering::SeqCst);
+                w.resize(c, r).unwrap();
+            }
+            Step::Tick(at) => {
+                t.store(at, Ordering::SeqCst);
+                w.tick().unwrap();
+            }
+        }
+    }
+    w.finish(Some(exit)).unwrap()
+}
+
+/// Frames of a file: data frames as their lines, checkpoint frames as raw bytes.
+enum Part {
+    Lines(Vec<Vec<u8>>),
+    Raw(Vec<u8>),
+}
+
+fn split(file: &[u8]) -> Vec<Part> {
+    scan(file)
+        .map(|f| {
+            let f = f.unwrap();
+            match f.kind {
+                FrameKind::Data => {
+                    let mut out = Vec::new();
+                    decompress_frame(f.bytes, f.offset, &mut out).unwrap();
+                    out.pop();
+                    Part::Lines(out.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect())
+                }
+                FrameKind::Checkpoint => Part::Raw(skippable_frame(f.bytes)),
+            }
+        })
+        .collect()
+}
+
+fn join(parts: &[Part]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        match p {
+            Part::Raw(b) => out.extend_from_slice(b),
+            Part::Lines(lines) => {
+                let mut text = lines.join(&b'\n');
+                text.push(b'\n');
+                out.extend_from_slice(&zstd::bulk::compress(&text, 3).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// Apply `f` to the lines of the `n`th data frame and re-encode the file.
+fn edit_frame(file: &[u8], n: usize, f: impl FnOnce(&mut Vec<Vec<u8>>)) -> Vec<u8> {
+    let mut parts = split(file);
+    let lines = parts
+        .iter_mut()
+        .filter_map(|p| match p {
+            Part::Lines(l) => Some(l),
+            Part::Raw(_) => None,
+        })
+        .nth(n)
+        .unwrap();
+    f(lines);
+    join(&parts)
+}
+
+/// Byte offset just after the `n`th checkpoint frame.
+fn after_checkpoint(file: &[u8], n: usize) -> usize {
+    let f = scan(file).filter_map(Result::ok).filter(|f| f.kind == FrameKind::Checkpoint).nth(n).unwrap();
+    (f.offset + f.len) as usize
+}
+
+struct Vector {
+    name: &'static str,
+    file: Vec<u8>,
+    seal: Option<Vec<u8>>,
+    status: &'static str,
+    line: Option<u64>,
+    events: bool,
+}
+
+const S1: &str = "5ea1ca5700000000000000000000a001";
+const S2: &str = "5ea1ca5700000000000000000000a002";
+
+fn basic_steps() -> Vec<Step> {
+    vec![
+        Step::Out(120_000, b"$ "),
+        Step::Out(900_000, b"echo hello\r\nhello\r\n"),
+        Step::Out(1_000_000, b"\x1b[31mred\x1b[0m \xe2\x9c\x93\r\n"),
+        Step::Resize(2_500_000, 120, 40),
+        Step::Out(2_600_000, b"binary:\xff\xfe\x00\x01|split:\xe2\x82"),
+        Step::Out(2_600_100, b"\xac euro\r\n"),
+        Step::Tick(13_000_000),
+        Step::Out(13_500_000, b"after a time checkpoint\r\n"),
+        Step::Out(13_600_000, b"quote \" backslash \\ tab \t del \x7f\r\n"),
+    ]
+}
+
+fn vectors() -> Vec<Vector> {
+    let k = || key("vector-signing.key");
+    let other = key("vector-other.key");
+    let (basic, basic_seal) = record(S1, k(), &basic_steps(), 0, 64 * 1024);
+    let many_steps: Vec<Step> =
+        (0..40).map(|i| Step::Out(100_000 * (i + 1), b"a line of output that fills frames quickly\r\n")).collect();
+    let (many, many_seal) = record(S1, k(), &many_steps, 3, 400);
+    let (empty, empty_seal) = record(S1, k(), &[], 0, 64 * 1024);
+    let (other_session, _) = record(S2, k(), &many_steps, 3, 400);
+
+    let v = |name, file, seal, status, line: Option<u64>| Vector { name, file, seal, status, line, events: false };
+    let mut out = vec![
+        Vector { name: "valid-basic", file: basic.clone(), seal: Some(basic_seal.clone()), status: "OK", line: None, events: true },
+        Vector { name: "valid-checkpoints", file: many.clone(), seal: Some(many_seal.clone()), status: "OK", line: None, events: true },
+        Vector { name: "valid-empty-session", file: empty, seal: Some(empty_seal), status: "OK", line: None, events: true },
+    ];
+    // Content changes in `basic` (frame 1 holds lines 1..=8), each re-compressed so only the
+    // chain can notice.
+    let f1 = |f: &dyn Fn(&mut Vec<Vec<u8>>)| edit_frame(&basic, 1, f);
+    let text = |l: &[u8]| String::from_utf8(l.to_vec()).unwrap();
+    out.push(v("tamper-flip-event-byte", f1(&|l| l[1][22] ^= 0x01), None, "MODIFIED", Some(1)));
+    out.push(v("tamper-delete-line", f1(&|l| drop(l.remove(2))), None, "MODIFIED", Some(1)));
+    out.push(v("tamper-swap-lines", f1(&|l| l.swap(1, 2)), None, "MODIFIED", Some(1)));
+    out.push(v("tamper-duplicate-line", f1(&|l| l.insert(3, l[2].clone())), None, "MODIFIED", Some(4)));
+    out.push(v(
+        "tamper-json-equivalent-rewrite",
+        f1(&|l| l[1] = text(&l[1]).replacen("\"o\"", "\"\\u006f\"", 1).into_bytes()),
+        None,
+        "MODIFIED",
+        Some(2),
+    ));
+    out.push(v(
+        "tamper-header-user",
+        edit_frame(&basic, 0, |l| l[0] = text(&l[0]).replace("alice", "mallory").into_bytes()),
+        None,
+        "MODIFIED",
+        Some(0),
+    ));
+    // Checkpoint and container attacks.
+    let cut = after_checkpoint(&many, 2);
+    out.push(v("tamper-truncated-after-close", many[..cut].to_vec(), Some(many_seal.clone()), "TRUNCATED", None));
+    out.push(v("crash-unclosed", many[..cut].to_vec(), None, "UNCLOSED", None));
+    let final_cp = scan(&many).filter_map(Result::ok).last().unwrap();
+    let mut crash = many[..final_cp.offset as usize].to_vec();
+    crash.truncate(crash.len() - 12); // cut into the last data frame as well
+    out.push(v("crash-unsealed-tail", crash, None, "UNSEALED_TAIL", None));
+    let mut foreign = many[..cut].to_vec();
+    let mut forger = Sealer::new(other, HOST, S1);
+    foreign.extend_from_slice(&skippable_frame(&forger.checkpoint(T0_WALL, true)));
+    out.push(v("tamper-foreign-key-checkpoint", foreign, None, "UNTRUSTED_KEY", None));
+    let mut badsig = many.clone();
+    let sig_at = badsig.windows(4).rposition(|w| w == b"sig ").unwrap() + 6;
+    badsig[sig_at] = if badsig[sig_at] == b'A' { b'B' } else { b'A' };
+    out.push(v("tamper-bad-signature", badsig, None, "BAD_SIGNATURE", None));
+    // Splice: the first frames of session S1, the rest from S2 (same key, same content).
+    let splice_at = after_checkpoint(&other_session, 2);
+    let mut spliced = many[..cut].to_vec();
+    spliced.extend_from_slice(&other_session[splice_at..]);
+    out.push(v("tamper-splice-other-session", spliced, None, "MODIFIED", None));
+    let mut after_final = many.clone();
+    after_final.extend_from_slice(&zstd::bulk::compress(b"[0.000000, \"o\", \"extra\"]\n", 3).unwrap());
+    out.push(v("tamper-data-after-final", after_final, None, "MODIFIED", None));
+    let mut hidden = many[..cut].to_vec();
+    hidden.extend_from_slice(&0x184D_2A51u32.to_le_bytes());
+    hidden.extend_from_slice(&4u32.to_le_bytes());
+    hidden.extend_from_slice(b"hide");
+    hidden.extend_from_slice(&many[cut..]);
+    out.push(v("tamper-unknown-skippable-frame", hidden, None, "MODIFIED", None));
+    let mut flipped = many.clone();
+    let first_data_after = scan(&many).filter_map(Result::ok).filter(|f| f.kind == FrameKind::Data).nth(2).unwrap();
+    flipped[(first_data_after.offset + first_data_after.len - 2) as usize] ^= 0x10;
+    out.push(v("tamper-compressed-byte", flipped, None, "MODIFIED", None));
+    // Not sealcast recordings at all.
+    out.push(v("bad-empty", Vec::new(), None, "FORMAT", None));
+    out.push(v("bad-garbage", b"\x00\x01garbage that is not zstd".to_vec(), None, "FORMAT", None));
+    out.push(v("bad-plain-asciicast", b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n[0.1, \"o\", \"hi\"]\n".to_vec(), None, "FORMAT", None));
+    let plain = zstd::bulk::compress(b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n[0.1, \"o\", \"hi\"]\n", 3).unwrap();
+    out.push(v("bad-unsigned-asciicast-zst", plain, None, "FORMAT", None));
+    let first = scan(&basic).next().unwrap().unwrap();
+    out.push(v("bad-truncated-first-frame", basic[..(first.len / 2) as usize].to_vec(), None, "UNSEALED_TAIL", None));
+    out
+}
+
+fn events_json(file: &[u8]) -> String {
+    let r = Reader::open(file).unwrap();
+    let mut lines = Vec::new();
+    for e in r {
+        let e = e.unwrap();
+        let data = match std::str::from_utf8(&e.bytes) {
+            Ok(s) => serde_json::json!({ "t_us": e.time_us, "code": e.code, "text": s }),
+            Err(_) => serde_json::json!({ "t_us": e.time_us, "code": e.code, "bytes_b64": B64.encode(&e.bytes) }),
+        };
+        lines.push(data.to_string());
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn vectors_are_reproducible_and_verify_as_expected() {
+    let d = dir();
+    let trust = TrustStore::single("vectors", key("vector-signing.key").public());
+    let mut manifest = BTreeMap::new();
+    let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for v in vectors() {
+        let path = d.join(format!("{}.cast.zst", v.name));
+        files.push((path.clone(), v.file.clone()));
+        if let Some(seal) = &v.seal {
+            files.push((d.join(format!("{}.cast.zst.seal", v.name)), seal.clone()));
+        }
+        if v.events {
+            files.push((d.join(format!("{}.events.ndjson", v.name)), events_json(&v.file).into_bytes()));
+        }
+        let report = verify_bytes(&v.file, v.seal.as_deref(), &trust);
+        assert_eq!(report.status.as_str(), v.status, "{}: {}", v.name, report.reason);
+        if let Some(line) = v.line {
+            assert_eq!(report.divergence.as_ref().map(|d| d.line), Some(line), "{}: {}", v.name, report.reason);
+        }
+        manifest.insert(
+            v.name,
+            serde_json::json!({ "status": v.status, "exit_class": report.status.exit_class(), "line": v.line, "seal": v.seal.is_some(), "reason": report.reason }),
+        );
+    }
+    let mut m = serde_json::to_string_pretty(&manifest).unwrap();
+    m.push('\n');
+    files.push((d.join("expected.json"), m.into_bytes()));
+    let trust_line = format!("vectors namespaces=\"sealcast\" {}\n", key("vector-signing.key").public().to_openssh(""));
+    files.push((d.join("allowed_signers"), trust_line.into_bytes()));
+
+    for (path, bytes) in files {
+        if regen() {
+            std::fs::write(&path, &bytes).unwrap();
+        } else {
+            let on_disk = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run generate.sh)", path.display()));
+            assert!(on_disk == bytes, "{} differs from what the code writes: run format-spec/vectors/generate.sh", path.display());
+        }
+    }
+}
+
+#[test]
+fn header_of_valid_vector_names_the_session() {
+    let (file, _) = record(S1, key("vector-signing.key"), &basic_steps(), 0, 64 * 1024);
+    let r = Reader::open(&file).unwrap();
+    let h: &Header = r.header();
+    assert_eq!(h.sealcast.as_ref().unwrap().session, S1);
+}
