@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install everything sealcast's build, tests and demo need on a fresh Debian machine.
+# Idempotent: installs only what is missing. Needs root (or sudo) for apt-get.
+set -euo pipefail
+
+need_apt=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have zstd        || need_apt+=(zstd)
+have tmux        || need_apt+=(tmux)
+have vim         || need_apt+=(vim)
+have less        || need_apt+=(less)
+have script      || need_apt+=(util-linux)
+have ssh-keygen  || need_apt+=(openssh-client)
+have cc          || need_apt+=(build-essential)
+have pkg-config  || need_apt+=(pkg-config)
+[ -x /usr/bin/time ] || need_apt+=(time)
+have python3     || need_apt+=(python3)
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: apt-get install ${need_apt[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if ! have cargo; then
+  # shellcheck disable=SC1091
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+fi
+have cargo || { echo "setup: cargo not found; install Rust (rustup) first" >&2; exit 1; }
+
+# asciinema 3.x, for the asciicast compatibility tests and the benchmark.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! asciinema --version 2>/dev/null | grep -q '^asciinema 3\.'; then
+  echo "setup: cargo install asciinema (3.x), a few minutes" >&2
+  cargo install asciinema --locked --quiet
+fi

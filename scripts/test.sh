@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine: setup, format, lint, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-debian.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --all-targets --locked
