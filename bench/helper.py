@@ -40,14 +40,23 @@ def gen_logs(path, target):
              "query", "message", "checkpoint", "lease"]
     paths = ["/v1/users", "/v1/orders", "/healthz", "/v2/search", "/login",
              "/static/app.js", "/v1/items/42", "/metrics", "/v1/upload"]
+    # Like real logs: a small pool of client addresses, request ids from a
+    # counter, monotonic timestamps; durations, sizes and hashes stay random.
+    peers = ["10.%d.%d.%d" % (rnd.randrange(256), rnd.randrange(256), rnd.randrange(256))
+             for _ in range(64)]
+    state = {"id": 4000000}
+
+    def next_id():
+        state["id"] += rnd.randrange(1, 4)
+        return state["id"]
+
     templates = [
         lambda: "%s %s id=%d in %d.%03dms" % (
-            rnd.choice(nouns), rnd.choice(verbs), rnd.randrange(1, 10**7),
+            rnd.choice(nouns), rnd.choice(verbs), next_id(),
             rnd.randrange(0, 2000), rnd.randrange(0, 1000)),
-        lambda: "GET %s status=\x1b[1m%d\x1b[22m bytes=%d peer=10.%d.%d.%d" % (
+        lambda: "GET %s status=\x1b[1m%d\x1b[22m bytes=%d peer=%s" % (
             rnd.choice(paths), rnd.choice([200, 200, 200, 201, 204, 301, 404, 500]),
-            rnd.randrange(0, 10**6), rnd.randrange(256), rnd.randrange(256),
-            rnd.randrange(256)),
+            rnd.randrange(0, 10**6), rnd.choice(peers)),
         lambda: "pool size=%d idle=%d waiting=%d load=%.2f" % (
             rnd.randrange(1, 128), rnd.randrange(0, 64), rnd.randrange(0, 16),
             rnd.random() * 8),
@@ -59,16 +68,17 @@ def gen_logs(path, target):
         lambda: "checksum %016x ok (%d/%d)" % (
             rnd.getrandbits(64), rnd.randrange(1, 1000), 1000),
     ]
-    sec = 1763700000
+    usec = 1763700000 * 10**6
     written = 0
     buf = []
     with open(path, "w", encoding="ascii", newline="\n") as f:
         while written < target:
-            sec += rnd.randrange(0, 3)
+            usec += rnd.randrange(1, 2000)
+            sec = usec // 10**6
             lvl = rnd.choice(weighted)
             ts = "2025-11-%02dT%02d:%02d:%02d.%06dZ" % (
                 21 + (sec // 86400) % 7, (sec // 3600) % 24, (sec // 60) % 60,
-                sec % 60, rnd.randrange(10**6))
+                sec % 60, usec % 10**6)
             line = "\x1b[90m%s\x1b[0m %s%s\x1b[0m [\x1b[35m%s\x1b[0m] %s\n" % (
                 ts, lvl[1], lvl[0], rnd.choice(services), rnd.choice(templates)())
             buf.append(line)
@@ -255,7 +265,9 @@ def report(workdir):
     hdr = ["workload", "input"]
     for t in tools:
         hdr.append("%s bytes" % t)
-    hdr += ["sealcast stream (zstd -dc)", "sealcast / asciinema"]
+    hdr.append("sealcast stream (zstd -dc)")
+    if "asciinema" in tools:
+        hdr.append("sealcast / asciinema")
     rows = []
     for w in workloads:
         row = [w, str(int(inbytes[w])) if inbytes[w] else "n/a"]
@@ -270,10 +282,11 @@ def report(workdir):
         s = agg("rec", "sealcast", w)
         c = agg("rec", "asciinema", w)
         row.append(str(int(s["stream"])) if s and s.get("stream") else "n/a")
-        if s and c and s.get("bytes") and c.get("bytes"):
-            row.append("%.4f" % (s["bytes"] / c["bytes"]))
-        else:
-            row.append("n/a")
+        if "asciinema" in tools:
+            if s and c and s.get("bytes") and c.get("bytes"):
+                row.append("%.4f" % (s["bytes"] / c["bytes"]))
+            else:
+                row.append("n/a")
         rows.append(row)
     out.append(table(hdr, rows))
 

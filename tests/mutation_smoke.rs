@@ -76,12 +76,16 @@ fn content(file: &[u8]) -> Option<(Vec<u8>, Vec<Vec<u8>>)> {
 #[test]
 fn mutated_vectors_never_panic_and_never_falsely_verify() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
-    let trust = TrustStore::parse(&std::fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
+    let trust =
+        TrustStore::parse(&std::fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
     let seeds: Vec<Vec<u8>> = ["valid-basic", "valid-checkpoints", "valid-empty-session"]
         .iter()
         .map(|n| std::fs::read(dir.join(format!("{n}.cast.zst"))).unwrap())
         .collect();
-    let iterations: usize = std::env::var("SEALCAST_MUTATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let iterations: usize = std::env::var("SEALCAST_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
     let mut rng = Rng(0x5ea1_ca57_0000_0001);
     let mut non_ok = 0;
     for i in 0..iterations {
@@ -89,10 +93,18 @@ fn mutated_vectors_never_panic_and_never_falsely_verify() {
         let m = mutate(&mut rng, seed);
         let report = verify_bytes(&m, None, &trust);
         if report.status == Status::Ok {
-            assert_eq!(content(&m), content(seed), "iteration {i}: mutated file verified OK with different content");
+            assert_eq!(
+                content(&m),
+                content(seed),
+                "iteration {i}: mutated file verified OK with different content"
+            );
         } else {
             non_ok += 1;
-            assert!(!report.reason.is_empty(), "iteration {i}: status {:?} without a reason", report.status);
+            assert!(
+                !report.reason.is_empty(),
+                "iteration {i}: status {:?} without a reason",
+                report.status
+            );
         }
         if let Ok(r) = Reader::open(&m) {
             for e in r.take(10_000) {
@@ -102,5 +114,8 @@ fn mutated_vectors_never_panic_and_never_falsely_verify() {
             }
         }
     }
-    assert!(non_ok > iterations / 2, "mutations should mostly be detected ({non_ok}/{iterations})");
+    assert!(
+        non_ok > iterations / 2,
+        "mutations should mostly be detected ({non_ok}/{iterations})"
+    );
 }

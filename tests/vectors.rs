@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use sealcast_format::{decompress_frame, scan, skippable_frame, FrameKind, Header, SealMeta, TermInfo};
+use sealcast_format::{
+    decompress_frame, scan, skippable_frame, FrameKind, Header, SealMeta, TermInfo,
+};
 use sealcast_player::{verify_bytes, Reader};
 use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
 use sealcast_signer::{Sealer, SigningKey, TrustStore};
@@ -51,19 +53,27 @@ fn key(name: &str) -> SigningKey {
     if !path.exists() && regen() {
         std::fs::write(&path, SigningKey::generate().unwrap().to_pem()).unwrap();
     }
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run generate.sh)", path.display()));
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run generate.sh)", path.display()));
     SigningKey::from_file_bytes(&bytes).unwrap()
 }
 
 fn header(session: &str, key: &SigningKey, user: &str) -> Header {
     Header {
         version: 3,
-        term: TermInfo { cols: 80, rows: 24, term_type: Some("xterm-256color".into()) },
+        term: TermInfo {
+            cols: 80,
+            rows: 24,
+            term_type: Some("xterm-256color".into()),
+        },
         timestamp: Some((T0_WALL / 1_000_000) as i64),
         idle_time_limit: None,
         command: Some("/bin/sh -c demo".into()),
         title: None,
-        env: Some(BTreeMap::from([("SHELL".into(), "/bin/sh".into()), ("TERM".into(), "xterm-256color".into())])),
+        env: Some(BTreeMap::from([
+            ("SHELL".into(), "/bin/sh".into()),
+            ("TERM".into(), "xterm-256color".into()),
+        ])),
         sealcast: Some(SealMeta {
             format: 1,
             session: session.into(),
@@ -77,9 +87,19 @@ fn header(session: &str, key: &SigningKey, user: &str) -> Header {
     }
 }
 
-fn record(session: &str, key: SigningKey, steps: &[Step], exit: i32, max_bytes: u64) -> (Vec<u8>, Vec<u8>) {
+fn record(
+    session: &str,
+    key: SigningKey,
+    steps: &[Step],
+    exit: i32,
+    max_bytes: u64,
+) -> (Vec<u8>, Vec<u8>) {
     let t = Arc::new(AtomicU64::new(0));
-    let policy = CheckpointPolicy { interval_us: 10_000_000, max_bytes, zstd_level: 3 };
+    let policy = CheckpointPolicy {
+        interval_us: 10_000_000,
+        max_bytes,
+        zstd_level: 3,
+    };
     let h = header(session, &key, "alice");
     let mut w = SealedWriter::new(Vec::new(), key, &h, StepClock(t.clone()), policy).unwrap();
     for s in steps {
@@ -156,7 +176,11 @@ fn edit_frame(file: &[u8], n: usize, f: impl FnOnce(&mut Vec<Vec<u8>>)) -> Vec<u
 
 /// Byte offset just after the `n`th checkpoint frame.
 fn after_checkpoint(file: &[u8], n: usize) -> usize {
-    let f = scan(file).filter_map(Result::ok).filter(|f| f.kind == FrameKind::Checkpoint).nth(n).unwrap();
+    let f = scan(file)
+        .filter_map(Result::ok)
+        .filter(|f| f.kind == FrameKind::Checkpoint)
+        .nth(n)
+        .unwrap();
     (f.offset + f.len) as usize
 }
 
@@ -190,26 +214,84 @@ fn vectors() -> Vec<Vector> {
     let k = || key("vector-signing.key");
     let other = key("vector-other.key");
     let (basic, basic_seal) = record(S1, k(), &basic_steps(), 0, 64 * 1024);
-    let many_steps: Vec<Step> =
-        (0..40).map(|i| Step::Out(100_000 * (i + 1), b"a line of output that fills frames quickly\r\n")).collect();
+    let many_steps: Vec<Step> = (0..40)
+        .map(|i| {
+            Step::Out(
+                100_000 * (i + 1),
+                b"a line of output that fills frames quickly\r\n",
+            )
+        })
+        .collect();
     let (many, many_seal) = record(S1, k(), &many_steps, 3, 400);
     let (empty, empty_seal) = record(S1, k(), &[], 0, 64 * 1024);
     let (other_session, _) = record(S2, k(), &many_steps, 3, 400);
 
-    let v = |name, file, seal, status, line: Option<u64>| Vector { name, file, seal, status, line, events: false };
+    let v = |name, file, seal, status, line: Option<u64>| Vector {
+        name,
+        file,
+        seal,
+        status,
+        line,
+        events: false,
+    };
     let mut out = vec![
-        Vector { name: "valid-basic", file: basic.clone(), seal: Some(basic_seal.clone()), status: "OK", line: None, events: true },
-        Vector { name: "valid-checkpoints", file: many.clone(), seal: Some(many_seal.clone()), status: "OK", line: None, events: true },
-        Vector { name: "valid-empty-session", file: empty, seal: Some(empty_seal), status: "OK", line: None, events: true },
+        Vector {
+            name: "valid-basic",
+            file: basic.clone(),
+            seal: Some(basic_seal.clone()),
+            status: "OK",
+            line: None,
+            events: true,
+        },
+        Vector {
+            name: "valid-checkpoints",
+            file: many.clone(),
+            seal: Some(many_seal.clone()),
+            status: "OK",
+            line: None,
+            events: true,
+        },
+        Vector {
+            name: "valid-empty-session",
+            file: empty,
+            seal: Some(empty_seal),
+            status: "OK",
+            line: None,
+            events: true,
+        },
     ];
     // Content changes in `basic` (frame 1 holds lines 1..=8), each re-compressed so only the
     // chain can notice.
     let f1 = |f: &dyn Fn(&mut Vec<Vec<u8>>)| edit_frame(&basic, 1, f);
     let text = |l: &[u8]| String::from_utf8(l.to_vec()).unwrap();
-    out.push(v("tamper-flip-event-byte", f1(&|l| l[1][22] ^= 0x01), None, "MODIFIED", Some(1)));
-    out.push(v("tamper-delete-line", f1(&|l| drop(l.remove(2))), None, "MODIFIED", Some(1)));
-    out.push(v("tamper-swap-lines", f1(&|l| l.swap(1, 2)), None, "MODIFIED", Some(1)));
-    out.push(v("tamper-duplicate-line", f1(&|l| l.insert(3, l[2].clone())), None, "MODIFIED", Some(4)));
+    out.push(v(
+        "tamper-flip-event-byte",
+        f1(&|l| l[1][22] ^= 0x01),
+        None,
+        "MODIFIED",
+        Some(1),
+    ));
+    out.push(v(
+        "tamper-delete-line",
+        f1(&|l| drop(l.remove(2))),
+        None,
+        "MODIFIED",
+        Some(1),
+    ));
+    out.push(v(
+        "tamper-swap-lines",
+        f1(&|l| l.swap(1, 2)),
+        None,
+        "MODIFIED",
+        Some(1),
+    ));
+    out.push(v(
+        "tamper-duplicate-line",
+        f1(&|l| l.insert(3, l[2].clone())),
+        None,
+        "MODIFIED",
+        Some(4),
+    ));
     out.push(v(
         "tamper-json-equivalent-rewrite",
         f1(&|l| l[1] = text(&l[1]).replacen("\"o\"", "\"\\u006f\"", 1).into_bytes()),
@@ -219,15 +301,29 @@ fn vectors() -> Vec<Vector> {
     ));
     out.push(v(
         "tamper-header-user",
-        edit_frame(&basic, 0, |l| l[0] = text(&l[0]).replace("alice", "mallory").into_bytes()),
+        edit_frame(&basic, 0, |l| {
+            l[0] = text(&l[0]).replace("alice", "mallory").into_bytes()
+        }),
         None,
         "MODIFIED",
         Some(0),
     ));
     // Checkpoint and container attacks.
     let cut = after_checkpoint(&many, 2);
-    out.push(v("tamper-truncated-after-close", many[..cut].to_vec(), Some(many_seal.clone()), "TRUNCATED", None));
-    out.push(v("crash-unclosed", many[..cut].to_vec(), None, "UNCLOSED", None));
+    out.push(v(
+        "tamper-truncated-after-close",
+        many[..cut].to_vec(),
+        Some(many_seal.clone()),
+        "TRUNCATED",
+        None,
+    ));
+    out.push(v(
+        "crash-unclosed",
+        many[..cut].to_vec(),
+        None,
+        "UNCLOSED",
+        None,
+    ));
     let final_cp = scan(&many).filter_map(Result::ok).last().unwrap();
     let mut crash = many[..final_cp.offset as usize].to_vec();
     crash.truncate(crash.len() - 12); // cut into the last data frame as well
@@ -235,37 +331,94 @@ fn vectors() -> Vec<Vector> {
     let mut foreign = many[..cut].to_vec();
     let mut forger = Sealer::new(other, HOST, S1);
     foreign.extend_from_slice(&skippable_frame(&forger.checkpoint(T0_WALL, true)));
-    out.push(v("tamper-foreign-key-checkpoint", foreign, None, "UNTRUSTED_KEY", None));
+    out.push(v(
+        "tamper-foreign-key-checkpoint",
+        foreign,
+        None,
+        "UNTRUSTED_KEY",
+        None,
+    ));
     let mut badsig = many.clone();
     let sig_at = badsig.windows(4).rposition(|w| w == b"sig ").unwrap() + 6;
     badsig[sig_at] = if badsig[sig_at] == b'A' { b'B' } else { b'A' };
-    out.push(v("tamper-bad-signature", badsig, None, "BAD_SIGNATURE", None));
+    out.push(v(
+        "tamper-bad-signature",
+        badsig,
+        None,
+        "BAD_SIGNATURE",
+        None,
+    ));
     // Splice: the first frames of session S1, the rest from S2 (same key, same content).
     let splice_at = after_checkpoint(&other_session, 2);
     let mut spliced = many[..cut].to_vec();
     spliced.extend_from_slice(&other_session[splice_at..]);
-    out.push(v("tamper-splice-other-session", spliced, None, "MODIFIED", None));
+    out.push(v(
+        "tamper-splice-other-session",
+        spliced,
+        None,
+        "MODIFIED",
+        None,
+    ));
     let mut after_final = many.clone();
-    after_final.extend_from_slice(&zstd::bulk::compress(b"[0.000000, \"o\", \"extra\"]\n", 3).unwrap());
-    out.push(v("tamper-data-after-final", after_final, None, "MODIFIED", None));
+    after_final
+        .extend_from_slice(&zstd::bulk::compress(b"[0.000000, \"o\", \"extra\"]\n", 3).unwrap());
+    out.push(v(
+        "tamper-data-after-final",
+        after_final,
+        None,
+        "MODIFIED",
+        None,
+    ));
     let mut hidden = many[..cut].to_vec();
     hidden.extend_from_slice(&0x184D_2A51u32.to_le_bytes());
     hidden.extend_from_slice(&4u32.to_le_bytes());
     hidden.extend_from_slice(b"hide");
     hidden.extend_from_slice(&many[cut..]);
-    out.push(v("tamper-unknown-skippable-frame", hidden, None, "MODIFIED", None));
+    out.push(v(
+        "tamper-unknown-skippable-frame",
+        hidden,
+        None,
+        "MODIFIED",
+        None,
+    ));
     let mut flipped = many.clone();
-    let first_data_after = scan(&many).filter_map(Result::ok).filter(|f| f.kind == FrameKind::Data).nth(2).unwrap();
+    let first_data_after = scan(&many)
+        .filter_map(Result::ok)
+        .filter(|f| f.kind == FrameKind::Data)
+        .nth(2)
+        .unwrap();
     flipped[(first_data_after.offset + first_data_after.len - 2) as usize] ^= 0x10;
     out.push(v("tamper-compressed-byte", flipped, None, "MODIFIED", None));
     // Not sealcast recordings at all.
     out.push(v("bad-empty", Vec::new(), None, "FORMAT", None));
-    out.push(v("bad-garbage", b"\x00\x01garbage that is not zstd".to_vec(), None, "FORMAT", None));
-    out.push(v("bad-plain-asciicast", b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n[0.1, \"o\", \"hi\"]\n".to_vec(), None, "FORMAT", None));
-    let plain = zstd::bulk::compress(b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n[0.1, \"o\", \"hi\"]\n", 3).unwrap();
+    out.push(v(
+        "bad-garbage",
+        b"\x00\x01garbage that is not zstd".to_vec(),
+        None,
+        "FORMAT",
+        None,
+    ));
+    out.push(v(
+        "bad-plain-asciicast",
+        b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n[0.1, \"o\", \"hi\"]\n".to_vec(),
+        None,
+        "FORMAT",
+        None,
+    ));
+    let plain = zstd::bulk::compress(
+        b"{\"version\":3,\"term\":{\"cols\":80,\"rows\":24}}\n[0.1, \"o\", \"hi\"]\n",
+        3,
+    )
+    .unwrap();
     out.push(v("bad-unsigned-asciicast-zst", plain, None, "FORMAT", None));
     let first = scan(&basic).next().unwrap().unwrap();
-    out.push(v("bad-truncated-first-frame", basic[..(first.len / 2) as usize].to_vec(), None, "UNSEALED_TAIL", None));
+    out.push(v(
+        "bad-truncated-first-frame",
+        basic[..(first.len / 2) as usize].to_vec(),
+        None,
+        "UNSEALED_TAIL",
+        None,
+    ));
     out
 }
 
@@ -276,7 +429,9 @@ fn events_json(file: &[u8]) -> String {
         let e = e.unwrap();
         let data = match std::str::from_utf8(&e.bytes) {
             Ok(s) => serde_json::json!({ "t_us": e.time_us, "code": e.code, "text": s }),
-            Err(_) => serde_json::json!({ "t_us": e.time_us, "code": e.code, "bytes_b64": B64.encode(&e.bytes) }),
+            Err(_) => {
+                serde_json::json!({ "t_us": e.time_us, "code": e.code, "bytes_b64": B64.encode(&e.bytes) })
+            }
         };
         lines.push(data.to_string());
     }
@@ -296,12 +451,27 @@ fn vectors_are_reproducible_and_verify_as_expected() {
             files.push((d.join(format!("{}.cast.zst.seal", v.name)), seal.clone()));
         }
         if v.events {
-            files.push((d.join(format!("{}.events.ndjson", v.name)), events_json(&v.file).into_bytes()));
+            files.push((
+                d.join(format!("{}.events.ndjson", v.name)),
+                events_json(&v.file).into_bytes(),
+            ));
         }
         let report = verify_bytes(&v.file, v.seal.as_deref(), &trust);
-        assert_eq!(report.status.as_str(), v.status, "{}: {}", v.name, report.reason);
+        assert_eq!(
+            report.status.as_str(),
+            v.status,
+            "{}: {}",
+            v.name,
+            report.reason
+        );
         if let Some(line) = v.line {
-            assert_eq!(report.divergence.as_ref().map(|d| d.line), Some(line), "{}: {}", v.name, report.reason);
+            assert_eq!(
+                report.divergence.as_ref().map(|d| d.line),
+                Some(line),
+                "{}: {}",
+                v.name,
+                report.reason
+            );
         }
         manifest.insert(
             v.name,
@@ -311,15 +481,23 @@ fn vectors_are_reproducible_and_verify_as_expected() {
     let mut m = serde_json::to_string_pretty(&manifest).unwrap();
     m.push('\n');
     files.push((d.join("expected.json"), m.into_bytes()));
-    let trust_line = format!("vectors namespaces=\"sealcast\" {}\n", key("vector-signing.key").public().to_openssh(""));
+    let trust_line = format!(
+        "vectors namespaces=\"sealcast\" {}\n",
+        key("vector-signing.key").public().to_openssh("")
+    );
     files.push((d.join("allowed_signers"), trust_line.into_bytes()));
 
     for (path, bytes) in files {
         if regen() {
             std::fs::write(&path, &bytes).unwrap();
         } else {
-            let on_disk = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run generate.sh)", path.display()));
-            assert!(on_disk == bytes, "{} differs from what the code writes: run format-spec/vectors/generate.sh", path.display());
+            let on_disk = std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e} (run generate.sh)", path.display()));
+            assert!(
+                on_disk == bytes,
+                "{} differs from what the code writes: run format-spec/vectors/generate.sh",
+                path.display()
+            );
         }
     }
 }

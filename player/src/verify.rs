@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use sealcast_format::{
-    decompress_frame, decompress_partial, parse_event, scan, ContainerError, FrameKind, Header,
-    CHECKPOINT_MAGIC,
+    decompress_frame, decompress_partial, parse_event, scan, ContainerError, Frame, FrameKind,
+    Header, CHECKPOINT_MAGIC,
 };
 use sealcast_signer::{verify_note, ChainVerifier, CheckpointError, TrustStore};
 
@@ -183,11 +183,23 @@ fn blame_line(
             }
             if line_no > 0 {
                 match parse_event(line) {
-                    Err(e) => return Some((line_no, *offset, format!("line {line_no} is not a valid event: {e}"))),
-                    Ok(ev) if ev.canonical_line() != line => {
-                        return Some((line_no, *offset, format!("line {line_no} is not in the writer's canonical form")))
+                    Err(e) => {
+                        return Some((
+                            line_no,
+                            *offset,
+                            format!("line {line_no} is not a valid event: {e}"),
+                        ))
                     }
-                    Ok(_) if prev == Some(line) && dup.is_none() => dup = Some((line_no, *offset, line.len() as u64)),
+                    Ok(ev) if ev.canonical_line() != line => {
+                        return Some((
+                            line_no,
+                            *offset,
+                            format!("line {line_no} is not in the writer's canonical form"),
+                        ))
+                    }
+                    Ok(_) if prev == Some(line) && dup.is_none() => {
+                        dup = Some((line_no, *offset, line.len() as u64))
+                    }
                     Ok(_) => {}
                 }
             }
@@ -199,11 +211,26 @@ fn blame_line(
     let (signed_lines, signed_bytes) = signed?;
     let read = line_no;
     match dup {
-        Some((line, offset, len)) if read == signed_lines + 1 && byte_no == signed_bytes + len + 1 => Some((line, offset, format!("line {line} duplicates line {} (one line more than signed)", line - 1))),
+        Some((line, offset, len))
+            if read == signed_lines + 1 && byte_no == signed_bytes + len + 1 =>
+        {
+            Some((
+                line,
+                offset,
+                format!(
+                    "line {line} duplicates line {} (one line more than signed)",
+                    line - 1
+                ),
+            ))
+        }
         _ if read != signed_lines => Some((
             first_line,
             region_offset,
-            format!("lines {first_line}..{read}: {} lines read where {} were signed", read - first_line, signed_lines.saturating_sub(first_line)),
+            format!(
+                "lines {first_line}..{read}: {} lines read where {} were signed",
+                read - first_line,
+                signed_lines.saturating_sub(first_line)
+            ),
         )),
         _ => None,
     }
@@ -214,16 +241,61 @@ fn blame_line(
 /// `receipt` is the content of `<file>.seal` when one exists. Never panics on any input;
 /// every outcome is a [`Report`].
 pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> Report {
+    // Decompression runs one frame ahead of hashing on a second thread: zstd and SHA-256 are
+    // each about 1 GB/s on one core, so overlapping them roughly doubles throughput. The
+    // channel is bounded (memory ≤ 4 frames); an early return drops the receiver, which stops
+    // the producer.
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Scanned<'_>>(4);
+        s.spawn(move || {
+            for frame in scan(data) {
+                let decoded = match &frame {
+                    Ok(f) if f.kind == FrameKind::Data => {
+                        let mut buf = Vec::new();
+                        Some(decompress_frame(f.bytes, f.offset, &mut buf).map(|()| buf))
+                    }
+                    _ => None,
+                };
+                if tx.send((frame, decoded)).is_err() {
+                    break;
+                }
+            }
+        });
+        verify_frames(data, receipt, trust, rx.into_iter())
+    })
+}
+
+/// A scanned frame and, for data frames, its decompressed content.
+type Scanned<'d> = (
+    Result<Frame<'d>, ContainerError>,
+    Option<Result<Vec<u8>, ContainerError>>,
+);
+
+/// Iterate the lines of `buf` (which ends with LF), without their LF.
+fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', buf).map(move |end| {
+        let line = &buf[start..end];
+        start = end + 1;
+        line
+    })
+}
+
+fn verify_frames<'d>(
+    data: &'d [u8],
+    receipt: Option<&[u8]>,
+    trust: &TrustStore,
+    frames: impl Iterator<Item = Scanned<'d>>,
+) -> Report {
     let mut r = Report::new();
     let mut verifier: Option<ChainVerifier<'_>> = None;
     // Region not yet covered by a verified checkpoint.
     let mut region_offset: Option<u64> = None;
     let mut region_line = 0u64;
     let mut final_note: Option<&[u8]> = None;
-    let mut buf = Vec::new();
     let mut tail_start: Option<u64> = None;
 
-    for frame in scan(data) {
+    for (frame, decoded) in frames {
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
@@ -300,22 +372,25 @@ pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> 
         match frame.kind {
             FrameKind::Data => {
                 region_offset.get_or_insert(frame.offset);
-                buf.clear();
-                if let Err(e) = decompress_frame(frame.bytes, frame.offset, &mut buf) {
-                    let status = if verifier.is_none() {
-                        Status::Format
-                    } else {
-                        Status::Modified
-                    };
-                    return r.fail(
-                        status,
-                        e.to_string(),
-                        Some(Divergence {
-                            line: region_line,
-                            offset: frame.offset,
-                        }),
-                    );
-                }
+                let decoded = decoded.unwrap_or(Err(ContainerError::Empty));
+                let buf = match decoded {
+                    Ok(buf) => buf,
+                    Err(e) => {
+                        let status = if verifier.is_none() {
+                            Status::Format
+                        } else {
+                            Status::Modified
+                        };
+                        return r.fail(
+                            status,
+                            e.to_string(),
+                            Some(Divergence {
+                                line: region_line,
+                                offset: frame.offset,
+                            }),
+                        );
+                    }
+                };
                 if buf.last() != Some(&b'\n') {
                     let status = if verifier.is_none() {
                         Status::Format
@@ -334,7 +409,7 @@ pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> 
                         }),
                     );
                 }
-                for line in buf[..buf.len() - 1].split(|&b| b == b'\n') {
+                for line in lines(&buf) {
                     if verifier.is_none() {
                         let meta = match Header::parse(line) {
                             Ok(Header {
@@ -399,7 +474,9 @@ pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> 
                                 .ok()
                                 .map(|(c, _, _)| (c.lines, c.bytes));
                             let start = (region_line, r.verified_bytes);
-                            if let Some((line, offset, why)) = blame_line(data, at.offset, start, signed) {
+                            if let Some((line, offset, why)) =
+                                blame_line(data, at.offset, start, signed)
+                            {
                                 at = Divergence { line, offset };
                                 reason = format!("{why}; {reason}");
                             }
@@ -488,7 +565,11 @@ pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> 
     if tail_offset.is_some() {
         let upto = match r.checkpoints {
             0 => "no checkpoint verified".to_string(),
-            n => format!("{} lines verified up to checkpoint {}", r.verified_lines, n - 1),
+            n => format!(
+                "{} lines verified up to checkpoint {}",
+                r.verified_lines,
+                n - 1
+            ),
         };
         let reason = format!(
             "{upto}; {} unsealed bytes after it ({} complete lines) — recorder did not close the session",

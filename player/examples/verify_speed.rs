@@ -1,0 +1,112 @@
+//! Verify throughput probe: builds a log-like recording in memory and times `verify_bytes`.
+//! `cargo run --release -p sealcast-player --example verify_speed -- [MB]`
+use std::time::Instant;
+
+use sealcast_format::{Header, SealMeta, TermInfo};
+use sealcast_player::verify_bytes;
+use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
+use sealcast_signer::{SigningKey, TrustStore};
+
+fn main() {
+    let mb: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
+    let key = SigningKey::generate().expect("key");
+    let trust = TrustStore::single("probe", key.public());
+    let header = Header {
+        version: 3,
+        term: TermInfo {
+            cols: 80,
+            rows: 24,
+            term_type: None,
+        },
+        timestamp: Some(0),
+        idle_time_limit: None,
+        command: None,
+        title: None,
+        env: None,
+        sealcast: Some(SealMeta {
+            format: 1,
+            session: "0".repeat(32),
+            host: "probe".into(),
+            user: "probe".into(),
+            start_us: 0,
+            recorder: "probe".into(),
+            key_id: key.id().to_string(),
+            capture_input: false,
+        }),
+    };
+    let mut w = SealedWriter::new(
+        Vec::new(),
+        key,
+        &header,
+        SystemClock::new(),
+        CheckpointPolicy::default(),
+    )
+    .expect("writer");
+    let mut chunk = Vec::new();
+    let mut i = 0u64;
+    let t = Instant::now();
+    let mut fed = 0;
+    while fed < mb << 20 {
+        chunk.clear();
+        while chunk.len() < 4096 {
+            chunk.extend_from_slice(
+                format!("2026-11-21T10:{:02}:{:02}Z \x1b[32mINFO\x1b[0m worker[{}] processed request id={} in {}ms\r\n", i % 60, i % 59, i % 7, i, i % 250).as_bytes(),
+            );
+            i += 1;
+        }
+        w.output(&chunk).expect("write");
+        fed += chunk.len();
+    }
+    let (file, _) = w.finish(Some(0)).expect("finish");
+    let rec = t.elapsed();
+    let t = Instant::now();
+    let r = verify_bytes(&file, None, &trust);
+    let el = t.elapsed();
+    split_costs(&file);
+    let stream = r.verified_bytes as f64;
+    println!(
+        "input {} MB, record {:.2}s ({:.0} MB/s), compressed {:.1} MB (ratio {:.1}), verify {:?} {:.2}s = {:.0} MB/s of stream",
+        mb,
+        rec.as_secs_f64(),
+        fed as f64 / 1e6 / rec.as_secs_f64(),
+        file.len() as f64 / 1e6,
+        stream / file.len() as f64,
+        r.status,
+        el.as_secs_f64(),
+        stream / 1e6 / el.as_secs_f64()
+    );
+}
+
+#[allow(dead_code)]
+fn split_costs(file: &[u8]) {
+    use sealcast_format::{decompress_frame, scan, FrameKind};
+    let t = Instant::now();
+    let mut total = 0;
+    let mut buf = Vec::new();
+    let mut frames = Vec::new();
+    for f in scan(file).flatten() {
+        if f.kind == FrameKind::Data {
+            buf.clear();
+            decompress_frame(f.bytes, f.offset, &mut buf).unwrap();
+            total += buf.len();
+            frames.push(buf.clone());
+        }
+    }
+    let d = t.elapsed();
+    let t = Instant::now();
+    let mut c = sealcast_signer::Chain::new("h", "s");
+    for b in &frames {
+        for l in b.split(|&x| x == b'\n') {
+            c.push(l);
+        }
+    }
+    let h = t.elapsed();
+    println!(
+        "decompress {:.0} MB/s, split+hash {:.0} MB/s",
+        total as f64 / 1e6 / d.as_secs_f64(),
+        total as f64 / 1e6 / h.as_secs_f64()
+    );
+}
