@@ -283,7 +283,7 @@ pub fn parse_event(line: &[u8]) -> Result<Event, ParseError> {
     let secs = num
         .as_f64()
         .ok_or_else(|| ParseError::Invalid(format!("interval {num} is not a number")))?;
-    if !secs.is_finite() || secs < 0.0 || secs > 1.0e9 {
+    if !secs.is_finite() || !(0.0..=1.0e9).contains(&secs) {
         return Err(ParseError::Invalid(format!("interval {num} out of range")));
     }
     Ok(Event {

@@ -81,6 +81,8 @@ pub struct Reader<'a> {
     line_no: u64,
     time_us: u64,
     pending: Option<EventLine>,
+    /// An error found while `pending` was still held; yielded after it.
+    failed: Option<ReadError>,
     header: Header,
 }
 
@@ -120,6 +122,7 @@ impl<'a> Reader<'a> {
             line_no: 1,
             time_us: 0,
             pending: None,
+            failed: None,
             header,
         })
     }
@@ -136,10 +139,27 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl Reader<'_> {
+    /// Report a bad line, but first hand out the event held back before it.
+    fn fail(&mut self, line: u64, reason: String) -> Option<Result<EventLine, ReadError>> {
+        let err = ReadError::Line { line, reason };
+        match self.pending.take() {
+            Some(p) => {
+                self.failed = Some(err);
+                Some(Ok(p))
+            }
+            None => Some(Err(err)),
+        }
+    }
+}
+
 impl Iterator for Reader<'_> {
     type Item = Result<EventLine, ReadError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(err) = self.failed.take() {
+            return Some(Err(err));
+        }
         loop {
             let Some((s, e)) = self.lines.next_line() else {
                 return self.pending.take().map(Ok);
@@ -148,31 +168,21 @@ impl Iterator for Reader<'_> {
             self.line_no += 1;
             let ev = match parse_event(&self.lines.buf[s..e]) {
                 Ok(ev) => ev,
-                Err(err) => {
-                    return Some(Err(ReadError::Line {
-                        line: line_no,
-                        reason: err.to_string(),
-                    }))
-                }
+                Err(err) => return self.fail(line_no, err.to_string()),
             };
             self.time_us += ev.interval_us;
             if ev.code == "b" {
                 let raw = match ev.raw_bytes() {
                     Ok(raw) => raw,
-                    Err(err) => {
-                        return Some(Err(ReadError::Line {
-                            line: line_no,
-                            reason: err.to_string(),
-                        }))
-                    }
+                    Err(err) => return self.fail(line_no, err.to_string()),
                 };
                 match self.pending.as_mut() {
                     Some(p) if p.code == "o" || p.code == "i" => p.bytes = raw,
                     _ => {
-                        return Some(Err(ReadError::Line {
-                            line: line_no,
-                            reason: "'b' event does not follow an 'o' or 'i' event".into(),
-                        }))
+                        return self.fail(
+                            line_no,
+                            "'b' event does not follow an 'o' or 'i' event".into(),
+                        )
                     }
                 }
                 continue;

@@ -306,7 +306,7 @@ fn verify_frames<'d>(
                 let sealed_after = data
                     .get(off as usize + 1..)
                     .is_some_and(contains_checkpoint);
-                if sealed_after && !nothing_yet {
+                if sealed_after {
                     return r.fail(
                         Status::Modified,
                         e.to_string(),

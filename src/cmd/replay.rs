@@ -1,18 +1,393 @@
 //! `sealcast play`, `cat`, `export`, `info`.
+//!
+//! These read without verifying (`info` adds a verification summary). Exit codes:
+//!
+//! - 0: the whole stream decoded;
+//! - 2: the file ends inside a frame (crash tail or cut file): the decodable prefix was
+//!   written, with a warning on stderr (`info` reports this and exits 0);
+//! - 1: the file is not a readable recording (empty, not zstd, not asciicast v3), or a frame
+//!   or line in the middle cannot be decoded: everything before it was written, then
+//!   `sealcast: FILE: offset O: reason` (or `line L: reason`) on stderr;
+//! - 3: bad options; 4: I/O errors reading the file or writing the output.
 
-use anyhow::Result;
+use std::fs;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
-use crate::{ExportArgs, FileArg, InfoArgs, PlayArgs};
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
 
-pub fn play(_a: PlayArgs) -> Result<u8> {
-    anyhow::bail!("not yet implemented")
+use sealcast_player::{
+    inspect, verify_bytes, write_txt, write_v2, write_v3, PlayOptions, Reader, ReplayError, Report,
+    Stats, Status, StreamEnd,
+};
+
+use crate::cmd::verify::load_trust;
+use crate::cmd::UsageError;
+use crate::{ExportArgs, ExportFormat, FileArg, InfoArgs, PlayArgs};
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("{}", path.display()))
 }
-pub fn cat(_a: FileArg) -> Result<u8> {
-    anyhow::bail!("not yet implemented")
+
+/// Open the recording, or print why not (exit 1).
+fn open<'a>(path: &Path, data: &'a [u8]) -> Result<Reader<'a>, u8> {
+    Reader::open(data).map_err(|e| {
+        eprintln!("sealcast: {}: {e}", path.display());
+        1
+    })
 }
-pub fn export(_a: ExportArgs) -> Result<u8> {
-    anyhow::bail!("not yet implemented")
+
+/// Exit code and stderr message for the end of a replay or export.
+fn finish(path: &Path, r: Result<StreamEnd, ReplayError>) -> Result<u8> {
+    match r {
+        Ok(StreamEnd::Complete) => Ok(0),
+        Ok(StreamEnd::Truncated(e)) => {
+            eprintln!(
+                "sealcast: {}: warning: {e}: the recording ends inside a frame (crash or cut \
+                 file); the output is its decodable prefix",
+                path.display()
+            );
+            Ok(2)
+        }
+        Ok(StreamEnd::Damaged(e)) => {
+            eprintln!("sealcast: {}: {e}", path.display());
+            Ok(1)
+        }
+        Err(ReplayError::Read(e)) => {
+            eprintln!("sealcast: {}: {e}", path.display());
+            Ok(1)
+        }
+        Err(ReplayError::Options(m)) => Err(UsageError(m).into()),
+        Err(ReplayError::Io(e)) => Err(anyhow::Error::new(e).context("writing output")),
+        Err(e) => Err(e.into()),
+    }
 }
-pub fn info(_a: InfoArgs) -> Result<u8> {
-    anyhow::bail!("not yet implemented")
+
+/// Size of the terminal on stdout, if it is one.
+fn terminal_size() -> Option<(u16, u16)> {
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    // SAFETY: TIOCGWINSZ writes a `winsize` into the pointed-to struct and nothing else.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
+    (rc == 0 && ws.ws_col > 0).then_some((ws.ws_col, ws.ws_row))
+}
+
+/// Run `sealcast play`: the output to stdout with the recorded timing (see the module docs
+/// for exit codes). Warns on stderr when the terminal is smaller than the recording.
+///
+/// # Errors
+/// [`UsageError`] for a bad `--speed`/`--idle-limit`; I/O errors reading the file or
+/// writing stdout.
+pub fn play(a: PlayArgs) -> Result<u8> {
+    if !(a.speed.is_finite() && a.speed > 0.0) {
+        return Err(UsageError(format!(
+            "--speed must be a positive number, not {}",
+            a.speed
+        ))
+        .into());
+    }
+    let idle_limit_us = match a.idle_limit {
+        None => None,
+        Some(s) if s.is_finite() && s >= 0.0 => Some((s * 1_000_000.0).round() as u64),
+        Some(s) => {
+            return Err(UsageError(format!(
+                "--idle-limit must be a non-negative number, not {s}"
+            ))
+            .into())
+        }
+    };
+    let data = read_file(&a.file)?;
+    let reader = match open(&a.file, &data) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    let term = reader.header().term.clone();
+    if let Some((cols, rows)) = terminal_size() {
+        if cols < term.cols || rows < term.rows {
+            eprintln!(
+                "sealcast: warning: this terminal is {cols}x{rows}, the recording was made at \
+                 {}x{}; output may wrap or scroll differently",
+                term.cols, term.rows
+            );
+        }
+    }
+    // Sleep until each target time measured from the start, so time spent writing does not
+    // add up over a long session.
+    let start = Instant::now();
+    let mut due = Duration::ZERO;
+    let mut sleeper = |d: Duration| {
+        due += d;
+        if let Some(left) = due.checked_sub(start.elapsed()) {
+            std::thread::sleep(left);
+        }
+    };
+    let opts = PlayOptions {
+        speed: a.speed,
+        idle_limit_us,
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let r = sealcast_player::play(reader, &mut out, opts, &mut sleeper);
+    finish(&a.file, r)
+}
+
+/// Run `sealcast cat`: the exact output bytes to stdout.
+///
+/// # Errors
+/// I/O errors reading the file or writing stdout.
+pub fn cat(a: FileArg) -> Result<u8> {
+    let data = read_file(&a.file)?;
+    let reader = match open(&a.file, &data) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    let r = sealcast_player::cat(reader, &mut out);
+    finish(&a.file, r)
+}
+
+/// Run `sealcast export`: the recording in another format on stdout.
+///
+/// # Errors
+/// I/O errors reading the file or writing stdout.
+pub fn export(a: ExportArgs) -> Result<u8> {
+    let data = read_file(&a.file)?;
+    let reader = match open(&a.file, &data) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    let r = match a.format {
+        ExportFormat::AsciicastV3 => write_v3(&data, &mut out),
+        ExportFormat::AsciicastV2 => write_v2(reader, &mut out),
+        ExportFormat::Txt => write_txt(reader, &mut out),
+    };
+    finish(&a.file, r)
+}
+
+/// The verification part of `info`: a report, or why there is none.
+fn info_verification(a: &InfoArgs, data: &[u8]) -> Result<std::result::Result<Report, String>> {
+    let trust = match &a.trusted {
+        Some(p) => load_trust(Some(p))?.1,
+        None => {
+            let path = match crate::paths::dev_trust() {
+                Ok(p) => p,
+                Err(_) => return Ok(Err("unverified: no trust file".into())),
+            };
+            if !path.exists() {
+                return Ok(Err(format!(
+                    "unverified: no trust file (give one with --trusted; default {})",
+                    path.display()
+                )));
+            }
+            match load_trust(Some(&path)) {
+                Ok((_, t)) => t,
+                Err(e) => return Ok(Err(format!("unverified: {e:#}"))),
+            }
+        }
+    };
+    let receipt_path = sealcast_recorder::archive::receipt_path(&a.file);
+    let receipt = match fs::read(&receipt_path) {
+        Ok(r) => Some(r),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Ok(Err(format!(
+                "unverified: seal receipt {}: {e}",
+                receipt_path.display()
+            )))
+        }
+    };
+    Ok(Ok(verify_bytes(data, receipt.as_deref(), &trust)))
+}
+
+fn stream_state(end: &StreamEnd) -> (&'static str, Option<String>) {
+    match end {
+        StreamEnd::Complete => ("complete", None),
+        StreamEnd::Truncated(e) => ("truncated", Some(e.to_string())),
+        StreamEnd::Damaged(e) => ("damaged", Some(e.to_string())),
+    }
+}
+
+fn verification_text(v: &std::result::Result<Report, String>) -> String {
+    match v {
+        Err(why) => why.clone(),
+        Ok(r) if r.status == Status::Ok => {
+            let signer = r.signer.as_deref().unwrap_or("?");
+            format!(
+                "OK (sealed; {} lines, {} checkpoints; signer {signer})",
+                r.verified_lines, r.checkpoints
+            )
+        }
+        Ok(r) => match &r.divergence {
+            Some(d) => format!(
+                "{} (line {}, offset {}): {}",
+                r.status.as_str(),
+                d.line,
+                d.offset,
+                r.reason
+            ),
+            None => format!("{}: {}", r.status.as_str(), r.reason),
+        },
+    }
+}
+
+fn info_json(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) -> Value {
+    let h = &s.header;
+    let meta = h.sealcast.as_ref();
+    let (stream, stream_error) = stream_state(&s.end);
+    json!({
+        "path": path.to_string_lossy(),
+        "session": meta.map(|m| &m.session),
+        "user": meta.map(|m| &m.user),
+        "host": meta.map(|m| &m.host),
+        "start": meta.map(|m| sealcast_player::rfc3339_utc(m.start_us)),
+        "start_us": meta.map(|m| m.start_us),
+        "timestamp": h.timestamp,
+        "term": {"cols": h.term.cols, "rows": h.term.rows, "type": h.term.term_type},
+        "command": h.command,
+        "recorder": meta.map(|m| &m.recorder),
+        "key_id": meta.map(|m| &m.key_id),
+        "capture_input": meta.map(|m| m.capture_input),
+        "duration_us": s.duration_us,
+        "duration": sealcast_format::format_interval(s.duration_us),
+        "events": s.events_by_code,
+        "exit_status": s.exit_status,
+        "compressed_bytes": s.compressed_bytes,
+        "decompressed_bytes": s.decompressed_bytes,
+        "lines": s.lines,
+        "data_frames": s.data_frames,
+        "checkpoint_frames": s.checkpoint_frames,
+        "stream": stream,
+        "stream_error": stream_error,
+        "bad_line": s.bad_line.as_ref().map(|(l, r)| json!({"line": l, "reason": r})),
+        "verification": v.as_ref().ok(),
+        "verification_summary": verification_text(v),
+    })
+}
+
+fn info_text(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) -> String {
+    let h = &s.header;
+    let mut rows: Vec<(&str, String)> = vec![("file", path.display().to_string())];
+    match &h.sealcast {
+        Some(m) => {
+            rows.push(("session", m.session.clone()));
+            rows.push(("user", m.user.clone()));
+            rows.push(("host", m.host.clone()));
+            rows.push(("start", sealcast_player::rfc3339_utc(m.start_us)));
+        }
+        None => {
+            rows.push((
+                "sealcast",
+                "no sealcast metadata (plain asciicast v3)".into(),
+            ));
+            if let Some(t) = h.timestamp {
+                rows.push(("start", format!("{t} (Unix seconds)")));
+            }
+        }
+    }
+    let term = match &h.term.term_type {
+        Some(t) => format!("{}x{} ({t})", h.term.cols, h.term.rows),
+        None => format!("{}x{}", h.term.cols, h.term.rows),
+    };
+    rows.push(("terminal", term));
+    rows.push((
+        "command",
+        h.command.clone().unwrap_or_else(|| "(login shell)".into()),
+    ));
+    if let Some(m) = &h.sealcast {
+        rows.push(("recorder", m.recorder.clone()));
+        rows.push(("key id", m.key_id.clone()));
+        rows.push((
+            "input",
+            if m.capture_input {
+                "captured"
+            } else {
+                "not captured"
+            }
+            .into(),
+        ));
+    }
+    rows.push((
+        "duration",
+        format!("{} s", sealcast_format::format_interval(s.duration_us)),
+    ));
+    let events: Vec<String> = s
+        .events_by_code
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    rows.push(("events", events.join(", ")));
+    rows.push((
+        "exit status",
+        s.exit_status
+            .clone()
+            .unwrap_or_else(|| "(none recorded)".into()),
+    ));
+    rows.push(("compressed", format!("{} bytes", s.compressed_bytes)));
+    rows.push((
+        "decompressed",
+        format!("{} bytes, {} lines", s.decompressed_bytes, s.lines),
+    ));
+    rows.push((
+        "frames",
+        format!("{} data, {} checkpoint", s.data_frames, s.checkpoint_frames),
+    ));
+    let (stream, err) = stream_state(&s.end);
+    rows.push((
+        "stream",
+        match err {
+            Some(e) => format!("{stream}: {e}"),
+            None => stream.to_string(),
+        },
+    ));
+    if let Some((l, r)) = &s.bad_line {
+        rows.push(("bad line", format!("line {l}: {r}")));
+    }
+    rows.push(("verification", verification_text(v)));
+    let mut text = String::new();
+    for (k, v) in rows {
+        text.push_str(&format!("{:<14}{v}\n", format!("{k}:")));
+    }
+    text
+}
+
+/// Run `sealcast info`: metadata, statistics and a verification summary (text or one JSON
+/// object). Exit 0 when the header decodes and the stream is complete or ends in a crash
+/// tail; 1 when the file is not a readable recording or is damaged mid-way.
+///
+/// # Errors
+/// [`UsageError`] for an explicit `--trusted` file that cannot be used; I/O errors.
+pub fn info(a: InfoArgs) -> Result<u8> {
+    let data = read_file(&a.file)?;
+    let stats = match inspect(&data) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sealcast: {}: {e}", a.file.display());
+            return Ok(1);
+        }
+    };
+    let verification = info_verification(&a, &data)?;
+    let mut out = io::stdout().lock();
+    if a.json {
+        let v = info_json(&a.file, &stats, &verification);
+        serde_json::to_writer(&mut out, &v)?;
+        writeln!(out)?;
+    } else {
+        out.write_all(info_text(&a.file, &stats, &verification).as_bytes())?;
+    }
+    out.flush()?;
+    let mut code = 0;
+    if let StreamEnd::Damaged(e) = &stats.end {
+        eprintln!("sealcast: {}: {e}", a.file.display());
+        code = 1;
+    }
+    if let Some((l, r)) = &stats.bad_line {
+        eprintln!("sealcast: {}: line {l}: {r}", a.file.display());
+        code = 1;
+    }
+    Ok(code)
 }

@@ -1,7 +1,351 @@
-//! `sealcast verify`.
+//! `sealcast verify [--trusted FILE] [--json] [--strict] PATH...`
+//!
+//! Collects the recordings first (files as given; directories walked recursively in sorted
+//! order for `*.cast.zst`), so every usage error (no trust anchor, a directory without
+//! recordings) is reported before anything is verified. Each file is then read whole, with
+//! its `<file>.seal` receipt when one exists, and verified with
+//! [`sealcast_player::verify_bytes`]. A file that cannot be read (I/O error, not a regular
+//! file) is `UNREADABLE` and the run goes on.
+//!
+//! Exit code (SPEC §7): 1 if any file is in class 1, else 4 if any is in class 4, else 2 if
+//! any is in class 2 (1 with `--strict`), else 0; usage errors exit 3.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use serde::Serialize;
 
-pub fn run(_args: crate::VerifyArgs) -> Result<u8> {
-    anyhow::bail!("not yet implemented")
+use sealcast_player::{verify_bytes, Report, Status};
+use sealcast_signer::TrustStore;
+
+use crate::cmd::UsageError;
+use crate::paths;
+
+/// Every status in the order the summary lists them.
+const STATUS_ORDER: [Status; 9] = [
+    Status::Ok,
+    Status::Modified,
+    Status::BadSignature,
+    Status::UntrustedKey,
+    Status::Truncated,
+    Status::Format,
+    Status::UnsealedTail,
+    Status::Unclosed,
+    Status::Unreadable,
+];
+
+/// Width of the status column in human output (the longest status name).
+const STATUS_WIDTH: usize = 13;
+
+/// Load an `allowed_signers` file: `--trusted` when given, else the dev trust file.
+///
+/// # Errors
+/// [`UsageError`] (exit 3) naming the file when it cannot be read, does not parse (with the
+/// line), or holds no usable `ssh-ed25519` key.
+pub fn load_trust(explicit: Option<&Path>) -> Result<(PathBuf, TrustStore)> {
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => paths::dev_trust().map_err(|e| UsageError(format!("no trust file: {e:#}")))?,
+    };
+    let text = fs::read_to_string(&path).map_err(|e| {
+        UsageError(format!(
+            "trust file {}: {e} (give trusted keys with --trusted FILE, an allowed_signers file)",
+            path.display()
+        ))
+    })?;
+    let trust = TrustStore::parse(&text)
+        .map_err(|e| UsageError(format!("trust file {}: {e}", path.display())))?;
+    if trust.is_empty() {
+        return Err(UsageError(format!(
+            "trust file {}: no ssh-ed25519 keys usable for recordings",
+            path.display()
+        ))
+        .into());
+    }
+    Ok((path, trust))
+}
+
+/// A file to verify: its path, or why it is unreadable without even opening it.
+struct Target {
+    path: PathBuf,
+    unreadable: Option<String>,
+}
+
+fn is_recording_name(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".cast.zst"))
+}
+
+/// Walk `dir` recursively (entries sorted by name, symlinked directories not followed),
+/// collecting `*.cast.zst`. An entry with that name that is not a regular file, and a
+/// directory that cannot be listed, are collected as unreadable (the walk goes on).
+fn walk(dir: &Path, out: &mut Vec<Target>) {
+    let listed = fs::read_dir(dir).and_then(|rd| {
+        let mut entries = Vec::new();
+        for e in rd {
+            let e = e?;
+            let is_dir = e.file_type()?.is_dir();
+            entries.push((e.file_name(), e.path(), is_dir));
+        }
+        Ok(entries)
+    });
+    let mut entries = match listed {
+        Ok(entries) => entries,
+        Err(e) => {
+            out.push(Target {
+                path: dir.to_path_buf(),
+                unreadable: Some(format!("cannot list directory: {e}")),
+            });
+            return;
+        }
+    };
+    entries.sort();
+    for (_, path, is_dir) in entries {
+        if is_recording_name(&path) {
+            out.push(target(path));
+        } else if is_dir {
+            walk(&path, out);
+        }
+    }
+}
+
+/// A target for a recording path; non-regular files (after following symlinks) are marked
+/// unreadable here, so nothing blocks on a FIFO or a device.
+fn target(path: PathBuf) -> Target {
+    let unreadable = match fs::metadata(&path) {
+        Err(e) => Some(e.to_string()),
+        Ok(m) if m.is_dir() => Some("is a directory".into()),
+        Ok(m) if !m.is_file() => Some("not a regular file".into()),
+        Ok(_) => None,
+    };
+    Target { path, unreadable }
+}
+
+fn collect(paths: &[PathBuf]) -> Result<Vec<Target>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let is_dir = fs::metadata(p).is_ok_and(|m| m.is_dir());
+        if !is_dir || is_recording_name(p) {
+            out.push(target(p.clone()));
+            continue;
+        }
+        let before = out.len();
+        walk(p, &mut out);
+        if out.len() == before {
+            return Err(
+                UsageError(format!("no recordings (*.cast.zst) under {}", p.display())).into(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A report for a file that could not be read.
+fn unreadable(reason: String) -> Report {
+    Report {
+        status: Status::Unreadable,
+        reason,
+        verified_lines: 0,
+        verified_bytes: 0,
+        checkpoints: 0,
+        sealed: false,
+        divergence: None,
+        tail: None,
+        session: None,
+        host: None,
+        user: None,
+        key_id: None,
+        signer: None,
+    }
+}
+
+fn verify_one(t: &Target, trust: &TrustStore) -> Report {
+    if let Some(why) = &t.unreadable {
+        return unreadable(why.clone());
+    }
+    let data = match fs::read(&t.path) {
+        Ok(d) => d,
+        Err(e) => return unreadable(e.to_string()),
+    };
+    let receipt_path = sealcast_recorder::archive::receipt_path(&t.path);
+    let receipt = match fs::read(&receipt_path) {
+        Ok(r) => Some(r),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return unreadable(format!("seal receipt {}: {e}", receipt_path.display())),
+    };
+    verify_bytes(&data, receipt.as_deref(), trust)
+}
+
+#[derive(Serialize)]
+struct JsonLine<'a> {
+    path: String,
+    #[serde(flatten)]
+    report: &'a Report,
+    exit_class: i32,
+}
+
+#[derive(Serialize)]
+struct JsonSummaryLine {
+    summary: JsonSummary,
+}
+
+#[derive(Serialize)]
+struct JsonSummary {
+    files: usize,
+    ok: usize,
+    by_status: BTreeMap<&'static str, usize>,
+    exit_code: u8,
+}
+
+/// One human-readable line for a report.
+fn human_line(path: &Path, r: &Report) -> String {
+    let status = r.status.as_str();
+    let path = path.display();
+    if r.status == Status::Ok {
+        let mut details = vec![
+            format!("{} lines", r.verified_lines),
+            format!("{} checkpoints", r.checkpoints),
+            "sealed".to_string(),
+        ];
+        if let Some(k) = &r.key_id {
+            details.push(format!("key {}", &k[..k.len().min(16)]));
+        }
+        let fields = [("signer", &r.signer), ("user", &r.user), ("host", &r.host)];
+        for (name, v) in fields {
+            if let Some(v) = v {
+                details.push(format!("{name} {v}"));
+            }
+        }
+        return format!("{status:<STATUS_WIDTH$} {path}  ({})", details.join(", "));
+    }
+    match &r.divergence {
+        Some(d) => {
+            // Container errors already start with "offset N: ".
+            let prefix = format!("offset {}: ", d.offset);
+            let reason = r.reason.strip_prefix(&prefix).unwrap_or(&r.reason);
+            format!(
+                "{status:<STATUS_WIDTH$} {path}: line {}, offset {}: {reason}",
+                d.line, d.offset
+            )
+        }
+        None => format!("{status:<STATUS_WIDTH$} {path}: {}", r.reason),
+    }
+}
+
+/// Exit code for a run over files with these statuses (SPEC §7).
+pub fn exit_code(statuses: impl IntoIterator<Item = Status>, strict: bool) -> u8 {
+    let mut worst = [false; 5];
+    for s in statuses {
+        let c = s.exit_class();
+        let c = if strict && c == 2 { 1 } else { c };
+        worst[c.clamp(0, 4) as usize] = true;
+    }
+    if worst[1] {
+        1
+    } else if worst[4] {
+        4
+    } else if worst[2] {
+        2
+    } else if worst[3] {
+        3
+    } else {
+        0
+    }
+}
+
+/// Run `sealcast verify`: one line (or JSON object) per file on stdout, then a summary.
+/// Returns the exit code (0, 1, 2 or 4, SPEC §7).
+///
+/// # Errors
+/// [`UsageError`] (exit 3) for trust-file problems, a missing archive, or a directory without
+/// recordings; I/O errors writing stdout (exit 4).
+pub fn run(args: crate::VerifyArgs) -> Result<u8> {
+    let (_, trust) = load_trust(args.trusted.as_deref())?;
+    let paths = if args.paths.is_empty() {
+        let archive = paths::archive().map_err(|e| UsageError(format!("{e:#}")))?;
+        if !archive.is_dir() {
+            return Err(UsageError(format!(
+                "no paths given and the archive {} does not exist",
+                archive.display()
+            ))
+            .into());
+        }
+        vec![archive]
+    } else {
+        args.paths.clone()
+    };
+    let targets = collect(&paths)?;
+
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let mut statuses = Vec::with_capacity(targets.len());
+    for t in &targets {
+        let report = verify_one(t, &trust);
+        statuses.push(report.status);
+        if args.json {
+            let line = JsonLine {
+                path: t.path.to_string_lossy().into_owned(),
+                report: &report,
+                exit_class: report.status.exit_class(),
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{}", human_line(&t.path, &report))?;
+        }
+        out.flush()?;
+    }
+
+    let code = exit_code(statuses.iter().copied(), args.strict);
+    let mut by_status = BTreeMap::new();
+    for s in &statuses {
+        *by_status.entry(s.as_str()).or_insert(0) += 1;
+    }
+    let ok = by_status.get("OK").copied().unwrap_or(0);
+    if args.json {
+        let summary = JsonSummary {
+            files: statuses.len(),
+            ok,
+            by_status,
+            exit_code: code,
+        };
+        serde_json::to_writer(&mut out, &JsonSummaryLine { summary })?;
+        writeln!(out)?;
+    } else {
+        let parts: Vec<String> = STATUS_ORDER
+            .iter()
+            .filter_map(|s| {
+                by_status
+                    .get(s.as_str())
+                    .map(|n| format!("{n} {}", s.as_str()))
+            })
+            .collect();
+        let n = statuses.len();
+        let files = if n == 1 { "file" } else { "files" };
+        writeln!(out, "summary: {n} {files}: {}", parts.join(", "))?;
+    }
+    out.flush()?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_spec_order() {
+        use Status::*;
+        assert_eq!(exit_code([], false), 0);
+        assert_eq!(exit_code([Ok, Ok], false), 0);
+        assert_eq!(exit_code([Ok, Unclosed], false), 2);
+        assert_eq!(exit_code([Ok, Unclosed], true), 1);
+        assert_eq!(exit_code([UnsealedTail, Unreadable], false), 4);
+        assert_eq!(exit_code([UnsealedTail, Unreadable], true), 1);
+        assert_eq!(exit_code([Unreadable, Modified], false), 1);
+        assert_eq!(exit_code([Format], false), 1);
+    }
 }
