@@ -7,6 +7,7 @@
 pub mod archive;
 mod clock;
 pub mod pty;
+pub mod sys;
 mod writer;
 
 pub use clock::{Clock, SystemClock};
