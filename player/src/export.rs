@@ -763,9 +763,14 @@ pub(crate) mod test_support {
         f: impl FnOnce(&mut SealedWriter<Vec<u8>, TestClock>, &TestClock),
     ) -> Vec<u8> {
         let clock = TestClock::default();
+        let key = SigningKey::generate().unwrap();
+        let mut h = h;
+        if let Some(m) = h.sealcast.as_mut() {
+            m.key_id = key.id().to_string();
+        }
         let mut w = SealedWriter::new(
             Vec::new(),
-            SigningKey::generate().unwrap(),
+            key,
             &h,
             clock.clone(),
             CheckpointPolicy::default(),

@@ -11,7 +11,7 @@ pub mod sys;
 mod writer;
 
 pub use clock::{Clock, SystemClock};
-pub use writer::{CheckpointPolicy, Durable, SealedWriter};
+pub use writer::{CheckpointPolicy, Durable, SealedWriter, SyncedFile};
 
 #[cfg(test)]
 mod tests {
@@ -69,14 +69,10 @@ mod tests {
             max_bytes: 1000,
             zstd_level: 3,
         };
-        let mut w = SealedWriter::new(
-            Vec::new(),
-            SigningKey::generate().unwrap(),
-            &header(),
-            Manual(t.clone()),
-            policy,
-        )
-        .unwrap();
+        let key = SigningKey::generate().unwrap();
+        let mut h = header();
+        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
+        let mut w = SealedWriter::new(Vec::new(), key, &h, Manual(t.clone()), policy).unwrap();
         w.output(b"hello").unwrap();
         t.set(11_000_000);
         w.tick().unwrap(); // time-based checkpoint
@@ -93,6 +89,106 @@ mod tests {
         let text = String::from_utf8(zstd_decode(&file)).unwrap();
         assert!(text.ends_with("\"x\", \"0\"]\n"), "{text}");
         assert!(text.contains("[11.000000, \"o\", \"xxx"), "{text}");
+    }
+
+    /// A sink that fails once `fail` is set.
+    struct Flaky {
+        data: Vec<u8>,
+        fail: Rc<Cell<bool>>,
+    }
+    unsafe impl Send for Flaky {}
+    impl std::io::Write for Flaky {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.fail.get() {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.data.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Durable for Flaky {
+        fn sync(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn after_a_write_error_nothing_more_is_signed() {
+        let t = Rc::new(Cell::new(0));
+        let fail = Rc::new(Cell::new(false));
+        let sink = Flaky {
+            data: Vec::new(),
+            fail: fail.clone(),
+        };
+        let key = SigningKey::generate().unwrap();
+        let mut h = header();
+        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
+        let policy = CheckpointPolicy {
+            interval_us: 10_000_000,
+            max_bytes: 100,
+            zstd_level: 3,
+        };
+        let mut w = SealedWriter::new(sink, key, &h, Manual(t.clone()), policy).unwrap();
+        w.output(b"kept").unwrap();
+        fail.set(true);
+        assert!(w.output(&[b'x'; 500]).is_err());
+        fail.set(false);
+        // The chain saw lines the sink did not: every later call must refuse.
+        assert!(w.output(b"more").is_err());
+        assert!(w.tick().is_err());
+        assert!(w.finish(Some(0)).is_err());
+    }
+
+    #[test]
+    fn header_must_name_the_signing_key() {
+        let t = Rc::new(Cell::new(0));
+        let err = SealedWriter::new(
+            Vec::new(),
+            SigningKey::generate().unwrap(),
+            &header(),
+            Manual(t),
+            CheckpointPolicy::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("key_id"), "{err}");
+    }
+
+    #[test]
+    fn synced_file_syncs_in_background_and_finally() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.cast.zst");
+        let file = std::fs::File::create(&path).unwrap();
+        let key = SigningKey::generate().unwrap();
+        let mut h = header();
+        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
+        let policy = CheckpointPolicy {
+            interval_us: 10_000_000,
+            max_bytes: 1000,
+            zstd_level: 3,
+        };
+        let mut w = SealedWriter::new(
+            SyncedFile::new(file).unwrap(),
+            key,
+            &h,
+            SystemClock::new(),
+            policy,
+        )
+        .unwrap();
+        for _ in 0..50 {
+            w.output(&[b'y'; 400]).unwrap();
+        }
+        let (_file, note) = w.finish(Some(0)).unwrap();
+        let on_disk = std::fs::read(&path).unwrap();
+        assert!(on_disk.ends_with(&note));
+        assert!(
+            scan(&on_disk)
+                .filter(|f| f.as_ref().unwrap().kind == FrameKind::Checkpoint)
+                .count()
+                > 10
+        );
     }
 
     fn zstd_decode(file: &[u8]) -> Vec<u8> {

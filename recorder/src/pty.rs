@@ -1077,10 +1077,15 @@ mod tests {
     }
 
     fn writer<W: Durable>(sink: W) -> io::Result<SealedWriter<W, SystemClock>> {
+        let key = SigningKey::generate().unwrap();
+        let mut h = header();
+        if let Some(m) = h.sealcast.as_mut() {
+            m.key_id = key.id().to_string();
+        }
         SealedWriter::new(
             sink,
-            SigningKey::generate().unwrap(),
-            &header(),
+            key,
+            &h,
             SystemClock::new(),
             CheckpointPolicy::default(),
         )

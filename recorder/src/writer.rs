@@ -3,6 +3,8 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 
 use sealcast_format::{skippable_frame, EventEncoder, FrameCompressor, Header, StreamDir};
 use sealcast_signer::{Sealer, SigningKey};
@@ -11,11 +13,132 @@ use crate::clock::Clock;
 
 /// A sink whose writes can be made durable.
 pub trait Durable: Write {
-    /// Make everything written so far survive a crash (`fdatasync` for files).
+    /// Make everything written so far survive a crash (`fdatasync` for files), or start doing
+    /// so: called after every checkpoint.
+    ///
+    /// # Errors
+    /// The sink's I/O error (for background syncs, an error of an earlier sync).
+    fn sync(&mut self) -> io::Result<()>;
+
+    /// Like [`Durable::sync`], but durable when it returns: called after the final
+    /// checkpoint, before the seal receipt is written.
     ///
     /// # Errors
     /// The sink's I/O error.
-    fn sync(&mut self) -> io::Result<()>;
+    fn sync_final(&mut self) -> io::Result<()> {
+        self.sync()
+    }
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    requested: u64,
+    done: u64,
+    error: Option<io::ErrorKind>,
+    stop: bool,
+}
+
+/// A recording file whose per-checkpoint `fdatasync` runs on a background thread, so the PTY
+/// relay never waits for the disk (SPEC §5). Requests coalesce: one sync covers every
+/// checkpoint written before it started. A failed background sync is reported by the next
+/// [`Durable::sync`] call. [`Durable::sync_final`] syncs synchronously.
+pub struct SyncedFile {
+    file: File,
+    shared: Arc<(Mutex<SyncState>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for SyncedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncedFile")
+            .field("file", &self.file)
+            .finish()
+    }
+}
+
+impl SyncedFile {
+    /// Wrap `file` and start its syncer thread.
+    ///
+    /// # Errors
+    /// If the file descriptor cannot be duplicated or the thread cannot start.
+    pub fn new(file: File) -> io::Result<SyncedFile> {
+        let clone = file.try_clone()?;
+        let shared = Arc::new((Mutex::new(SyncState::default()), Condvar::new()));
+        let theirs = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("sealcast-fsync".into())
+            .spawn(move || {
+                let (lock, cv) = &*theirs;
+                let mut st = lock.lock().unwrap_or_else(|p| p.into_inner());
+                loop {
+                    while st.requested == st.done && !st.stop {
+                        st = cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                    }
+                    if st.stop {
+                        return;
+                    }
+                    let target = st.requested;
+                    drop(st);
+                    let result = clone.sync_data();
+                    st = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    st.done = target;
+                    if let Err(e) = result {
+                        st.error.get_or_insert(e.kind());
+                    }
+                }
+            })?;
+        Ok(SyncedFile {
+            file,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    fn latched(&self) -> io::Result<()> {
+        let st = self.shared.0.lock().unwrap_or_else(|p| p.into_inner());
+        match st.error {
+            Some(kind) => Err(io::Error::new(kind, "fdatasync of the recording failed")),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Write for SyncedFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.file.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Durable for SyncedFile {
+    fn sync(&mut self) -> io::Result<()> {
+        self.latched()?;
+        let (lock, cv) = &*self.shared;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).requested += 1;
+        cv.notify_one();
+        Ok(())
+    }
+
+    fn sync_final(&mut self) -> io::Result<()> {
+        self.latched()?;
+        self.file.sync_data()
+    }
+}
+
+impl Drop for SyncedFile {
+    fn drop(&mut self) {
+        let (lock, cv) = &*self.shared;
+        lock.lock().unwrap_or_else(|p| p.into_inner()).stop = true;
+        cv.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Durable for File {
@@ -70,6 +193,9 @@ pub struct SealedWriter<W: Durable, C: Clock> {
     bytes_since_cp: u64,
     dirty: bool,
     unflushed: bool,
+    /// Set by the first I/O error: the chain may then hold lines that never reached the
+    /// sink, so nothing more may be written or signed.
+    broken: Option<io::ErrorKind>,
 }
 
 impl<W: Durable, C: Clock> std::fmt::Debug for SealedWriter<W, C> {
@@ -121,6 +247,16 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
                 "header lacks sealcast metadata",
             )
         })?;
+        if meta.key_id != key.id().to_string() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "header key_id {} is not the signing key {}",
+                    meta.key_id,
+                    key.id()
+                ),
+            ));
+        }
         let bad = |s: &str| s.is_empty() || s.chars().any(char::is_whitespace);
         if bad(&meta.host) || bad(&meta.session) {
             return Err(io::Error::new(
@@ -142,11 +278,29 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
             bytes_since_cp: 0,
             dirty: false,
             unflushed: false,
+            broken: None,
         };
         let line = header.to_line();
         w.emit(|_, e| e.line(&line))?;
         w.checkpoint(false)?;
         Ok(w)
+    }
+
+    fn check(&self) -> io::Result<()> {
+        match self.broken {
+            Some(kind) => Err(io::Error::new(
+                kind,
+                "recording stopped after an earlier write error",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn latch<T>(&mut self, r: io::Result<T>) -> io::Result<T> {
+        if let Err(e) = &r {
+            self.broken.get_or_insert(e.kind());
+        }
+        r
     }
 
     fn now(&self) -> u64 {
@@ -201,8 +355,10 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// # Errors
     /// The sink's I/O errors.
     pub fn output(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.check()?;
         let t = self.now();
-        self.emit(|enc, e| enc.data(StreamDir::Output, t, bytes, &mut |l| e.line(l)))
+        let r = self.emit(|enc, e| enc.data(StreamDir::Output, t, bytes, &mut |l| e.line(l)));
+        self.latch(r)
     }
 
     /// Record bytes typed into the PTY (`i` events). Callers only call this with input capture on.
@@ -210,8 +366,10 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// # Errors
     /// The sink's I/O errors.
     pub fn input(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.check()?;
         let t = self.now();
-        self.emit(|enc, e| enc.data(StreamDir::Input, t, bytes, &mut |l| e.line(l)))
+        let r = self.emit(|enc, e| enc.data(StreamDir::Input, t, bytes, &mut |l| e.line(l)));
+        self.latch(r)
     }
 
     /// Record a terminal resize (`r`).
@@ -219,8 +377,10 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// # Errors
     /// The sink's I/O errors.
     pub fn resize(&mut self, cols: u16, rows: u16) -> io::Result<()> {
+        self.check()?;
         let t = self.now();
-        self.emit(|enc, e| enc.resize(t, cols, rows, &mut |l| e.line(l)))
+        let r = self.emit(|enc, e| enc.resize(t, cols, rows, &mut |l| e.line(l)));
+        self.latch(r)
     }
 
     /// Record a marker (`m`).
@@ -228,8 +388,10 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// # Errors
     /// The sink's I/O errors.
     pub fn marker(&mut self, label: &str) -> io::Result<()> {
+        self.check()?;
         let t = self.now();
-        self.emit(|enc, e| enc.marker(t, label, &mut |l| e.line(l)))
+        let r = self.emit(|enc, e| enc.marker(t, label, &mut |l| e.line(l)));
+        self.latch(r)
     }
 
     /// Periodic housekeeping, called at least every second by the owner: takes a time-based
@@ -238,13 +400,16 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// # Errors
     /// The sink's I/O errors.
     pub fn tick(&mut self) -> io::Result<()> {
-        self.maybe_checkpoint()?;
-        if self.unflushed {
-            self.comp.flush(&mut self.out)?;
-            self.out.flush()?;
-            self.unflushed = false;
-        }
-        Ok(())
+        self.check()?;
+        let r = self.maybe_checkpoint().and_then(|()| {
+            if self.unflushed {
+                self.comp.flush(&mut self.out)?;
+                self.out.flush()?;
+                self.unflushed = false;
+            }
+            Ok(())
+        });
+        self.latch(r)
     }
 
     /// Lines written so far (header included).
@@ -252,13 +417,15 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         self.sealer.chain().lines()
     }
 
-    /// Close the recording: emit held-back bytes, the `x` event (when `exit_status` is known)
+    /// Close the recording (after an earlier I/O error this fails and signs nothing: the file
+    /// keeps its verifiable prefix): emit held-back bytes, the `x` event (when `exit_status` is known)
     /// and the final checkpoint. Returns the sink and the final checkpoint note (the seal
     /// receipt, SPEC §5).
     ///
     /// # Errors
     /// The sink's I/O errors.
     pub fn finish(mut self, exit_status: Option<i32>) -> io::Result<(W, Vec<u8>)> {
+        self.check()?;
         let t = self.now();
         self.emit(|enc, e| {
             enc.flush(StreamDir::Output, t, &mut |l| e.line(l));
@@ -271,7 +438,7 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         let note = self.sealer.checkpoint(self.clock.wall_us(), true);
         self.out.write_all(&skippable_frame(&note))?;
         self.out.flush()?;
-        self.out.sync()?;
+        self.out.sync_final()?;
         Ok((self.out, note))
     }
 }

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sealcast_format::{Header, SealMeta, TermInfo};
 use sealcast_recorder::pty::{PtySession, SessionSpec};
-use sealcast_recorder::{archive, sys, CheckpointPolicy, Clock, SealedWriter, SystemClock};
+use sealcast_recorder::{
+    archive, sys, CheckpointPolicy, Clock, SealedWriter, SyncedFile, SystemClock,
+};
 use sealcast_signer::{PublicKey, SigningKey};
 
 use super::{keygen, UsageError};
@@ -125,7 +127,10 @@ pub fn run(args: RecordArgs) -> Result<u8> {
             return Err(e).with_context(|| format!("starting {what}"));
         }
     };
-    let writer = match SealedWriter::new(file, key, &header, clock, policy) {
+    // The syncer thread starts only now: the child was forked before any thread existed.
+    let writer = match SyncedFile::new(file)
+        .and_then(|file| SealedWriter::new(file, key, &header, clock, policy))
+    {
         Ok(w) => w,
         Err(e) => {
             drop(pty); // hangs up the child
