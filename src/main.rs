@@ -70,6 +70,9 @@ pub struct RecordArgs {
     /// Event bytes between size-based checkpoints.
     #[arg(long, default_value_t = 65536, value_name = "BYTES")]
     pub checkpoint_bytes: u64,
+    /// zstd compression level (1–19). Higher levels shrink files a little at a large CPU cost.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(i32).range(1..=19))]
+    pub zstd_level: i32,
     /// Do not print where the recording went.
     #[arg(long, short)]
     pub quiet: bool,

@@ -181,7 +181,7 @@ fn checkpoint_policy(args: &RecordArgs) -> Result<CheckpointPolicy> {
     Ok(CheckpointPolicy {
         interval_us: ((secs * 1e6).round() as u64).max(1),
         max_bytes: args.checkpoint_bytes,
-        ..CheckpointPolicy::default()
+        zstd_level: args.zstd_level,
     })
 }
 
