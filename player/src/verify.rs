@@ -114,6 +114,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report for a file that could not be read at all (`UNREADABLE`, exit class 4).
+    pub fn unreadable(reason: impl Into<String>) -> Report {
+        Report::new().fail(Status::Unreadable, reason, None)
+    }
+
     fn new() -> Report {
         Report {
             status: Status::Ok,
@@ -372,42 +377,32 @@ fn verify_frames<'d>(
         match frame.kind {
             FrameKind::Data => {
                 region_offset.get_or_insert(frame.offset);
-                let decoded = decoded.unwrap_or(Err(ContainerError::Empty));
-                let buf = match decoded {
-                    Ok(buf) => buf,
-                    Err(e) => {
-                        let status = if verifier.is_none() {
-                            Status::Format
-                        } else {
-                            Status::Modified
-                        };
-                        return r.fail(
-                            status,
-                            e.to_string(),
-                            Some(Divergence {
-                                line: region_line,
-                                offset: frame.offset,
-                            }),
-                        );
-                    }
-                };
-                if buf.last() != Some(&b'\n') {
+                // Before the header a bad frame means "not a recording"; after, "modified".
+                let bad_frame = |r: Report, reason: String| {
                     let status = if verifier.is_none() {
                         Status::Format
                     } else {
                         Status::Modified
                     };
-                    return r.fail(
+                    r.fail(
                         status,
-                        format!(
-                            "offset {}: frame does not end at a line boundary",
-                            frame.offset
-                        ),
+                        reason,
                         Some(Divergence {
                             line: region_line,
                             offset: frame.offset,
                         }),
+                    )
+                };
+                let buf = match decoded.unwrap_or(Err(ContainerError::Empty)) {
+                    Ok(buf) => buf,
+                    Err(e) => return bad_frame(r, e.to_string()),
+                };
+                if buf.last() != Some(&b'\n') {
+                    let reason = format!(
+                        "offset {}: frame does not end at a line boundary",
+                        frame.offset
                     );
+                    return bad_frame(r, reason);
                 }
                 for line in lines(&buf) {
                     if verifier.is_none() {

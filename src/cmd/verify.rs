@@ -144,38 +144,21 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<Target>> {
     Ok(out)
 }
 
-/// A report for a file that could not be read.
-fn unreadable(reason: String) -> Report {
-    Report {
-        status: Status::Unreadable,
-        reason,
-        verified_lines: 0,
-        verified_bytes: 0,
-        checkpoints: 0,
-        sealed: false,
-        divergence: None,
-        tail: None,
-        session: None,
-        host: None,
-        user: None,
-        key_id: None,
-        signer: None,
-    }
-}
-
 fn verify_one(t: &Target, trust: &TrustStore) -> Report {
     if let Some(why) = &t.unreadable {
-        return unreadable(why.clone());
+        return Report::unreadable(why.clone());
     }
     let data = match fs::read(&t.path) {
         Ok(d) => d,
-        Err(e) => return unreadable(e.to_string()),
+        Err(e) => return Report::unreadable(e.to_string()),
     };
     let receipt_path = sealcast_recorder::archive::receipt_path(&t.path);
     let receipt = match fs::read(&receipt_path) {
         Ok(r) => Some(r),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return unreadable(format!("seal receipt {}: {e}", receipt_path.display())),
+        Err(e) => {
+            return Report::unreadable(format!("seal receipt {}: {e}", receipt_path.display()))
+        }
     };
     verify_bytes(&data, receipt.as_deref(), trust)
 }
