@@ -318,6 +318,10 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/n
     echo "stdin </dev/null and stdout >/dev/null; see bench/README.md."
     echo
     python3 "$HELPER" report "$WORK"
+    if [[ -f $BENCH_DIR/ANALYSIS.md ]]; then
+        echo
+        cat "$BENCH_DIR/ANALYSIS.md"
+    fi
 } >"$BENCH_DIR/RESULTS.md"
 
 cat "$BENCH_DIR/RESULTS.md"
