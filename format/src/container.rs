@@ -1,6 +1,5 @@
 //! The container layer (SPEC §1): zstd data frames and skippable checkpoint frames.
 
-use std::cell::RefCell;
 use std::io::{self, Write};
 
 use zstd_safe::zstd_sys::ZSTD_EndDirective as EndDirective;
@@ -185,23 +184,42 @@ pub fn skippable_frame(payload: &[u8]) -> Vec<u8> {
     v
 }
 
-thread_local! {
-    static DCTX: RefCell<Option<DCtx<'static>>> = const { RefCell::new(None) };
+/// A reusable zstd decompression context for data frames (SPEC §1). Holding one avoids
+/// re-allocating zstd's window for every frame; it carries no data between frames.
+pub struct Decompressor {
+    dctx: DCtx<'static>,
 }
 
-fn with_dctx<R>(f: impl FnOnce(&mut DCtx<'static>) -> R) -> R {
-    DCTX.with(|c| {
-        let mut slot = c.borrow_mut();
-        let dctx = slot.get_or_insert_with(DCtx::create);
+impl std::fmt::Debug for Decompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Decompressor")
+    }
+}
+
+impl Default for Decompressor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decompressor {
+    /// A new context.
+    pub fn new() -> Decompressor {
+        Decompressor {
+            dctx: DCtx::create(),
+        }
+    }
+
+    /// Decode as much of `frame` as zstd can, appending to `out`; stops at the first error.
+    /// Returns `Ok(())` when the frame ended cleanly (checksum verified).
+    fn decode_into(
+        &mut self,
+        frame: &[u8],
+        offset: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ContainerError> {
+        let dctx = &mut self.dctx;
         let _ = dctx.reset(ResetDirective::SessionOnly);
-        f(dctx)
-    })
-}
-
-/// Decode as much of `frame` as zstd can, appending to `out`; stops at the first error.
-/// Returns `Ok(())` when the frame ended cleanly (checksum verified) or the error otherwise.
-fn decode_into(frame: &[u8], offset: u64, out: &mut Vec<u8>) -> Result<(), ContainerError> {
-    with_dctx(|dctx| {
         let mut input = InBuffer::around(frame);
         let start_len = out.len();
         loop {
@@ -232,30 +250,48 @@ fn decode_into(frame: &[u8], offset: u64, out: &mut Vec<u8>) -> Result<(), Conta
                 });
             }
         }
-    })
+    }
+
+    /// Decompress one complete data frame (as returned by [`scan`]) and append its content to
+    /// `out`. `offset` is only used in errors.
+    ///
+    /// # Errors
+    /// [`ContainerError::Zstd`] on corrupt data or content-checksum mismatch,
+    /// [`ContainerError::Truncated`] if the frame ends early, [`ContainerError::OversizedFrame`]
+    /// past [`MAX_FRAME_CONTENT`].
+    pub fn frame(
+        &mut self,
+        frame: &[u8],
+        offset: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ContainerError> {
+        self.decode_into(frame, offset, out)
+    }
+
+    /// Decompress what can be recovered from the start of a truncated or damaged frame (a
+    /// crash tail), appending to `out`. Returns the number of bytes appended; never fails.
+    pub fn partial(&mut self, frame: &[u8], out: &mut Vec<u8>) -> usize {
+        let before = out.len();
+        let _ = self.decode_into(frame, 0, out);
+        out.len() - before
+    }
 }
 
-/// Decompress one complete data frame (as returned by [`scan`]) and append its content to
-/// `out`. `offset` is only used in errors.
+/// [`Decompressor::frame`] with a fresh context (convenient for one-off frames).
 ///
 /// # Errors
-/// [`ContainerError::Zstd`] on corrupt data or content-checksum mismatch,
-/// [`ContainerError::Truncated`] if the frame ends early, [`ContainerError::OversizedFrame`]
-/// past [`MAX_FRAME_CONTENT`].
+/// As [`Decompressor::frame`].
 pub fn decompress_frame(
     frame: &[u8],
     offset: u64,
     out: &mut Vec<u8>,
 ) -> Result<(), ContainerError> {
-    decode_into(frame, offset, out)
+    Decompressor::new().frame(frame, offset, out)
 }
 
-/// Decompress what can be recovered from the start of a truncated or damaged frame (a crash
-/// tail), appending to `out`. Returns the number of bytes appended; never fails.
+/// [`Decompressor::partial`] with a fresh context.
 pub fn decompress_partial(frame: &[u8], out: &mut Vec<u8>) -> usize {
-    let before = out.len();
-    let _ = decode_into(frame, 0, out);
-    out.len() - before
+    Decompressor::new().partial(frame, out)
 }
 
 /// Streaming compressor that packs lines into zstd data frames (SPEC §1), reusing one zstd

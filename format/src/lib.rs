@@ -17,8 +17,9 @@ mod event;
 mod header;
 
 pub use container::{
-    decompress_frame, decompress_partial, scan, skippable_frame, Frame, FrameCompressor, FrameKind,
-    Scanner, CHECKPOINT_MAGIC, MAX_CHECKPOINT_PAYLOAD, MAX_FRAME_CONTENT, ZSTD_MAGIC,
+    decompress_frame, decompress_partial, scan, skippable_frame, Decompressor, Frame,
+    FrameCompressor, FrameKind, Scanner, CHECKPOINT_MAGIC, MAX_CHECKPOINT_PAYLOAD,
+    MAX_FRAME_CONTENT, ZSTD_MAGIC,
 };
 pub use error::{ContainerError, ParseError};
 pub use event::{

@@ -28,8 +28,8 @@ use std::io::{self, Write};
 use thiserror::Error;
 
 use sealcast_format::{
-    decompress_frame, decompress_partial, format_interval, parse_event, scan, write_json_string,
-    ContainerError, FrameKind, Header,
+    format_interval, parse_event, scan, write_json_string, ContainerError, Decompressor, FrameKind,
+    Header,
 };
 
 use crate::read::{ReadError, Reader};
@@ -120,18 +120,19 @@ fn decode_stream(
 ) -> io::Result<StreamEnd> {
     let mut buf: Vec<u8> = Vec::new();
     let mut end = StreamEnd::Complete;
+    let mut dec = Decompressor::new();
     for frame in scan(data) {
         match frame {
             Ok(f) if f.kind == FrameKind::Checkpoint => counts.checkpoints += 1,
             Ok(f) => {
                 counts.data += 1;
-                if let Err(e) = decompress_frame(f.bytes, f.offset, &mut buf) {
+                if let Err(e) = dec.frame(f.bytes, f.offset, &mut buf) {
                     end = StreamEnd::Damaged(e);
                 }
             }
             Err(e) => {
                 if let ContainerError::Truncated { offset, .. } = e {
-                    decompress_partial(&data[offset as usize..], &mut buf);
+                    dec.partial(&data[offset as usize..], &mut buf);
                 }
                 end = StreamEnd::from_error(Some(&e));
             }
@@ -684,7 +685,7 @@ mod tests {
         for f in scan(file) {
             let f = f.unwrap();
             if f.kind == FrameKind::Data {
-                decompress_frame(f.bytes, f.offset, &mut out).unwrap();
+                sealcast_format::decompress_frame(f.bytes, f.offset, &mut out).unwrap();
             }
         }
         out

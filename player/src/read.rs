@@ -5,8 +5,8 @@
 use thiserror::Error;
 
 use sealcast_format::{
-    decompress_frame, decompress_partial, parse_event, scan, ContainerError, EventLine, FrameKind,
-    Header, ParseError, Scanner,
+    parse_event, scan, ContainerError, Decompressor, EventLine, FrameKind, Header, ParseError,
+    Scanner,
 };
 
 /// Error reading a recording's events.
@@ -33,6 +33,7 @@ pub enum ReadError {
 struct Lines<'a> {
     data: &'a [u8],
     scanner: Scanner<'a>,
+    dec: Decompressor,
     buf: Vec<u8>,
     pos: usize,
     truncated: Option<ContainerError>,
@@ -57,14 +58,15 @@ impl<'a> Lines<'a> {
                 None => self.done = true,
                 Some(Ok(f)) if f.kind == FrameKind::Checkpoint => {}
                 Some(Ok(f)) => {
-                    if let Err(e) = decompress_frame(f.bytes, f.offset, &mut self.buf) {
+                    if let Err(e) = self.dec.frame(f.bytes, f.offset, &mut self.buf) {
                         self.truncated = Some(e);
                         self.done = true;
                     }
                 }
                 Some(Err(e)) => {
                     if let ContainerError::Truncated { offset, .. } = e {
-                        decompress_partial(&self.data[offset as usize..], &mut self.buf);
+                        self.dec
+                            .partial(&self.data[offset as usize..], &mut self.buf);
                     }
                     self.truncated = Some(e);
                     self.done = true;
@@ -102,6 +104,7 @@ impl<'a> Reader<'a> {
     /// line 0 is not an asciicast v3 header.
     pub fn open(data: &'a [u8]) -> Result<Reader<'a>, ReadError> {
         let mut lines = Lines {
+            dec: Decompressor::new(),
             data,
             scanner: scan(data),
             buf: Vec::new(),

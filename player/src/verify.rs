@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use sealcast_format::{
-    decompress_frame, decompress_partial, parse_event, scan, ContainerError, Frame, FrameKind,
-    Header, CHECKPOINT_MAGIC,
+    decompress_frame, decompress_partial, parse_event, scan, ContainerError, Decompressor, Frame,
+    FrameKind, Header, CHECKPOINT_MAGIC,
 };
 use sealcast_signer::{verify_note, ChainVerifier, CheckpointError, TrustStore};
 
@@ -253,11 +253,12 @@ pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> 
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Scanned<'_>>(4);
         s.spawn(move || {
+            let mut dec = Decompressor::new();
             for frame in scan(data) {
                 let decoded = match &frame {
                     Ok(f) if f.kind == FrameKind::Data => {
                         let mut buf = Vec::new();
-                        Some(decompress_frame(f.bytes, f.offset, &mut buf).map(|()| buf))
+                        Some(dec.frame(f.bytes, f.offset, &mut buf).map(|()| buf))
                     }
                     _ => None,
                 };
