@@ -13,6 +13,9 @@ pub enum StreamDir {
     Output,
     /// Terminal → child (`i` events, only with input capture).
     Input,
+    /// The child's standard error in a session without a PTY (`e` extension events, SPEC
+    /// §2.3): kept apart from `o` so a reader can tell stdout from stderr.
+    Stderr,
 }
 
 impl StreamDir {
@@ -20,6 +23,7 @@ impl StreamDir {
         match self {
             StreamDir::Output => b'o',
             StreamDir::Input => b'i',
+            StreamDir::Stderr => b'e',
         }
     }
 }
@@ -33,7 +37,7 @@ impl StreamDir {
 #[derive(Debug, Default)]
 pub struct EventEncoder {
     last_us: u64,
-    carry: [Carry; 2],
+    carry: [Carry; 3],
     line: Vec<u8>,
     joined: Vec<u8>,
 }
@@ -52,9 +56,9 @@ impl EventEncoder {
 
     /// Encode a chunk of PTY bytes read at `t_us`.
     ///
-    /// Valid UTF-8 becomes one `o`/`i` line. An incomplete UTF-8 sequence at the end (≤ 3 bytes)
-    /// is held until the next chunk of the same direction. Invalid bytes produce a lossy
-    /// `o`/`i` line followed by a `b` line with the exact bytes (base64).
+    /// Valid UTF-8 becomes one `o`/`i`/`e` line. An incomplete UTF-8 sequence at the end (≤ 3
+    /// bytes) is held until the next chunk of the same direction. Invalid bytes produce a lossy
+    /// `o`/`i`/`e` line followed by a `b` line with the exact bytes (base64).
     pub fn data(&mut self, dir: StreamDir, t_us: u64, bytes: &[u8], emit: &mut impl FnMut(&[u8])) {
         let idx = dir as usize;
         let carry = self.carry[idx];
@@ -112,6 +116,12 @@ impl EventEncoder {
     /// Encode a marker (`m`) with a UTF-8 label.
     pub fn marker(&mut self, t_us: u64, label: &str, emit: &mut impl FnMut(&[u8])) {
         self.simple(t_us, b'm', label.as_bytes(), emit);
+    }
+
+    /// Encode a session summary: an `s` extension line (SPEC §2.3) whose data is `json`, a
+    /// JSON object serialised as text (the line carries it as a JSON *string*, escaped).
+    pub fn summary(&mut self, t_us: u64, json: &str, emit: &mut impl FnMut(&[u8])) {
+        self.simple(t_us, b's', json.as_bytes(), emit);
     }
 
     /// Encode an arbitrary single-character event whose data is valid UTF-8 text.
@@ -383,6 +393,50 @@ mod tests {
         assert_eq!(out.len(), 3);
         let ev = parse_event(out[2].as_bytes()).unwrap();
         assert_eq!(ev.raw_bytes().unwrap(), b"\xe2\x82");
+    }
+
+    #[test]
+    fn stderr_has_its_own_code_and_carry() {
+        let out = lines(|e, emit| {
+            e.data(StreamDir::Output, 0, b"x\xc3", &mut |l| emit(l)); // held back: o
+            e.data(StreamDir::Stderr, 10, b"err\xe2\x82", &mut |l| emit(l)); // held back: e
+            e.data(StreamDir::Stderr, 20, b"\xac", &mut |l| emit(l));
+            e.data(StreamDir::Output, 30, b"\xa9", &mut |l| emit(l));
+            e.data(StreamDir::Stderr, 40, b"\xff", &mut |l| emit(l));
+            e.flush(StreamDir::Stderr, 50, &mut |l| emit(l));
+        });
+        assert_eq!(
+            out[..4],
+            [
+                r#"[0.000000, "o", "x"]"#,
+                r#"[0.000010, "e", "err"]"#,
+                "[0.000010, \"e\", \"\u{20ac}\"]",
+                "[0.000010, \"o\", \"\u{e9}\"]",
+            ]
+        );
+        assert_eq!(out[4], "[0.000010, \"e\", \"\u{fffd}\"]");
+        let b = parse_event(out[5].as_bytes()).unwrap();
+        assert_eq!((b.code.as_str(), b.raw_bytes().unwrap()), ("b", vec![0xff]));
+        assert_eq!(out.len(), 6);
+    }
+
+    #[test]
+    fn summary_is_an_escaped_json_string() {
+        let out = lines(|e, emit| {
+            e.summary(
+                1_500_000,
+                r#"{"policy":"metadata","bytes_in":3}"#,
+                &mut |l| emit(l),
+            )
+        });
+        assert_eq!(
+            out,
+            [r#"[1.500000, "s", "{\"policy\":\"metadata\",\"bytes_in\":3}"]"#]
+        );
+        let ev = parse_event(out[0].as_bytes()).unwrap();
+        assert_eq!(ev.canonical_line(), out[0].as_bytes());
+        let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+        assert_eq!(v["bytes_in"], 3);
     }
 
     #[test]

@@ -41,6 +41,57 @@ pub struct SealMeta {
     pub capture_input: bool,
 }
 
+/// Optional facts about how a session was started, written inside the `sealcast` header
+/// object after the [`SealMeta`] keys (SPEC §2.3). Every field is omitted when `None`, so a
+/// header without them is byte-identical to one written before they existed; v1 readers ignore
+/// unknown keys.
+///
+/// Kept apart from [`SealMeta`] so existing code that builds a `SealMeta` literal keeps
+/// compiling; write it with [`Header::to_line_with`] and read it with
+/// [`SessionInfo::from_header_line`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Session shape: `interactive`, `exec`, `exec-pty`, `shell-no-pty`, `scp`, `sftp` or
+    /// `rsync`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<String>,
+    /// SSH client address and port, `"IP PORT"` (fields 1–2 of `SSH_CONNECTION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_client: Option<String>,
+    /// SSH server address and port, `"IP PORT"` (fields 3–4 of `SSH_CONNECTION`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssh_server: Option<String>,
+    /// The command the client asked for: `SSH_ORIGINAL_COMMAND`, or the `-c` argument when
+    /// run as the login shell (lossily UTF-8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_command: Option<String>,
+    /// File-transfer policy applied to the session: `metadata`, `full` or `deny`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+impl SessionInfo {
+    /// True when no field is set (nothing to write).
+    pub fn is_empty(&self) -> bool {
+        *self == SessionInfo::default()
+    }
+
+    /// Read the session facts from a header line (without LF): the fields found in its
+    /// `sealcast` object, all `None` when it has none.
+    ///
+    /// # Errors
+    /// [`ParseError::Json`] when the line is not a JSON object or a field is not a string.
+    pub fn from_header_line(line: &[u8]) -> Result<SessionInfo, ParseError> {
+        #[derive(Deserialize)]
+        struct Outer {
+            #[serde(default)]
+            sealcast: Option<SessionInfo>,
+        }
+        let o: Outer = serde_json::from_slice(line).map_err(|e| ParseError::Json(e.to_string()))?;
+        Ok(o.sealcast.unwrap_or_default())
+    }
+}
+
 /// The header line of an asciicast v3 stream. Unknown keys are ignored on parse, as the
 /// asciicast v3 spec requires.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +125,28 @@ impl Header {
     pub fn to_line(&self) -> Vec<u8> {
         // Serialising plain structs of strings and integers cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Like [`Header::to_line`], with the set fields of `info` appended to the `sealcast`
+    /// object (after its own keys, in [`SessionInfo`] field order). Without `sealcast`
+    /// metadata, or with an empty `info`, this is exactly [`Header::to_line`].
+    pub fn to_line_with(&self, info: &SessionInfo) -> Vec<u8> {
+        let mut line = self.to_line();
+        if self.sealcast.is_none() || info.is_empty() {
+            return line;
+        }
+        // `sealcast` is the last field of `Header`, so the line ends with the two closing
+        // braces of the `sealcast` object and of the header.
+        let extra = serde_json::to_vec(info).unwrap_or_default();
+        if !line.ends_with(b"}}") || extra.len() < 2 {
+            return line;
+        }
+        let at = line.len() - 2;
+        let mut tail = Vec::with_capacity(extra.len() + 2);
+        tail.push(b',');
+        tail.extend_from_slice(&extra[1..extra.len() - 1]);
+        line.splice(at..at, tail);
+        line
     }
 
     /// Parse a header line (without LF).
@@ -125,5 +198,61 @@ mod tests {
             Err(ParseError::Version(2))
         ));
         assert!(Header::parse(b"[1, \"o\", \"x\"]").is_err());
+    }
+
+    fn with_meta() -> Header {
+        Header {
+            version: 3,
+            term: TermInfo {
+                cols: 80,
+                rows: 24,
+                term_type: None,
+            },
+            timestamp: None,
+            idle_time_limit: None,
+            command: Some("ls".into()),
+            title: None,
+            env: None,
+            sealcast: Some(SealMeta {
+                format: 1,
+                session: "s".into(),
+                host: "h".into(),
+                user: "u".into(),
+                start_us: 1,
+                recorder: "r".into(),
+                key_id: "k".into(),
+                capture_input: false,
+            }),
+        }
+    }
+
+    #[test]
+    fn session_info_goes_inside_the_sealcast_object() {
+        let h = with_meta();
+        assert_eq!(h.to_line_with(&SessionInfo::default()), h.to_line());
+        let info = SessionInfo {
+            shape: Some("exec".into()),
+            ssh_client: Some("192.0.2.1 50000".into()),
+            ssh_server: None,
+            original_command: Some("echo \"hi\"}}".into()),
+            policy: None,
+        };
+        let line = h.to_line_with(&info);
+        let text = String::from_utf8(line.clone()).unwrap();
+        assert!(
+            text.ends_with(
+                r#""capture_input":false,"shape":"exec","ssh_client":"192.0.2.1 50000","original_command":"echo \"hi\"}}"}}"#
+            ),
+            "{text}"
+        );
+        assert_eq!(Header::parse(&line).unwrap(), h);
+        assert_eq!(SessionInfo::from_header_line(&line).unwrap(), info);
+        assert_eq!(
+            SessionInfo::from_header_line(&h.to_line()).unwrap(),
+            SessionInfo::default()
+        );
+        let mut bare = h.clone();
+        bare.sealcast = None;
+        assert_eq!(bare.to_line_with(&info), bare.to_line());
     }
 }

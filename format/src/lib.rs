@@ -25,4 +25,4 @@ pub use error::{ContainerError, ParseError};
 pub use event::{
     format_interval, parse_event, write_json_string, Event, EventEncoder, EventLine, StreamDir,
 };
-pub use header::{Header, SealMeta, TermInfo};
+pub use header::{Header, SealMeta, SessionInfo, TermInfo};

@@ -180,11 +180,11 @@ impl Iterator for Reader<'_> {
                     Err(err) => return self.fail(line_no, err.to_string()),
                 };
                 match self.pending.as_mut() {
-                    Some(p) if p.code == "o" || p.code == "i" => p.bytes = raw,
+                    Some(p) if matches!(p.code.as_str(), "o" | "i" | "e") => p.bytes = raw,
                     _ => {
                         return self.fail(
                             line_no,
-                            "'b' event does not follow an 'o' or 'i' event".into(),
+                            "'b' event does not follow an 'o', 'i' or 'e' event".into(),
                         )
                     }
                 }
@@ -199,5 +199,67 @@ impl Iterator for Reader<'_> {
                 return Some(Ok(done));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sealcast_format::{Header, SealMeta, TermInfo};
+    use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
+    use sealcast_signer::SigningKey;
+
+    #[test]
+    fn exact_bytes_follow_stdout_stdin_and_stderr_events() {
+        let key = SigningKey::generate().unwrap();
+        let h = Header {
+            version: 3,
+            term: TermInfo {
+                cols: 80,
+                rows: 24,
+                term_type: None,
+            },
+            timestamp: None,
+            idle_time_limit: None,
+            command: None,
+            title: None,
+            env: None,
+            sealcast: Some(SealMeta {
+                format: 1,
+                session: "0".repeat(32),
+                host: "h".into(),
+                user: "u".into(),
+                start_us: 0,
+                recorder: "t".into(),
+                key_id: key.id().to_string(),
+                capture_input: true,
+            }),
+        };
+        let mut w = SealedWriter::new(
+            Vec::new(),
+            key,
+            &h,
+            SystemClock::new(),
+            CheckpointPolicy::default(),
+        )
+        .unwrap();
+        w.output(b"out\xff").unwrap();
+        w.input(b"in\xfe").unwrap();
+        w.stderr(b"err\xfd").unwrap();
+        let (file, _) = w.finish(Some(0)).unwrap();
+        let got: Vec<(String, Vec<u8>)> = Reader::open(&file)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.code, e.bytes))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("o".to_string(), b"out\xff".to_vec()),
+                ("i".to_string(), b"in\xfe".to_vec()),
+                ("e".to_string(), b"err\xfd".to_vec()),
+                ("x".to_string(), b"0".to_vec()),
+            ]
+        );
     }
 }

@@ -1,16 +1,24 @@
 //! sealcast recorder: captures a session and writes it as a sealed recording.
 //!
 //! The core ([`SealedWriter`]) takes events and an injected [`Clock`] and writes into any
-//! [`Durable`] sink, so it is tested without a terminal. The PTY layer ([`pty`]) and the
-//! archive layer ([`archive`]) are thin shells around it.
+//! [`Durable`] sink, so it is tested without a terminal. The PTY layer ([`pty`]), the pipe
+//! layer for sessions without a terminal ([`pipes`]) and the archive layer ([`archive`]) are
+//! thin shells around it; [`spawn`] starts a child exactly as described (complete
+//! environment, user switch before `exec`), and [`sink::FailOpen`] keeps a session going
+//! unrecorded after a recording error.
 
 pub mod archive;
 mod clock;
+pub mod pipes;
 pub mod pty;
+pub mod sink;
+pub mod spawn;
 pub mod sys;
 mod writer;
 
 pub use clock::{Clock, SystemClock};
+pub use sink::FailOpen;
+pub use spawn::ChildCommand;
 pub use writer::{CheckpointPolicy, Durable, SealedWriter, SyncedFile};
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize}
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 use signal_hook::iterator::Signals;
 
+use crate::spawn::{ChildCommand, ForkHook, SessionMode};
 use crate::sys::{is_tty, login_shell, terminal_size};
 use crate::{Clock, Durable, SealedWriter};
 
@@ -402,14 +403,14 @@ fn signal_child(pid: Option<u32>, master: &dyn MasterPty, shared: Option<&Shared
         return;
     }
     let pid = pid.map(|p| p as libc::pid_t).filter(|&p| p > 1);
+    // kill(2), or the installed signal helper when the group runs as a user this process
+    // gave up (crate::spawn::GroupSignaller).
     if let Some(p) = pid {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(-p, sig) };
+        crate::spawn::kill_group(p, sig);
     }
     if let Some(fg) = master.process_group_leader().filter(|&g| g > 1) {
         if Some(fg) != pid {
-            // SAFETY: as above.
-            unsafe { libc::kill(-fg, sig) };
+            crate::spawn::kill_group(fg, sig);
         }
     }
 }
@@ -474,6 +475,78 @@ impl PtySession {
             cols: spec.cols,
             rows: spec.rows,
             capture_input: spec.capture_input,
+        })
+    }
+
+    /// Open a PTY of `cols` × `rows` and start exactly `cmd` on it (see [`ChildCommand`]:
+    /// program, `argv`, complete environment, directory, and an optional user switch in the
+    /// child before `exec`), instead of a [`SessionSpec`] layered on the recorder's own
+    /// environment. Signal handling as [`PtySession::spawn`].
+    ///
+    /// The PTY belongs to the process's effective uid when this is called (devpts gives the
+    /// slave to its creator): a set-uid caller that wants the user to own their terminal, as
+    /// sshd arranges, calls this with the user's id as its effective uid.
+    ///
+    /// With `on_forked`, the child waits before `exec` until that step has run in the
+    /// recorder (see [`ForkHook`]).
+    ///
+    /// # Errors
+    /// Opening the PTY or its slave, registering the signals, `on_forked`'s error, or
+    /// starting the command (the message names the program).
+    pub fn spawn_command(
+        cmd: &ChildCommand,
+        cols: u16,
+        rows: u16,
+        capture_input: bool,
+        on_forked: Option<ForkHook>,
+    ) -> io::Result<PtySession> {
+        let signals = Signals::new([SIGTERM, SIGHUP, SIGINT])?;
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows,
+                cols,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .map_err(pty_err)?;
+        let slave_path = pair
+            .master
+            .tty_name()
+            .ok_or_else(|| io::Error::other("the PTY slave has no name"))?;
+        // Our own descriptor of the slave (close-on-exec, not our controlling terminal): the
+        // child's stdin, stdout and stderr.
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY)
+            .open(&slave_path)?;
+        drop(pair.slave);
+        // The command holding the slave descriptors is dropped inside: the master must see
+        // EOF once the child's side is closed.
+        let child = cmd
+            .spawn_child(
+                SessionMode::NewWithTty,
+                |c| {
+                    c.stdin(slave.try_clone()?)
+                        .stdout(slave.try_clone()?)
+                        .stderr(slave);
+                    Ok(())
+                },
+                on_forked,
+            )
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("starting {}: {e}", cmd.program.display()))
+            })?;
+        let pid = child.id();
+        Ok(PtySession {
+            master: pair.master,
+            slave_path: Some(slave_path),
+            child: Some(Box::new(child)),
+            pid: Some(pid),
+            signals: Some(signals),
+            cols,
+            rows,
+            capture_input,
         })
     }
 

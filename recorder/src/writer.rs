@@ -6,7 +6,9 @@ use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use sealcast_format::{skippable_frame, EventEncoder, FrameCompressor, Header, StreamDir};
+use sealcast_format::{
+    skippable_frame, EventEncoder, FrameCompressor, Header, SessionInfo, StreamDir,
+};
 use sealcast_signer::{Sealer, SigningKey};
 
 use crate::clock::Clock;
@@ -153,6 +155,14 @@ impl Durable for Vec<u8> {
     }
 }
 
+/// Discards everything: the sink of a session that runs unrecorded (`fail_closed = false`
+/// when no recording could be created).
+impl Durable for io::Sink {
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// When checkpoints are taken (SPEC §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointPolicy {
@@ -242,6 +252,23 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         clock: C,
         policy: CheckpointPolicy,
     ) -> io::Result<Self> {
+        Self::with_session(out, key, header, &SessionInfo::default(), clock, policy)
+    }
+
+    /// Like [`SealedWriter::new`], with the session facts of `info` written into the header's
+    /// `sealcast` object ([`Header::to_line_with`], SPEC §2.3). An empty `info` writes exactly
+    /// what [`SealedWriter::new`] writes.
+    ///
+    /// # Errors
+    /// As [`SealedWriter::new`].
+    pub fn with_session(
+        out: W,
+        key: SigningKey,
+        header: &Header,
+        info: &SessionInfo,
+        clock: C,
+        policy: CheckpointPolicy,
+    ) -> io::Result<Self> {
         let meta = header.sealcast.as_ref().ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -281,7 +308,7 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
             unflushed: false,
             broken: None,
         };
-        let line = header.to_line();
+        let line = header.to_line_with(info);
         w.emit(|_, e| e.line(&line))?;
         w.checkpoint(false)?;
         Ok(w)
@@ -373,6 +400,36 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         self.latch(r)
     }
 
+    /// Record bytes the child wrote to its standard error in a session without a PTY (`e`
+    /// extension events, `b` when not UTF-8; SPEC §2.3).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn stderr(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.check()?;
+        let t = self.now();
+        let r = self.emit(|enc, e| enc.data(StreamDir::Stderr, t, bytes, &mut |l| e.line(l)));
+        self.latch(r)
+    }
+
+    /// Record the session summary (`s` extension event, SPEC §2.3): `json` is a JSON object
+    /// as text. Bytes still held back as incomplete UTF-8 are emitted first, so the summary
+    /// follows all recorded data; call it just before [`SealedWriter::finish`].
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn summary(&mut self, json: &str) -> io::Result<()> {
+        self.check()?;
+        let t = self.now();
+        let r = self.emit(|enc, e| {
+            for dir in [StreamDir::Output, StreamDir::Input, StreamDir::Stderr] {
+                enc.flush(dir, t, &mut |l| e.line(l));
+            }
+            enc.summary(t, json, &mut |l| e.line(l));
+        });
+        self.latch(r)
+    }
+
     /// Record a terminal resize (`r`).
     ///
     /// # Errors
@@ -431,6 +488,7 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         self.emit(|enc, e| {
             enc.flush(StreamDir::Output, t, &mut |l| e.line(l));
             enc.flush(StreamDir::Input, t, &mut |l| e.line(l));
+            enc.flush(StreamDir::Stderr, t, &mut |l| e.line(l));
             if let Some(s) = exit_status {
                 enc.exit(t, s, &mut |l| e.line(l));
             }

@@ -1,0 +1,854 @@
+//! One run of sealcast-shell, from `argv` to the exit code.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{OsStr, OsString};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
+use sealcast_recorder::pipes::{ByteCounts, Payload, PipeOptions, PipeSession};
+use sealcast_recorder::pty::PtySession;
+use sealcast_recorder::spawn::{ForkHook, GroupSignaller};
+use sealcast_recorder::{
+    archive, sys, CheckpointPolicy, ChildCommand, Clock, Durable, FailOpen, SealedWriter,
+    SyncedFile, SystemClock,
+};
+use sealcast_signer::SigningKey;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use tracing::{error, info, warn};
+
+use crate::classify::{classify, ssh_endpoints, Context, Invocation, Shape, TransferKind};
+use crate::config::{self, Config, Source, TransferPolicy};
+use crate::env::{child_env, lossy, shell_arg0, User};
+use crate::log::AUDIT;
+use crate::nested::recorder_ancestor;
+use crate::privs::Privileges;
+
+/// Exit code of every refusal and failure of sealcast-shell itself (bad configuration,
+/// recording unavailable under `fail_closed`, transfer denied, recording failed
+/// mid-session, command could not be started). Otherwise the exit code is the session's:
+/// the command's exit status, `128 + N` when it was killed by signal N.
+pub const EXIT_FAILURE: u8 = 1;
+
+/// Where the recording goes.
+enum Spool {
+    /// `fail_closed`: errors reach the writer, which ends the session.
+    Closed(SyncedFile),
+    /// `fail_open`: errors are logged once, then the session goes on unrecorded.
+    Open(FailOpen<SyncedFile>),
+    /// No recording could be created and `fail_closed` is off.
+    Off(io::Sink),
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Spool::Closed(f) => f.write(buf),
+            Spool::Open(f) => f.write(buf),
+            Spool::Off(s) => s.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Spool::Closed(f) => f.write_all(buf),
+            Spool::Open(f) => f.write_all(buf),
+            Spool::Off(s) => s.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Spool::Closed(f) => f.flush(),
+            Spool::Open(f) => f.flush(),
+            Spool::Off(s) => s.flush(),
+        }
+    }
+}
+
+impl Durable for Spool {
+    fn sync(&mut self) -> io::Result<()> {
+        match self {
+            Spool::Closed(f) => f.sync(),
+            Spool::Open(f) => f.sync(),
+            Spool::Off(s) => s.sync(),
+        }
+    }
+    fn sync_final(&mut self) -> io::Result<()> {
+        match self {
+            Spool::Closed(f) => f.sync_final(),
+            Spool::Open(f) => f.sync_final(),
+            Spool::Off(s) => s.sync_final(),
+        }
+    }
+}
+
+type Writer = SealedWriter<Spool, SystemClock>;
+
+/// A message for the user on stderr, one line (CR LF when stderr is a terminal that may be
+/// in raw mode).
+fn say(msg: &str) {
+    let stderr = io::stderr();
+    let eol = if sys::is_tty(stderr.as_fd()) {
+        "\r\n"
+    } else {
+        "\n"
+    };
+    let _ = stderr.lock().write_all(format!("{msg}{eol}").as_bytes());
+}
+
+/// Run sealcast-shell with this `argv` and environment; returns the process exit code.
+pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
+    // Until a session runner takes over, hangups and terminations are held (and replayed to
+    // the runner), so a client that disconnects at once still leaves a closed recording.
+    let early_signals = signal_hook::iterator::Signals::new([SIGHUP, SIGTERM, SIGINT]).ok();
+    let privs = match Privileges::detect() {
+        Ok(p) => p,
+        Err(e) => {
+            say(&format!("sealcast: {e}"));
+            return EXIT_FAILURE;
+        }
+    };
+    crate::log::init();
+    let inv = match Invocation::parse(&argv) {
+        Ok(i) => i,
+        Err(e) => {
+            say(&format!("sealcast: {e}"));
+            error!(target: AUDIT, "bad command line: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    let source = match &inv.config {
+        Some(p) => Source::Explicit(p.clone()),
+        None => Source::System,
+    };
+    let (cfg, cfg_path) = match config::load(&source, &privs.trusted_owners()) {
+        Ok(c) => c,
+        Err(e) => {
+            say(&format!("sealcast: {e}"));
+            error!(target: AUDIT, "{e}");
+            return EXIT_FAILURE;
+        }
+    };
+    if inv.check_config {
+        return check_config(&cfg, cfg_path.as_deref());
+    }
+    if !privs.setuid() {
+        info!("not installed set-uid: running unprivileged (no user switch)");
+    }
+    let env: HashMap<OsString, OsString> = env_list.iter().cloned().collect();
+    let Some(pw) = sys::current_user() else {
+        say(&format!(
+            "sealcast: uid {} has no passwd entry; session refused",
+            privs.user
+        ));
+        error!(target: AUDIT, uid = privs.user, "no passwd entry; session refused");
+        return EXIT_FAILURE;
+    };
+    let user = User {
+        name: pw.name,
+        home: pw.home,
+    };
+    let stdin_tty = sys::is_tty(io::stdin().as_fd());
+    let ctx = Context {
+        stdin_tty,
+        sftp_server: cfg.sftp_server.clone(),
+    };
+    let shape = classify(&inv, &env, &ctx);
+
+    if let Some(pid) = recorder_ancestor(&env, &privs) {
+        let id = env
+            .get(OsStr::new("SEALCAST_SESSION"))
+            .map(|s| lossy(s))
+            .unwrap_or_default();
+        info!(
+            session = %id,
+            user = %user.name,
+            shape = shape.name(),
+            recorder = pid,
+            "nested session: running without a second recording"
+        );
+        // The same command as a recorded session would run, under the outer session's id.
+        let cmd = child_command(&cfg, &shape, &user, &env_list, &privs, &id);
+        drop(early_signals);
+        let err = cmd.exec();
+        say(&format!(
+            "sealcast: cannot start {}: {err}",
+            cmd.program.display()
+        ));
+        return EXIT_FAILURE;
+    }
+
+    Session {
+        cfg,
+        privs,
+        user,
+        env,
+        env_list,
+        shape,
+        stdin_tty,
+        early_signals,
+    }
+    .run()
+}
+
+/// `--check-config`: the configuration parsed; the key loads; the spool directory is a
+/// directory this process can write to.
+fn check_config(cfg: &Config, path: Option<&Path>) -> u8 {
+    let from = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| format!("{} absent, defaults", config::DEFAULT_CONFIG));
+    let key = match load_key(&cfg.key) {
+        Ok(k) => k,
+        Err(e) => {
+            say(&format!("sealcast: configuration error: {e}"));
+            return EXIT_FAILURE;
+        }
+    };
+    if let Err(e) = writable_dir(&cfg.spool_dir) {
+        say(&format!(
+            "sealcast: configuration error: spool_dir {}: {e}",
+            cfg.spool_dir.display()
+        ));
+        return EXIT_FAILURE;
+    }
+    println!(
+        "sealcast-shell: configuration OK ({from}); key {}; spool {}",
+        key.id(),
+        cfg.spool_dir.display()
+    );
+    0
+}
+
+fn writable_dir(dir: &Path) -> io::Result<()> {
+    if !fs::metadata(dir)?.is_dir() {
+        return Err(io::Error::other("not a directory"));
+    }
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| io::Error::other("path contains NUL"))?;
+    // SAFETY: valid NUL-terminated path; checks with the effective ids (AT_EACCESS).
+    if unsafe {
+        libc::faccessat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            libc::W_OK | libc::X_OK,
+            libc::AT_EACCESS,
+        )
+    } != 0
+    {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn load_key(path: &Path) -> Result<SigningKey, String> {
+    let bytes =
+        fs::read(path).map_err(|e| format!("reading signing key {}: {e}", path.display()))?;
+    SigningKey::from_file_bytes(&bytes)
+        .map_err(|e| format!("loading signing key {}: {e}", path.display()))
+}
+
+/// The command for the session: the configured shell — as a login shell (`-bash`) without a
+/// command, as `bash -c CMD` with one — or, for `internal-sftp`, the configured sftp server
+/// with the same arguments. Runs as the user (when set-uid) in their home directory with
+/// the rebuilt environment.
+fn child_command(
+    cfg: &Config,
+    shape: &Shape,
+    user: &User,
+    env_list: &[(OsString, OsString)],
+    privs: &Privileges,
+    session_id: &str,
+) -> ChildCommand {
+    let term = shape.uses_pty().then(|| pty_term(env_list));
+    let mut cmd = ChildCommand::new(&cfg.shell);
+    match shape.command() {
+        None => cmd.arg0 = Some(shell_arg0(&cfg.shell, true)),
+        Some(c) => {
+            let words: Vec<&[u8]> = c
+                .as_bytes()
+                .split(|b| b.is_ascii_whitespace())
+                .filter(|w| !w.is_empty())
+                .collect();
+            if matches!(
+                shape,
+                Shape::Transfer {
+                    kind: TransferKind::Sftp,
+                    ..
+                }
+            ) && words.first() == Some(&&b"internal-sftp"[..])
+            {
+                cmd.program = cfg.sftp_server.clone();
+                cmd.args = words[1..]
+                    .iter()
+                    .map(|w| OsStr::from_bytes(w).to_os_string())
+                    .collect();
+            } else {
+                cmd.arg0 = Some(shell_arg0(&cfg.shell, false));
+                cmd.args = vec!["-c".into(), c.to_os_string()];
+            }
+        }
+    }
+    cmd.env = child_env(cfg, user, env_list, term.as_deref(), session_id);
+    cmd.cwd = Some(user.home.clone());
+    cmd.uid = privs.setuid().then_some(privs.user);
+    cmd
+}
+
+/// `TERM` for a PTY session: sshd's (the client's), else `xterm-256color`.
+fn pty_term(env_list: &[(OsString, OsString)]) -> String {
+    env_list
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "TERM")
+        .and_then(|(_, v)| v.to_str())
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or("xterm-256color")
+        .to_string()
+}
+
+struct Session {
+    cfg: Config,
+    privs: Privileges,
+    user: User,
+    env: HashMap<OsString, OsString>,
+    env_list: Vec<(OsString, OsString)>,
+    shape: Shape,
+    stdin_tty: bool,
+    early_signals: Option<signal_hook::iterator::Signals>,
+}
+
+/// A recording being written (or not, when unavailable under fail-open).
+struct Recording {
+    path: Option<PathBuf>,
+    writer: Writer,
+}
+
+impl Session {
+    fn policy(&self) -> Option<TransferPolicy> {
+        matches!(self.shape, Shape::Transfer { .. }).then_some(self.cfg.transfer_policy)
+    }
+
+    /// Whether the payload of this session is recorded (not a metadata-only transfer).
+    fn payload(&self) -> Payload {
+        match self.policy() {
+            Some(TransferPolicy::Metadata) | Some(TransferPolicy::Deny) => Payload::CountOnly,
+            _ => Payload::Record,
+        }
+    }
+
+    fn run(mut self) -> u8 {
+        let session = match sealcast_signer::new_session_id() {
+            Ok(s) => s,
+            Err(e) => {
+                say(&format!(
+                    "sealcast: recording unavailable (session id: {e}); session refused"
+                ));
+                error!(target: AUDIT, "session id: {e}");
+                return EXIT_FAILURE;
+            }
+        };
+        let shape_name = self.shape.name();
+        let (cols, rows) = sys::initial_size(io::stdin().as_fd());
+
+        if self.policy() == Some(TransferPolicy::Deny) {
+            return self.deny(&session, cols, rows);
+        }
+
+        let rec = match self.open_recording(&session, cols, rows) {
+            Ok(r) => r,
+            Err(reason) if self.cfg.fail_closed => {
+                say(&format!(
+                    "sealcast: recording unavailable ({reason}); session refused"
+                ));
+                error!(target: AUDIT, session = %session, user = %self.user.name,
+                       shape = shape_name, "recording unavailable ({reason}); session refused");
+                return EXIT_FAILURE;
+            }
+            Err(reason) => {
+                say(&format!(
+                    "sealcast: warning: recording unavailable ({reason}); session NOT recorded"
+                ));
+                error!(target: AUDIT, session = %session, user = %self.user.name,
+                       shape = shape_name,
+                       "recording unavailable ({reason}); fail_closed is off: session runs UNRECORDED");
+                match self.unrecorded_writer(&session, cols, rows) {
+                    Ok(w) => Recording {
+                        path: None,
+                        writer: w,
+                    },
+                    Err(e) => {
+                        say(&format!("sealcast: {e}"));
+                        return EXIT_FAILURE;
+                    }
+                }
+            }
+        };
+        let path_text = rec
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "-".into());
+        let cmd = child_command(
+            &self.cfg,
+            &self.shape,
+            &self.user,
+            &self.env_list,
+            &self.privs,
+            &session,
+        );
+        info!(
+            session = %session,
+            user = %self.user.name,
+            shape = shape_name,
+            path = %path_text,
+            command = %self.shape.command().map(lossy).unwrap_or_default(),
+            "session start"
+        );
+        let result = if self.shape.uses_pty() {
+            self.run_pty(&cmd, rec.writer, cols, rows)
+        } else {
+            self.run_pipes(&cmd, rec.writer)
+        };
+        match result {
+            Ok((code, sink, receipt)) => {
+                self.store_receipt(rec.path.as_deref(), sink, &receipt);
+                info!(
+                    session = %session,
+                    user = %self.user.name,
+                    shape = shape_name,
+                    path = %path_text,
+                    status = code,
+                    "session end"
+                );
+                code
+            }
+            Err(Failure::Start(e)) => {
+                say(&format!(
+                    "sealcast: cannot start {}: {e}",
+                    cmd.program.display()
+                ));
+                error!(target: AUDIT, session = %session, user = %self.user.name,
+                       shape = shape_name, path = %path_text,
+                       "cannot start {}: {e}", cmd.program.display());
+                EXIT_FAILURE
+            }
+            Err(Failure::Recording(e)) => {
+                say(&format!("sealcast: recording failed ({e}); session ended"));
+                error!(target: AUDIT, session = %session, user = %self.user.name,
+                       shape = shape_name, path = %path_text,
+                       "recording failed ({e}); session ended (fail_closed)");
+                EXIT_FAILURE
+            }
+        }
+    }
+
+    fn header(
+        &self,
+        session: &str,
+        cols: u16,
+        rows: u16,
+        key: &SigningKey,
+        start_us: u64,
+    ) -> (Header, SessionInfo) {
+        let term = self.shape.uses_pty().then(|| pty_term(&self.env_list));
+        let mut env = BTreeMap::from([("SHELL".to_string(), self.cfg.shell.display().to_string())]);
+        if let Some(t) = &term {
+            env.insert("TERM".into(), t.clone());
+        }
+        let host = self
+            .cfg
+            .host_id
+            .clone()
+            .unwrap_or_else(|| sanitize_host(&sys::hostname()));
+        let command = self.shape.command().map(lossy);
+        let header = Header {
+            version: 3,
+            term: TermInfo {
+                cols,
+                rows,
+                term_type: term,
+            },
+            timestamp: Some((start_us / 1_000_000) as i64),
+            idle_time_limit: None,
+            command: command.clone(),
+            title: None,
+            env: Some(env),
+            sealcast: Some(SealMeta {
+                format: 1,
+                session: session.to_string(),
+                host,
+                user: self.user.name.clone(),
+                start_us,
+                recorder: format!("sealcast-shell {}", env!("CARGO_PKG_VERSION")),
+                key_id: key.id().to_string(),
+                capture_input: self.cfg.capture_input && self.payload() == Payload::Record,
+            }),
+        };
+        let endpoints = ssh_endpoints(&self.env);
+        let info = SessionInfo {
+            shape: Some(self.shape.name().to_string()),
+            ssh_client: endpoints.as_ref().map(|e| e.0.clone()),
+            ssh_server: endpoints.map(|e| e.1),
+            original_command: command,
+            policy: self.policy().map(|p| p.as_str().to_string()),
+        };
+        (header, info)
+    }
+
+    fn checkpoint_policy(&self) -> CheckpointPolicy {
+        CheckpointPolicy {
+            interval_us: self.cfg.checkpoint_secs * 1_000_000,
+            max_bytes: self.cfg.checkpoint_bytes,
+            ..CheckpointPolicy::default()
+        }
+    }
+
+    /// Load the key, create `<spool>/<session>.cast.zst` and write its header and checkpoint
+    /// 0 — all before the child exists. Returns a one-line reason on failure.
+    fn open_recording(&self, session: &str, cols: u16, rows: u16) -> Result<Recording, String> {
+        let key = load_key(&self.cfg.key)?;
+        let path = self.cfg.spool_dir.join(format!("{session}.cast.zst"));
+        let file = archive::create_recording(&path)
+            .map_err(|e| format!("creating {}: {e}", path.display()))?;
+        let clock = SystemClock::new();
+        let (header, info) = self.header(session, cols, rows, &key, clock.wall_us());
+        let sink = SyncedFile::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+        let spool = if self.cfg.fail_closed {
+            Spool::Closed(sink)
+        } else {
+            let shown = path.display().to_string();
+            Spool::Open(FailOpen::new(
+                sink,
+                Box::new(move |e: &io::Error| {
+                    say(&format!(
+                        "sealcast: warning: recording failed ({e}); the session continues UNRECORDED"
+                    ));
+                    error!(target: AUDIT, path = %shown,
+                           "recording failed ({e}); fail_closed is off: session continues UNRECORDED");
+                }),
+            ))
+        };
+        match SealedWriter::with_session(
+            spool,
+            key,
+            &header,
+            &info,
+            clock,
+            self.checkpoint_policy(),
+        ) {
+            Ok(writer) => Ok(Recording {
+                path: Some(path),
+                writer,
+            }),
+            Err(e) => {
+                // Nothing verifiable was written: leave no empty or partial file behind.
+                let _ = fs::remove_file(&path);
+                Err(format!("writing {}: {e}", path.display()))
+            }
+        }
+    }
+
+    /// A writer into nothing, for a session that runs unrecorded (fail-open).
+    fn unrecorded_writer(&self, session: &str, cols: u16, rows: u16) -> Result<Writer, String> {
+        let key = SigningKey::generate().map_err(|e| format!("internal error: {e}"))?;
+        let clock = SystemClock::new();
+        let (header, info) = self.header(session, cols, rows, &key, clock.wall_us());
+        SealedWriter::with_session(
+            Spool::Off(io::sink()),
+            key,
+            &header,
+            &info,
+            clock,
+            self.checkpoint_policy(),
+        )
+        .map_err(|e| format!("internal error: {e}"))
+    }
+
+    /// Deny policy: record the attempt (header, `s` with policy deny, `x` 1), print one
+    /// line, exit 1.
+    fn deny(&mut self, session: &str, cols: u16, rows: u16) -> u8 {
+        let kind = match &self.shape {
+            Shape::Transfer { kind, .. } => kind.name(),
+            _ => "transfer",
+        };
+        say(&format!(
+            "sealcast: file transfer ({kind}) is not allowed on this host"
+        ));
+        let recorded = self.open_recording(session, cols, rows).and_then(|rec| {
+            let mut w = rec.writer;
+            let summary = ByteCounts::default().summary_json(TransferPolicy::Deny.as_str());
+            w.summary(&summary)
+                .and_then(|()| w.finish(Some(i32::from(EXIT_FAILURE))))
+                .map_err(|e| format!("writing the recording: {e}"))
+                .map(|(sink, receipt)| (rec.path, sink, receipt))
+        });
+        match recorded {
+            Ok((path, sink, receipt)) => {
+                self.store_receipt(path.as_deref(), sink, &receipt);
+                info!(target: AUDIT, session = %session, user = %self.user.name,
+                      shape = self.shape.name(),
+                      path = %path.map(|p| p.display().to_string()).unwrap_or_default(),
+                      status = EXIT_FAILURE, "file transfer ({kind}) denied");
+            }
+            Err(reason) => {
+                error!(target: AUDIT, session = %session, user = %self.user.name,
+                       shape = self.shape.name(),
+                       "file transfer ({kind}) denied; recording the attempt failed: {reason}");
+            }
+        }
+        EXIT_FAILURE
+    }
+
+    /// Write the seal receipt of a closed recording, unless it is unrecorded or its fail-open
+    /// sink lost data (the final note would claim lines that are not on disk).
+    fn store_receipt(&self, path: Option<&Path>, sink: Spool, receipt: &[u8]) {
+        let Some(path) = path else { return };
+        if let Spool::Open(f) = &sink {
+            if let Some(e) = f.error() {
+                // The user was warned when it happened (fail-open hook).
+                warn!(target: AUDIT, path = %path.display(),
+                      "recording incomplete after an error ({e}); no seal receipt written");
+                return;
+            }
+        }
+        drop(sink);
+        if let Err(e) = archive::write_receipt(path, receipt) {
+            warn!(path = %path.display(), "writing the seal receipt failed: {e}");
+        }
+    }
+
+    /// Replay signals that arrived before the runner installed its own handlers, so the
+    /// runner ends the session as it would have.
+    fn hand_over_signals(&mut self) {
+        if let Some(mut s) = self.early_signals.take() {
+            let pending: Vec<i32> = s.pending().collect();
+            drop(s);
+            for sig in pending {
+                // SAFETY: raise has no memory-safety preconditions; a runner's handler is
+                // installed for each of these signals.
+                unsafe { libc::raise(sig) };
+            }
+        }
+    }
+
+    /// The step the child waits for before `exec`: give up the user's id, so that the
+    /// user's code never runs while it could still signal or stop the recorder.
+    fn fork_hook(&self) -> Option<ForkHook> {
+        let privs = self.privs;
+        privs
+            .setuid()
+            .then(|| Box::new(move || privs.drop_user()) as ForkHook)
+    }
+
+    /// When set-uid: start the helper that lets the recorder hang up the session's process
+    /// group once it no longer shares a uid with it (see
+    /// [`sealcast_recorder::spawn::GroupSignaller`]). Without it the session still ends when
+    /// its terminal or pipes close.
+    fn start_signaller(&self) {
+        if !self.privs.setuid() {
+            return;
+        }
+        match GroupSignaller::start(self.privs.user) {
+            Ok(s) => {
+                s.install();
+            }
+            Err(e) => warn!(target: AUDIT, "signal helper not started: {e}"),
+        }
+    }
+
+    /// Confirm the drop (it happened in [`Session::fork_hook`]; idempotent).
+    fn drop_privileges_after_spawn(&self) -> io::Result<()> {
+        self.privs.drop_user()
+    }
+
+    fn run_pty(
+        &mut self,
+        cmd: &ChildCommand,
+        writer: Writer,
+        cols: u16,
+        rows: u16,
+    ) -> Result<(u8, Spool, Vec<u8>), Failure> {
+        let stdin = dup_stdio(0).map_err(Failure::Start)?;
+        let stdout = dup_stdio(1).map_err(Failure::Start)?;
+        self.start_signaller();
+        // The PTY belongs to the user, as sshd's does (programs such as gpg's pinentry
+        // reopen their terminal by name).
+        let pty = match self.privs.as_user(|| {
+            PtySession::spawn_command(cmd, cols, rows, self.cfg.capture_input, self.fork_hook())
+        }) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = writer.finish(None);
+                return Err(Failure::Start(e));
+            }
+        };
+        if let Err(e) = self.drop_privileges_after_spawn() {
+            drop(pty); // hangs up the child
+            let _ = writer.finish(None);
+            return Err(Failure::Start(e));
+        }
+        // Exclusive mode on sshd's terminal: the session's processes (running as the user,
+        // who owns that device) cannot open it by name to write or read past the recorder.
+        let _excl = self.stdin_tty.then(|| ExclusiveTty::new(&stdin)).flatten();
+        self.hand_over_signals();
+        let outcome = pty.run(writer, stdin, stdout).map_err(Failure::Recording)?;
+        Ok((outcome.exit_code(), outcome.sink, outcome.receipt))
+    }
+
+    fn run_pipes(
+        &mut self,
+        cmd: &ChildCommand,
+        writer: Writer,
+    ) -> Result<(u8, Spool, Vec<u8>), Failure> {
+        let stdin = dup_stdio(0).map_err(Failure::Start)?;
+        let stdout = dup_stdio(1).map_err(Failure::Start)?;
+        let stderr = dup_stdio(2).map_err(Failure::Start)?;
+        self.start_signaller();
+        let pipes = match PipeSession::spawn(cmd, self.fork_hook()) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = writer.finish(None);
+                return Err(Failure::Start(e));
+            }
+        };
+        if let Err(e) = self.drop_privileges_after_spawn() {
+            drop(pipes);
+            let _ = writer.finish(None);
+            return Err(Failure::Start(e));
+        }
+        self.hand_over_signals();
+        let opts = PipeOptions {
+            payload: self.payload(),
+            capture_input: self.cfg.capture_input,
+            summary_policy: self.policy().map(|p| p.as_str().to_string()),
+        };
+        let outcome = pipes
+            .run(writer, &opts, stdin, stdout, stderr)
+            .map_err(Failure::Recording)?;
+        Ok((outcome.exit_code(), outcome.sink, outcome.receipt))
+    }
+}
+
+enum Failure {
+    /// The command could not be started (nothing ran).
+    Start(io::Error),
+    /// The recording failed mid-session (fail-closed): the session was hung up.
+    Recording(io::Error),
+}
+
+/// A duplicate of standard descriptor `fd`, as an unbuffered `File`.
+fn dup_stdio(fd: i32) -> io::Result<File> {
+    // SAFETY: the standard descriptors stay open for the life of the process.
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    Ok(File::from(b.try_clone_to_owned()?))
+}
+
+/// `TIOCEXCL` on a terminal for as long as it lives (`TIOCNXCL` on drop); holds its own
+/// duplicate of the descriptor.
+struct ExclusiveTty {
+    tty: std::os::fd::OwnedFd,
+}
+
+impl ExclusiveTty {
+    fn new(tty: &File) -> Option<ExclusiveTty> {
+        let tty = tty.as_fd().try_clone_to_owned().ok()?;
+        // SAFETY: ioctl without argument on a descriptor we hold.
+        if unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCEXCL) } != 0 {
+            warn!(
+                "TIOCEXCL on the session terminal failed: {}",
+                io::Error::last_os_error()
+            );
+            return None;
+        }
+        Some(ExclusiveTty { tty })
+    }
+}
+
+impl Drop for ExclusiveTty {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::ioctl(self.tty.as_raw_fd(), libc::TIOCNXCL) };
+    }
+}
+
+/// Host ids contain no whitespace (SPEC §5): each whitespace character becomes `-`.
+fn sanitize_host(h: &str) -> String {
+    h.trim()
+        .chars()
+        .map(|c| if c.is_whitespace() { '-' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(s: &str) -> OsString {
+        OsString::from(s)
+    }
+
+    fn user() -> User {
+        User {
+            name: "u".into(),
+            home: "/home/u".into(),
+        }
+    }
+
+    fn privs() -> Privileges {
+        Privileges {
+            user: 1000,
+            service: 998,
+        }
+    }
+
+    #[test]
+    fn commands_per_shape() {
+        let cfg = Config::default();
+        let env = [(os("TERM"), os("screen"))];
+        let c = child_command(&cfg, &Shape::Interactive, &user(), &env, &privs(), "s");
+        assert_eq!(c.program, Path::new("/bin/bash"));
+        assert_eq!(c.arg0, Some(os("-bash")));
+        assert!(c.args.is_empty());
+        assert_eq!(c.uid, Some(1000));
+        assert_eq!(c.cwd.as_deref(), Some(Path::new("/home/u")));
+        assert!(c.env.contains(&(os("TERM"), os("screen"))));
+
+        let c = child_command(
+            &cfg,
+            &Shape::Exec { cmd: os("ls -l") },
+            &user(),
+            &env,
+            &privs(),
+            "s",
+        );
+        assert_eq!(c.arg0, Some(os("bash")));
+        assert_eq!(c.args, [os("-c"), os("ls -l")]);
+
+        let sftp = Shape::Transfer {
+            kind: TransferKind::Sftp,
+            cmd: os("internal-sftp -l INFO"),
+        };
+        let c = child_command(&cfg, &sftp, &user(), &env, &privs(), "s");
+        assert_eq!(c.program, Path::new("/usr/lib/openssh/sftp-server"));
+        assert_eq!(c.args, [os("-l"), os("INFO")]);
+        assert_eq!(c.arg0, None);
+
+        let sftp = Shape::Transfer {
+            kind: TransferKind::Sftp,
+            cmd: os("/usr/lib/openssh/sftp-server"),
+        };
+        let c = child_command(&cfg, &sftp, &user(), &env, &privs(), "s");
+        assert_eq!(c.program, Path::new("/bin/bash"));
+        assert_eq!(c.args, [os("-c"), os("/usr/lib/openssh/sftp-server")]);
+
+        let same = Privileges {
+            user: 5,
+            service: 5,
+        };
+        let c = child_command(&cfg, &Shape::ShellNoPty, &user(), &env, &same, "s");
+        assert_eq!(c.uid, None);
+        assert_eq!(c.arg0, Some(os("-bash")));
+    }
+}
