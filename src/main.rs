@@ -35,6 +35,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Show a recording's metadata and verification summary.
     Info(InfoArgs),
+    /// Set this host up as a recorded SSH bastion: user, keys, config, spool, set-uid
+    /// sealcast-shell (run as root; idempotent). Prints the sshd_config snippet.
+    InstallBastion(cmd::install::InstallBastionArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -163,6 +166,7 @@ fn main() -> ExitCode {
         Command::Cat(a) => cmd::replay::cat(a),
         Command::Export(a) => cmd::replay::export(a),
         Command::Info(a) => cmd::replay::info(a),
+        Command::InstallBastion(a) => cmd::install::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -73,6 +73,11 @@ pub struct PipeOptions {
     /// When set, an `s` summary event ([`ByteCounts::summary_json`] with this policy name) is
     /// written just before `x`.
     pub summary_policy: Option<String>,
+    /// A descriptor whose far end going away (POLLHUP/POLLERR) means the client is gone:
+    /// typically the recorder's own stdout, sshd's pipe or socket. Without a PTY, sshd sends
+    /// no SIGHUP when the client disconnects; it only closes its end, which a silent command
+    /// would never notice. The session is then hung up and the recording closed.
+    pub watch_hangup: Option<RawFd>,
 }
 
 /// Bytes relayed in each direction and how long the session took.
@@ -245,6 +250,39 @@ fn wait_ready(fd: RawFd, events: libc::c_short, stop: RawFd) -> bool {
     }
 }
 
+/// Wait until `fd` reports POLLHUP, POLLERR or POLLNVAL (true) or the stop pipe is readable
+/// (false). Polls with no requested events, so only those conditions wake it.
+fn wait_hangup(fd: RawFd, stop: RawFd) -> bool {
+    let mut fds = [
+        libc::pollfd {
+            fd,
+            events: 0,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: stop,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: fds is a valid array of two pollfd.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return false;
+        }
+        if fds[1].revents != 0 {
+            return false;
+        }
+        if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            return true;
+        }
+    }
+}
+
 fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl with integer arguments on a descriptor we own.
     unsafe {
@@ -412,6 +450,15 @@ impl PipeSession {
             let t = tx.clone();
             let f = move || pump_input(stdin, child_in, capture, sh, t);
             spawn_in(s, "sealcast-in", f, &mut handles, &mut setup_err);
+            if let Some(fd) = opts.watch_hangup {
+                let t = tx.clone();
+                let f = move || {
+                    if wait_hangup(fd, sh.stop_r.as_raw_fd()) {
+                        let _ = t.send(Msg::StdoutGone);
+                    }
+                };
+                spawn_in(s, "sealcast-hup", f, &mut handles, &mut setup_err);
+            }
             let t = tx.clone();
             let f = move || {
                 for sig in signals.forever() {
@@ -906,6 +953,43 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_command_is_hung_up_when_the_stdout_reader_goes_away() {
+        let (r, w) = pipe();
+        let watched = w.as_raw_fd();
+        let started = std::time::Instant::now();
+        let handle = std::thread::spawn(move || {
+            let s = PipeSession::spawn(&sh("exec sleep 60"), None).unwrap();
+            let opts = PipeOptions {
+                watch_hangup: Some(watched),
+                ..PipeOptions::default()
+            };
+            s.run(
+                writer(Vec::new()).unwrap(),
+                &opts,
+                stdin_with(b""),
+                w,
+                Vec::new(),
+            )
+            .unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        drop(r); // the client side goes away; the command never writes
+        let out = within(20, move || handle.join().unwrap());
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "hang-up took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(out.exit_status, Some(128 + libc::SIGHUP));
+        let ev = events(&out.sink);
+        assert_eq!(
+            ev.last().map(|e| e.0.as_str()),
+            Some("x"),
+            "recording must be closed with its exit"
+        );
+    }
+
+    #[test]
     fn count_only_records_no_payload_and_a_summary() {
         let out = within(20, || {
             let s = PipeSession::spawn(&sh("cat; echo oops >&2"), None).unwrap();
@@ -913,6 +997,7 @@ mod tests {
                 payload: Payload::CountOnly,
                 capture_input: true,
                 summary_policy: Some("metadata".into()),
+                watch_hangup: None,
             };
             s.run(
                 writer(Vec::new()).unwrap(),

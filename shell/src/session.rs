@@ -723,6 +723,9 @@ impl Session {
             payload: self.payload(),
             capture_input: self.cfg.capture_input,
             summary_policy: self.policy().map(|p| p.as_str().to_string()),
+            // sshd sends no SIGHUP to a session without a PTY when the client disconnects;
+            // it closes its end of our stdout, which this watches.
+            watch_hangup: Some(libc::STDOUT_FILENO),
         };
         let outcome = pipes
             .run(writer, &opts, stdin, stdout, stderr)

@@ -1,5 +1,6 @@
 //! One module per subcommand; each `run` returns the process exit code.
 
+pub mod install;
 pub mod keygen;
 pub mod record;
 pub mod replay;
