@@ -40,3 +40,6 @@ if ! asciinema --version 2>/dev/null | grep -q '^asciinema 3\.'; then
   echo "setup: cargo install asciinema (3.x), a few minutes" >&2
   cargo install asciinema --locked --quiet
 fi
+# moto_server (PyPI moto[server]): the loopback S3 server of tests/s3_*.rs.
+python3 -c 'import moto.server' 2>/dev/null || { python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq python3-pip >/dev/null
+  python3 -m pip install -q 'moto[server]' || python3 -m pip install -q --break-system-packages 'moto[server]'; }

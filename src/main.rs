@@ -38,6 +38,10 @@ pub enum Command {
     /// Set this host up as a recorded SSH bastion: user, keys, config, spool, set-uid
     /// sealcast-shell (run as root; idempotent). Prints the sshd_config snippet.
     InstallBastion(cmd::install::InstallBastionArgs),
+    /// Ship finished recordings from a spool directory to S3 (s3://BUCKET/PREFIX).
+    Upload(cmd::upload::UploadArgs),
+    /// Probe what an S3 bucket really enforces (conditional writes, checksums, versioning, Object Lock).
+    Doctor(cmd::doctor::DoctorArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -95,8 +99,27 @@ pub struct VerifyArgs {
     /// Treat incomplete recordings (crash tails) as failures (exit 1 instead of 2).
     #[arg(long)]
     pub strict: bool,
-    /// Files or directories (default: the local archive under the XDG data dir).
+    /// Files or directories (default: the local archive under the XDG data dir), or one
+    /// s3://BUCKET/PREFIX or bucket mirror directory (with --host).
     pub paths: Vec<PathBuf>,
+    /// Bucket mode: the host whose manifests and recordings to verify.
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+    /// Bucket mode: only verify recordings of manifests ending at or after T.
+    #[arg(long, value_name = "T")]
+    pub since: Option<String>,
+    /// Bucket mode: only verify recordings of manifests starting at or before T.
+    #[arg(long, value_name = "T")]
+    pub until: Option<String>,
+    /// Bucket mode: CI state file (last verified manifest); ROLLBACK/FORK when history changed.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Bucket mode: S3 endpoint (default: AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Bucket mode: allowed age of the newest manifest, in seconds (else STALE).
+    #[arg(long, default_value_t = 900, value_name = "SECS")]
+    pub max_lag_secs: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -167,6 +190,8 @@ fn main() -> ExitCode {
         Command::Export(a) => cmd::replay::export(a),
         Command::Info(a) => cmd::replay::info(a),
         Command::InstallBastion(a) => cmd::install::run(a),
+        Command::Upload(a) => cmd::upload::run(a),
+        Command::Doctor(a) => cmd::doctor::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -8,6 +8,7 @@ mod chain;
 mod checkpoint;
 mod error;
 mod keys;
+pub mod sshsig;
 mod trust;
 
 pub use chain::{genesis, new_session_id, verify_note, Chain, ChainVerifier, Sealer, Verified};

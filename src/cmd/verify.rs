@@ -247,6 +247,9 @@ pub fn exit_code(statuses: impl IntoIterator<Item = Status>, strict: bool) -> u8
 /// [`UsageError`] (exit 3) for trust-file problems, a missing archive, or a directory without
 /// recordings; I/O errors writing stdout (exit 4).
 pub fn run(args: crate::VerifyArgs) -> Result<u8> {
+    if crate::cmd::verify_bucket::wants(&args) {
+        return crate::cmd::verify_bucket::run(args);
+    }
     let (_, trust) = load_trust(args.trusted.as_deref())?;
     let paths = if args.paths.is_empty() {
         let archive = paths::archive().map_err(|e| UsageError(format!("{e:#}")))?;

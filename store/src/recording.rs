@@ -1,0 +1,174 @@
+//! What the uploader needs to know about a spool recording, read in bounded memory: the
+//! header (session, host, user, start), the SHA-256 and size of the file, the SHA-256 and
+//! line count of the decompressed stream, and the seal receipt (final checkpoint note).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use sealcast_format::Header;
+use sealcast_signer::Checkpoint;
+
+/// Longest header line read (SPEC §8).
+const MAX_HEADER: u64 = 64 * 1024;
+
+/// Facts about one recording in the spool.
+#[derive(Debug, Clone)]
+pub struct SpoolRecording {
+    /// The `.cast.zst` file.
+    pub path: PathBuf,
+    /// Its seal receipt `<file>.seal`, when the session closed.
+    pub receipt: Option<PathBuf>,
+    /// Session id from the header.
+    pub session: String,
+    /// Host id from the header.
+    pub host: String,
+    /// Recorded user from the header.
+    pub user: String,
+    /// Session start, Unix microseconds (header `start_us`).
+    pub start_us: u64,
+    /// Compressed size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file bytes.
+    pub sha256: [u8; 32],
+}
+
+/// The parsed seal receipt of a closed recording.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// Exact bytes of the receipt file.
+    pub bytes: Vec<u8>,
+    /// The final checkpoint it holds.
+    pub checkpoint: Checkpoint,
+}
+
+/// SHA-256 and length of a stream, read in 1 MiB blocks.
+///
+/// # Errors
+/// Read errors.
+pub fn sha256_reader(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                h.update(&buf[..k]);
+                n += k as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((h.finalize().into(), n))
+}
+
+/// SHA-256 and size of a file.
+///
+/// # Errors
+/// I/O errors, with the path.
+pub fn sha256_file(path: &Path) -> Result<([u8; 32], u64)> {
+    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    sha256_reader(f).with_context(|| format!("read {}", path.display()))
+}
+
+/// SHA-256 and number of LF-terminated lines of the decompressed stream (skippable frames are
+/// skipped by the decoder), in bounded memory.
+///
+/// # Errors
+/// I/O or zstd errors (a torn tail of a crashed recording is an error here).
+pub fn content_digest(path: &Path) -> Result<([u8; 32], u64, u64)> {
+    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut dec = zstd::stream::read::Decoder::new(f)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    loop {
+        let k = match dec.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e).with_context(|| format!("decompress {}", path.display())),
+        };
+        h.update(&buf[..k]);
+        bytes += k as u64;
+        lines += memchr_count(&buf[..k]);
+    }
+    Ok((h.finalize().into(), lines, bytes))
+}
+
+fn memchr_count(b: &[u8]) -> u64 {
+    b.iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+/// Read the header line (line 0) of a recording by decompressing only its start.
+///
+/// # Errors
+/// I/O, zstd, or a header that is not sealcast's.
+pub fn read_header(path: &Path) -> Result<Header> {
+    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let dec = zstd::stream::read::Decoder::new(f)?;
+    let mut r = BufReader::new(dec).take(MAX_HEADER + 1);
+    let mut line = Vec::new();
+    r.read_until(b'\n', &mut line)
+        .with_context(|| format!("decompress {}", path.display()))?;
+    if line.last() != Some(&b'\n') {
+        bail!("{}: no complete header line", path.display());
+    }
+    line.pop();
+    let h = Header::parse(&line).with_context(|| format!("{}: header", path.display()))?;
+    if h.sealcast.is_none() {
+        bail!(
+            "{}: not a sealcast recording (no sealcast header)",
+            path.display()
+        );
+    }
+    Ok(h)
+}
+
+/// Read and parse a seal receipt.
+///
+/// # Errors
+/// I/O, or a receipt that does not parse as a final checkpoint note.
+pub fn read_receipt(path: &Path) -> Result<Receipt> {
+    let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
+    let (checkpoint, _, _) = Checkpoint::parse(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: receipt: {e}", path.display()))?;
+    if !checkpoint.is_final {
+        bail!("{}: receipt is not a final checkpoint", path.display());
+    }
+    Ok(Receipt { bytes, checkpoint })
+}
+
+/// Inspect one spool recording: header, size, SHA-256 (not the decompressed digest, which
+/// costs a full decompression: see [`content_digest`]).
+///
+/// # Errors
+/// I/O errors and recordings without a sealcast header.
+pub fn inspect(path: &Path) -> Result<SpoolRecording> {
+    let header = read_header(path)?;
+    let meta = header.sealcast.context("no sealcast header")?;
+    let (sha256, size) = sha256_file(path)?;
+    let receipt = sealcast_receipt_path(path);
+    Ok(SpoolRecording {
+        path: path.to_path_buf(),
+        receipt: receipt.is_file().then_some(receipt),
+        session: meta.session,
+        host: meta.host,
+        user: meta.user,
+        start_us: meta.start_us,
+        size,
+        sha256,
+    })
+}
+
+/// `<file>.seal`.
+pub fn sealcast_receipt_path(recording: &Path) -> PathBuf {
+    let mut s = recording.as_os_str().to_owned();
+    s.push(".seal");
+    PathBuf::from(s)
+}

@@ -1,0 +1,1101 @@
+//! The spool uploader: ships finished recordings (those with a seal receipt) and their
+//! receipts to the bucket, never overwriting (`If-None-Match: *`), each PUT carrying our own
+//! SHA-256 and, when the bucket has Object Lock, a retention period.
+//!
+//! State (what was shipped, with S3 version ids) is kept in `<spool>/.sealcast-upload.json`,
+//! written atomically after every object, so an uploader killed at any point resumes without
+//! duplicating: a PUT that finds its key taken (412) checks that the stored object is ours
+//! (same SHA-256) and records it as shipped. Spool files are never deleted here: a spool file
+//! may only go once a signed manifest listing it is stored (format-spec/MANIFEST.md).
+//!
+//! Manifests: with a signing key, the uploader stores a signed manifest for what it shipped
+//! at the end of a one-shot run, and with `--watch` once per period (also when nothing was
+//! shipped: a heartbeat). A manifest is first written to the spool
+//! (`.sealcast-manifest.pending.json` and `.sig`) and named in the state, then uploaded; only
+//! then are the spool files it lists deleted and the chain advanced, so a crash at any point
+//! resumes with the same manifest and never forks the chain.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled, ObjectLockMode};
+use aws_sdk_s3::Client;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use sealcast_signer::SigningKey;
+
+use crate::layout;
+use crate::manifest::{self, Entry, LockPolicy, Manifest, ObjectRef, Prev};
+use crate::recording::{self, sha256_reader};
+use crate::s3::{self, Backoff, S3Url, Try};
+
+/// Name of the uploader's state file inside the spool directory.
+pub const STATE_FILE: &str = ".sealcast-upload.json";
+
+/// The manifest being stored, kept in the spool until it is.
+pub const PENDING_MANIFEST: &str = ".sealcast-manifest.pending.json";
+
+/// Object Lock retention mode put on every object when the bucket has Object Lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LockMode {
+    /// Nobody can delete or shorten until the date.
+    Compliance,
+    /// Principals with `s3:BypassGovernanceRetention` can.
+    Governance,
+}
+
+impl LockMode {
+    /// `COMPLIANCE` or `GOVERNANCE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Compliance => "COMPLIANCE",
+            LockMode::Governance => "GOVERNANCE",
+        }
+    }
+
+    fn sdk(self) -> ObjectLockMode {
+        match self {
+            LockMode::Compliance => ObjectLockMode::Compliance,
+            LockMode::Governance => ObjectLockMode::Governance,
+        }
+    }
+}
+
+/// Uploader settings.
+#[derive(Debug)]
+pub struct Options {
+    /// Spool directory (the recorder's `--dir`).
+    pub spool: PathBuf,
+    /// Destination bucket and prefix.
+    pub dest: S3Url,
+    /// Host name used in object keys (`recordings/<host>/…`).
+    pub host: String,
+    /// Endpoint override (`--endpoint-url`), else `AWS_ENDPOINT_URL`.
+    pub endpoint: Option<String>,
+    /// Retention mode when the bucket has Object Lock.
+    pub lock_mode: LockMode,
+    /// Retention days when the bucket has Object Lock.
+    pub lock_days: u32,
+    /// Retries per object.
+    pub backoff: Backoff,
+    /// Keep running, scanning the spool every `poll`.
+    pub watch: bool,
+    /// Scan interval with `watch`.
+    pub poll: Duration,
+    /// Host key signing the manifests; without one no manifest is stored and spool files
+    /// are kept.
+    pub signing_key: Option<SigningKey>,
+    /// Manifest period (heartbeat interval).
+    pub period: Duration,
+    /// Recordings of at least this many bytes go up as multipart uploads.
+    pub multipart_threshold: u64,
+    /// Part size of multipart uploads (S3: at least 5 MiB).
+    pub part_size: u64,
+}
+
+/// One shipped object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredObject {
+    /// Object key.
+    pub key: String,
+    /// S3 version id (absent on unversioned buckets).
+    pub version_id: Option<String>,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the object bytes.
+    pub sha256: String,
+}
+
+/// A shipped recording and its receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shipped {
+    /// Spool file name.
+    pub file: String,
+    /// Session id.
+    pub session: String,
+    /// Recorded user.
+    pub user: String,
+    /// Session start, Unix µs.
+    pub start_us: u64,
+    /// The recording object.
+    pub recording: StoredObject,
+    /// The seal receipt object.
+    pub receipt: Option<StoredObject>,
+    /// SHA-256 of the decompressed stream, hex.
+    pub content_sha256: String,
+    /// Lines covered by the final checkpoint.
+    pub lines: u64,
+    /// Final chain head, hex.
+    pub final_head: String,
+    /// Session end (final checkpoint time), Unix µs.
+    pub end_us: Option<u64>,
+    /// `closed` (sealed by a final checkpoint and a receipt).
+    pub status: String,
+}
+
+/// Where the host's manifest chain stands.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ChainState {
+    /// Sequence number of the next manifest.
+    pub next_seq: u64,
+    /// The last stored manifest.
+    pub last: Option<Prev>,
+    /// Its period end, Unix µs.
+    pub last_period_end_us: Option<u64>,
+}
+
+/// A manifest written to the spool and not yet known to be stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingManifest {
+    /// Its key.
+    pub key: String,
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its period end, Unix µs.
+    pub period_end_us: u64,
+    /// Spool files it lists (deleted once it is stored).
+    pub files: Vec<String>,
+}
+
+/// The uploader's persistent state.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Shipped recordings not yet listed by a stored manifest, by spool file name.
+    pub shipped: BTreeMap<String, Shipped>,
+    /// The manifest chain.
+    #[serde(default)]
+    pub chain: ChainState,
+    /// A manifest being stored.
+    #[serde(default)]
+    pub pending: Option<PendingManifest>,
+}
+
+impl State {
+    /// Load `<spool>/.sealcast-upload.json`, or an empty state when it does not exist.
+    ///
+    /// # Errors
+    /// Unreadable or unparsable state (never silently reset: that would re-ship history).
+    pub fn load(spool: &Path) -> Result<State> {
+        let p = spool.join(STATE_FILE);
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).with_context(|| format!("parse {}", p.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(e).with_context(|| format!("read {}", p.display())),
+        }
+    }
+
+    /// Write atomically: temporary file, fsync, rename, fsync of the directory.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save(&self, spool: &Path) -> Result<()> {
+        write_atomic(&spool.join(STATE_FILE), &serde_json::to_vec_pretty(self)?)
+    }
+}
+
+/// Write `data` to `path` atomically (temporary name, fsync, rename, directory fsync).
+///
+/// # Errors
+/// I/O errors.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    {
+        let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+        f.write_all(data)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Recordings stored by this run.
+    pub uploaded: usize,
+    /// Recordings found already stored with our bytes (an earlier run died before saving state).
+    pub already_stored: usize,
+    /// Recordings shipped by earlier runs (skipped).
+    pub previously_shipped: usize,
+    /// Recordings still open (no seal receipt yet): left for a later run.
+    pub open: usize,
+    /// Recordings that failed (left in the spool; the run exits non-zero).
+    pub failed: usize,
+    /// Manifests stored.
+    pub manifests: usize,
+    /// Spool recordings deleted (listed by a stored manifest).
+    pub deleted: usize,
+}
+
+/// Ask the bucket once whether Object Lock is enabled.
+///
+/// # Errors
+/// The bucket does not exist or cannot be asked (after retries).
+pub async fn probe_object_lock(client: &Client, bucket: &str, backoff: Backoff) -> Result<bool> {
+    s3::retry("probe Object Lock", backoff, || async {
+        match client
+            .get_object_lock_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(o) => Try::Done(
+                o.object_lock_configuration()
+                    .and_then(|c| c.object_lock_enabled())
+                    == Some(&ObjectLockEnabled::Enabled),
+            ),
+            Err(e) => {
+                let code = s3::error_code(&e);
+                if code.as_deref() == Some("ObjectLockConfigurationNotFoundError") {
+                    Try::Done(false)
+                } else {
+                    s3::classify(e)
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// How an object came to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Put {
+    /// Stored by this call.
+    Created(Option<String>),
+    /// The key already held exactly these bytes (SHA-256 equal); its version id.
+    AlreadyThere(Option<String>),
+}
+
+/// Retention to put on new objects.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Mode.
+    pub mode: LockMode,
+    /// Days from now.
+    pub days: u32,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// PUT `path` to `key` with our SHA-256, `If-None-Match: *` and `retention`. When the key is
+/// taken (412), the stored object must have the same SHA-256 ([`Put::AlreadyThere`]),
+/// otherwise it is an error: nothing is ever overwritten.
+///
+/// # Errors
+/// Retries exhausted, a final S3 error, or the key holding other bytes.
+#[allow(clippy::too_many_arguments)]
+pub async fn put_file(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    size: u64,
+    sha256: &[u8; 32],
+    retention: Option<Retention>,
+    backoff: Backoff,
+) -> Result<Put> {
+    let b64 = B64.encode(sha256);
+    let outcome = s3::retry(&format!("PUT {key}"), backoff, || async {
+        let body = match ByteStream::from_path(path).await {
+            Ok(b) => b,
+            Err(e) => return Try::Fatal(anyhow!("read {}: {e}", path.display())),
+        };
+        let mut req = client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body)
+            .content_length(size as i64)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&b64)
+            .if_none_match("*");
+        if let Some(r) = retention {
+            req = req
+                .object_lock_mode(r.mode.sdk())
+                .object_lock_retain_until_date(DateTime::from_secs(
+                    now_secs() + i64::from(r.days) * 86_400,
+                ));
+        }
+        match req.send().await {
+            Ok(o) => Try::Done(Some(o.version_id().map(str::to_string))),
+            Err(e) if s3::http_status(&e) == Some(412) => Try::Done(None),
+            Err(e) => s3::classify(e),
+        }
+    })
+    .await?;
+    match outcome {
+        Some(v) => Ok(Put::Created(v)),
+        None => {
+            let (stored, version) = stored_sha256(client, bucket, key, backoff).await?;
+            if stored != *sha256 {
+                bail!(
+                    "s3://{bucket}/{key} already holds different bytes (sha256 {}, ours {}); not overwritten",
+                    hex::encode(stored),
+                    hex::encode(sha256)
+                );
+            }
+            Ok(Put::AlreadyThere(version))
+        }
+    }
+}
+
+/// Default multipart threshold: 64 MiB.
+pub const MULTIPART_THRESHOLD: u64 = 64 << 20;
+/// Default part size: 16 MiB (memory stays at one part).
+pub const PART_SIZE: u64 = 16 << 20;
+
+/// Upload a large file as a multipart upload: parts of `part_size` read one at a time from
+/// disk (bounded memory), each with its own SHA-256 checksum; completed with
+/// `If-None-Match: *` and the retention set at creation. The object's own SHA-256 is ours in
+/// the manifest (S3 keeps only a composite checksum for multipart SHA-256). A key that is
+/// already taken is checked like [`put_file`] does. On failure the upload is aborted.
+///
+/// # Errors
+/// As [`put_file`].
+#[allow(clippy::too_many_arguments)]
+pub async fn put_multipart(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    path: &Path,
+    sha256: &[u8; 32],
+    part_size: u64,
+    retention: Option<Retention>,
+    backoff: Backoff,
+) -> Result<Put> {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    use std::io::{Read, Seek, SeekFrom};
+
+    let exists = client.head_object().bucket(bucket).key(key).send().await;
+    if exists.is_ok() {
+        let (stored, version) = multipart_stored(client, bucket, key, backoff).await?;
+        if stored != *sha256 {
+            bail!(
+                "s3://{bucket}/{key} already holds different bytes (sha256 {}, ours {}); not overwritten",
+                hex::encode(stored),
+                hex::encode(sha256)
+            );
+        }
+        return Ok(Put::AlreadyThere(version));
+    }
+    let upload_id = s3::retry(&format!("CreateMultipartUpload {key}"), backoff, || async {
+        let mut req = client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256);
+        if let Some(r) = retention {
+            req = req
+                .object_lock_mode(r.mode.sdk())
+                .object_lock_retain_until_date(DateTime::from_secs(
+                    now_secs() + i64::from(r.days) * 86_400,
+                ));
+        }
+        match req.send().await {
+            Ok(o) => match o.upload_id() {
+                Some(id) => Try::Done(id.to_string()),
+                None => Try::Fatal(anyhow!("no upload id")),
+            },
+            Err(e) => s3::classify(e),
+        }
+    })
+    .await?;
+    let result: Result<Option<Option<String>>> = async {
+        let mut file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+        let size = file.metadata()?.len();
+        let part_size = part_size.max(5 << 20);
+        let mut parts = Vec::new();
+        let mut offset = 0u64;
+        let mut number = 1i32;
+        let mut buf = Vec::with_capacity(part_size as usize);
+        while offset < size {
+            let len = part_size.min(size - offset);
+            buf.clear();
+            file.seek(SeekFrom::Start(offset))?;
+            (&mut file).take(len).read_to_end(&mut buf)?;
+            let sum = B64.encode(<sha2::Sha256 as sha2::Digest>::digest(&buf));
+            let etag = s3::retry(&format!("UploadPart {key} #{number}"), backoff, || async {
+                match client
+                    .upload_part()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .part_number(number)
+                    .content_length(len as i64)
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                    .checksum_sha256(&sum)
+                    .body(ByteStream::from(buf.clone()))
+                    .send()
+                    .await
+                {
+                    Ok(o) => Try::Done(o.e_tag().unwrap_or_default().to_string()),
+                    Err(e) => s3::classify(e),
+                }
+            })
+            .await?;
+            parts.push(
+                CompletedPart::builder()
+                    .part_number(number)
+                    .e_tag(etag)
+                    .checksum_sha256(sum)
+                    .build(),
+            );
+            offset += len;
+            number += 1;
+        }
+        let done = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        s3::retry(
+            &format!("CompleteMultipartUpload {key}"),
+            backoff,
+            || async {
+                match client
+                    .complete_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(done.clone())
+                    .if_none_match("*")
+                    .send()
+                    .await
+                {
+                    Ok(o) => Try::Done(Some(o.version_id().map(str::to_string))),
+                    Err(e) if s3::http_status(&e) == Some(412) => Try::Done(None),
+                    Err(e) => s3::classify(e),
+                }
+            },
+        )
+        .await
+    }
+    .await;
+    // A completion whose answer was lost or unreadable may still have committed: look.
+    let result = match result {
+        Err(e) if e.to_string().starts_with("CompleteMultipartUpload") => {
+            match multipart_stored(client, bucket, key, backoff).await {
+                Ok((stored, version)) if stored == *sha256 => Ok(Some(version)),
+                Ok((stored, _)) => Err(e.context(format!(
+                    "after it, the key holds sha256 {}",
+                    hex::encode(stored)
+                ))),
+                Err(e2) => Err(e.context(format!("after it, the key cannot be read: {e2:#}"))),
+            }
+        }
+        other => other,
+    };
+    if let (Ok(Some(v)), Some(r)) = (&result, retention) {
+        ensure_retention(client, bucket, key, v.as_deref(), r).await;
+    }
+    match result {
+        Ok(Some(v)) => Ok(Put::Created(v)),
+        Ok(None) => {
+            let _ = client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            let (stored, version) = multipart_stored(client, bucket, key, backoff).await?;
+            if stored != *sha256 {
+                bail!("s3://{bucket}/{key} already holds different bytes; not overwritten");
+            }
+            Ok(Put::AlreadyThere(version))
+        }
+        Err(e) => {
+            let _ = client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// Some stores ignore the retention given at CreateMultipartUpload: check the new version
+/// and set it with PutObjectRetention when it is missing (a warning when that fails too;
+/// `verify` reports such a version as LOCK_WEAK).
+async fn ensure_retention(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    r: Retention,
+) {
+    use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+    let head = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_string))
+        .send()
+        .await;
+    if head.as_ref().is_ok_and(|h| h.object_lock_mode().is_some()) {
+        return;
+    }
+    let mode = match r.mode {
+        LockMode::Compliance => ObjectLockRetentionMode::Compliance,
+        LockMode::Governance => ObjectLockRetentionMode::Governance,
+    };
+    let ret = ObjectLockRetention::builder()
+        .mode(mode)
+        .retain_until_date(DateTime::from_secs(now_secs() + i64::from(r.days) * 86_400))
+        .build();
+    let set = client
+        .put_object_retention()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_string))
+        .retention(ret)
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .send()
+        .await;
+    let now_locked = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_string))
+        .send()
+        .await
+        .is_ok_and(|h| h.object_lock_mode().is_some());
+    if !now_locked {
+        eprintln!(
+            "sealcast upload: warning: s3://{bucket}/{key}: the store did not apply Object Lock retention to the multipart upload{}",
+            set.err().map(|e| format!(" ({})", aws_sdk_s3::error::DisplayErrorContext(e))).unwrap_or_default()
+        );
+    }
+}
+
+/// SHA-256 of the current version of a (possibly multipart) object, by reading it: S3 keeps
+/// only a composite checksum for multipart SHA-256.
+async fn multipart_stored(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    backoff: Backoff,
+) -> Result<([u8; 32], Option<String>)> {
+    let version = client
+        .head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .ok()
+        .and_then(|h| h.version_id().map(str::to_string));
+    let (h, _) = get_sha256(client, bucket, key, version.as_deref(), backoff).await?;
+    Ok((h, version))
+}
+
+/// SHA-256 of the current version of `key` and its version id: from the stored checksum when
+/// the server returns one, else by reading the object.
+///
+/// # Errors
+/// S3 errors after retries.
+pub async fn stored_sha256(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    backoff: Backoff,
+) -> Result<([u8; 32], Option<String>)> {
+    let head = s3::retry(&format!("HEAD {key}"), backoff, || async {
+        match client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await
+        {
+            Ok(o) => Try::Done(o),
+            Err(e) => s3::classify(e),
+        }
+    })
+    .await?;
+    let version = head.version_id().map(str::to_string);
+    let composite = head.checksum_type() == Some(&aws_sdk_s3::types::ChecksumType::Composite)
+        || head.parts_count().is_some_and(|n| n > 1);
+    let from_header = head
+        .checksum_sha256()
+        .filter(|c| !c.contains('-') && !composite)
+        .and_then(|c| B64.decode(c).ok())
+        .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok());
+    if let Some(h) = from_header {
+        return Ok((h, version));
+    }
+    let (h, _) = get_sha256(client, bucket, key, version.as_deref(), backoff).await?;
+    Ok((h, version))
+}
+
+/// Read an object (a given version, or the current one) and hash it in bounded memory.
+///
+/// # Errors
+/// S3 errors after retries.
+pub async fn get_sha256(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+    backoff: Backoff,
+) -> Result<([u8; 32], u64)> {
+    s3::retry(&format!("GET {key}"), backoff, || async {
+        let o = match client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version.map(str::to_string))
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => return s3::classify(e),
+        };
+        let mut body = o.body;
+        let mut h = <sha2::Sha256 as sha2::Digest>::new();
+        let mut n = 0u64;
+        loop {
+            match body.try_next().await {
+                Ok(Some(chunk)) => {
+                    sha2::Digest::update(&mut h, &chunk);
+                    n += chunk.len() as u64;
+                }
+                Ok(None) => break,
+                Err(e) => return Try::Transient(anyhow!("read body: {e}")),
+            }
+        }
+        Try::Done((sha2::Digest::finalize(h).into(), n))
+    })
+    .await
+}
+
+/// Spool recordings (`*.cast.zst`), sorted by name.
+///
+/// # Errors
+/// The spool cannot be listed.
+pub fn spool_recordings(spool: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(spool).with_context(|| format!("list spool {}", spool.display()))? {
+        let e = e?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".cast.zst") && e.file_type()?.is_file() {
+            out.push(e.path());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The uploader over one client.
+pub struct Uploader {
+    client: Client,
+    opts: Options,
+    retention: Option<Retention>,
+    state: State,
+}
+
+impl Uploader {
+    /// Connect, load the state, and probe the bucket's Object Lock once.
+    ///
+    /// # Errors
+    /// Bad host name, unreadable state, or a bucket that cannot be reached.
+    pub async fn new(opts: Options) -> Result<Uploader> {
+        if !layout::is_safe_segment(&opts.host) {
+            bail!(
+                "host name {:?} must be letters, digits, '.', '_' or '-'",
+                opts.host
+            );
+        }
+        let state = State::load(&opts.spool)?;
+        let client = s3::client(opts.endpoint.as_deref()).await;
+        let locked = probe_object_lock(&client, &opts.dest.bucket, opts.backoff).await?;
+        let retention = locked.then_some(Retention {
+            mode: opts.lock_mode,
+            days: opts.lock_days,
+        });
+        Ok(Uploader {
+            client,
+            opts,
+            retention,
+            state,
+        })
+    }
+
+    /// Whether new objects get Object Lock retention.
+    pub fn retention(&self) -> Option<Retention> {
+        self.retention
+    }
+
+    /// The state as it stands.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// One pass over the spool.
+    ///
+    /// # Errors
+    /// The spool cannot be listed or the state cannot be saved; per-recording failures are
+    /// counted in the summary instead.
+    pub async fn pass(&mut self) -> Result<Summary> {
+        let mut sum = Summary::default();
+        for path in spool_recordings(&self.opts.spool)? {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            if self.state.shipped.contains_key(&name) {
+                sum.previously_shipped += 1;
+                continue;
+            }
+            if !recording::sealcast_receipt_path(&path).is_file() {
+                sum.open += 1;
+                continue;
+            }
+            match self.ship(&path, &name).await {
+                Ok(true) => sum.uploaded += 1,
+                Ok(false) => sum.already_stored += 1,
+                Err(e) => {
+                    eprintln!("sealcast upload: {}: {e:#}", path.display());
+                    sum.failed += 1;
+                }
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Ship one closed recording and its receipt; true when this call stored the recording.
+    async fn ship(&mut self, path: &Path, name: &str) -> Result<bool> {
+        let rec = recording::inspect(path)?;
+        let receipt_path = rec
+            .receipt
+            .clone()
+            .ok_or_else(|| anyhow!("seal receipt vanished"))?;
+        let receipt = recording::read_receipt(&receipt_path)?;
+        let (content_sha256, content_lines, _) = recording::content_digest(path)?;
+        if content_lines != receipt.checkpoint.lines {
+            eprintln!(
+                "sealcast upload: {}: {} lines, its receipt covers {}",
+                path.display(),
+                content_lines,
+                receipt.checkpoint.lines
+            );
+        }
+        if !layout::is_safe_segment(&rec.session) {
+            bail!("session id {:?} cannot be part of a key", rec.session);
+        }
+        let key = layout::recording_key(
+            &self.opts.dest.prefix,
+            &self.opts.host,
+            rec.start_us,
+            &rec.session,
+        );
+        let bucket = self.opts.dest.bucket.clone();
+        let put = if rec.size >= self.opts.multipart_threshold {
+            put_multipart(
+                &self.client,
+                &bucket,
+                &key,
+                path,
+                &rec.sha256,
+                self.opts.part_size,
+                self.retention,
+                self.opts.backoff,
+            )
+            .await?
+        } else {
+            put_file(
+                &self.client,
+                &bucket,
+                &key,
+                path,
+                rec.size,
+                &rec.sha256,
+                self.retention,
+                self.opts.backoff,
+            )
+            .await?
+        };
+        let (created, version_id) = match put {
+            Put::Created(v) => (true, v),
+            Put::AlreadyThere(v) => (false, v),
+        };
+        let rkey = layout::receipt_key(&key);
+        let (rsha, rsize) = sha256_reader(fs::File::open(&receipt_path)?)?;
+        let rput = put_file(
+            &self.client,
+            &bucket,
+            &rkey,
+            &receipt_path,
+            rsize,
+            &rsha,
+            self.retention,
+            self.opts.backoff,
+        )
+        .await?;
+        let rversion = match rput {
+            Put::Created(v) | Put::AlreadyThere(v) => v,
+        };
+        self.state.shipped.insert(
+            name.to_string(),
+            Shipped {
+                file: name.to_string(),
+                session: rec.session.clone(),
+                user: rec.user.clone(),
+                start_us: rec.start_us,
+                recording: StoredObject {
+                    key,
+                    version_id,
+                    size: rec.size,
+                    sha256: hex::encode(rec.sha256),
+                },
+                receipt: Some(StoredObject {
+                    key: rkey,
+                    version_id: rversion,
+                    size: rsize,
+                    sha256: hex::encode(rsha),
+                }),
+                content_sha256: hex::encode(content_sha256),
+                lines: receipt.checkpoint.lines,
+                final_head: hex::encode(receipt.checkpoint.head),
+                end_us: Some(receipt.checkpoint.time_us),
+                status: "closed".into(),
+            },
+        );
+        self.state.save(&self.opts.spool)?;
+        Ok(created)
+    }
+}
+
+impl Uploader {
+    fn spool_file(&self, name: &str) -> PathBuf {
+        self.opts.spool.join(name)
+    }
+
+    /// Whether a manifest is due at `now_us`: something shipped (`force_if_shipped`), or a
+    /// whole period passed since the last manifest's period end (heartbeat), or there is no
+    /// manifest yet and something shipped.
+    pub fn manifest_due(&self, now_us: u64, force_if_shipped: bool) -> bool {
+        if self.opts.signing_key.is_none() {
+            return false;
+        }
+        let period = self.opts.period.as_micros() as u64;
+        let shipped = !self.state.shipped.is_empty();
+        match self.state.chain.last_period_end_us {
+            None => shipped || force_if_shipped,
+            Some(end) => {
+                (force_if_shipped && shipped)
+                    || now_us >= manifest::period_floor(end, period) + period
+            }
+        }
+    }
+
+    /// Write the manifest for everything shipped and not yet listed, with period end
+    /// `now_us`, then store it ([`Uploader::finish_pending`]).
+    ///
+    /// # Errors
+    /// No signing key; I/O; S3 failures after retries (the manifest stays pending).
+    pub async fn emit_manifest(&mut self, now_us: u64) -> Result<()> {
+        if self.state.pending.is_some() {
+            return self.finish_pending().await;
+        }
+        let key = self
+            .opts
+            .signing_key
+            .as_ref()
+            .ok_or_else(|| anyhow!("no signing key for manifests"))?;
+        let seq = self.state.chain.next_seq;
+        let mkey = layout::manifest_key(&self.opts.dest.prefix, &self.opts.host, now_us, seq);
+        let mut shipped: Vec<&Shipped> = self.state.shipped.values().collect();
+        shipped.sort_by(|a, b| (a.start_us, &a.session).cmp(&(b.start_us, &b.session)));
+        let start = self.state.chain.last_period_end_us.unwrap_or_else(|| {
+            shipped
+                .iter()
+                .map(|s| s.start_us)
+                .min()
+                .unwrap_or(now_us)
+                .min(now_us)
+        });
+        let m = Manifest {
+            format: manifest::FORMAT.into(),
+            host: self.opts.host.clone(),
+            bucket: self.opts.dest.bucket.clone(),
+            key: mkey.clone(),
+            seq,
+            period_start_us: start,
+            period_end_us: now_us,
+            period_start: layout::rfc3339(start),
+            period_end: layout::rfc3339(now_us),
+            prev: self.state.chain.last.clone(),
+            key_id: key.id().to_string(),
+            lock: self.retention.map(|r| LockPolicy {
+                mode: r.mode.as_str().into(),
+                days: r.days,
+            }),
+            recordings: shipped
+                .iter()
+                .map(|s| Entry {
+                    key: s.recording.key.clone(),
+                    version_id: s.recording.version_id.clone(),
+                    size: s.recording.size,
+                    sha256: s.recording.sha256.clone(),
+                    content_sha256: s.content_sha256.clone(),
+                    lines: s.lines,
+                    final_head: s.final_head.clone(),
+                    session: s.session.clone(),
+                    user: s.user.clone(),
+                    start: layout::rfc3339(s.start_us),
+                    end: s.end_us.map(layout::rfc3339),
+                    status: s.status.clone(),
+                    receipt: s.receipt.as_ref().map(|r| ObjectRef {
+                        key: r.key.clone(),
+                        version_id: r.version_id.clone(),
+                        size: r.size,
+                        sha256: r.sha256.clone(),
+                    }),
+                })
+                .collect(),
+        };
+        let bytes = m.to_bytes();
+        let sig = manifest::sign(key, &bytes);
+        let files = shipped.iter().map(|s| s.file.clone()).collect();
+        let mpath = self.spool_file(PENDING_MANIFEST);
+        write_atomic(&mpath, &bytes)?;
+        write_atomic(&sig_path(&mpath), sig.as_bytes())?;
+        self.state.pending = Some(PendingManifest {
+            key: mkey,
+            seq,
+            period_end_us: now_us,
+            files,
+        });
+        self.state.save(&self.opts.spool)?;
+        self.finish_pending().await
+    }
+
+    /// Store the pending manifest and its signature, delete the spool files it lists, and
+    /// advance the chain. Safe to repeat after a crash at any point.
+    ///
+    /// # Errors
+    /// I/O; S3 failures after retries (the manifest stays pending).
+    pub async fn finish_pending(&mut self) -> Result<()> {
+        let Some(p) = self.state.pending.clone() else {
+            return Ok(());
+        };
+        let mpath = self.spool_file(PENDING_MANIFEST);
+        let spath = sig_path(&mpath);
+        let (msha, msize) = recording::sha256_file(&mpath)?;
+        let (ssha, ssize) = recording::sha256_file(&spath)?;
+        let bucket = self.opts.dest.bucket.clone();
+        for (key, path, size, sha) in [
+            (p.key.clone(), &mpath, msize, &msha),
+            (format!("{}.sig", p.key), &spath, ssize, &ssha),
+        ] {
+            put_file(
+                &self.client,
+                &bucket,
+                &key,
+                path,
+                size,
+                sha,
+                self.retention,
+                self.opts.backoff,
+            )
+            .await?;
+        }
+        for f in &p.files {
+            let rec = self.spool_file(f);
+            for path in [recording::sealcast_receipt_path(&rec), rec] {
+                match fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).with_context(|| format!("remove {}", path.display())),
+                }
+            }
+            self.state.shipped.remove(f);
+        }
+        self.state.chain = ChainState {
+            next_seq: p.seq + 1,
+            last: Some(Prev {
+                key: p.key.clone(),
+                sha256: hex::encode(msha),
+                sig_sha256: hex::encode(ssha),
+            }),
+            last_period_end_us: Some(p.period_end_us),
+        };
+        self.state.pending = None;
+        self.state.save(&self.opts.spool)?;
+        let _ = fs::remove_file(&spath);
+        let _ = fs::remove_file(&mpath);
+        Ok(())
+    }
+}
+
+fn sig_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".sig");
+    PathBuf::from(s)
+}
+
+/// Run the uploader: one pass, or passes every `poll` forever with `watch`.
+///
+/// # Errors
+/// Setup failures (bucket unreachable, bad state); per-recording failures are in the summary.
+pub fn run(opts: Options) -> Result<Summary> {
+    let rt = s3::runtime()?;
+    rt.block_on(async move {
+        let watch = opts.watch;
+        let poll = opts.poll;
+        let mut up = Uploader::new(opts).await?;
+        if up.opts.signing_key.is_none() {
+            eprintln!(
+                "sealcast upload: no signing key: no manifests are stored and spool files are kept"
+            );
+        }
+        up.finish_pending().await?;
+        loop {
+            let mut sum = up.pass().await?;
+            let before = up.state.shipped.len();
+            if up.manifest_due(now_us(), !watch) {
+                up.emit_manifest(now_us()).await?;
+                sum.manifests += 1;
+                sum.deleted += before - up.state.shipped.len();
+            }
+            if !watch {
+                return Ok(sum);
+            }
+            if sum.uploaded + sum.already_stored + sum.failed + sum.manifests > 0 {
+                eprintln!(
+                    "sealcast upload: {} uploaded, {} already stored, {} failed, {} manifests",
+                    sum.uploaded, sum.already_stored, sum.failed, sum.manifests
+                );
+            }
+            tokio::time::sleep(poll).await;
+        }
+    })
+}

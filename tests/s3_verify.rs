@@ -1,0 +1,563 @@
+//! `sealcast verify s3://BUCKET/PREFIX --host H` and its offline mirror form, against
+//! moto_server on 127.0.0.1: a clean bucket verifies OK (exit 0), and each attack on the
+//! bucket gives its own status and exit code (format-spec/MANIFEST.md §5).
+
+mod common;
+mod s3_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::TestEnv;
+use s3_support::{aws_env, client, create_bucket, rt, run, versions, Moto};
+use sealcast_store::aws_sdk_s3::Client;
+
+struct Setup {
+    moto: Moto,
+    c: Client,
+    env: TestEnv,
+    spool: PathBuf,
+    trust: PathBuf,
+}
+
+impl Setup {
+    /// A locked bucket (governance retention, so tests can play the attacker with a bypass)
+    /// holding `runs` upload runs of one session each: `runs` manifests.
+    fn new(runs: usize) -> Setup {
+        let moto = Moto::start();
+        let c = client(&moto.endpoint());
+        create_bucket(&c, "rec", true);
+        let env = TestEnv::new();
+        let spool = env.path("spool");
+        fs::create_dir_all(&spool).unwrap();
+        let trust = env.path("trust");
+        let public = fs::read_to_string(&env.public).unwrap();
+        fs::write(
+            &trust,
+            format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
+        )
+        .unwrap();
+        let s = Setup {
+            moto,
+            c,
+            env,
+            spool,
+            trust,
+        };
+        for i in 0..runs {
+            s.record(&format!("r{i}"));
+            s.upload();
+        }
+        s
+    }
+
+    fn record(&self, name: &str) {
+        let out = self.spool.join(format!("{name}.cast.zst"));
+        let o = self
+            .env
+            .record(&out, &["--host-id", "h1", "-q"], &["sh", "-c", "echo hi"]);
+        assert!(o.status.success(), "record: {o:?}");
+    }
+
+    fn upload(&self) {
+        let mut c = self.env.command();
+        aws_env(&mut c)
+            .arg("upload")
+            .arg("--spool")
+            .arg(&self.spool)
+            .arg("--key")
+            .arg(&self.env.key)
+            .args([
+                "--to",
+                "s3://rec/pfx",
+                "--host",
+                "h1",
+                "--lock-mode",
+                "governance",
+            ])
+            .args(["--lock-days", "1", "--endpoint-url", &self.moto.endpoint()]);
+        assert_eq!(run(&mut c).status.code(), Some(0), "upload");
+    }
+
+    /// `sealcast verify TARGET --host h1 …`: (exit code, stdout).
+    fn verify(&self, target: &str, extra: &[&str]) -> (i32, String) {
+        let mut c = self.env.command();
+        aws_env(&mut c)
+            .arg("verify")
+            .arg(target)
+            .args(["--host", "h1", "--trusted"])
+            .arg(&self.trust)
+            .args(["--endpoint-url", &self.moto.endpoint()])
+            .args(extra);
+        let o = run(&mut c);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    }
+
+    fn verify_s3(&self, extra: &[&str]) -> (i32, String) {
+        self.verify("s3://rec/pfx", extra)
+    }
+
+    /// Current (key, version) of objects under `pfx/<sub>` whose key ends with `suffix`.
+    fn current(&self, sub: &str, suffix: &str) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = versions(&self.c, "rec", &format!("pfx/{sub}"))
+            .into_iter()
+            .filter(|v| !v.2 && v.0.ends_with(suffix))
+            .map(|v| (v.0, v.1))
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn put(&self, key: &str, body: Vec<u8>) {
+        rt().block_on(async {
+            self.c
+                .put_object()
+                .bucket("rec")
+                .key(key)
+                .body(body.into())
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+
+    fn get(&self, key: &str) -> Vec<u8> {
+        rt().block_on(async {
+            let g = self
+                .c
+                .get_object()
+                .bucket("rec")
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            g.body.collect().await.unwrap().into_bytes().to_vec()
+        })
+    }
+
+    /// Delete a version for good (governance bypass: an attacker with that right).
+    fn destroy(&self, key: &str, version: &str) {
+        rt().block_on(async {
+            self.c
+                .delete_object()
+                .bucket("rec")
+                .key(key)
+                .version_id(version)
+                .bypass_governance_retention(true)
+                .send()
+                .await
+                .expect("delete version with governance bypass");
+        });
+    }
+
+    /// Copy every current object under pfx/ into a mirror directory.
+    fn mirror(&self) -> PathBuf {
+        let dir = self.env.path("mirror");
+        for (k, _) in self.current("", "") {
+            let rel = k.strip_prefix("pfx/").unwrap();
+            let p = dir.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, self.get(&k)).unwrap();
+        }
+        dir
+    }
+}
+
+fn has(out: &str, status: &str) -> bool {
+    out.lines().any(|l| l.starts_with(&format!("{status} ")))
+}
+
+fn find(dir: &Path, suffix: &str) -> PathBuf {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                return p;
+            }
+        }
+    }
+    panic!("no *{suffix} under {}", dir.display());
+}
+
+#[test]
+fn clean_bucket_and_its_mirror_verify_ok() {
+    let s = Setup::new(2);
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 manifests OK, 2 recordings OK"), "{out}");
+    let (code, out) = s.verify_s3(&["--json"]);
+    assert_eq!(code, 0);
+    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(last["summary"]["exit_code"], 0);
+    assert_eq!(last["summary"]["recordings_ok"], 2);
+
+    let mirror = s.mirror();
+    let m = mirror.to_str().unwrap();
+    let (code, out) = s.verify(m, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("2 manifests OK, 2 recordings OK"), "{out}");
+
+    // Offline attacks on the mirror: a modified recording byte, a modified manifest byte.
+    let rec = find(&mirror, ".cast.zst");
+    let mut b = fs::read(&rec).unwrap();
+    let n = b.len();
+    b[n / 2] ^= 0x20;
+    fs::write(&rec, &b).unwrap();
+    let (code, out) = s.verify(m, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(has(&out, "MODIFIED"), "{out}");
+    let man = find(&mirror, "_000001.json");
+    let mut b = fs::read(&man).unwrap();
+    b[40] ^= 1;
+    fs::write(&man, &b).unwrap();
+    let (code, out) = s.verify(m, &[]);
+    assert_eq!(code, 1);
+    assert!(has(&out, "BAD_SIGNATURE"), "{out}");
+
+    // No trust anchor: usage error; no --host on a bucket: usage error.
+    let mut c = s.env.command();
+    aws_env(&mut c).args(["verify", "s3://rec/pfx", "--trusted", "/nonexistent"]);
+    assert_eq!(run(&mut c).status.code(), Some(3));
+}
+
+#[test]
+fn extra_object_overwritten_key_and_modified_manifest() {
+    let s = Setup::new(1);
+    let recs = s.current("recordings/", ".cast.zst");
+    let (key, _) = &recs[0];
+    // Overwrite the listed key (a new version; the listed one is intact).
+    s.put(key, b"rewritten".to_vec());
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(has(&out, "UNREFERENCED"), "{out}");
+    assert!(out.contains("overwritten key"), "{out}");
+
+    let s = Setup::new(1);
+    let recs = s.current("recordings/", ".cast.zst");
+    let extra = recs[0].0.replace(".cast.zst", "0.cast.zst");
+    s.put(&extra, s.get(&recs[0].0));
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("UNREFERENCED") && l.contains(&extra)),
+        "{out}"
+    );
+
+    let s = Setup::new(1);
+    let (mkey, _) = s.current("manifests/", ".json").remove(0);
+    let mut b = s.get(&mkey);
+    b[30] ^= 1;
+    s.put(&mkey, b);
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(has(&out, "BAD_SIGNATURE"), "{out}");
+}
+
+#[test]
+fn deleted_version_and_delete_marker_are_missing() {
+    let s = Setup::new(1);
+    let (key, ver) = s.current("recordings/", ".cast.zst").remove(0);
+    s.destroy(&key, &ver);
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("MISSING") && l.contains(&key)),
+        "{out}"
+    );
+
+    let s = Setup::new(1);
+    let (key, _) = s.current("recordings/", ".cast.zst").remove(0);
+    rt().block_on(async {
+        s.c.delete_object()
+            .bucket("rec")
+            .key(&key)
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("delete marker"), "{out}");
+    assert!(has(&out, "MISSING"), "{out}");
+}
+
+#[test]
+fn manifest_chain_attacks() {
+    // Deleted middle manifest.
+    let s = Setup::new(3);
+    let ms = s.current("manifests/", ".json");
+    assert_eq!(ms.len(), 3);
+    let mid = ms.iter().find(|m| m.0.ends_with("_000001.json")).unwrap();
+    s.destroy(&mid.0, &mid.1);
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(has(&out, "CHAIN_GAP"), "{out}");
+
+    // Deleted newest manifest: STALE with a short lag; ROLLBACK against the CI state.
+    let s = Setup::new(2);
+    let state = s.env.path("ci-state.json");
+    let st = state.to_str().unwrap();
+    let (code, out) = s.verify_s3(&["--state", st]);
+    assert_eq!(code, 0, "{out}");
+    assert!(state.is_file());
+    let newest = s.current("manifests/", "_000001.json").remove(0);
+    s.destroy(&newest.0, &newest.1);
+    // The chain now ends too early (STALE), and what the deleted manifest listed is
+    // UNREFERENCED.
+    let (code, out) = s.verify_s3(&["--max-lag-secs", "0"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(has(&out, "STALE") && has(&out, "UNREFERENCED"), "{out}");
+    let (code, out) = s.verify_s3(&["--state", st]);
+    assert_eq!(code, 1, "{out}");
+    assert!(has(&out, "ROLLBACK"), "{out}");
+
+    // Moved manifest: copied elsewhere, the original removed.
+    let s = Setup::new(2);
+    let m0 = s.current("manifests/", "_000000.json").remove(0);
+    let moved = m0.0.replace("_000000.json", "_000000x.json");
+    s.put(&moved, s.get(&m0.0));
+    s.put(&format!("{moved}.sig"), s.get(&format!("{}.sig", m0.0)));
+    s.destroy(&m0.0, &m0.1);
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(has(&out, "MOVED"), "{out}");
+
+    // Chain restarted: the uploader lost its state and starts again at seq 0.
+    let s = Setup::new(1);
+    fs::remove_file(s.spool.join(sealcast_store::upload::STATE_FILE)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.record("again");
+    s.upload();
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("chain restarted"), "{out}");
+
+    // History rewritten after CI stored its state: every manifest replaced by a new chain.
+    let s = Setup::new(1);
+    let state = s.env.path("ci-state.json");
+    let st = state.to_str().unwrap();
+    assert_eq!(s.verify_s3(&["--state", st]).0, 0);
+    for (k, v) in s.current("manifests/", "") {
+        s.destroy(&k, &v);
+    }
+    fs::remove_file(s.spool.join(sealcast_store::upload::STATE_FILE)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.record("forged");
+    s.upload();
+    let (code, out) = s.verify_s3(&["--state", st]);
+    assert_eq!(code, 1, "{out}");
+    assert!(has(&out, "FORK") || has(&out, "ROLLBACK"), "{out}");
+}
+
+#[test]
+fn compliance_lock_prevents_deletion() {
+    let moto = Moto::start();
+    let c = client(&moto.endpoint());
+    create_bucket(&c, "rec", true);
+    let env = TestEnv::new();
+    let spool = env.path("spool");
+    fs::create_dir_all(&spool).unwrap();
+    let o = env.record(
+        &spool.join("a.cast.zst"),
+        &["--host-id", "h1", "-q"],
+        &["true"],
+    );
+    assert!(o.status.success());
+    let mut cmd = env.command();
+    aws_env(&mut cmd)
+        .arg("upload")
+        .arg("--spool")
+        .arg(&spool)
+        .arg("--key")
+        .arg(&env.key)
+        .args([
+            "--to",
+            "s3://rec/pfx",
+            "--host",
+            "h1",
+            "--endpoint-url",
+            &moto.endpoint(),
+        ]);
+    assert_eq!(run(&mut cmd).status.code(), Some(0));
+    for (k, v, _) in versions(&c, "rec", "pfx/") {
+        let r = rt().block_on(async {
+            c.delete_object()
+                .bucket("rec")
+                .key(&k)
+                .version_id(&v)
+                .bypass_governance_retention(true)
+                .send()
+                .await
+        });
+        assert!(r.is_err(), "{k}: compliance-locked version deleted");
+    }
+    assert_eq!(
+        versions(&c, "rec", "pfx/").len(),
+        4,
+        "recording, receipt, manifest, sig"
+    );
+}
+
+/// Retention shortened below the manifest's policy (governance bypass) is LOCK_WEAK, exit 2.
+#[test]
+fn shortened_retention_is_lock_weak() {
+    use sealcast_store::aws_sdk_s3::primitives::DateTime;
+    use sealcast_store::aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+    let s = Setup::new(1);
+    let (key, ver) = s.current("recordings/", ".cast.zst").remove(0);
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        + 120;
+    rt().block_on(async {
+        s.c.put_object_retention()
+            .bucket("rec")
+            .key(&key)
+            .version_id(&ver)
+            .bypass_governance_retention(true)
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(ObjectLockRetentionMode::Governance)
+                    .retain_until_date(DateTime::from_secs(soon))
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("shorten retention");
+    });
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("LOCK_WEAK") && l.contains(&key)),
+        "{out}"
+    );
+    let (code, _) = s.verify_s3(&["--strict"]);
+    assert_eq!(code, 1, "--strict turns LOCK_WEAK into a failure");
+}
+
+/// Two hosts ship into one bucket, each in several runs: each host's chain and recordings
+/// verify OK on their own, and neither sees the other's objects as unreferenced.
+#[test]
+fn two_hosts_share_a_bucket_and_verify_ok() {
+    let s = Setup::new(2); // host h1: 2 runs
+    let spool2 = s.env.path("spool-h2");
+    fs::create_dir_all(&spool2).unwrap();
+    for run_no in 0..2 {
+        for i in 0..2 {
+            let out = spool2.join(format!("h2-{run_no}-{i}.cast.zst"));
+            let o = s
+                .env
+                .record(&out, &["--host-id", "h2", "-q"], &["sh", "-c", "echo h2"]);
+            assert!(o.status.success());
+        }
+        let mut c = s.env.command();
+        aws_env(&mut c)
+            .arg("upload")
+            .arg("--spool")
+            .arg(&spool2)
+            .arg("--key")
+            .arg(&s.env.key)
+            .args(["--to", "s3://rec/pfx", "--host", "h2"])
+            .args(["--endpoint-url", &s.moto.endpoint()]);
+        assert_eq!(run(&mut c).status.code(), Some(0));
+    }
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("host h1: 2 manifests OK, 2 recordings OK"),
+        "{out}"
+    );
+    let trust2 = s.env.path("trust2");
+    let public = fs::read_to_string(&s.env.public).unwrap();
+    fs::write(
+        &trust2,
+        format!("h2 namespaces=\"sealcast,sealcast-manifest\" {public}"),
+    )
+    .unwrap();
+    let mut c = s.env.command();
+    aws_env(&mut c)
+        .args(["verify", "s3://rec/pfx", "--host", "h2", "--trusted"])
+        .arg(&trust2)
+        .args(["--endpoint-url", &s.moto.endpoint()]);
+    let o = run(&mut c);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("host h2: 2 manifests OK, 4 recordings OK"),
+        "{out}"
+    );
+}
+
+/// A bucket without versioning or Object Lock still verifies (keys only, no retention), and
+/// an extra object there is still UNREFERENCED.
+#[test]
+fn unversioned_bucket_verifies_by_key() {
+    let moto = Moto::start();
+    let c = client(&moto.endpoint());
+    create_bucket(&c, "rec", false);
+    let env = TestEnv::new();
+    let spool = env.path("spool");
+    fs::create_dir_all(&spool).unwrap();
+    let o = env.record(
+        &spool.join("a.cast.zst"),
+        &["--host-id", "h1", "-q"],
+        &["true"],
+    );
+    assert!(o.status.success());
+    let mut cmd = env.command();
+    aws_env(&mut cmd)
+        .arg("upload")
+        .arg("--spool")
+        .arg(&spool)
+        .arg("--key")
+        .arg(&env.key)
+        .args([
+            "--to",
+            "s3://rec/pfx",
+            "--host",
+            "h1",
+            "--endpoint-url",
+            &moto.endpoint(),
+        ]);
+    assert_eq!(run(&mut cmd).status.code(), Some(0));
+    let trust = env.path("trust");
+    let public = fs::read_to_string(&env.public).unwrap();
+    fs::write(&trust, format!("h1 {public}")).unwrap();
+    let verify = || {
+        let mut v = env.command();
+        aws_env(&mut v)
+            .args(["verify", "s3://rec/pfx", "--host", "h1", "--trusted"])
+            .arg(&trust)
+            .args(["--endpoint-url", &moto.endpoint()]);
+        let o = run(&mut v);
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, out) = verify();
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("1 manifests OK, 1 recordings OK"), "{out}");
+    rt().block_on(async {
+        c.put_object()
+            .bucket("rec")
+            .key("pfx/recordings/h1/2026/01/01/extra.cast.zst")
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, out) = verify();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(has(&out, "UNREFERENCED"), "{out}");
+}
