@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use bastion::harness::{
-    chain_is_root_only, group_exists, id_of, require_root, sealcast_bin, user_exists, GlobalLock,
+    chain_is_root_only, group_exists, id_of, require_root, sealcast_bin, secure_base, user_exists,
+    GlobalLock,
 };
 use sealcast_signer::{PublicKey, SigningKey, TrustStore};
 
@@ -108,8 +109,9 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
         return;
     }
     let _lock = GlobalLock::acquire();
-    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("install-bastion-{}", std::process::id()));
+    // Not CARGO_TARGET_TMPDIR directly: a checkout below /tmp has a world-writable ancestor,
+    // which install-bastion rightly refuses for config and binary paths.
+    let base = secure_base().join(format!("install-bastion-{}", std::process::id()));
     let _ = fs::remove_dir_all(&base);
     fs::create_dir_all(&base).unwrap();
     fs::set_permissions(&base, Permissions::from_mode(0o755)).unwrap();

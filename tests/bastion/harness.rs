@@ -173,7 +173,7 @@ impl GlobalLock {
 /// A directory for harness files whose every ancestor is owned by root and writable only by
 /// it, as sealcast-shell demands of `--config` (and sshd of a sane host key path). Created
 /// mode 0755 so the sealcast user and the test user can traverse it.
-fn secure_base() -> PathBuf {
+pub fn secure_base() -> PathBuf {
     let candidates = [
         PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
         PathBuf::from("/var/lib/sealcast-tests"),
