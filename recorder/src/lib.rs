@@ -14,6 +14,8 @@ pub mod pty;
 pub mod sink;
 pub mod spawn;
 pub mod sys;
+#[cfg(test)]
+mod test_support;
 mod writer;
 
 pub use clock::{Clock, SystemClock};

@@ -812,46 +812,9 @@ fn pump_input<I: Read + AsFd>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CheckpointPolicy, SystemClock};
-    use sealcast_format::{
-        decompress_frame, parse_event, scan, FrameKind, Header, SealMeta, TermInfo,
-    };
-    use sealcast_signer::SigningKey;
+    use crate::test_support::{within, writer, Full};
+    use sealcast_format::{decompress_frame, parse_event, scan, FrameKind};
     use std::fs::File;
-
-    fn writer<W: Durable>(sink: W) -> io::Result<SealedWriter<W, SystemClock>> {
-        let key = SigningKey::generate().unwrap();
-        let h = Header {
-            version: 3,
-            term: TermInfo {
-                cols: 80,
-                rows: 24,
-                term_type: None,
-            },
-            timestamp: None,
-            idle_time_limit: None,
-            command: None,
-            title: None,
-            env: None,
-            sealcast: Some(SealMeta {
-                format: 1,
-                session: "0123456789abcdef0123456789abcdef".into(),
-                host: "h".into(),
-                user: "u".into(),
-                start_us: 0,
-                recorder: "test".into(),
-                key_id: key.id().to_string(),
-                capture_input: false,
-            }),
-        };
-        SealedWriter::new(
-            sink,
-            key,
-            &h,
-            SystemClock::new(),
-            CheckpointPolicy::default(),
-        )
-    }
 
     fn sh(script: &str) -> ChildCommand {
         let mut c = ChildCommand::new("/bin/sh");
@@ -890,15 +853,6 @@ mod tests {
             .filter(|e| e.0 == code)
             .flat_map(|e| e.1.iter().copied())
             .collect()
-    }
-
-    fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = tx.send(f());
-        });
-        rx.recv_timeout(Duration::from_secs(secs))
-            .expect("session did not end in time")
     }
 
     /// A pipe: (read end, write end).
@@ -1040,31 +994,6 @@ mod tests {
             o
         });
         assert_eq!(out.exit_status, Some(0));
-    }
-
-    #[derive(Debug)]
-    struct Full {
-        data: Vec<u8>,
-        limit: usize,
-    }
-
-    impl Write for Full {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            if self.data.len() + b.len() > self.limit {
-                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-            }
-            self.data.extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Durable for Full {
-        fn sync(&mut self) -> io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]

@@ -1118,64 +1118,11 @@ fn slave_readable(path: &Path) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CheckpointPolicy, SystemClock};
-    use sealcast_format::{Header, SealMeta, TermInfo};
-    use sealcast_signer::SigningKey;
+    use crate::test_support::{within, writer, Full};
     use std::fs::File;
-
-    fn header() -> Header {
-        Header {
-            version: 3,
-            term: TermInfo {
-                cols: 80,
-                rows: 24,
-                term_type: None,
-            },
-            timestamp: None,
-            idle_time_limit: None,
-            command: None,
-            title: None,
-            env: None,
-            sealcast: Some(SealMeta {
-                format: 1,
-                session: "0123456789abcdef0123456789abcdef".into(),
-                host: "h".into(),
-                user: "u".into(),
-                start_us: 0,
-                recorder: "test".into(),
-                key_id: String::new(),
-                capture_input: false,
-            }),
-        }
-    }
-
-    fn writer<W: Durable>(sink: W) -> io::Result<SealedWriter<W, SystemClock>> {
-        let key = SigningKey::generate().unwrap();
-        let mut h = header();
-        if let Some(m) = h.sealcast.as_mut() {
-            m.key_id = key.id().to_string();
-        }
-        SealedWriter::new(
-            sink,
-            key,
-            &h,
-            SystemClock::new(),
-            CheckpointPolicy::default(),
-        )
-    }
 
     fn argv(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
-    }
-
-    /// Run `f` on another thread, failing the test if it takes longer than `secs`.
-    fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = tx.send(f());
-        });
-        rx.recv_timeout(Duration::from_secs(secs))
-            .expect("session did not end in time")
     }
 
     #[test]
@@ -1199,32 +1146,6 @@ mod tests {
         let note = String::from_utf8(out.receipt).unwrap();
         assert!(note.contains("\nfinal 1\n"), "{note}");
         assert!(!out.sink.is_empty());
-    }
-
-    /// A sink that fails with ENOSPC once it holds `limit` bytes.
-    #[derive(Debug)]
-    struct Full {
-        data: Vec<u8>,
-        limit: usize,
-    }
-
-    impl Write for Full {
-        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-            if self.data.len() + b.len() > self.limit {
-                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
-            }
-            self.data.extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Durable for Full {
-        fn sync(&mut self) -> io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]

@@ -1,0 +1,82 @@
+//! Helpers shared by the recorder's unit tests (compiled only for tests).
+
+use std::io::{self, Write};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use sealcast_format::{Header, SealMeta, TermInfo};
+use sealcast_signer::SigningKey;
+
+use crate::{CheckpointPolicy, Durable, SealedWriter, SystemClock};
+
+/// A writer into `sink` with a fresh key, an 80x24 header and the default policy.
+pub(crate) fn writer<W: Durable>(sink: W) -> io::Result<SealedWriter<W, SystemClock>> {
+    let key = SigningKey::generate().expect("key");
+    let h = Header {
+        version: 3,
+        term: TermInfo {
+            cols: 80,
+            rows: 24,
+            term_type: None,
+        },
+        timestamp: None,
+        idle_time_limit: None,
+        command: None,
+        title: None,
+        env: None,
+        sealcast: Some(SealMeta {
+            format: 1,
+            session: "0123456789abcdef0123456789abcdef".into(),
+            host: "h".into(),
+            user: "u".into(),
+            start_us: 0,
+            recorder: "test".into(),
+            key_id: key.id().to_string(),
+            capture_input: false,
+        }),
+    };
+    SealedWriter::new(
+        sink,
+        key,
+        &h,
+        SystemClock::new(),
+        CheckpointPolicy::default(),
+    )
+}
+
+/// Run `f` on another thread, failing the test if it takes longer than `secs` seconds.
+pub(crate) fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("session did not end in time")
+}
+
+/// A sink that fails with ENOSPC once `limit` bytes would be exceeded (a full disk).
+#[derive(Debug)]
+pub(crate) struct Full {
+    pub(crate) data: Vec<u8>,
+    pub(crate) limit: usize,
+}
+
+impl Write for Full {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        if self.data.len() + b.len() > self.limit {
+            return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        self.data.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Durable for Full {
+    fn sync(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
