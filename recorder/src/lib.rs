@@ -16,6 +16,7 @@ pub mod spawn;
 pub mod sys;
 #[cfg(test)]
 mod test_support;
+mod wake;
 mod writer;
 
 pub use clock::{Clock, SystemClock};

@@ -24,7 +24,7 @@
 
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,6 +37,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::spawn::{ChildCommand, ForkHook, SessionMode};
+use crate::wake::{set_nonblocking, wait_hangup, wait_ready, Ready, StopPipe};
 use crate::{Clock, Durable, SealedWriter};
 
 /// Largest chunk one pump reads and relays at once, bytes (a Linux pipe holds 64 KiB).
@@ -179,10 +180,9 @@ enum Msg {
 }
 
 struct Shared {
-    stop: AtomicBool,
+    /// Set when the pumps must stop; wakes them from `poll`.
+    stop: StopPipe,
     child_exited: AtomicBool,
-    stop_r: OwnedFd,
-    stop_w: OwnedFd,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     bytes_err: AtomicU64,
@@ -191,107 +191,20 @@ struct Shared {
 
 impl Shared {
     fn new() -> io::Result<Shared> {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: fds is valid for two ints.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: pipe2 returned two fresh descriptors that nothing else owns.
-        let (stop_r, stop_w) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         Ok(Shared {
-            stop: AtomicBool::new(false),
+            stop: StopPipe::new()?,
             child_exited: AtomicBool::new(false),
-            stop_r,
-            stop_w,
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
             bytes_err: AtomicU64::new(0),
             stdout_error: std::sync::Mutex::new(None),
         })
     }
-
-    fn request_stop(&self) {
-        if !self.stop.swap(true, Ordering::SeqCst) {
-            // SAFETY: writes one byte from a valid buffer to our own pipe.
-            unsafe { libc::write(self.stop_w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
-        }
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
 }
 
-/// Wait until `fd` is ready for `events` (true) or the stop pipe is readable (false).
-fn wait_ready(fd: RawFd, events: libc::c_short, stop: RawFd) -> bool {
-    let mut fds = [
-        libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: stop,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    loop {
-        // SAFETY: fds is a valid array of two pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return true; // let the caller's next syscall report the problem
-        }
-        return fds[1].revents == 0;
-    }
-}
-
-/// Wait until `fd` reports POLLHUP, POLLERR or POLLNVAL (true) or the stop pipe is readable
-/// (false). Polls with no requested events, so only those conditions wake it.
-fn wait_hangup(fd: RawFd, stop: RawFd) -> bool {
-    let mut fds = [
-        libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: stop,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    loop {
-        // SAFETY: fds is a valid array of two pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return false;
-        }
-        if fds[1].revents != 0 {
-            return false;
-        }
-        if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-            return true;
-        }
-    }
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl with integer arguments on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
+/// Wait until `fd` is ready for `events` (true) or the pumps must stop (false).
+fn ready(fd: RawFd, events: libc::c_short, stop: &StopPipe) -> bool {
+    !matches!(wait_ready(fd, events, stop, -1), Ready::Stop)
 }
 
 fn status_code(st: std::process::ExitStatus) -> Option<i32> {
@@ -453,7 +366,7 @@ impl PipeSession {
             if let Some(fd) = opts.watch_hangup {
                 let t = tx.clone();
                 let f = move || {
-                    if wait_hangup(fd, sh.stop_r.as_raw_fd()) {
+                    if wait_hangup(fd, &sh.stop) {
                         let _ = t.send(Msg::StdoutGone);
                     }
                 };
@@ -481,7 +394,7 @@ impl PipeSession {
             lp.run(&rx, &mut st);
             // Stop the pumps and the signal thread, still recording what they deliver (a
             // pump may be blocked sending to the full channel).
-            sh.request_stop();
+            sh.stop.request();
             sig_handle.close();
             loop {
                 let done = handles.iter().all(|h| h.is_finished());
@@ -715,7 +628,7 @@ fn pump_output<R: Read + AsFd, O: Write>(
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut to_ok = true;
     loop {
-        if !wait_ready(fd, libc::POLLIN, shared.stop_r.as_raw_fd()) || shared.stopping() {
+        if !ready(fd, libc::POLLIN, &shared.stop) || shared.stop.stopping() {
             return;
         }
         let n = match from.read(&mut buf) {
@@ -765,7 +678,7 @@ fn pump_input<I: Read + AsFd>(
     let out = child_in.as_raw_fd();
     let mut buf = vec![0u8; CHUNK_SIZE];
     loop {
-        if !wait_ready(fd, libc::POLLIN, shared.stop_r.as_raw_fd()) || shared.stopping() {
+        if !ready(fd, libc::POLLIN, &shared.stop) || shared.stop.stopping() {
             return;
         }
         let n = match stdin.read(&mut buf) {
@@ -793,7 +706,7 @@ fn pump_input<I: Read + AsFd>(
             match io::Error::last_os_error().raw_os_error() {
                 Some(libc::EINTR) => {}
                 Some(libc::EAGAIN) => {
-                    if !wait_ready(out, libc::POLLOUT, shared.stop_r.as_raw_fd()) {
+                    if !ready(out, libc::POLLOUT, &shared.stop) {
                         return;
                     }
                 }
@@ -815,6 +728,7 @@ mod tests {
     use crate::test_support::{within, writer, Full};
     use sealcast_format::{decompress_frame, parse_event, scan, FrameKind};
     use std::fs::File;
+    use std::os::fd::FromRawFd;
 
     fn sh(script: &str) -> ChildCommand {
         let mut c = ChildCommand::new("/bin/sh");

@@ -36,7 +36,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -53,6 +53,7 @@ use signal_hook::iterator::Signals;
 
 use crate::spawn::{ChildCommand, ForkHook, SessionMode};
 use crate::sys::{is_tty, login_shell, terminal_size};
+use crate::wake::{set_nonblocking, wait_ready, Ready, StopPipe};
 use crate::{Clock, Durable, SealedWriter};
 
 /// Size of one relay buffer, bytes. The output pump fills a buffer with as many PTY reads as
@@ -236,101 +237,21 @@ enum Msg {
 
 /// State shared between the writer loop and the pumps.
 struct Shared {
-    /// Set when the pumps must stop.
-    stop: AtomicBool,
+    /// Set when the pumps must stop; wakes them from `poll`.
+    stop: StopPipe,
     /// Set by the waiter thread once the child has been reaped.
     child_exited: AtomicBool,
-    /// Read end polled by the pumps; the write end is written once to wake them for `stop`.
-    stop_r: OwnedFd,
-    stop_w: OwnedFd,
     stdout_error: Mutex<Option<io::Error>>,
 }
 
 impl Shared {
     fn new() -> io::Result<Shared> {
-        let mut fds = [0 as RawFd; 2];
-        // SAFETY: fds is valid for two ints.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: pipe2 returned two fresh descriptors that nothing else owns.
-        let (stop_r, stop_w) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         Ok(Shared {
-            stop: AtomicBool::new(false),
+            stop: StopPipe::new()?,
             child_exited: AtomicBool::new(false),
-            stop_r,
-            stop_w,
             stdout_error: Mutex::new(None),
         })
     }
-
-    fn request_stop(&self) {
-        if !self.stop.swap(true, Ordering::SeqCst) {
-            // SAFETY: writes one byte from a valid buffer to our own pipe.
-            unsafe { libc::write(self.stop_w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
-        }
-    }
-
-    fn stopping(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
-    }
-}
-
-enum Ready {
-    /// `fd` is ready (or in an error/hangup state the next syscall will report).
-    Fd,
-    /// The stop pipe is readable.
-    Stop,
-    /// Timed out.
-    Timeout,
-}
-
-/// Wait until `fd` is ready for `events` or the stop pipe is readable, at most `timeout_ms`
-/// (-1: no limit).
-fn wait_ready(fd: RawFd, events: libc::c_short, stop: RawFd, timeout_ms: i32) -> Ready {
-    let mut fds = [
-        libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: stop,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    loop {
-        // SAFETY: fds is a valid array of two pollfd.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout_ms) };
-        if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            // poll itself failing is not recoverable by waiting: let the caller's next
-            // syscall report the problem.
-            return Ready::Fd;
-        }
-        if n == 0 {
-            return Ready::Timeout;
-        }
-        if fds[1].revents != 0 {
-            return Ready::Stop;
-        }
-        return Ready::Fd;
-    }
-}
-
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own (through the MasterPty) with integer arguments.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// Write all of `data` to the (non-blocking) PTY master, waiting for room. Returns false when
@@ -346,9 +267,7 @@ fn write_master(master: RawFd, mut data: &[u8], shared: &Shared) -> bool {
         match io::Error::last_os_error().raw_os_error() {
             Some(libc::EINTR) => {}
             Some(libc::EAGAIN) => {
-                if let Ready::Stop =
-                    wait_ready(master, libc::POLLOUT, shared.stop_r.as_raw_fd(), -1)
-                {
+                if let Ready::Stop = wait_ready(master, libc::POLLOUT, &shared.stop, -1) {
                     return false;
                 }
             }
@@ -710,7 +629,7 @@ impl PtySession {
             }
             // Stop the pumps and the signal thread, still recording the data they deliver
             // (a pump may be blocked sending to the full channel).
-            sh.request_stop();
+            sh.stop.request();
             sig_handle.close();
             loop {
                 let done = handles.iter().all(|h| h.is_finished());
@@ -936,7 +855,7 @@ fn pump_output<O: Write>(
         // What to do after relaying the buffer: keep going, report the end of output, or
         // just stop (the writer loop asked).
         let mut end = End::No;
-        if shared.stopping() {
+        if shared.stop.stopping() {
             end = End::Stop;
         } else {
             // SAFETY: buf[filled..] is valid writable memory of the given length.
@@ -959,7 +878,7 @@ fn pump_output<O: Write>(
                 match io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
                     Some(libc::EAGAIN) if filled == 0 => {
-                        match wait_ready(master, libc::POLLIN, shared.stop_r.as_raw_fd(), POLL_MS) {
+                        match wait_ready(master, libc::POLLIN, &shared.stop, POLL_MS) {
                             Ready::Stop => end = End::Stop,
                             Ready::Fd => continue,
                             Ready::Timeout if drain_over(last_data) => end = End::Eof,
@@ -1031,11 +950,11 @@ fn pump_input<I: Read + AsFd>(
     let fd = stdin.as_fd().as_raw_fd();
     let mut buf = vec![0u8; CHUNK_SIZE];
     loop {
-        match wait_ready(fd, libc::POLLIN, shared.stop_r.as_raw_fd(), -1) {
+        match wait_ready(fd, libc::POLLIN, &shared.stop, -1) {
             Ready::Stop => return,
             Ready::Fd | Ready::Timeout => {}
         }
-        if shared.stopping() {
+        if shared.stop.stopping() {
             return;
         }
         let n = match stdin.read(&mut buf) {
@@ -1084,10 +1003,10 @@ fn deliver_eof(master: RawFd, slave: Option<&Path>, shared: &Shared) {
     let Some(slave) = slave else { return };
     loop {
         // Sleep, waking at once for stop.
-        if let Ready::Stop = wait_ready(-1, 0, shared.stop_r.as_raw_fd(), EOF_POLL_MS) {
+        if let Ready::Stop = wait_ready(-1, 0, &shared.stop, EOF_POLL_MS) {
             return;
         }
-        if shared.stopping() || shared.child_exited.load(Ordering::SeqCst) {
+        if shared.stop.stopping() || shared.child_exited.load(Ordering::SeqCst) {
             return;
         }
         if slave_readable(slave) == Some(false) && !write_master(master, &eof, shared) {
