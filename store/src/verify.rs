@@ -463,13 +463,20 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             continue;
         };
         let sig_rel = format!("{rel}.sig");
-        if cur.delete_marker {
+        let fail = |out: &mut Outcome, status: BucketStatus, reason: String| {
             add(
-                &mut out,
-                BucketStatus::Missing,
+                out,
+                status,
                 "manifest",
                 &display,
                 cur.version_id.as_deref(),
+                reason,
+            )
+        };
+        if cur.delete_marker {
+            fail(
+                &mut out,
+                BucketStatus::Missing,
                 "current version is a delete marker".into(),
             );
             // The hidden versions are reported as MISSING here, not again as unreferenced.
@@ -482,25 +489,15 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
         let bytes = match src.get(rel, cur.version_id.as_deref()).await {
             Ok(b) => b,
             Err(e) => {
-                add(
-                    &mut out,
-                    BucketStatus::Unreadable,
-                    "manifest",
-                    &display,
-                    cur.version_id.as_deref(),
-                    format!("{e:#}"),
-                );
+                fail(&mut out, BucketStatus::Unreadable, format!("{e:#}"));
                 continue;
             }
         };
         let sig_cur = latest(&mlist, &sig_rel).filter(|v| !v.delete_marker);
         let Some(sig_cur) = sig_cur else {
-            add(
+            fail(
                 &mut out,
                 BucketStatus::Missing,
-                "manifest",
-                &display,
-                cur.version_id.as_deref(),
                 "no signature object (.sig)".into(),
             );
             continue;
@@ -509,12 +506,9 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
         let sig = match src.get(&sig_rel, sig_cur.version_id.as_deref()).await {
             Ok(b) => b,
             Err(e) => {
-                add(
+                fail(
                     &mut out,
                     BucketStatus::Unreadable,
-                    "manifest",
-                    &display,
-                    cur.version_id.as_deref(),
                     format!("signature: {e:#}"),
                 );
                 continue;
@@ -523,39 +517,22 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
         let signer = match sshsig::verify(&sig, MANIFEST_NAMESPACE, &bytes) {
             Ok(pk) => pk,
             Err(SshSigError::KeyType(t)) => {
-                add(
+                fail(
                     &mut out,
                     BucketStatus::UntrustedKey,
-                    "manifest",
-                    &display,
-                    cur.version_id.as_deref(),
                     format!("signed with a {t} key"),
                 );
                 continue;
             }
             Err(e) => {
-                add(
-                    &mut out,
-                    BucketStatus::BadSignature,
-                    "manifest",
-                    &display,
-                    cur.version_id.as_deref(),
-                    e.to_string(),
-                );
+                fail(&mut out, BucketStatus::BadSignature, e.to_string());
                 continue;
             }
         };
         let m = match Manifest::parse(&bytes) {
             Ok(m) => m,
             Err(e) => {
-                add(
-                    &mut out,
-                    BucketStatus::Format,
-                    "manifest",
-                    &display,
-                    cur.version_id.as_deref(),
-                    format!("{e:#}"),
-                );
+                fail(&mut out, BucketStatus::Format, format!("{e:#}"));
                 continue;
             }
         };
@@ -563,12 +540,9 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             Ok(k) => {
                 if let Some(ns) = &k.namespaces {
                     if !ns.iter().any(|n| n == MANIFEST_NAMESPACE) {
-                        add(
+                        fail(
                             &mut out,
                             BucketStatus::UntrustedKey,
-                            "manifest",
-                            &display,
-                            cur.version_id.as_deref(),
                             format!(
                                 "key {} not trusted for namespace {MANIFEST_NAMESPACE}",
                                 signer.id()
@@ -579,14 +553,7 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
                 }
             }
             Err(e) => {
-                add(
-                    &mut out,
-                    BucketStatus::UntrustedKey,
-                    "manifest",
-                    &display,
-                    cur.version_id.as_deref(),
-                    e.to_string(),
-                );
+                fail(&mut out, BucketStatus::UntrustedKey, e.to_string());
                 continue;
             }
         }
