@@ -80,7 +80,6 @@ fn main() {
     );
 }
 
-#[allow(dead_code)]
 fn split_costs(file: &[u8]) {
     use sealcast_format::{decompress_frame, scan, FrameKind};
     let t = Instant::now();
