@@ -68,6 +68,9 @@ pub struct UploadArgs {
     /// Multipart part size in MiB (at least 5).
     #[arg(long, default_value_t = 16, value_name = "MIB")]
     pub part_size_mib: u64,
+    /// Parts of one multipart upload sent at once (memory: this many parts).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel_parts: usize,
     /// Longest wait between tries, in seconds (capped exponential backoff from 0.25 s).
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub max_backoff_secs: u64,
@@ -125,6 +128,7 @@ pub fn run(a: UploadArgs) -> Result<u8> {
         period: Duration::from_secs(a.period_secs.max(1)),
         multipart_threshold: a.multipart_threshold_mib.max(1) << 20,
         part_size: a.part_size_mib.max(5) << 20,
+        parallel_parts: a.parallel_parts.max(1),
     };
     let sum = upload::run(opts)?;
     println!(
