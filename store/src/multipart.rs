@@ -1,49 +1,522 @@
 //! Multipart uploads of large recordings (S3 CreateMultipartUpload / UploadPart /
-//! CompleteMultipartUpload): bounded memory whatever the recording size, each part carrying
-//! its own SHA-256, completion with `If-None-Match: *`.
+//! CompleteMultipartUpload): parts sent in parallel in bounded memory whatever the recording
+//! size, each part carrying its own SHA-256, completion with `If-None-Match: *`, and resume
+//! after a crash.
+//!
+//! **Parallel parts.** Up to [`MultipartOptions::parallel_parts`] parts are in flight at once,
+//! each a tokio task that reads its byte range of the spool file into one buffer, hashes it,
+//! and sends it with `x-amz-checksum-sha256`, retried with the uploader's capped exponential
+//! backoff ([`s3::retry`]). Memory is at most `parallel_parts` part buffers. Completion lists
+//! the parts in part-number order.
+//!
+//! **Resume record.** With [`MultipartOptions::resume`] set (the uploader uses
+//! [`resume_record_path`]: `<spool>/.sealcast-multipart/<spool file name>.json`), a
+//! [`ResumeRecord`] — bucket, key, upload id, the object's SHA-256 and size, the part size and
+//! the parts completed so far (number, size, ETag, SHA-256) — is written atomically right
+//! after CreateMultipartUpload and after every completed part. The next run, finding a record
+//! for the same bucket, key, SHA-256, size and part size, asks the server with ListParts what
+//! the upload holds, keeps the recorded parts the server confirms (same size and ETag, and the
+//! same SHA-256 where the server returns one), sends only the others and completes. (A
+//! ListParts answer the SDK refuses to parse — moto names its document element
+//! `ListPartsResponse` — is read by a small tolerant reader of S3's `<Part>` elements.) A record
+//! for something else, or whose upload is gone (`NoSuchUpload`), is dropped: its upload is
+//! aborted (best effort) and a fresh one is created. The record is deleted once the upload is
+//! completed or aborted, and when the key turns out to be taken already.
+//!
+//! **Failures.** A *final* failure (an S3 error that is not worth retrying: 4xx such as
+//! `AccessDenied`, `InvalidPart`, `NoSuchUpload`, a part refused for its checksum, or the spool
+//! file unreadable) aborts the upload and deletes the record: the next run starts over. When
+//! the *retries run out* on transient failures (no answer, 5xx, 408, 409, 429), the upload and
+//! its record are kept, so the next run (`upload --watch` or the next timer tick) resumes
+//! where this one stopped instead of sending every part again; an uploader killed outright
+//! leaves the same state behind. Without a resume record ([`MultipartOptions::resume`] `None`)
+//! nobody could resume, so every failure aborts. Uploads that are never resumed (the spool file
+//! removed by hand, a record that cannot be written — only a warning) are left to the bucket's
+//! `AbortIncompleteMultipartUpload` lifecycle rule.
+//!
+//! Unchanged from single PUTs: a key that is already taken (HEAD, or 412 at completion) is
+//! compared by SHA-256 — equal is [`Put::AlreadyThere`], different is an error and nothing is
+//! overwritten; a completion whose answer was lost or unreadable is accepted when the key now
+//! holds our bytes (moto, for one, answers CompleteMultipartUpload on a versioned bucket with
+//! a reply the SDK cannot parse); the retention given at creation is checked and set with
+//! PutObjectRetention when the store ignored it.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
-use std::path::Path;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_s3::primitives::{ByteStream, DateTime};
+use aws_sdk_s3::primitives::{ByteStream, DateTime, SdkBody};
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use aws_sdk_s3::Client;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use serde::{Deserialize, Serialize};
 
 use crate::s3::{self, Backoff, Try};
-use crate::upload::{get_sha256, now_secs, LockMode, Put, Retention};
+use crate::upload::{get_sha256, now_secs, write_atomic, LockMode, Put, Retention};
 
 /// Default multipart threshold: 64 MiB.
 pub const MULTIPART_THRESHOLD: u64 = 64 << 20;
-/// Default part size: 16 MiB (memory stays at one part).
+/// Default part size: 16 MiB.
 pub const PART_SIZE: u64 = 16 << 20;
+/// Smallest part S3 accepts (all but the last part): 5 MiB.
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// Most parts in one S3 multipart upload.
+pub const MAX_PARTS: u64 = 10_000;
+/// Directory of the resume records inside the spool.
+pub const RESUME_DIR: &str = ".sealcast-multipart";
 
-/// Upload a large file as a multipart upload: parts of `part_size` read one at a time from
-/// disk (bounded memory), each with its own SHA-256 checksum; completed with
-/// `If-None-Match: *` and the retention set at creation. The object's own SHA-256 is ours in
-/// the manifest (S3 keeps only a composite checksum for multipart SHA-256). A key that is
-/// already taken is checked like [`put_file`] does. On failure the upload is aborted.
+/// How to send one multipart upload.
+#[derive(Debug, Clone)]
+pub struct MultipartOptions {
+    /// Part size in bytes. Raised to [`MIN_PART_SIZE`], and further when the file would need
+    /// more than [`MAX_PARTS`] parts.
+    pub part_size: u64,
+    /// Parts in flight at once (at least 1); memory is this many part buffers.
+    pub parallel_parts: usize,
+    /// Where to keep the [`ResumeRecord`] of this upload (see [`resume_record_path`]); `None`:
+    /// no resume, every failure aborts the upload.
+    pub resume: Option<PathBuf>,
+}
+
+/// The resume record of the spool file `file_name`:
+/// `<spool>/.sealcast-multipart/<file_name>.json`.
+pub fn resume_record_path(spool: &Path, file_name: &str) -> PathBuf {
+    spool.join(RESUME_DIR).join(format!("{file_name}.json"))
+}
+
+/// An in-progress multipart upload, kept in the spool so that a later run can resume it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeRecord {
+    /// Bucket.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+    /// S3 upload id.
+    pub upload_id: String,
+    /// Lowercase hex SHA-256 of the whole file.
+    pub sha256: String,
+    /// File size in bytes.
+    pub size: u64,
+    /// Part size in bytes (the effective one, see [`MultipartOptions::part_size`]).
+    pub part_size: u64,
+    /// Parts the server acknowledged, by part number.
+    pub parts: Vec<RecordedPart>,
+}
+
+/// One acknowledged part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedPart {
+    /// Part number (1-based).
+    pub number: i32,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag the server returned.
+    pub etag: String,
+    /// Base64 SHA-256 of the part (`x-amz-checksum-sha256`).
+    pub checksum_sha256: String,
+}
+
+impl ResumeRecord {
+    /// Read a record; `None` when there is none.
+    ///
+    /// # Errors
+    /// Unreadable or unparsable file.
+    pub fn load(path: &Path) -> Result<Option<ResumeRecord>> {
+        match fs::read(path) {
+            Ok(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .with_context(|| format!("parse {}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+        }
+    }
+
+    /// Write atomically (temporary name, fsync, rename), creating the directory.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        write_atomic(path, &serde_json::to_vec_pretty(self)?)
+    }
+}
+
+/// Effective part size for a file of `size` bytes: at least `requested` and
+/// [`MIN_PART_SIZE`], and large enough for [`MAX_PARTS`] parts.
+pub fn effective_part_size(size: u64, requested: u64) -> u64 {
+    requested.max(MIN_PART_SIZE).max(size.div_ceil(MAX_PARTS))
+}
+
+/// The parts of a file: `(number, offset, length)`, numbers from 1; one (empty) part for an
+/// empty file.
+fn plan(size: u64, part_size: u64) -> Vec<(i32, u64, u64)> {
+    let n = size.div_ceil(part_size).max(1);
+    (0..n)
+        .map(|i| {
+            let off = i * part_size;
+            (i as i32 + 1, off, part_size.min(size - off))
+        })
+        .collect()
+}
+
+/// A part as ListParts reports it: size, ETag, SHA-256 when the server returns one.
+type Listed = (u64, String, Option<String>);
+
+fn same_etag(a: &str, b: &str) -> bool {
+    a.trim_matches('"') == b.trim_matches('"')
+}
+
+/// The recorded parts the server confirms: listed with the planned size, the recorded ETag,
+/// and the recorded SHA-256 when it gives one.
+fn confirmed(
+    recorded: &[RecordedPart],
+    listed: &BTreeMap<i32, Listed>,
+    plan: &[(i32, u64, u64)],
+) -> Vec<RecordedPart> {
+    let want: BTreeMap<i32, u64> = plan.iter().map(|&(n, _, len)| (n, len)).collect();
+    recorded
+        .iter()
+        .filter(|p| {
+            want.get(&p.number) == Some(&p.size)
+                && listed.get(&p.number).is_some_and(|(size, etag, sum)| {
+                    *size == p.size
+                        && same_etag(etag, &p.etag)
+                        && sum.iter().all(|s| *s == p.checksum_sha256)
+                })
+        })
+        .cloned()
+        .collect()
+}
+
+/// Why a step failed: for good (abort the upload) or after the retries ran out (keep it for
+/// the next run).
+enum Fail {
+    Final(anyhow::Error),
+    Retries(anyhow::Error),
+}
+
+impl Fail {
+    fn into_inner(self) -> anyhow::Error {
+        match self {
+            Fail::Final(e) | Fail::Retries(e) => e,
+        }
+    }
+}
+
+/// [`s3::retry`], telling a final error from retries that ran out.
+async fn retry_kind<T, F, Fut>(what: &str, backoff: Backoff, mut op: F) -> Result<T, Fail>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Try<T>>,
+{
+    let fatal = AtomicBool::new(false);
+    let fatal_ref = &fatal;
+    let r = s3::retry(what, backoff, || {
+        let fut = op();
+        async move {
+            let t = fut.await;
+            if matches!(t, Try::Fatal(_)) {
+                fatal_ref.store(true, Ordering::Relaxed);
+            }
+            t
+        }
+    })
+    .await;
+    r.map_err(|e| {
+        if fatal.load(Ordering::Relaxed) {
+            Fail::Final(e)
+        } else {
+            Fail::Retries(e)
+        }
+    })
+}
+
+/// Read a part into one buffer and hash it.
+fn read_part(path: &Path, offset: u64, len: u64) -> Result<(SdkBody, String)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
+    f.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(len as usize);
+    (&mut f).take(len).read_to_end(&mut buf)?;
+    if buf.len() as u64 != len {
+        bail!(
+            "{}: {} bytes at offset {offset}, expected {len} (file shrank?)",
+            path.display(),
+            buf.len()
+        );
+    }
+    let sum = B64.encode(<sha2::Sha256 as sha2::Digest>::digest(&buf));
+    Ok((SdkBody::from(buf), sum))
+}
+
+/// What one part task needs.
+struct PartJob {
+    client: Client,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    path: PathBuf,
+    number: i32,
+    offset: u64,
+    len: u64,
+    backoff: Backoff,
+}
+
+/// Read, hash and send one part (retried); the part as the server acknowledged it.
+async fn send_part(j: PartJob) -> Result<RecordedPart, Fail> {
+    let (path, offset, len) = (j.path.clone(), j.offset, j.len);
+    let (body, sum) = tokio::task::spawn_blocking(move || read_part(&path, offset, len))
+        .await
+        .map_err(|e| Fail::Final(anyhow!("reading part {}: {e}", j.number)))?
+        .map_err(Fail::Final)?;
+    let what = format!("UploadPart {} #{}", j.key, j.number);
+    let etag = retry_kind(&what, j.backoff, || async {
+        let Some(b) = body.try_clone() else {
+            return Try::Fatal(anyhow!("part body cannot be resent"));
+        };
+        match j
+            .client
+            .upload_part()
+            .bucket(&j.bucket)
+            .key(&j.key)
+            .upload_id(&j.upload_id)
+            .part_number(j.number)
+            .content_length(len as i64)
+            .checksum_algorithm(ChecksumAlgorithm::Sha256)
+            .checksum_sha256(&sum)
+            .body(ByteStream::new(b))
+            .send()
+            .await
+        {
+            Ok(o) => Try::Done(o.e_tag().unwrap_or_default().to_string()),
+            Err(e) => s3::classify(e),
+        }
+    })
+    .await?;
+    Ok(RecordedPart {
+        number: j.number,
+        size: len,
+        etag,
+        checksum_sha256: sum,
+    })
+}
+
+/// One page of a ListParts answer.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PartsPage {
+    parts: Vec<(i32, Listed)>,
+    truncated: bool,
+    next_marker: Option<String>,
+}
+
+impl PartsPage {
+    fn from_sdk(o: &aws_sdk_s3::operation::list_parts::ListPartsOutput) -> PartsPage {
+        PartsPage {
+            parts: o
+                .parts()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.part_number()?,
+                        (
+                            u64::try_from(p.size()?).ok()?,
+                            p.e_tag().unwrap_or_default().to_string(),
+                            p.checksum_sha256().map(str::to_string),
+                        ),
+                    ))
+                })
+                .collect(),
+            truncated: o.is_truncated() == Some(true),
+            next_marker: o.next_part_number_marker().map(str::to_string),
+        }
+    }
+
+    /// Read a ListParts answer the SDK refused. moto (5.2.1) names the document element
+    /// `ListPartsResponse` where S3 and the SDK say `ListPartsResult`; the elements inside are
+    /// S3's. `None` when `xml` does not look like a ListParts answer at all.
+    fn from_xml(xml: &str) -> Option<PartsPage> {
+        let root = xml.find("<ListParts")?;
+        let xml = &xml[root..];
+        let mut page = PartsPage {
+            truncated: xml_text(xml, "IsTruncated").as_deref() == Some("true"),
+            next_marker: xml_text(xml, "NextPartNumberMarker"),
+            parts: Vec::new(),
+        };
+        for seg in xml.split("<Part>").skip(1) {
+            let seg = seg.split("</Part>").next()?;
+            page.parts.push((
+                xml_text(seg, "PartNumber")?.parse().ok()?,
+                (
+                    xml_text(seg, "Size")?.parse().ok()?,
+                    xml_text(seg, "ETag").unwrap_or_default(),
+                    xml_text(seg, "ChecksumSHA256"),
+                ),
+            ));
+        }
+        Some(page)
+    }
+}
+
+/// Text of the first `<tag>…</tag>` in `xml`, entities decoded.
+fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let len = xml[start..].find(&format!("</{tag}>"))?;
+    Some(
+        xml[start..start + len]
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// All parts of an upload as ListParts reports them; `None` when the upload is gone.
+async fn list_parts(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    backoff: Backoff,
+) -> Result<Option<BTreeMap<i32, Listed>>, Fail> {
+    let mut out = BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = retry_kind(&format!("ListParts {key}"), backoff, || async {
+            match client
+                .list_parts()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .max_parts(1000)
+                .set_part_number_marker(marker.clone())
+                .send()
+                .await
+            {
+                Ok(o) => Try::Done(Some(PartsPage::from_sdk(&o))),
+                Err(e)
+                    if s3::error_code(&e).as_deref() == Some("NoSuchUpload")
+                        || s3::http_status(&e) == Some(404) =>
+                {
+                    Try::Done(None)
+                }
+                Err(e) => {
+                    let fallback = (s3::http_status(&e) == Some(200))
+                        .then(|| e.raw_response().and_then(|r| r.body().bytes()))
+                        .flatten()
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .and_then(PartsPage::from_xml);
+                    match fallback {
+                        Some(page) => Try::Done(Some(page)),
+                        None => s3::classify(e),
+                    }
+                }
+            }
+        })
+        .await?;
+        let Some(page) = page else {
+            return Ok(None);
+        };
+        out.extend(page.parts);
+        if !page.truncated || page.next_marker.is_none() || page.next_marker == marker {
+            return Ok(Some(out));
+        }
+        marker = page.next_marker;
+    }
+}
+
+/// Abort an upload, best effort (it may be gone already).
+async fn abort(client: &Client, bucket: &str, key: &str, upload_id: &str) {
+    let _ = client
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await;
+}
+
+/// Write the record; a failure is only a warning (the upload goes on, it just cannot be
+/// resumed from the parts that were not recorded).
+fn save_record(path: Option<&Path>, rec: &ResumeRecord) {
+    if let Some(p) = path {
+        if let Err(e) = rec.save(p) {
+            eprintln!("sealcast upload: warning: cannot write resume record: {e:#}");
+        }
+    }
+}
+
+fn drop_record(path: Option<&Path>) {
+    if let Some(p) = path {
+        match fs::remove_file(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => eprintln!(
+                "sealcast upload: warning: cannot remove {}: {e}",
+                p.display()
+            ),
+        }
+    }
+}
+
+/// Forget a resume record that does not lead anywhere: abort its upload (best effort) and
+/// delete it.
+async fn discard_record(client: &Client, path: Option<&Path>, rec: Option<ResumeRecord>) {
+    if let Some(r) = rec {
+        abort(client, &r.bucket, &r.key, &r.upload_id).await;
+    }
+    drop_record(path);
+}
+
+/// Upload the first `size` bytes of `path` as a multipart upload to `bucket`/`key`: parts of
+/// `opts.part_size` bytes, up to `opts.parallel_parts` at once (memory: that many part
+/// buffers), each with its own SHA-256 checksum and retried with `backoff`; completed with
+/// `If-None-Match: *` and the retention set at creation. `sha256` is the SHA-256 of those
+/// `size` bytes: ours in the manifest (S3 keeps only a composite checksum for multipart
+/// SHA-256), and what identifies the file in the resume record. With `opts.resume`, an upload
+/// interrupted by a crash or by retries that ran out is resumed by the next call (module
+/// docs).
+///
+/// A key that is already taken is checked like [`crate::upload::put_file`] does: the same
+/// SHA-256 is [`Put::AlreadyThere`], other bytes are an error and nothing is overwritten.
 ///
 /// # Errors
-/// As [`put_file`].
+/// The spool file cannot be read; a final S3 error (the upload is aborted); the retries ran
+/// out (the upload and its record are kept for the next run; without a record it is
+/// aborted); the key holds other bytes.
 #[allow(clippy::too_many_arguments)]
 pub async fn put_multipart(
     client: &Client,
     bucket: &str,
     key: &str,
     path: &Path,
+    size: u64,
     sha256: &[u8; 32],
-    part_size: u64,
+    opts: &MultipartOptions,
     retention: Option<Retention>,
     backoff: Backoff,
 ) -> Result<Put> {
     use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-    use std::io::{Read, Seek, SeekFrom};
+
+    let rpath = opts.resume.as_deref();
+    let old = match rpath.map(ResumeRecord::load).transpose() {
+        Ok(r) => r.flatten(),
+        Err(e) => {
+            eprintln!("sealcast upload: warning: ignoring resume record: {e:#}");
+            None
+        }
+    };
 
     let exists = client.head_object().bucket(bucket).key(key).send().await;
     if exists.is_ok() {
+        discard_record(client, rpath, old).await;
         let (stored, version) = multipart_stored(client, bucket, key, backoff).await?;
         if stored != *sha256 {
             bail!(
@@ -54,78 +527,160 @@ pub async fn put_multipart(
         }
         return Ok(Put::AlreadyThere(version));
     }
-    let upload_id = s3::retry(&format!("CreateMultipartUpload {key}"), backoff, || async {
-        let mut req = client
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(key)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256);
-        if let Some(r) = retention {
-            req = req
-                .object_lock_mode(r.mode.sdk())
-                .object_lock_retain_until_date(DateTime::from_secs(
-                    now_secs() + i64::from(r.days) * 86_400,
-                ));
+
+    let part_size = effective_part_size(size, opts.part_size);
+    let parts_plan = plan(size, part_size);
+    let sha_hex = hex::encode(sha256);
+
+    // A record of this very upload: keep the parts the server confirms.
+    let mut resumed: Option<ResumeRecord> = None;
+    if let Some(r) = old {
+        if r.bucket == bucket
+            && r.key == key
+            && r.sha256 == sha_hex
+            && r.size == size
+            && r.part_size == part_size
+        {
+            match list_parts(client, bucket, key, &r.upload_id, backoff).await {
+                Ok(Some(listed)) => {
+                    let parts = confirmed(&r.parts, &listed, &parts_plan);
+                    eprintln!(
+                        "sealcast upload: resumed multipart upload of s3://{bucket}/{key}: {} of {} parts already stored",
+                        parts.len(),
+                        parts_plan.len()
+                    );
+                    resumed = Some(ResumeRecord { parts, ..r });
+                }
+                Ok(None) => {
+                    eprintln!(
+                        "sealcast upload: multipart upload of s3://{bucket}/{key} recorded in {} is gone; starting over",
+                        rpath.map(|p| p.display().to_string()).unwrap_or_default()
+                    );
+                    drop_record(rpath);
+                }
+                // Cannot tell what the server has: keep the record for the next run.
+                Err(f) => return Err(f.into_inner().context("resuming multipart upload")),
+            }
+        } else {
+            discard_record(client, rpath, Some(r)).await;
         }
-        match req.send().await {
-            Ok(o) => match o.upload_id() {
-                Some(id) => Try::Done(id.to_string()),
-                None => Try::Fatal(anyhow!("no upload id")),
-            },
-            Err(e) => s3::classify(e),
-        }
-    })
-    .await?;
-    let result: Result<Option<Option<String>>> = async {
-        let mut file = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-        let size = file.metadata()?.len();
-        let part_size = part_size.max(5 << 20);
-        let mut parts = Vec::new();
-        let mut offset = 0u64;
-        let mut number = 1i32;
-        let mut buf = Vec::with_capacity(part_size as usize);
-        while offset < size {
-            let len = part_size.min(size - offset);
-            buf.clear();
-            file.seek(SeekFrom::Start(offset))?;
-            (&mut file).take(len).read_to_end(&mut buf)?;
-            let sum = B64.encode(<sha2::Sha256 as sha2::Digest>::digest(&buf));
-            let etag = s3::retry(&format!("UploadPart {key} #{number}"), backoff, || async {
-                match client
-                    .upload_part()
+    }
+
+    let mut record = match resumed {
+        Some(r) => r,
+        None => {
+            let upload_id = s3::retry(&format!("CreateMultipartUpload {key}"), backoff, || async {
+                let mut req = client
+                    .create_multipart_upload()
                     .bucket(bucket)
                     .key(key)
-                    .upload_id(&upload_id)
-                    .part_number(number)
-                    .content_length(len as i64)
-                    .checksum_algorithm(ChecksumAlgorithm::Sha256)
-                    .checksum_sha256(&sum)
-                    .body(ByteStream::from(buf.clone()))
-                    .send()
-                    .await
-                {
-                    Ok(o) => Try::Done(o.e_tag().unwrap_or_default().to_string()),
+                    .checksum_algorithm(ChecksumAlgorithm::Sha256);
+                if let Some(r) = retention {
+                    req = req
+                        .object_lock_mode(r.mode.sdk())
+                        .object_lock_retain_until_date(DateTime::from_secs(
+                            now_secs() + i64::from(r.days) * 86_400,
+                        ));
+                }
+                match req.send().await {
+                    Ok(o) => match o.upload_id() {
+                        Some(id) => Try::Done(id.to_string()),
+                        None => Try::Fatal(anyhow!("no upload id")),
+                    },
                     Err(e) => s3::classify(e),
                 }
             })
             .await?;
-            parts.push(
-                CompletedPart::builder()
-                    .part_number(number)
-                    .e_tag(etag)
-                    .checksum_sha256(sum)
-                    .build(),
-            );
-            offset += len;
-            number += 1;
+            ResumeRecord {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                upload_id,
+                sha256: sha_hex,
+                size,
+                part_size,
+                parts: Vec::new(),
+            }
         }
-        let done = CompletedMultipartUpload::builder()
-            .set_parts(Some(parts))
-            .build();
-        s3::retry(
-            &format!("CompleteMultipartUpload {key}"),
-            backoff,
-            || async {
+    };
+    save_record(rpath, &record);
+    let upload_id = record.upload_id.clone();
+
+    // The missing parts, `parallel_parts` at a time.
+    let mut todo: VecDeque<(i32, u64, u64)> = parts_plan
+        .iter()
+        .filter(|(n, _, _)| !record.parts.iter().any(|p| p.number == *n))
+        .copied()
+        .collect();
+    let parallel = opts.parallel_parts.max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut failure: Option<Fail> = None;
+    loop {
+        while failure.is_none() && tasks.len() < parallel {
+            let Some((number, offset, len)) = todo.pop_front() else {
+                break;
+            };
+            tasks.spawn(send_part(PartJob {
+                client: client.clone(),
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                upload_id: upload_id.clone(),
+                path: path.to_path_buf(),
+                number,
+                offset,
+                len,
+                backoff,
+            }));
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok(Ok(part)) => {
+                record.parts.push(part);
+                record.parts.sort_by_key(|p| p.number);
+                save_record(rpath, &record);
+            }
+            // Parts in flight when retries ran out may still get through: let them finish,
+            // so that the record keeps them.
+            Ok(Err(Fail::Retries(e))) => {
+                if failure.is_none() {
+                    failure = Some(Fail::Retries(e));
+                }
+            }
+            Ok(Err(Fail::Final(e))) => {
+                if !matches!(failure, Some(Fail::Final(_))) {
+                    failure = Some(Fail::Final(e));
+                }
+                tasks.abort_all();
+            }
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                failure = Some(Fail::Final(anyhow!("part task failed: {e}")));
+                tasks.abort_all();
+            }
+        }
+    }
+
+    let outcome = match failure {
+        Some(f) => Err(f),
+        None => {
+            let done = CompletedMultipartUpload::builder()
+                .set_parts(Some(
+                    record
+                        .parts
+                        .iter()
+                        .map(|p| {
+                            CompletedPart::builder()
+                                .part_number(p.number)
+                                .e_tag(&p.etag)
+                                .checksum_sha256(&p.checksum_sha256)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .build();
+            let what = format!("CompleteMultipartUpload {key}");
+            let r = retry_kind(&what, backoff, || async {
                 match client
                     .complete_multipart_upload()
                     .bucket(bucket)
@@ -140,59 +695,64 @@ pub async fn put_multipart(
                     Err(e) if s3::http_status(&e) == Some(412) => Try::Done(None),
                     Err(e) => s3::classify(e),
                 }
-            },
-        )
-        .await
-    }
-    .await;
-    // A completion whose answer was lost or unreadable may still have committed: look.
-    let result = match result {
-        Err(e) if e.to_string().starts_with("CompleteMultipartUpload") => {
-            match multipart_stored(client, bucket, key, backoff).await {
-                Ok((stored, version)) if stored == *sha256 => Ok(Some(version)),
-                Ok((stored, _)) => Err(e.context(format!(
-                    "after it, the key holds sha256 {}",
-                    hex::encode(stored)
-                ))),
-                Err(e2) => Err(e.context(format!("after it, the key cannot be read: {e2:#}"))),
+            })
+            .await;
+            match r {
+                Ok(v) => Ok(v),
+                // A completion whose answer was lost or unreadable may still have committed.
+                Err(f) => match multipart_stored(client, bucket, key, backoff).await {
+                    Ok((stored, version)) if stored == *sha256 => Ok(Some(version)),
+                    Ok((stored, _)) => Err(Fail::Final(f.into_inner().context(format!(
+                        "after it, the key holds sha256 {}",
+                        hex::encode(stored)
+                    )))),
+                    Err(e2) => Err(match f {
+                        Fail::Final(e) => Fail::Final(
+                            e.context(format!("after it, the key cannot be read: {e2:#}")),
+                        ),
+                        Fail::Retries(e) => Fail::Retries(
+                            e.context(format!("after it, the key cannot be read: {e2:#}")),
+                        ),
+                    }),
+                },
             }
         }
-        other => other,
     };
-    if let (Ok(Some(v)), Some(r)) = (&result, retention) {
-        ensure_retention(client, bucket, key, v.as_deref(), r).await;
-    }
-    match result {
-        Ok(Some(v)) => Ok(Put::Created(v)),
+
+    match outcome {
+        Ok(Some(v)) => {
+            drop_record(rpath);
+            if let Some(r) = retention {
+                ensure_retention(client, bucket, key, v.as_deref(), r).await;
+            }
+            Ok(Put::Created(v))
+        }
         Ok(None) => {
-            let _ = client
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
+            abort(client, bucket, key, &upload_id).await;
+            drop_record(rpath);
             let (stored, version) = multipart_stored(client, bucket, key, backoff).await?;
             if stored != *sha256 {
                 bail!("s3://{bucket}/{key} already holds different bytes; not overwritten");
             }
             Ok(Put::AlreadyThere(version))
         }
-        Err(e) => {
-            let _ = client
-                .abort_multipart_upload()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-            Err(e)
+        Err(Fail::Retries(e)) if rpath.is_some() => Err(e.context(format!(
+            "multipart upload kept for the next run ({} of {} parts stored)",
+            record.parts.len(),
+            parts_plan.len()
+        ))),
+        Err(f) => {
+            abort(client, bucket, key, &upload_id).await;
+            drop_record(rpath);
+            Err(f.into_inner())
         }
     }
 }
 
-/// Some stores ignore the retention given at CreateMultipartUpload: check the new version
-/// and set it with PutObjectRetention when it is missing (a warning when that fails too;
+/// Some stores ignore the retention given at CreateMultipartUpload, and the date given there
+/// was counted from the upload's creation, which a resumed upload may be far past: check the
+/// new version and set the retention with PutObjectRetention (now + the configured days) when
+/// it is missing or ends more than an hour before that (a warning when that fails too;
 /// `verify` reports such a version as LOCK_WEAK).
 async fn ensure_retention(
     client: &Client,
@@ -201,7 +761,14 @@ async fn ensure_retention(
     version: Option<&str>,
     r: Retention,
 ) {
+    use aws_sdk_s3::operation::head_object::HeadObjectOutput;
     use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
+    let until = now_secs() + i64::from(r.days) * 86_400;
+    let enough = |h: &HeadObjectOutput| {
+        h.object_lock_mode().is_some()
+            && h.object_lock_retain_until_date()
+                .is_some_and(|d| d.secs() >= until - 3600)
+    };
     let head = client
         .head_object()
         .bucket(bucket)
@@ -209,7 +776,7 @@ async fn ensure_retention(
         .set_version_id(version.map(str::to_string))
         .send()
         .await;
-    if head.as_ref().is_ok_and(|h| h.object_lock_mode().is_some()) {
+    if head.as_ref().is_ok_and(enough) {
         return;
     }
     let mode = match r.mode {
@@ -218,7 +785,7 @@ async fn ensure_retention(
     };
     let ret = ObjectLockRetention::builder()
         .mode(mode)
-        .retain_until_date(DateTime::from_secs(now_secs() + i64::from(r.days) * 86_400))
+        .retain_until_date(DateTime::from_secs(until))
         .build();
     let set = client
         .put_object_retention()
@@ -236,10 +803,11 @@ async fn ensure_retention(
         .set_version_id(version.map(str::to_string))
         .send()
         .await
-        .is_ok_and(|h| h.object_lock_mode().is_some());
+        .is_ok_and(|h| enough(&h));
     if !now_locked {
         eprintln!(
-            "sealcast upload: warning: s3://{bucket}/{key}: the store did not apply Object Lock retention to the multipart upload{}",
+            "sealcast upload: warning: s3://{bucket}/{key}: the store did not apply Object Lock retention ({} days) to the multipart upload{}",
+            r.days,
             set.err().map(|e| format!(" ({})", aws_sdk_s3::error::DisplayErrorContext(e))).unwrap_or_default()
         );
     }
@@ -263,4 +831,86 @@ async fn multipart_stored(
         .and_then(|h| h.version_id().map(str::to_string));
     let (h, _) = get_sha256(client, bucket, key, version.as_deref(), backoff).await?;
     Ok((h, version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn plans_parts() {
+        assert_eq!(effective_part_size(100 * MIB, 1), 5 * MIB);
+        assert_eq!(effective_part_size(100 * MIB, 16 * MIB), 16 * MIB);
+        // More than 10 000 parts of 5 MiB: the part size grows.
+        let big = 60_000 * MIB;
+        assert_eq!(effective_part_size(big, 5 * MIB), 6 * MIB);
+        assert_eq!(plan(0, 5 * MIB), vec![(1, 0, 0)]);
+        assert_eq!(plan(5 * MIB, 5 * MIB), vec![(1, 0, 5 * MIB)]);
+        assert_eq!(
+            plan(11 * MIB, 5 * MIB),
+            vec![(1, 0, 5 * MIB), (2, 5 * MIB, 5 * MIB), (3, 10 * MIB, MIB)]
+        );
+        let p = plan(big, effective_part_size(big, 5 * MIB));
+        assert_eq!(p.len(), 10_000);
+        assert_eq!(p.iter().map(|x| x.2).sum::<u64>(), big);
+    }
+
+    #[test]
+    fn keeps_only_confirmed_parts() {
+        let plan = plan(11 * MIB, 5 * MIB);
+        let part = |n: i32, size: u64, etag: &str, sum: &str| RecordedPart {
+            number: n,
+            size,
+            etag: etag.into(),
+            checksum_sha256: sum.into(),
+        };
+        let recorded = vec![
+            part(1, 5 * MIB, "\"e1\"", "s1"),
+            part(2, 5 * MIB, "\"e2\"", "s2"),
+            part(3, MIB, "\"e3\"", "s3"),
+        ];
+        let mut listed: BTreeMap<i32, Listed> = BTreeMap::new();
+        // Same ETag without quotes, no checksum from the server: kept.
+        listed.insert(1, (5 * MIB, "e1".into(), None));
+        // The server's checksum differs: sent again.
+        listed.insert(2, (5 * MIB, "\"e2\"".into(), Some("other".into())));
+        // Part 3 has another size on the server: sent again.
+        listed.insert(3, (MIB - 1, "\"e3\"".into(), Some("s3".into())));
+        let kept = confirmed(&recorded, &listed, &plan);
+        assert_eq!(kept, vec![recorded[0].clone()]);
+        listed.insert(2, (5 * MIB, "\"e2\"".into(), Some("s2".into())));
+        listed.insert(3, (MIB, "\"e3\"".into(), Some("s3".into())));
+        assert_eq!(confirmed(&recorded, &listed, &plan), recorded);
+        // Not listed (the server lost it, or another upload): sent again.
+        listed.remove(&1);
+        assert_eq!(confirmed(&recorded, &listed, &plan).len(), 2);
+        // A recorded part that does not fit the plan is never kept.
+        let odd = vec![part(4, 5 * MIB, "e4", "s4")];
+        listed.insert(4, (5 * MIB, "e4".into(), None));
+        assert!(confirmed(&odd, &listed, &plan).is_empty());
+    }
+
+    #[test]
+    fn reads_list_parts_answers_the_sdk_refuses() {
+        // moto 5.2.1's answer (document element ListPartsResponse).
+        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
+<ListPartsResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>rec</Bucket><Key>k</Key><UploadId>u</UploadId><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker><MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated><Part><PartNumber>1</PartNumber><LastModified>2026-11-21T17:03:49.000Z</LastModified><ETag>"6bda69cd"</ETag><Size>5242880</Size></Part><Part><PartNumber>2</PartNumber><ETag>&quot;ebc11741&quot;</ETag><Size>1024</Size><ChecksumSHA256>c2hh</ChecksumSHA256></Part><Initiator><ID>x</ID></Initiator></ListPartsResponse>"#;
+        let page = PartsPage::from_xml(xml).unwrap();
+        assert_eq!(
+            page,
+            PartsPage {
+                parts: vec![
+                    (1, (5 * MIB, "\"6bda69cd\"".into(), None)),
+                    (2, (1024, "\"ebc11741\"".into(), Some("c2hh".into()))),
+                ],
+                truncated: false,
+                next_marker: Some("2".into()),
+            }
+        );
+        assert!(PartsPage::from_xml("<Error><Code>x</Code></Error>").is_none());
+        // A part without a number or size is not guessed at.
+        assert!(PartsPage::from_xml("<ListPartsResult><Part><ETag>e</ETag></Part>").is_none());
+    }
 }

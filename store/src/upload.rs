@@ -576,8 +576,13 @@ impl Uploader {
                 &bucket,
                 &key,
                 path,
+                rec.size,
                 &rec.sha256,
-                self.opts.part_size,
+                &multipart::MultipartOptions {
+                    part_size: self.opts.part_size,
+                    parallel_parts: self.opts.parallel_parts,
+                    resume: Some(multipart::resume_record_path(&self.opts.spool, name)),
+                },
                 self.retention,
                 self.opts.backoff,
             )

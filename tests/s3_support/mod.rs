@@ -307,3 +307,141 @@ impl Drop for Proxy {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// Multipart uploads in progress in a bucket: (key, upload id), sorted.
+pub fn multipart_uploads(c: &Client, bucket: &str) -> Vec<(String, String)> {
+    rt().block_on(async {
+        let o = c
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .send()
+            .await
+            .expect("list multipart uploads");
+        let mut v: Vec<(String, String)> = o
+            .uploads()
+            .iter()
+            .map(|u| {
+                (
+                    u.key().unwrap_or_default().to_string(),
+                    u.upload_id().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    })
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a server that forwards request bytes (client →
+/// server, all connections together) until `stall_after` of them have gone through, then
+/// forwards nothing more and holds every connection open: "the server hangs mid-upload".
+/// Without `stall_after` it just forwards. Answers (server → client) always go through. It
+/// counts the bytes forwarded and the most connections open at once (concurrent requests
+/// need connections of their own).
+pub struct StallProxy {
+    /// Listening port.
+    pub port: u16,
+    /// Request bytes forwarded so far.
+    pub sent: std::sync::Arc<std::sync::Mutex<u64>>,
+    /// Most client connections open at once.
+    pub max_open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StallProxy {
+    /// Forward 127.0.0.1:<new port> to 127.0.0.1:`upstream`.
+    pub fn start(upstream: u16, stall_after: Option<u64>) -> StallProxy {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+        let port = l.local_addr().unwrap().port();
+        l.set_nonblocking(true).unwrap();
+        let sent = Arc::new(Mutex::new(0u64));
+        let max_open = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, mx, st) = (sent.clone(), max_open.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            while !st.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(300) {
+                let (client, _) = match l.accept() {
+                    Ok(c) => c,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                let _ = client.set_nonblocking(false);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                    continue;
+                };
+                let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+                mx.fetch_max(now_open, Ordering::SeqCst);
+                let (s1, st1, open1) = (s.clone(), st.clone(), open.clone());
+                let (mut c_r, mut s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut s_r, mut c_w) = (server, client);
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16 * 1024];
+                    loop {
+                        let n = match c_r.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let allowed = {
+                            let mut total = s1.lock().unwrap();
+                            let allowed = stall_after.map_or(n as u64, |limit| {
+                                (n as u64).min(limit.saturating_sub(*total))
+                            });
+                            *total += allowed;
+                            allowed as usize
+                        };
+                        if s_w.write_all(&buf[..allowed]).is_err() {
+                            break;
+                        }
+                        if allowed < n {
+                            // Stalled: hold the connection until the proxy is dropped.
+                            while !st1.load(Ordering::SeqCst) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            break;
+                        }
+                    }
+                    open1.fetch_sub(1, Ordering::SeqCst);
+                    let _ = s_w.shutdown(std::net::Shutdown::Both);
+                    let _ = c_r.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_r, &mut c_w);
+                    let _ = c_w.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        StallProxy {
+            port,
+            sent,
+            max_open,
+            stop,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Request bytes forwarded so far.
+    pub fn sent(&self) -> u64 {
+        *self.sent.lock().unwrap()
+    }
+
+    /// Most connections open at once so far.
+    pub fn max_open(&self) -> usize {
+        self.max_open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for StallProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
