@@ -330,12 +330,24 @@ fn manifest_chain_attacks() {
     assert_eq!(code, 1, "{out}");
     assert!(has(&out, "MOVED"), "{out}");
 
-    // Chain restarted: the uploader lost its state and starts again at seq 0.
+    // Chain restarted without a signed reason: someone holding the host key stores a second
+    // seq-0 manifest (the uploader itself continues the bucket's chain when its state is
+    // lost: tests/s3_lifecycle.rs).
     let s = Setup::new(1);
-    fs::remove_file(s.spool.join(sealcast_store::upload::STATE_FILE)).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    s.record("again");
-    s.upload();
+    let m0 = s.current("manifests/", "_000000.json").remove(0);
+    let mut m = sealcast_store::manifest::Manifest::parse(&s.get(&m0.0)).unwrap();
+    m.period_end_us += 60_000_000;
+    m.period_end = sealcast_store::layout::rfc3339(m.period_end_us);
+    m.key = sealcast_store::layout::manifest_key("pfx/", "h1", m.period_end_us, 0);
+    assert_ne!(m.key, m0.0);
+    let key =
+        sealcast_signer::SigningKey::from_file_bytes(&fs::read(&s.env.key).unwrap()).unwrap();
+    let bytes = m.to_bytes();
+    s.put(&m.key, bytes.clone());
+    s.put(
+        &format!("{}.sig", m.key),
+        sealcast_store::manifest::sign(&key, &bytes).into_bytes(),
+    );
     let (code, out) = s.verify_s3(&[]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("chain restarted"), "{out}");

@@ -5,16 +5,28 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// Create `path` for a new recording: exclusive (never overwrites), mode 0640.
+/// Create `path` for a new recording: exclusive (never overwrites), mode 0640, and holding
+/// an exclusive `flock(2)` for as long as the returned file (or a duplicate of it) is open.
+///
+/// The lock is how the uploader tells a live recording from one whose recorder died
+/// (SPEC §5.1): it is released by the kernel when the process exits, however it exits. A
+/// filesystem without `flock` support leaves the file unlocked (the uploader then cannot tell
+/// and waits for the seal receipt).
 ///
 /// # Errors
 /// `AlreadyExists` if the path exists; other I/O errors as returned by `open(2)`.
 pub fn create_recording(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+    let f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o640)
-        .open(path)
+        .open(path)?;
+    match f.try_lock() {
+        Ok(()) | Err(fs::TryLockError::WouldBlock) => {}
+        Err(fs::TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {}
+        Err(fs::TryLockError::Error(e)) => return Err(e),
+    }
+    Ok(f)
 }
 
 /// Path of the seal receipt for a recording: `<recording>.seal` (SPEC §5).

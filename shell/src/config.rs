@@ -89,6 +89,19 @@ pub struct Config {
     pub env_keep: Vec<String>,
     /// `PATH` of the session. Default `/usr/local/bin:/usr/bin:/bin`.
     pub path: String,
+    /// The `[upload]` table: settings of `sealcast upload`, which checks them; ignored here.
+    pub upload: OtherTable,
+}
+
+/// A table of the same file that belongs to another program (accepted, not interpreted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OtherTable;
+
+impl<'de> Deserialize<'de> for OtherTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(OtherTable)
+    }
 }
 
 impl Default for Config {
@@ -106,6 +119,7 @@ impl Default for Config {
             sftp_server: DEFAULT_SFTP_SERVER.into(),
             env_keep: DEFAULT_ENV_KEEP.iter().map(|s| s.to_string()).collect(),
             path: DEFAULT_PATH.into(),
+            upload: OtherTable,
         }
     }
 }

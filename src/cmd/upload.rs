@@ -5,7 +5,7 @@
 //! Exit code: 0 when every finished recording is stored, 4 when some could not be (they stay
 //! in the spool for the next run), 3 for usage errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -26,74 +26,192 @@ pub enum LockModeArg {
     Governance,
 }
 
+/// Where `sealcast upload` reads its settings when `--config` is not given and the file exists.
+pub const DEFAULT_CONFIG: &str = "/etc/sealcast/sealcast.toml";
+
 #[derive(Debug, clap::Args)]
 pub struct UploadArgs {
-    /// Spool directory the recorder writes into.
+    /// Settings file: the `[upload]` table of sealcast.toml (plus its top-level `spool_dir`,
+    /// `key` and `host_id` as defaults). Flags override it. Default: /etc/sealcast/sealcast.toml
+    /// when it exists.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Spool directory the recorder writes into (config: upload.spool, else spool_dir).
     #[arg(long, value_name = "DIR")]
-    pub spool: PathBuf,
-    /// Destination: s3://BUCKET/PREFIX.
+    pub spool: Option<PathBuf>,
+    /// Destination: s3://BUCKET/PREFIX (config: upload.to).
     #[arg(long, value_name = "URL")]
-    pub to: String,
-    /// Host name used in object keys (recordings/<host>/…).
+    pub to: Option<String>,
+    /// Host name used in object keys, recordings/<host>/… (config: upload.host, else host_id,
+    /// else this machine's host name).
     #[arg(long, value_name = "NAME")]
-    pub host: String,
-    /// Host signing key (PKCS#8) for the signed manifests (default: the dev key under the
-    /// XDG data dir, when it exists). Without a key no manifest is stored and spool files are kept.
+    pub host: Option<String>,
+    /// Host signing key (PKCS#8) for the signed manifests (config: upload.key, else key; else
+    /// the dev key under the XDG data dir, when it exists). Without a key no manifest is stored
+    /// and spool files are kept.
     #[arg(long, value_name = "FILE")]
     pub key: Option<PathBuf>,
-    /// Manifest period in seconds: with --watch a manifest (or heartbeat) every period.
-    #[arg(long, default_value_t = 300, value_name = "SECS")]
-    pub period_secs: u64,
-    /// Keep running: scan the spool every --poll-secs seconds.
+    /// Manifest period in seconds: with --watch a manifest (or heartbeat) every period
+    /// [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub period_secs: Option<u64>,
+    /// Keep running: scan the spool every --poll-secs seconds (config: upload.watch).
     #[arg(long)]
     pub watch: bool,
-    /// Seconds between spool scans with --watch.
-    #[arg(long, default_value_t = 10, value_name = "SECS")]
-    pub poll_secs: u64,
+    /// Seconds between spool scans with --watch [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub poll_secs: Option<u64>,
     /// S3 endpoint (default: AWS_ENDPOINT_URL, else AWS). Path-style addressing is used with an endpoint.
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
-    /// Object Lock retention mode, used when the bucket has Object Lock enabled.
-    #[arg(long, value_enum, default_value_t = LockModeArg::Compliance)]
-    pub lock_mode: LockModeArg,
-    /// Object Lock retention in days, used when the bucket has Object Lock enabled.
-    #[arg(long, default_value_t = 365, value_name = "DAYS")]
-    pub lock_days: u32,
-    /// Tries per object before it is left for the next run.
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub max_attempts: u32,
-    /// Recordings of at least this many MiB go up as multipart uploads.
-    #[arg(long, default_value_t = 64, value_name = "MIB")]
-    pub multipart_threshold_mib: u64,
-    /// Multipart part size in MiB (at least 5).
-    #[arg(long, default_value_t = 16, value_name = "MIB")]
-    pub part_size_mib: u64,
-    /// Parts of one multipart upload sent at once (memory: this many parts).
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub parallel_parts: usize,
-    /// Longest wait between tries, in seconds (capped exponential backoff from 0.25 s).
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
-    pub max_backoff_secs: u64,
+    /// Object Lock retention mode, used when the bucket has Object Lock enabled
+    /// [default: compliance].
+    #[arg(long, value_enum)]
+    pub lock_mode: Option<LockModeArg>,
+    /// Object Lock retention in days, used when the bucket has Object Lock enabled
+    /// [default: 365].
+    #[arg(long, value_name = "DAYS")]
+    pub lock_days: Option<u32>,
+    /// Tries per object before it is left for the next run [default: 8].
+    #[arg(long, value_name = "N")]
+    pub max_attempts: Option<u32>,
+    /// Recordings of at least this many MiB go up as multipart uploads [default: 64].
+    #[arg(long, value_name = "MIB")]
+    pub multipart_threshold_mib: Option<u64>,
+    /// Multipart part size in MiB, at least 5 [default: 16].
+    #[arg(long, value_name = "MIB")]
+    pub part_size_mib: Option<u64>,
+    /// Parts of one multipart upload sent at once (memory: this many parts) [default: 4].
+    #[arg(long, value_name = "N")]
+    pub parallel_parts: Option<usize>,
+    /// Snapshot live sessions' verifiable prefixes this often, in seconds; 0: ship sessions
+    /// only once they close or their recorder died [default: 300].
+    #[arg(long, value_name = "SECS")]
+    pub snapshot_secs: Option<u64>,
+    /// A recording without seal receipt whose recorder is gone (lock free) is shipped as
+    /// recovered once idle this many seconds [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub recover_after_secs: Option<u64>,
+    /// Longest wait between tries, in seconds (capped exponential backoff from 0.25 s)
+    /// [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub max_backoff_secs: Option<u64>,
+}
+
+/// The `[upload]` table of sealcast.toml: the same settings as the flags, by the same names
+/// (`lock_mode = "compliance"`). Unknown keys are an error.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadConfig {
+    /// `--spool`.
+    pub spool: Option<PathBuf>,
+    /// `--to`.
+    pub to: Option<String>,
+    /// `--host`.
+    pub host: Option<String>,
+    /// `--key`.
+    pub key: Option<PathBuf>,
+    /// `--endpoint-url`.
+    pub endpoint_url: Option<String>,
+    /// `--watch`.
+    pub watch: Option<bool>,
+    /// `--period-secs`.
+    pub period_secs: Option<u64>,
+    /// `--poll-secs`.
+    pub poll_secs: Option<u64>,
+    /// `--lock-mode`: `compliance` or `governance`.
+    pub lock_mode: Option<String>,
+    /// `--lock-days`.
+    pub lock_days: Option<u32>,
+    /// `--max-attempts`.
+    pub max_attempts: Option<u32>,
+    /// `--max-backoff-secs`.
+    pub max_backoff_secs: Option<u64>,
+    /// `--multipart-threshold-mib`.
+    pub multipart_threshold_mib: Option<u64>,
+    /// `--part-size-mib`.
+    pub part_size_mib: Option<u64>,
+    /// `--parallel-parts`.
+    pub parallel_parts: Option<usize>,
+    /// `--snapshot-secs`.
+    pub snapshot_secs: Option<u64>,
+    /// `--recover-after-secs`.
+    pub recover_after_secs: Option<u64>,
+}
+
+/// The top level of sealcast.toml as the uploader sees it: the recorder's keys it reuses as
+/// defaults, and `[upload]`; the other keys belong to sealcast-shell and are not checked here.
+#[derive(Debug, Default, serde::Deserialize)]
+struct FileConfig {
+    host_id: Option<String>,
+    spool_dir: Option<PathBuf>,
+    key: Option<PathBuf>,
+    #[serde(default)]
+    upload: UploadConfig,
+}
+
+/// Read the settings file: the named one (must exist), else [`DEFAULT_CONFIG`] when present.
+fn load_config(named: Option<&Path>) -> Result<FileConfig> {
+    let (path, required) = match named {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from(DEFAULT_CONFIG), false),
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(FileConfig::default())
+        }
+        Err(e) => return Err(UsageError(format!("--config {}: {e}", path.display())).into()),
+    };
+    toml::from_str(&text).map_err(|e| {
+        UsageError(format!(
+            "{}: {}",
+            path.display(),
+            e.to_string().trim().replace('\n', " ")
+        ))
+        .into()
+    })
+}
+
+fn this_host() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).replace(char::is_whitespace, "-")
 }
 
 /// Run `sealcast upload`.
 ///
 /// # Errors
-/// [`UsageError`] for a bad URL, host name, spool or key; setup failures (exit 4).
+/// [`UsageError`] for a bad URL, host name, spool, key or settings file; setup failures
+/// (exit 4).
 pub fn run(a: UploadArgs) -> Result<u8> {
-    let dest = S3Url::parse(&a.to).map_err(|e| UsageError(format!("--to: {e:#}")))?;
-    if !a.spool.is_dir() {
-        return Err(UsageError(format!("--spool {}: not a directory", a.spool.display())).into());
+    let file = load_config(a.config.as_deref())?;
+    let c = file.upload;
+    let to = a
+        .to
+        .or(c.to)
+        .ok_or_else(|| UsageError("no destination: give --to s3://BUCKET/PREFIX or upload.to in the settings file".into()))?;
+    let dest = S3Url::parse(&to).map_err(|e| UsageError(format!("--to: {e:#}")))?;
+    let spool = a.spool.or(c.spool).or(file.spool_dir).ok_or_else(|| {
+        UsageError("no spool: give --spool DIR or spool_dir in the settings file".into())
+    })?;
+    if !spool.is_dir() {
+        return Err(UsageError(format!("--spool {}: not a directory", spool.display())).into());
     }
-    if !sealcast_store::layout::is_safe_segment(&a.host) {
+    let host = a.host.or(c.host).or(file.host_id).unwrap_or_else(this_host);
+    if !sealcast_store::layout::is_safe_segment(&host) {
         return Err(UsageError(format!(
-            "--host {:?}: letters, digits, '.', '_' or '-' only",
-            a.host
+            "--host {host:?}: letters, digits, '.', '_' or '-' only"
         ))
         .into());
     }
-    let key_path = match &a.key {
-        Some(k) => Some(k.clone()),
+    let key_path = match a.key.or(c.key).or(file.key) {
+        Some(k) => Some(k),
         None => crate::paths::dev_key().ok().filter(|p| p.is_file()),
     };
     let signing_key = match &key_path {
@@ -107,33 +225,52 @@ pub fn run(a: UploadArgs) -> Result<u8> {
         }
         None => None,
     };
+    let lock_mode = match (a.lock_mode, c.lock_mode.as_deref()) {
+        (Some(m), _) => m,
+        (None, None) => LockModeArg::Compliance,
+        (None, Some(s)) => LockModeArg::from_str(s, true).map_err(|_| {
+            UsageError(format!(
+                "upload.lock_mode {s:?}: compliance or governance"
+            ))
+        })?,
+    };
+    let snapshot_secs = a.snapshot_secs.or(c.snapshot_secs).unwrap_or(300);
     let opts = Options {
-        spool: a.spool,
+        spool,
         dest,
-        host: a.host,
-        endpoint: a.endpoint_url,
-        lock_mode: match a.lock_mode {
+        host,
+        endpoint: a.endpoint_url.or(c.endpoint_url),
+        lock_mode: match lock_mode {
             LockModeArg::Compliance => LockMode::Compliance,
             LockModeArg::Governance => LockMode::Governance,
         },
-        lock_days: a.lock_days,
+        lock_days: a.lock_days.or(c.lock_days).unwrap_or(365),
         backoff: Backoff {
-            attempts: a.max_attempts.max(1),
-            cap: Duration::from_secs(a.max_backoff_secs.max(1)),
+            attempts: a.max_attempts.or(c.max_attempts).unwrap_or(8).max(1),
+            cap: Duration::from_secs(a.max_backoff_secs.or(c.max_backoff_secs).unwrap_or(30).max(1)),
             ..Backoff::default()
         },
-        watch: a.watch,
-        poll: Duration::from_secs(a.poll_secs.max(1)),
+        watch: a.watch || c.watch.unwrap_or(false),
+        poll: Duration::from_secs(a.poll_secs.or(c.poll_secs).unwrap_or(10).max(1)),
         signing_key,
-        period: Duration::from_secs(a.period_secs.max(1)),
-        multipart_threshold: a.multipart_threshold_mib.max(1) << 20,
-        part_size: a.part_size_mib.max(5) << 20,
-        parallel_parts: a.parallel_parts.max(1),
+        period: Duration::from_secs(a.period_secs.or(c.period_secs).unwrap_or(300).max(1)),
+        multipart_threshold: a
+            .multipart_threshold_mib
+            .or(c.multipart_threshold_mib)
+            .unwrap_or(64)
+            .max(1)
+            << 20,
+        part_size: a.part_size_mib.or(c.part_size_mib).unwrap_or(16).max(5) << 20,
+        parallel_parts: a.parallel_parts.or(c.parallel_parts).unwrap_or(4).max(1),
+        snapshot_every: (snapshot_secs > 0).then(|| Duration::from_secs(snapshot_secs)),
+        recover_grace: Duration::from_secs(
+            a.recover_after_secs.or(c.recover_after_secs).unwrap_or(60),
+        ),
     };
     let sum = upload::run(opts)?;
     println!(
-        "upload: {} uploaded, {} already stored, {} shipped earlier, {} still open, {} failed, {} manifests, {} spool recordings released",
-        sum.uploaded, sum.already_stored, sum.previously_shipped, sum.open, sum.failed, sum.manifests, sum.deleted
+        "upload: {} uploaded, {} already stored, {} shipped earlier, {} still open ({} snapshots), {} recovered after a crash, {} failed, {} manifests, {} spool recordings released",
+        sum.uploaded, sum.already_stored, sum.previously_shipped, sum.open, sum.snapshots, sum.recovered, sum.failed, sum.manifests, sum.deleted
     );
     Ok(if sum.failed > 0 { 4 } else { 0 })
 }

@@ -64,6 +64,15 @@ pub fn recording_key(prefix: &str, host: &str, start_us: u64, session: &str) -> 
     )
 }
 
+/// A snapshot of a live recording's verifiable prefix covering `lines` lines:
+/// `<prefix>recordings/<host>/<YYYY>/<MM>/<DD>/<session>.open-<lines>.cast.zst`.
+pub fn snapshot_key(prefix: &str, host: &str, start_us: u64, session: &str, lines: u64) -> String {
+    format!(
+        "{prefix}recordings/{host}/{}/{session}.open-{lines}.cast.zst",
+        date_path(start_us)
+    )
+}
+
 /// The seal receipt object beside a recording: `<recording key>.seal`.
 pub fn receipt_key(recording_key: &str) -> String {
     format!("{recording_key}.seal")

@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod layout;
 pub mod manifest;
 pub mod multipart;
+pub mod rebuild;
 pub mod recording;
 pub mod s3;
 pub mod upload;

@@ -2,14 +2,15 @@
 //! header (session, host, user, start), the SHA-256 and size of the file, the SHA-256 and
 //! line count of the decompressed stream, and the seal receipt (final checkpoint note).
 
-use std::fs::File;
+use std::fs::{File, TryLockError};
+use std::time::{Duration, SystemTime};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use sealcast_format::Header;
+use sealcast_format::{scan, ContainerError, FrameKind, Header};
 use sealcast_signer::Checkpoint;
 
 /// Longest header line read (SPEC §8).
@@ -67,6 +68,15 @@ pub fn sha256_reader(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
     Ok((h.finalize().into(), n))
 }
 
+/// SHA-256 and size of the first `len` bytes of a file (all of it when shorter).
+///
+/// # Errors
+/// I/O errors, with the path.
+pub fn sha256_file_prefix(path: &Path, len: u64) -> Result<([u8; 32], u64)> {
+    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    sha256_reader(f.take(len)).with_context(|| format!("read {}", path.display()))
+}
+
 /// SHA-256 and size of a file.
 ///
 /// # Errors
@@ -82,8 +92,17 @@ pub fn sha256_file(path: &Path) -> Result<([u8; 32], u64)> {
 /// # Errors
 /// I/O or zstd errors (a torn tail of a crashed recording is an error here).
 pub fn content_digest(path: &Path) -> Result<([u8; 32], u64, u64)> {
+    content_digest_prefix(path, u64::MAX)
+}
+
+/// [`content_digest`] of the first `len` bytes of the file (a prefix ending at a frame
+/// boundary, such as [`CheckpointAt::end`]).
+///
+/// # Errors
+/// As [`content_digest`].
+pub fn content_digest_prefix(path: &Path, len: u64) -> Result<([u8; 32], u64, u64)> {
     let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let mut dec = zstd::stream::read::Decoder::new(f)?;
+    let mut dec = zstd::stream::read::Decoder::new(f.take(len))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let (mut lines, mut bytes) = (0u64, 0u64);
@@ -171,4 +190,126 @@ pub fn sealcast_receipt_path(recording: &Path) -> PathBuf {
     let mut s = recording.as_os_str().to_owned();
     s.push(".seal");
     PathBuf::from(s)
+}
+
+/// The last checkpoint of a recording and where the prefix it closes ends.
+#[derive(Debug, Clone)]
+pub struct CheckpointAt {
+    /// Offset just past the checkpoint frame: the length of the verifiable prefix, bytes.
+    pub end: u64,
+    /// The checkpoint (parsed, not verified: the signature is checked by `verify`).
+    pub checkpoint: Checkpoint,
+}
+
+/// Read window of [`last_checkpoint`], bytes.
+const SCAN_CHUNK: usize = 4 << 20;
+/// A frame larger than this ends the scan (SPEC §8 caps frame content at 16 MiB), bytes.
+const SCAN_MAX_BUFFER: usize = 64 << 20;
+
+/// Walk the frames of a recording in bounded memory (a 4 MiB window, at most 64 MiB for one
+/// frame) and return the last checkpoint before the first damaged, torn or unparsable frame.
+/// A file still being written is fine: a frame cut at the current end is its torn tail.
+///
+/// # Errors
+/// I/O errors; `Ok(None)` when no checkpoint is there.
+pub fn last_checkpoint(path: &Path) -> Result<Option<CheckpointAt>> {
+    let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    let mut buf: Vec<u8> = Vec::new();
+    let mut base = 0u64;
+    let mut last = None;
+    loop {
+        let old = buf.len();
+        buf.resize(old + SCAN_CHUNK, 0);
+        let mut got = 0;
+        while old + got < buf.len() {
+            match f.read(&mut buf[old + got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+            }
+        }
+        buf.truncate(old + got);
+        let eof = got < SCAN_CHUNK;
+        if buf.is_empty() {
+            return Ok(last);
+        }
+        let mut consumed = 0usize;
+        let mut more = true;
+        for frame in scan(&buf) {
+            match frame {
+                Ok(fr) => {
+                    consumed = (fr.offset + fr.len) as usize;
+                    if fr.kind == FrameKind::Checkpoint {
+                        match Checkpoint::parse(fr.bytes) {
+                            Ok((checkpoint, _, _)) => {
+                                last = Some(CheckpointAt {
+                                    end: base + consumed as u64,
+                                    checkpoint,
+                                })
+                            }
+                            Err(_) => return Ok(last),
+                        }
+                    }
+                }
+                Err(ContainerError::Truncated { .. }) if !eof => break,
+                Err(_) => {
+                    more = false;
+                    break;
+                }
+            }
+        }
+        if !more || eof || buf.len() - consumed > SCAN_MAX_BUFFER {
+            return Ok(last);
+        }
+        buf.drain(..consumed);
+        base += consumed as u64;
+    }
+}
+
+/// Whether the recorder that writes a spool file is alive (SPEC §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    /// Its recorder holds the lock: the session is live.
+    Live,
+    /// Unlocked, but written within the grace period (it may be closing normally).
+    Settling,
+    /// Unlocked and idle for the grace period: the recorder died without a seal receipt.
+    Gone,
+    /// The filesystem cannot tell (no `flock`): treated as live.
+    Unknown,
+}
+
+/// Default time an unlocked recording without a receipt must be idle before it counts as
+/// abandoned (SPEC §5.1).
+pub const RECOVER_GRACE: Duration = Duration::from_secs(60);
+
+/// Probe the recorder's lock on a spool file (a shared `flock` attempt, released at once);
+/// `grace` is the idle time after which an unlocked file counts as abandoned.
+///
+/// # Errors
+/// The file cannot be opened or its metadata read.
+pub fn writer_state(path: &Path, grace: Duration) -> Result<Writer> {
+    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    match f.try_lock_shared() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(Writer::Live),
+        Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
+            return Ok(Writer::Unknown)
+        }
+        Err(TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("lock {}", path.display()))
+        }
+    }
+    let idle = f
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .unwrap_or_default();
+    Ok(if idle >= grace {
+        Writer::Gone
+    } else {
+        Writer::Settling
+    })
 }

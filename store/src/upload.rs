@@ -34,7 +34,7 @@ use sealcast_signer::SigningKey;
 use crate::layout;
 use crate::manifest::{self, Entry, LockPolicy, Manifest, ObjectRef, Prev};
 use crate::multipart;
-use crate::recording::{self, sha256_reader};
+use crate::recording::{self, sha256_reader, Writer};
 use crate::s3::{self, Backoff, S3Url, Try};
 
 /// Name of the uploader's state file inside the spool directory.
@@ -102,6 +102,12 @@ pub struct Options {
     pub part_size: u64,
     /// Parts of one multipart upload in flight at once (memory: this many parts).
     pub parallel_parts: usize,
+    /// Snapshot live recordings' verifiable prefixes this often (`None`: only ship recordings
+    /// once they close or their recorder died).
+    pub snapshot_every: Option<Duration>,
+    /// Idle time after which an unlocked recording without a receipt counts as abandoned by
+    /// a dead recorder (SPEC §5.1; default [`recording::RECOVER_GRACE`]).
+    pub recover_grace: Duration,
 }
 
 /// One shipped object.
@@ -140,8 +146,42 @@ pub struct Shipped {
     pub final_head: String,
     /// Session end (final checkpoint time), Unix µs.
     pub end_us: Option<u64>,
-    /// `closed` (sealed by a final checkpoint and a receipt).
+    /// `closed` (sealed by a final checkpoint and a receipt), `open` (a snapshot of a live
+    /// recording's verifiable prefix) or `recovered` (its recorder died; shipped whole).
     pub status: String,
+}
+
+/// What a spool recording is, for shipping (SPEC §5.1, MANIFEST.md "status").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Sealed: final checkpoint and receipt.
+    Closed,
+    /// Its recorder died: no receipt, lock free, idle.
+    Recovered,
+    /// Live: a snapshot of its verifiable prefix.
+    Open,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Closed => "closed",
+            Kind::Recovered => "recovered",
+            Kind::Open => "open",
+        }
+    }
+}
+
+/// Largest object one PUT may carry (S3: 5 GiB); larger live prefixes are not snapshotted.
+const SINGLE_PUT_MAX: u64 = 5 << 30;
+
+/// The last snapshot of a live recording.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct OpenMark {
+    /// Lines its snapshot covered (0: none yet).
+    pub lines: u64,
+    /// When it was taken (or the file first seen), Unix µs.
+    pub at_us: u64,
 }
 
 /// Where the host's manifest chain stands.
@@ -164,8 +204,12 @@ pub struct PendingManifest {
     pub seq: u64,
     /// Its period end, Unix µs.
     pub period_end_us: u64,
-    /// Spool files it lists (deleted once it is stored).
+    /// Spool files it lists that are deleted once it is stored (closed and recovered ones).
     pub files: Vec<String>,
+    /// Entries of [`State::shipped`] it lists (empty in states written before snapshots
+    /// existed: then `files`).
+    #[serde(default)]
+    pub listed: Vec<String>,
 }
 
 /// The uploader's persistent state.
@@ -179,6 +223,9 @@ pub struct State {
     /// A manifest being stored.
     #[serde(default)]
     pub pending: Option<PendingManifest>,
+    /// Live recordings seen, by spool file name, with their last snapshot.
+    #[serde(default)]
+    pub open: BTreeMap<String, OpenMark>,
 }
 
 impl State {
@@ -234,8 +281,13 @@ pub struct Summary {
     pub already_stored: usize,
     /// Recordings shipped by earlier runs (skipped).
     pub previously_shipped: usize,
-    /// Recordings still open (no seal receipt yet): left for a later run.
+    /// Recordings still open (no seal receipt yet, recorder alive): shipped when they close.
     pub open: usize,
+    /// Snapshots of live recordings stored by this run.
+    pub snapshots: usize,
+    /// Recordings whose recorder died, shipped whole by this run (also counted in
+    /// `uploaded` or `already_stored`).
+    pub recovered: usize,
     /// Recordings that failed (left in the spool; the run exits non-zero).
     pub failed: usize,
     /// Manifests stored.
@@ -304,7 +356,7 @@ pub(crate) fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// PUT `path` to `key` with our SHA-256, `If-None-Match: *` and `retention`. When the key is
+/// PUT the first `size` bytes of `path` to `key` with our SHA-256 (of those bytes), `If-None-Match: *` and `retention`. When the key is
 /// taken (412), the stored object must have the same SHA-256 ([`Put::AlreadyThere`]),
 /// otherwise it is an error: nothing is ever overwritten.
 ///
@@ -323,7 +375,12 @@ pub async fn put_file(
 ) -> Result<Put> {
     let b64 = B64.encode(sha256);
     let outcome = s3::retry(&format!("PUT {key}"), backoff, || async {
-        let body = match ByteStream::from_path(path).await {
+        let body = match ByteStream::read_from()
+            .path(path)
+            .length(aws_sdk_s3::primitives::Length::Exact(size))
+            .build()
+            .await
+        {
             Ok(b) => b,
             Err(e) => return Try::Fatal(anyhow!("read {}: {e}", path.display())),
         };
@@ -485,8 +542,34 @@ impl Uploader {
                 opts.host
             );
         }
-        let state = State::load(&opts.spool)?;
+        let fresh = !opts.spool.join(STATE_FILE).exists();
+        let mut state = State::load(&opts.spool)?;
         let client = s3::client(opts.endpoint.as_deref()).await;
+        if let (true, Some(key)) = (fresh, &opts.signing_key) {
+            // No state: continue the chain the bucket holds instead of forking it.
+            let r = crate::rebuild::rebuild_chain(
+                &client,
+                &opts.dest,
+                &opts.host,
+                key,
+                &opts.spool,
+                opts.backoff,
+            )
+            .await?;
+            if let Some(last) = &r.chain.last {
+                eprintln!(
+                    "sealcast upload: no state file: continuing the manifest chain after {} (seq {}); {} spool recordings it lists released",
+                    last.key,
+                    r.chain.next_seq - 1,
+                    r.released.len()
+                );
+            }
+            for f in [PENDING_MANIFEST.to_string(), format!("{PENDING_MANIFEST}.sig")] {
+                let _ = fs::remove_file(opts.spool.join(f));
+            }
+            state.chain = r.chain;
+            state.save(&opts.spool)?;
+        }
         let locked = probe_object_lock(&client, &opts.dest.bucket, opts.backoff).await?;
         let retention = locked.then_some(Retention {
             mode: opts.lock_mode,
@@ -510,14 +593,22 @@ impl Uploader {
         &self.state
     }
 
-    /// One pass over the spool.
+    /// One pass over the spool: closed recordings (with a seal receipt) and recordings whose
+    /// recorder died (SPEC §5.1) are shipped whole; live ones get a snapshot of their
+    /// verifiable prefix when [`Options::snapshot_every`] says one is due.
     ///
     /// # Errors
     /// The spool cannot be listed or the state cannot be saved; per-recording failures are
     /// counted in the summary instead.
     pub async fn pass(&mut self) -> Result<Summary> {
         let mut sum = Summary::default();
-        for path in spool_recordings(&self.opts.spool)? {
+        let spooled = spool_recordings(&self.opts.spool)?;
+        self.state.open.retain(|name, _| {
+            spooled
+                .iter()
+                .any(|p| p.file_name().and_then(|n| n.to_str()) == Some(name.as_str()))
+        });
+        for path in spooled {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -527,13 +618,44 @@ impl Uploader {
                 sum.previously_shipped += 1;
                 continue;
             }
-            if !recording::sealcast_receipt_path(&path).is_file() {
-                sum.open += 1;
-                continue;
-            }
-            match self.ship(&path, &name).await {
-                Ok(true) => sum.uploaded += 1,
-                Ok(false) => sum.already_stored += 1,
+            let kind = if recording::sealcast_receipt_path(&path).is_file() {
+                Kind::Closed
+            } else {
+                match recording::writer_state(&path, self.opts.recover_grace) {
+                    Ok(Writer::Gone) if !recording::sealcast_receipt_path(&path).is_file() => {
+                        Kind::Recovered
+                    }
+                    Ok(Writer::Gone) => Kind::Closed,
+                    Ok(_) => {
+                        sum.open += 1;
+                        if !self.snapshot_due(&name) {
+                            continue;
+                        }
+                        Kind::Open
+                    }
+                    Err(e) => {
+                        eprintln!("sealcast upload: {}: {e:#}", path.display());
+                        sum.failed += 1;
+                        continue;
+                    }
+                }
+            };
+            match self.ship(&path, &name, kind).await {
+                Ok(None) => {}
+                Ok(Some(created)) => {
+                    match kind {
+                        Kind::Open => sum.snapshots += 1,
+                        Kind::Recovered => sum.recovered += 1,
+                        Kind::Closed => {}
+                    }
+                    if kind != Kind::Open {
+                        if created {
+                            sum.uploaded += 1;
+                        } else {
+                            sum.already_stored += 1;
+                        }
+                    }
+                }
                 Err(e) => {
                     eprintln!("sealcast upload: {}: {e:#}", path.display());
                     sum.failed += 1;
@@ -543,34 +665,108 @@ impl Uploader {
         Ok(sum)
     }
 
-    /// Ship one closed recording and its receipt; true when this call stored the recording.
-    async fn ship(&mut self, path: &Path, name: &str) -> Result<bool> {
-        let rec = recording::inspect(path)?;
-        let receipt_path = rec
-            .receipt
-            .clone()
-            .ok_or_else(|| anyhow!("seal receipt vanished"))?;
-        let receipt = recording::read_receipt(&receipt_path)?;
-        let (content_sha256, content_lines, _) = recording::content_digest(path)?;
-        if content_lines != receipt.checkpoint.lines {
+    /// Whether a live recording is due for a snapshot: snapshots are on, and the last one
+    /// (or the uploader's first sight of the file) is at least one interval old.
+    fn snapshot_due(&mut self, name: &str) -> bool {
+        let Some(every) = self.opts.snapshot_every else {
+            return false;
+        };
+        let now = now_us();
+        let mark = self
+            .state
+            .open
+            .entry(name.to_string())
+            .or_insert(OpenMark {
+                lines: 0,
+                at_us: now,
+            });
+        now >= mark.at_us + every.as_micros() as u64
+    }
+
+    /// Ship one spool recording. Closed: the whole file and its receipt. Recovered: the whole
+    /// file (torn tail included) without receipt. Open: the prefix up to its last checkpoint,
+    /// under [`layout::snapshot_key`]. Returns whether this call stored the object, or `None`
+    /// when there was nothing new to snapshot.
+    async fn ship(&mut self, path: &Path, name: &str, kind: Kind) -> Result<Option<bool>> {
+        let header = recording::read_header(path)?;
+        let meta = header.sealcast.context("no sealcast header")?;
+        let file_len = fs::metadata(path)
+            .with_context(|| format!("stat {}", path.display()))?
+            .len();
+        // What the entry claims: lines, head and end of the last checkpoint it covers.
+        let (claim, len, receipt_path) = match kind {
+            Kind::Closed => {
+                let rp = recording::sealcast_receipt_path(path);
+                let receipt = recording::read_receipt(&rp)?;
+                (Some(receipt.checkpoint), file_len, Some(rp))
+            }
+            Kind::Recovered => {
+                let cp = recording::last_checkpoint(path)?;
+                (cp.map(|c| c.checkpoint), file_len, None)
+            }
+            Kind::Open => {
+                let Some(cp) = recording::last_checkpoint(path)? else {
+                    return Ok(None);
+                };
+                let seen = self.state.open.get(name).map_or(0, |m| m.lines);
+                if cp.checkpoint.lines <= seen {
+                    return Ok(None);
+                }
+                if cp.end > SINGLE_PUT_MAX {
+                    bail!(
+                        "live recording's verifiable prefix is {} bytes, more than one PUT takes; it ships when it closes",
+                        cp.end
+                    );
+                }
+                (Some(cp.checkpoint), cp.end, None)
+            }
+        };
+        let (sha, size) = recording::sha256_file_prefix(path, len)?;
+        let digest_len = match kind {
+            // The torn tail of a crashed recording does not decompress: digest what the
+            // last checkpoint covers.
+            Kind::Recovered => recording::last_checkpoint(path)?.map_or(0, |c| c.end),
+            _ => len,
+        };
+        let (content_sha256, content_lines, _) =
+            recording::content_digest_prefix(path, digest_len)?;
+        let claimed_lines = claim.as_ref().map_or(0, |c| c.lines);
+        if content_lines != claimed_lines {
             eprintln!(
-                "sealcast upload: {}: {} lines, its receipt covers {}",
+                "sealcast upload: {}: {content_lines} lines, its last checkpoint covers {claimed_lines}",
                 path.display(),
-                content_lines,
-                receipt.checkpoint.lines
             );
         }
-        if !layout::is_safe_segment(&rec.session) {
-            bail!("session id {:?} cannot be part of a key", rec.session);
+        if !layout::is_safe_segment(&meta.session) {
+            bail!("session id {:?} cannot be part of a key", meta.session);
         }
-        let key = layout::recording_key(
-            &self.opts.dest.prefix,
-            &self.opts.host,
-            rec.start_us,
-            &rec.session,
-        );
+        let rec = recording::SpoolRecording {
+            path: path.to_path_buf(),
+            receipt: receipt_path.clone(),
+            session: meta.session,
+            host: meta.host,
+            user: meta.user,
+            start_us: meta.start_us,
+            size,
+            sha256: sha,
+        };
+        let key = match kind {
+            Kind::Open => layout::snapshot_key(
+                &self.opts.dest.prefix,
+                &self.opts.host,
+                rec.start_us,
+                &rec.session,
+                claimed_lines,
+            ),
+            _ => layout::recording_key(
+                &self.opts.dest.prefix,
+                &self.opts.host,
+                rec.start_us,
+                &rec.session,
+            ),
+        };
         let bucket = self.opts.dest.bucket.clone();
-        let put = if rec.size >= self.opts.multipart_threshold {
+        let put = if kind != Kind::Open && rec.size >= self.opts.multipart_threshold {
             multipart::put_multipart(
                 &self.client,
                 &bucket,
@@ -604,24 +800,39 @@ impl Uploader {
             Put::Created(v) => (true, v),
             Put::AlreadyThere(v) => (false, v),
         };
-        let rkey = layout::receipt_key(&key);
-        let (rsha, rsize) = sha256_reader(fs::File::open(&receipt_path)?)?;
-        let rput = put_file(
-            &self.client,
-            &bucket,
-            &rkey,
-            &receipt_path,
-            rsize,
-            &rsha,
-            self.retention,
-            self.opts.backoff,
-        )
-        .await?;
-        let rversion = match rput {
-            Put::Created(v) | Put::AlreadyThere(v) => v,
+        let receipt = match &receipt_path {
+            None => None,
+            Some(receipt_path) => {
+                let rkey = layout::receipt_key(&key);
+                let (rsha, rsize) = sha256_reader(fs::File::open(receipt_path)?)?;
+                let rput = put_file(
+                    &self.client,
+                    &bucket,
+                    &rkey,
+                    receipt_path,
+                    rsize,
+                    &rsha,
+                    self.retention,
+                    self.opts.backoff,
+                )
+                .await?;
+                let rversion = match rput {
+                    Put::Created(v) | Put::AlreadyThere(v) => v,
+                };
+                Some(StoredObject {
+                    key: rkey,
+                    version_id: rversion,
+                    size: rsize,
+                    sha256: hex::encode(rsha),
+                })
+            }
+        };
+        let entry_name = match kind {
+            Kind::Open => format!("{name}#{claimed_lines}"),
+            _ => name.to_string(),
         };
         self.state.shipped.insert(
-            name.to_string(),
+            entry_name,
             Shipped {
                 file: name.to_string(),
                 session: rec.session.clone(),
@@ -633,21 +844,30 @@ impl Uploader {
                     size: rec.size,
                     sha256: hex::encode(rec.sha256),
                 },
-                receipt: Some(StoredObject {
-                    key: rkey,
-                    version_id: rversion,
-                    size: rsize,
-                    sha256: hex::encode(rsha),
-                }),
+                receipt,
                 content_sha256: hex::encode(content_sha256),
-                lines: receipt.checkpoint.lines,
-                final_head: hex::encode(receipt.checkpoint.head),
-                end_us: Some(receipt.checkpoint.time_us),
-                status: "closed".into(),
+                lines: claimed_lines,
+                final_head: claim.as_ref().map(|c| hex::encode(c.head)).unwrap_or_default(),
+                end_us: claim.as_ref().map(|c| c.time_us),
+                status: kind.as_str().into(),
             },
         );
+        match kind {
+            Kind::Open => {
+                self.state.open.insert(
+                    name.to_string(),
+                    OpenMark {
+                        lines: claimed_lines,
+                        at_us: now_us(),
+                    },
+                );
+            }
+            _ => {
+                self.state.open.remove(name);
+            }
+        }
         self.state.save(&self.opts.spool)?;
-        Ok(created)
+        Ok(Some(created))
     }
 }
 
@@ -742,7 +962,12 @@ impl Uploader {
         };
         let bytes = m.to_bytes();
         let sig = manifest::sign(key, &bytes);
-        let files = shipped.iter().map(|s| s.file.clone()).collect();
+        let files = shipped
+            .iter()
+            .filter(|s| s.status != Kind::Open.as_str())
+            .map(|s| s.file.clone())
+            .collect();
+        let listed = self.state.shipped.keys().cloned().collect();
         let mpath = self.spool_file(PENDING_MANIFEST);
         write_atomic(&mpath, &bytes)?;
         write_atomic(&sig_path(&mpath), sig.as_bytes())?;
@@ -751,6 +976,7 @@ impl Uploader {
             seq,
             period_end_us: now_us,
             files,
+            listed,
         });
         self.state.save(&self.opts.spool)?;
         self.finish_pending().await
@@ -796,6 +1022,9 @@ impl Uploader {
                 }
             }
             self.state.shipped.remove(f);
+        }
+        for k in &p.listed {
+            self.state.shipped.remove(k);
         }
         self.state.chain = ChainState {
             next_seq: p.seq + 1,

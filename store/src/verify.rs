@@ -934,8 +934,17 @@ async fn check_recording(
         }
     };
     let report = verify_bytes(&data, receipt.as_deref(), trust);
-    let st = BucketStatus::from_recording(report.status);
-    if st != BucketStatus::Ok {
+    // What the entry's status allows (MANIFEST.md "status"): a closed recording must be
+    // sealed; an open snapshot ends at a (non-final) checkpoint, all of it verified; a
+    // recovered one ends unsealed, and is reported as such (exit class 2: its end was never
+    // sealed by the recorder, only listed by the uploader).
+    let st = match (e.status.as_str(), report.status) {
+        ("open", Status::Unclosed | Status::Ok) => BucketStatus::Ok,
+        (_, s) => BucketStatus::from_recording(s),
+    };
+    let recovered = e.status == "recovered"
+        && matches!(report.status, Status::Unclosed | Status::UnsealedTail);
+    if st != BucketStatus::Ok && !recovered {
         return (st, report.reason);
     }
     if report.session.as_deref() != Some(e.session.as_str()) || report.verified_lines != e.lines {
@@ -970,8 +979,18 @@ async fn check_recording(
             }
         }
     }
+    let what = match e.status.as_str() {
+        "open" => "; open: snapshot of a live session up to its last checkpoint",
+        "recovered" => "; recovered after its recorder died: verified up to its last checkpoint",
+        _ => "",
+    };
+    let tail = if recovered && !report.reason.is_empty() {
+        format!(" ({})", report.reason)
+    } else {
+        String::new()
+    };
     (
-        BucketStatus::Ok,
-        format!("{} lines, session {}", e.lines, e.session),
+        st,
+        format!("{} lines, session {}{what}{tail}", e.lines, e.session),
     )
 }

@@ -1,0 +1,201 @@
+//! Rebuilding the uploader's chain state from the bucket when its state file is gone (a new
+//! disk, a restored backup without the spool's dot-files, an operator's `rm`).
+//!
+//! Starting again at seq 0 would fork the host's manifest chain (`verify` reports FORK or a
+//! CHAIN_GAP "chain restarted"), so a spool without state first reads the newest manifest of
+//! the host from the bucket, checks that its SSHSIG signature is ours and that it names the key
+//! it was found at, and continues the chain after it. Spool recordings that manifest already
+//! lists (same session and SHA-256) are the ones a crash left behind between storing the
+//! manifest and deleting them: they are deleted now, as the lost state would have. When the
+//! newest manifest does not verify with our key the uploader refuses to start rather than
+//! guess (format-spec/MANIFEST.md "Uploader state").
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use aws_sdk_s3::Client;
+use sha2::{Digest, Sha256};
+
+use sealcast_signer::sshsig::{self, MANIFEST_NAMESPACE};
+use sealcast_signer::SigningKey;
+
+use crate::manifest::{Manifest, Prev};
+use crate::recording;
+use crate::s3::{self, Backoff, S3Url, Try};
+use crate::upload::{spool_recordings, ChainState};
+
+/// What [`rebuild_chain`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Rebuilt {
+    /// Where the chain continues (default: no manifest in the bucket, start at seq 0).
+    pub chain: ChainState,
+    /// Spool recordings deleted because the newest manifest already lists them.
+    pub released: Vec<String>,
+}
+
+/// Sequence number in a manifest key `…_<seq>.json`.
+fn key_seq(key: &str) -> Option<u64> {
+    let stem = key.strip_suffix(".json")?;
+    stem.rsplit('_').next()?.parse().ok()
+}
+
+/// Current manifest keys of `host` under the URL's prefix, with their sequence numbers.
+async fn manifest_keys(
+    client: &Client,
+    url: &S3Url,
+    host: &str,
+    backoff: Backoff,
+) -> Result<Vec<(u64, String)>> {
+    let prefix = format!("{}manifests/{host}/", url.prefix);
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = s3::retry("ListObjectsV2 manifests", backoff, || async {
+            match client
+                .list_objects_v2()
+                .bucket(&url.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+            {
+                Ok(o) => Try::Done(o),
+                Err(e) => s3::classify(e),
+            }
+        })
+        .await?;
+        for o in page.contents() {
+            if let Some(k) = o.key() {
+                if let Some(seq) = key_seq(k) {
+                    out.push((seq, k.to_string()));
+                }
+            }
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if page.is_truncated() != Some(true) || token.is_none() {
+            break;
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// GET a small object whole.
+async fn get_small(client: &Client, bucket: &str, key: &str, backoff: Backoff) -> Result<Vec<u8>> {
+    s3::retry(&format!("GET {key}"), backoff, || async {
+        let o = match client.get_object().bucket(bucket).key(key).send().await {
+            Ok(o) => o,
+            Err(e) => return s3::classify(e),
+        };
+        match o.body.collect().await {
+            Ok(b) => Try::Done(b.into_bytes().to_vec()),
+            Err(e) => Try::Transient(anyhow!("read body: {e}")),
+        }
+    })
+    .await
+}
+
+/// Read the host's newest manifest from the bucket and return the chain state that continues
+/// it, deleting spool recordings it already lists.
+///
+/// # Errors
+/// Listing or reading fails after retries; the newest manifest is unsigned, signed by another
+/// key than `key`, unparsable, or names another key, bucket or host (the chain cannot be
+/// continued safely: restore the state file, or investigate with `sealcast verify`).
+pub async fn rebuild_chain(
+    client: &Client,
+    url: &S3Url,
+    host: &str,
+    key: &SigningKey,
+    spool: &Path,
+    backoff: Backoff,
+) -> Result<Rebuilt> {
+    let keys = manifest_keys(client, url, host, backoff).await?;
+    let Some((seq, mkey)) = keys.last().cloned() else {
+        return Ok(Rebuilt::default());
+    };
+    let bytes = get_small(client, &url.bucket, &mkey, backoff).await?;
+    let sig = get_small(client, &url.bucket, &format!("{mkey}.sig"), backoff)
+        .await
+        .with_context(|| format!("newest manifest s3://{}/{mkey} has no signature", url.bucket))?;
+    let signer = sshsig::verify(&sig, MANIFEST_NAMESPACE, &bytes)
+        .map_err(|e| anyhow!("newest manifest s3://{}/{mkey}: {e}", url.bucket))?;
+    let ours = key.public();
+    if signer.id() != ours.id() {
+        bail!(
+            "newest manifest s3://{}/{mkey} is signed by key {}, not this uploader's key {}; \
+             restore the uploader state file ({}) instead of starting a new chain",
+            url.bucket,
+            signer.id(),
+            ours.id(),
+            crate::upload::STATE_FILE
+        );
+    }
+    let m = Manifest::parse(&bytes).with_context(|| format!("manifest s3://{}/{mkey}", url.bucket))?;
+    if m.key != mkey || m.bucket != url.bucket || m.host != host || m.seq != seq {
+        bail!(
+            "manifest s3://{}/{mkey} names {} in {} for host {} seq {}: not where it was found",
+            url.bucket,
+            m.key,
+            m.bucket,
+            m.host,
+            m.seq
+        );
+    }
+    let chain = ChainState {
+        next_seq: m.seq + 1,
+        last: Some(Prev {
+            key: mkey,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            sig_sha256: hex::encode(Sha256::digest(&sig)),
+        }),
+        last_period_end_us: Some(m.period_end_us),
+    };
+    // Sessions the manifest lists as shipped whole, with their object SHA-256.
+    let listed: BTreeMap<&str, &str> = m
+        .recordings
+        .iter()
+        .filter(|e| e.status != "open")
+        .map(|e| (e.session.as_str(), e.sha256.as_str()))
+        .collect();
+    let mut released = Vec::new();
+    for path in spool_recordings(spool)? {
+        let Ok(h) = recording::read_header(&path) else {
+            continue;
+        };
+        let Some(meta) = h.sealcast else { continue };
+        let Some(want) = listed.get(meta.session.as_str()) else {
+            continue;
+        };
+        let (sha, _) = recording::sha256_file(&path)?;
+        if hex::encode(sha) != *want {
+            continue;
+        }
+        for p in [recording::sealcast_receipt_path(&path), path.clone()] {
+            match fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("remove {}", p.display())),
+            }
+        }
+        released.push(path.display().to_string());
+    }
+    Ok(Rebuilt { chain, released })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_seq;
+
+    #[test]
+    fn sequence_numbers_come_from_the_key_suffix() {
+        assert_eq!(
+            key_seq("p/manifests/h/2026/11/21/h_20261121T170000Z_000042.json"),
+            Some(42)
+        );
+        assert_eq!(key_seq("manifests/h/x.json.sig"), None);
+        assert_eq!(key_seq("manifests/h/h_x_notanumber.json"), None);
+    }
+}

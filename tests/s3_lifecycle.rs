@@ -1,0 +1,345 @@
+//! The uploader over a recording's whole life, against moto_server on 127.0.0.1: a live
+//! session gets snapshots of its verifiable prefix (status `open`), a session whose recorder
+//! was killed is shipped whole as `recovered`, a closed one as `closed`, and `verify` reports
+//! each as what it is (format-spec/SPEC.md §5.1, MANIFEST.md). Also: a lost state file
+//! continues the bucket's manifest chain instead of forking it, and the settings can come
+//! from the `[upload]` table of sealcast.toml.
+
+mod common;
+mod s3_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::TestEnv;
+use s3_support::{aws_env, client, create_bucket, rt, run, versions, Moto};
+use sealcast_store::aws_sdk_s3::Client;
+use sealcast_store::manifest::Manifest;
+
+struct Setup {
+    moto: Moto,
+    c: Client,
+    env: TestEnv,
+    spool: PathBuf,
+    trust: PathBuf,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let moto = Moto::start();
+        let c = client(&moto.endpoint());
+        create_bucket(&c, "rec", false);
+        let env = TestEnv::new();
+        let spool = env.path("spool");
+        fs::create_dir_all(&spool).unwrap();
+        let trust = env.path("trust");
+        let public = fs::read_to_string(&env.public).unwrap();
+        fs::write(
+            &trust,
+            format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
+        )
+        .unwrap();
+        Setup {
+            moto,
+            c,
+            env,
+            spool,
+            trust,
+        }
+    }
+
+    /// A closed recording `<name>.cast.zst` in the spool.
+    fn record(&self, name: &str) -> PathBuf {
+        let out = self.spool.join(format!("{name}.cast.zst"));
+        let o = self
+            .env
+            .record(&out, &["--host-id", "h1", "-q"], &["sh", "-c", "echo hi"]);
+        assert!(o.status.success(), "record: {o:?}");
+        out
+    }
+
+    /// A recorder running `script` in the background, checkpointing every second.
+    fn record_live(&self, name: &str, script: &str) -> (Child, PathBuf) {
+        let out = self.spool.join(format!("{name}.cast.zst"));
+        let mut c = self.env.command();
+        c.arg("record")
+            .arg("--out")
+            .arg(&out)
+            .arg("--key")
+            .arg(&self.env.key)
+            .args(["--host-id", "h1", "-q", "--checkpoint-secs", "1"])
+            .args(["--", "sh", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        (c.spawn().expect("spawn sealcast record"), out)
+    }
+
+    fn upload_cmd(&self, key: &Path, extra: &[&str]) -> Command {
+        let mut c = self.env.command();
+        aws_env(&mut c)
+            .arg("upload")
+            .arg("--spool")
+            .arg(&self.spool)
+            .arg("--key")
+            .arg(key)
+            .args(["--to", "s3://rec/pfx", "--host", "h1"])
+            .args(["--endpoint-url", &self.moto.endpoint()])
+            .args(extra);
+        c
+    }
+
+    fn upload(&self, extra: &[&str]) -> Output {
+        let o = run(&mut self.upload_cmd(&self.env.key, extra));
+        assert_eq!(o.status.code(), Some(0), "upload failed: {o:?}");
+        o
+    }
+
+    /// `sealcast verify s3://rec/pfx --host h1`: (exit code, stdout).
+    fn verify(&self) -> (i32, String) {
+        let mut c = self.env.command();
+        aws_env(&mut c)
+            .args(["verify", "s3://rec/pfx", "--host", "h1", "--trusted"])
+            .arg(&self.trust)
+            .args(["--endpoint-url", &self.moto.endpoint()]);
+        let o = run(&mut c);
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    }
+
+    /// Every manifest in the bucket, by sequence number.
+    fn manifests(&self) -> Vec<Manifest> {
+        let mut keys: Vec<String> = versions(&self.c, "rec", "pfx/manifests/")
+            .into_iter()
+            .map(|v| v.0)
+            .filter(|k| k.ends_with(".json"))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut ms: Vec<Manifest> = keys
+            .iter()
+            .map(|k| Manifest::parse(&self.get(k)).unwrap())
+            .collect();
+        ms.sort_by_key(|m| m.seq);
+        ms
+    }
+
+    fn get(&self, key: &str) -> Vec<u8> {
+        rt().block_on(async {
+            let g = self
+                .c
+                .get_object()
+                .bucket("rec")
+                .key(key)
+                .send()
+                .await
+                .unwrap();
+            g.body.collect().await.unwrap().into_bytes().to_vec()
+        })
+    }
+}
+
+/// Lines covered by the last checkpoint of a (growing) spool file.
+fn checkpointed_lines(p: &Path) -> u64 {
+    sealcast_store::recording::last_checkpoint(p)
+        .ok()
+        .flatten()
+        .map_or(0, |c| c.checkpoint.lines)
+}
+
+#[test]
+fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
+    let s = Setup::new();
+    let closed = s.record("closed");
+    let (mut live, live_path) = s.record_live(
+        "live",
+        "for i in 1 2 3 4 5 6; do echo live line $i; sleep 0.3; done; exec sleep 600",
+    );
+    // Wait until several checkpoints cover the output (header + 6 lines at least).
+    assert!(
+        common::wait_until(Duration::from_secs(30), || checkpointed_lines(&live_path)
+            >= 7),
+        "the live recording never checkpointed its output"
+    );
+
+    // First pass: the closed one ships; the live one is first seen (no snapshot yet).
+    let o = s.upload(&["--snapshot-secs", "1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 uploaded"), "{out}");
+    assert!(out.contains("1 still open (0 snapshots)"), "{out}");
+    assert!(!closed.exists(), "the closed recording is released");
+    std::thread::sleep(Duration::from_millis(1100));
+
+    // Second pass: a snapshot of the live prefix, listed as open; the spool file stays.
+    let o = s.upload(&["--snapshot-secs", "1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 still open (1 snapshots)"), "{out}");
+    assert!(live_path.exists(), "a live recording stays in the spool");
+    let ms = s.manifests();
+    let open: Vec<_> = ms
+        .iter()
+        .flat_map(|m| &m.recordings)
+        .filter(|e| e.status == "open")
+        .collect();
+    assert_eq!(open.len(), 1, "{ms:?}");
+    let snap = open[0];
+    assert!(snap.key.contains(".open-"), "{}", snap.key);
+    assert!(snap.receipt.is_none());
+    assert!(snap.lines >= 7, "{snap:?}");
+    let body = s.get(&snap.key);
+    assert_eq!(body.len() as u64, snap.size);
+    let live_bytes = fs::read(&live_path).unwrap();
+    assert!(
+        live_bytes.starts_with(&body),
+        "a snapshot is a prefix of the live file"
+    );
+    // Nothing new since: no second snapshot.
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = s.upload(&["--snapshot-secs", "1"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(0 snapshots)"));
+
+    let (code, out) = s.verify();
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("OK") && l.contains(".open-") && l.contains("open")),
+        "{out}"
+    );
+
+    // The recorder dies without sealing: the session ships whole, as recovered.
+    live.kill().unwrap();
+    live.wait().unwrap();
+    let crashed_len = fs::metadata(&live_path).unwrap().len();
+    let o = s.upload(&["--snapshot-secs", "1", "--recover-after-secs", "0"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 recovered after a crash"), "{out}");
+    assert!(!live_path.exists(), "released once its manifest is stored");
+    let ms = s.manifests();
+    let rec: Vec<_> = ms
+        .iter()
+        .flat_map(|m| &m.recordings)
+        .filter(|e| e.status == "recovered")
+        .collect();
+    assert_eq!(rec.len(), 1, "{ms:?}");
+    assert_eq!(rec[0].size, crashed_len, "shipped whole, torn tail included");
+    assert!(rec[0].lines >= snap.lines);
+    assert!(rec[0].end.is_some());
+
+    // Verify: the recovered session is verified up to its last checkpoint but was never
+    // sealed: exit class 2 (incomplete), never 0.
+    let (code, out) = s.verify();
+    assert_eq!(code, 2, "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains(&rec[0].key))
+        .unwrap_or_else(|| panic!("no line for the recovered recording: {out}"));
+    assert!(
+        line.starts_with("UNCLOSED") || line.starts_with("UNSEALED_TAIL"),
+        "{line}"
+    );
+    assert!(line.contains("recovered"), "{line}");
+    assert!(
+        !out.lines().any(|l| l.starts_with("MODIFIED")
+            || l.starts_with("UNREFERENCED")
+            || l.starts_with("MISSING")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_live_session_is_never_shipped_as_recovered() {
+    let s = Setup::new();
+    let (mut live, live_path) = s.record_live("live", "echo started; exec sleep 600");
+    assert!(common::wait_until(Duration::from_secs(30), || {
+        checkpointed_lines(&live_path) >= 2
+    }));
+    // Idle (no writes) and older than the grace period, but its recorder holds the lock.
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = s.upload(&["--snapshot-secs", "0", "--recover-after-secs", "1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 still open"), "{out}");
+    assert!(out.contains("0 recovered"), "{out}");
+    assert!(live_path.exists());
+    live.kill().unwrap();
+    live.wait().unwrap();
+}
+
+#[test]
+fn a_lost_state_file_continues_the_chain() {
+    let s = Setup::new();
+    let r0 = s.record("r0");
+    let backup = s.env.path("r0.backup");
+    fs::copy(&r0, &backup).unwrap();
+    fs::copy(common::receipt_path(&r0), s.env.path("r0.backup.seal")).unwrap();
+    s.upload(&[]);
+    assert!(!r0.exists());
+    // The state file goes, and the crash it simulates left r0 in the spool although the
+    // stored manifest lists it.
+    fs::remove_file(s.spool.join(".sealcast-upload.json")).unwrap();
+    fs::copy(&backup, &r0).unwrap();
+    fs::copy(s.env.path("r0.backup.seal"), common::receipt_path(&r0)).unwrap();
+    s.record("r1");
+    let o = s.upload(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("continuing the manifest chain after") && err.contains("1 spool recordings it lists released"),
+        "{err}"
+    );
+    let ms = s.manifests();
+    assert_eq!(ms.len(), 2, "{ms:?}");
+    assert_eq!(ms[1].seq, 1);
+    assert_eq!(ms[1].prev.as_ref().unwrap().key, ms[0].key);
+    let sessions: Vec<_> = ms[1].recordings.iter().map(|e| &e.session).collect();
+    assert_eq!(sessions.len(), 1, "r0 is not listed twice: {sessions:?}");
+    let (code, out) = s.verify();
+    assert_eq!(code, 0, "{out}");
+
+    // Another key without state: refuses to start a second chain.
+    fs::remove_file(s.spool.join(".sealcast-upload.json")).unwrap();
+    let (other, _) = common::keygen(&s.env.path("other"));
+    s.record("r2");
+    let o = run(&mut s.upload_cmd(&other, &[]));
+    assert_ne!(o.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("not this uploader's key"), "{err}");
+    assert_eq!(s.manifests().len(), 2, "no manifest stored");
+}
+
+#[test]
+fn settings_come_from_the_upload_table() {
+    let s = Setup::new();
+    s.record("r0");
+    let cfg = s.env.path("sealcast.toml");
+    fs::write(
+        &cfg,
+        format!(
+            "host_id = \"h1\"\nspool_dir = \"{}\"\nkey = \"{}\"\ncapture_input = false\n\n[upload]\nto = \"s3://rec/pfx\"\nendpoint_url = \"{}\"\nperiod_secs = 60\n",
+            s.spool.display(),
+            s.env.key.display(),
+            s.moto.endpoint()
+        ),
+    )
+    .unwrap();
+    let mut c = s.env.command();
+    aws_env(&mut c).arg("upload").arg("--config").arg(&cfg);
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 uploaded, 0 already stored"));
+    let ms = s.manifests();
+    assert_eq!(ms.len(), 1);
+    assert_eq!(ms[0].host, "h1", "host from host_id");
+    assert!(ms[0].key.starts_with("pfx/manifests/h1/"));
+
+    // Unknown keys name the file; a flag overrides the file.
+    fs::write(&cfg, "[upload]\nto = \"s3://rec/pfx\"\nbukket = \"x\"\n").unwrap();
+    let mut c = s.env.command();
+    aws_env(&mut c).arg("upload").arg("--config").arg(&cfg);
+    let o = run(&mut c);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("sealcast.toml") && err.contains("bukket"), "{err}");
+}
