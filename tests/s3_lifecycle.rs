@@ -225,7 +225,10 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
         .filter(|e| e.status == "recovered")
         .collect();
     assert_eq!(rec.len(), 1, "{ms:?}");
-    assert_eq!(rec[0].size, crashed_len, "shipped whole, torn tail included");
+    assert_eq!(
+        rec[0].size, crashed_len,
+        "shipped whole, torn tail included"
+    );
     assert!(rec[0].lines >= snap.lines);
     assert!(rec[0].end.is_some());
 
@@ -286,7 +289,8 @@ fn a_lost_state_file_continues_the_chain() {
     let o = s.upload(&[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("continuing the manifest chain after") && err.contains("1 spool recordings it lists released"),
+        err.contains("continuing the manifest chain after")
+            && err.contains("1 spool recordings it lists released"),
         "{err}"
     );
     let ms = s.manifests();
@@ -341,5 +345,8 @@ fn settings_come_from_the_upload_table() {
     let o = run(&mut c);
     assert_eq!(o.status.code(), Some(3), "{o:?}");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("sealcast.toml") && err.contains("bukket"), "{err}");
+    assert!(
+        err.contains("sealcast.toml") && err.contains("bukket"),
+        "{err}"
+    );
 }

@@ -340,8 +340,7 @@ fn manifest_chain_attacks() {
     m.period_end = sealcast_store::layout::rfc3339(m.period_end_us);
     m.key = sealcast_store::layout::manifest_key("pfx/", "h1", m.period_end_us, 0);
     assert_ne!(m.key, m0.0);
-    let key =
-        sealcast_signer::SigningKey::from_file_bytes(&fs::read(&s.env.key).unwrap()).unwrap();
+    let key = sealcast_signer::SigningKey::from_file_bytes(&fs::read(&s.env.key).unwrap()).unwrap();
     let bytes = m.to_bytes();
     s.put(&m.key, bytes.clone());
     s.put(

@@ -192,10 +192,11 @@ fn this_host() -> String {
 pub fn run(a: UploadArgs) -> Result<u8> {
     let file = load_config(a.config.as_deref())?;
     let c = file.upload;
-    let to = a
-        .to
-        .or(c.to)
-        .ok_or_else(|| UsageError("no destination: give --to s3://BUCKET/PREFIX or upload.to in the settings file".into()))?;
+    let to = a.to.or(c.to).ok_or_else(|| {
+        UsageError(
+            "no destination: give --to s3://BUCKET/PREFIX or upload.to in the settings file".into(),
+        )
+    })?;
     let dest = S3Url::parse(&to).map_err(|e| UsageError(format!("--to: {e:#}")))?;
     let spool = a.spool.or(c.spool).or(file.spool_dir).ok_or_else(|| {
         UsageError("no spool: give --spool DIR or spool_dir in the settings file".into())
@@ -228,11 +229,8 @@ pub fn run(a: UploadArgs) -> Result<u8> {
     let lock_mode = match (a.lock_mode, c.lock_mode.as_deref()) {
         (Some(m), _) => m,
         (None, None) => LockModeArg::Compliance,
-        (None, Some(s)) => LockModeArg::from_str(s, true).map_err(|_| {
-            UsageError(format!(
-                "upload.lock_mode {s:?}: compliance or governance"
-            ))
-        })?,
+        (None, Some(s)) => LockModeArg::from_str(s, true)
+            .map_err(|_| UsageError(format!("upload.lock_mode {s:?}: compliance or governance")))?,
     };
     let snapshot_secs = a.snapshot_secs.or(c.snapshot_secs).unwrap_or(300);
     let opts = Options {
@@ -247,7 +245,12 @@ pub fn run(a: UploadArgs) -> Result<u8> {
         lock_days: a.lock_days.or(c.lock_days).unwrap_or(365),
         backoff: Backoff {
             attempts: a.max_attempts.or(c.max_attempts).unwrap_or(8).max(1),
-            cap: Duration::from_secs(a.max_backoff_secs.or(c.max_backoff_secs).unwrap_or(30).max(1)),
+            cap: Duration::from_secs(
+                a.max_backoff_secs
+                    .or(c.max_backoff_secs)
+                    .unwrap_or(30)
+                    .max(1),
+            ),
             ..Backoff::default()
         },
         watch: a.watch || c.watch.unwrap_or(false),

@@ -119,7 +119,12 @@ pub async fn rebuild_chain(
     let bytes = get_small(client, &url.bucket, &mkey, backoff).await?;
     let sig = get_small(client, &url.bucket, &format!("{mkey}.sig"), backoff)
         .await
-        .with_context(|| format!("newest manifest s3://{}/{mkey} has no signature", url.bucket))?;
+        .with_context(|| {
+            format!(
+                "newest manifest s3://{}/{mkey} has no signature",
+                url.bucket
+            )
+        })?;
     let signer = sshsig::verify(&sig, MANIFEST_NAMESPACE, &bytes)
         .map_err(|e| anyhow!("newest manifest s3://{}/{mkey}: {e}", url.bucket))?;
     let ours = key.public();
@@ -133,7 +138,8 @@ pub async fn rebuild_chain(
             crate::upload::STATE_FILE
         );
     }
-    let m = Manifest::parse(&bytes).with_context(|| format!("manifest s3://{}/{mkey}", url.bucket))?;
+    let m =
+        Manifest::parse(&bytes).with_context(|| format!("manifest s3://{}/{mkey}", url.bucket))?;
     if m.key != mkey || m.bucket != url.bucket || m.host != host || m.seq != seq {
         bail!(
             "manifest s3://{}/{mkey} names {} in {} for host {} seq {}: not where it was found",

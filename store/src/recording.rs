@@ -3,9 +3,9 @@
 //! line count of the decompressed stream, and the seal receipt (final checkpoint note).
 
 use std::fs::{File, TryLockError};
-use std::time::{Duration, SystemTime};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};

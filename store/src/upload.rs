@@ -564,7 +564,10 @@ impl Uploader {
                     r.released.len()
                 );
             }
-            for f in [PENDING_MANIFEST.to_string(), format!("{PENDING_MANIFEST}.sig")] {
+            for f in [
+                PENDING_MANIFEST.to_string(),
+                format!("{PENDING_MANIFEST}.sig"),
+            ] {
                 let _ = fs::remove_file(opts.spool.join(f));
             }
             state.chain = r.chain;
@@ -672,14 +675,10 @@ impl Uploader {
             return false;
         };
         let now = now_us();
-        let mark = self
-            .state
-            .open
-            .entry(name.to_string())
-            .or_insert(OpenMark {
-                lines: 0,
-                at_us: now,
-            });
+        let mark = self.state.open.entry(name.to_string()).or_insert(OpenMark {
+            lines: 0,
+            at_us: now,
+        });
         now >= mark.at_us + every.as_micros() as u64
     }
 
@@ -847,7 +846,10 @@ impl Uploader {
                 receipt,
                 content_sha256: hex::encode(content_sha256),
                 lines: claimed_lines,
-                final_head: claim.as_ref().map(|c| hex::encode(c.head)).unwrap_or_default(),
+                final_head: claim
+                    .as_ref()
+                    .map(|c| hex::encode(c.head))
+                    .unwrap_or_default(),
                 end_us: claim.as_ref().map(|c| c.time_us),
                 status: kind.as_str().into(),
             },
