@@ -4,18 +4,23 @@
 //! a summary. Exit code as SPEC §7: 1 if any finding is in class 1, else 4, else 2 (1 with
 //! `--strict`), else 0; 3 for usage errors. `--state FILE` is rewritten only by a run that
 //! exits 0.
+//!
+//! On a terminal, a progress bar on stderr (bytes and recordings checked, their rates); none
+//! when stderr is not a terminal. It stays with `--json`, whose output is on stdout.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use sealcast_store::layout::parse_utc;
 use sealcast_store::s3::{self, Backoff, S3Url};
-use sealcast_store::verify::{self, BucketStatus, Head, Options, Source};
+use sealcast_store::verify::{self, BucketStatus, Head, Options, Progress, ProgressEvent, Source};
 
 use crate::cmd::UsageError;
 
@@ -80,6 +85,55 @@ fn load_state(path: &Path, host: &str) -> Result<Option<Head>> {
     }
 }
 
+/// The progress bar for a run, drawn on stderr (nothing when stderr is not a terminal):
+/// bytes of listed recordings checked of their total, bytes/s, recordings checked and
+/// recordings/s. It advances once per recording, when that recording is done.
+fn progress_bar() -> (ProgressBar, Progress) {
+    let target = if io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(None, target);
+    let style = |t: &str| ProgressStyle::with_template(t).expect("progress template");
+    // Until the totals are known: a spinner.
+    bar.set_style(style("{spinner} verify [{elapsed_precise}] {msg}"));
+    bar.set_message("checking manifests");
+    if !bar.is_hidden() {
+        bar.enable_steady_tick(Duration::from_millis(200));
+    }
+    let with_totals = style(
+        "{spinner} verify [{elapsed_precise}] {msg}, {bytes}/{total_bytes} \
+         ({binary_bytes_per_sec}) [{wide_bar}]",
+    )
+    .progress_chars("=> ");
+    // (recordings done, recordings listed, first recording started at)
+    let state = Mutex::new((0u64, 0u64, None::<Instant>));
+    let b = bar.clone();
+    let report: Progress = Arc::new(move |ev| {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        match ev {
+            ProgressEvent::Totals { recordings, bytes } => {
+                st.1 = recordings;
+                b.set_message(format!("0/{recordings} recordings"));
+                b.set_length(bytes);
+                b.set_style(with_totals.clone());
+            }
+            ProgressEvent::Started { .. } => {
+                st.2.get_or_insert_with(Instant::now);
+            }
+            ProgressEvent::Finished { bytes, .. } => {
+                st.0 += 1;
+                let secs = st.2.map_or(0.0, |t| t.elapsed().as_secs_f64());
+                let rate = if secs > 0.0 { st.0 as f64 / secs } else { 0.0 };
+                b.inc(bytes);
+                b.set_message(format!("{}/{} recordings ({rate:.1}/s)", st.0, st.1));
+            }
+        }
+    });
+    (bar, report)
+}
+
 /// Run the bucket / mirror verification.
 ///
 /// # Errors
@@ -113,6 +167,7 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
         Some(p) => load_state(p, &host)?,
         None => None,
     };
+    let (bar, progress) = progress_bar();
     let path = &args.paths[0];
     let target = path.to_string_lossy().into_owned();
     let now_us = SystemTime::now()
@@ -125,6 +180,7 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
         max_lag: Duration::from_secs(args.max_lag_secs),
         state,
         now_us,
+        progress: Some(progress),
     };
     let rt = s3::runtime()?;
     let outcome = rt.block_on(async {
@@ -139,7 +195,10 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
             Source::Dir(PathBuf::from(path))
         };
         verify::verify(&src, &trust, &opts).await
-    })?;
+    });
+    // The bar's last state stays on the terminal, above the findings.
+    bar.finish();
+    let outcome = outcome?;
 
     let stdout = io::stdout();
     let mut out = stdout.lock();

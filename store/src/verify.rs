@@ -5,12 +5,17 @@
 //! freshness, and the CI state (rollback / fork).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ObjectLockMode;
 use aws_sdk_s3::Client;
+use memmap2::{Advice, Mmap, MmapOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -144,6 +149,135 @@ pub struct ObjVersion {
     pub last_modified: Option<i64>,
 }
 
+/// Largest manifest, `.sig` or `.seal` receipt read into memory, in bytes (64 MiB; real
+/// ones are kilobytes). A bigger one is an error naming its key (an UNREADABLE finding), not
+/// an allocation of whatever size the store claims.
+pub const SMALL_OBJECT_MAX: u64 = 64 * 1024 * 1024;
+
+/// A recording's bytes as [`Source::fetch`] holds them: a read-only memory map of a file
+/// (for a bucket, a private unlinked temporary file the object was streamed into; for a
+/// mirror, the mirror's own file), never a copy in anonymous memory. Derefs to the bytes
+/// (empty for a zero-length object, and for one not read because it exceeds the limit).
+pub struct Fetched {
+    map: Option<Mmap>,
+    /// Size of the object in bytes (its full size even when it was not read whole).
+    pub size: u64,
+    /// SHA-256 of the object's bytes, hex, computed as they were read; `None` when the
+    /// object is larger than the limit given to [`Source::fetch`] and was not read whole.
+    pub sha256: Option<String>,
+}
+
+impl std::ops::Deref for Fetched {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
+    }
+}
+
+/// Map `len` bytes of `file` read-only (`None` for `len` 0: an empty file cannot be mapped).
+fn map_file(file: &File, len: u64) -> std::io::Result<Option<Mmap>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    let len = usize::try_from(len).map_err(std::io::Error::other)?;
+    // SAFETY: the map is only ever read, as a `&[u8]` that must not change or shrink while
+    // it lives. For a bucket object, `file` is our own unlinked temporary file (created 0600
+    // by `tempfile::tempfile`, no name left on disk), fully written and flushed before this
+    // call and never written again: nothing else can reach it. For a mirror, `file` is the
+    // mirror's file, which another process could rewrite or truncate while we verify it.
+    // We map it anyway (chosen over copying it to a temporary file: no second copy of a
+    // multi-GB recording in $TMPDIR, which is often a RAM-backed tmpfs). If it is rewritten
+    // in place, the hash and the verifier may see different bytes; the verifier still
+    // checks every signature of what it reads and its session and line count against the
+    // manifest, so only another validly signed copy of the same session could pass. If it is
+    // truncated, touching a page past the new end raises SIGBUS and the process dies: no
+    // findings, no `--state` written, a non-zero exit — never a false OK. So: do not verify
+    // a mirror while it is being synced in place (tools that write a new file and rename it
+    // over the old one, like rsync, are harmless: the map keeps the old inode).
+    let map = unsafe { MmapOptions::new().len(len).map(file)? };
+    // One sequential pass (hash, then the verifier): read ahead, drop behind.
+    let _ = map.advise(Advice::Sequential);
+    Ok(Some(map))
+}
+
+/// Stream an object body into a private unlinked temporary file (in `$TMPDIR`), hashing it on
+/// the way, then map the file. Stops reading once more than `limit` bytes have come.
+async fn spool(mut body: ByteStream, limit: u64) -> Try<Fetched> {
+    let local = |e: std::io::Error| Try::Fatal(anyhow!(e).context("temporary file in $TMPDIR"));
+    let file = match tempfile::tempfile() {
+        Ok(f) => f,
+        Err(e) => return local(e),
+    };
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    let mut h = Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => return Try::Transient(anyhow!("read body: {e}")),
+        };
+        size += chunk.len() as u64;
+        if size > limit {
+            return Try::Done(Fetched {
+                map: None,
+                size,
+                sha256: None,
+            });
+        }
+        h.update(&chunk);
+        if let Err(e) = w.write_all(&chunk) {
+            return local(e);
+        }
+    }
+    let file = match w.into_inner() {
+        Ok(f) => f,
+        Err(e) => return local(e.into_error()),
+    };
+    match map_file(&file, size) {
+        Ok(map) => Try::Done(Fetched {
+            map,
+            size,
+            sha256: Some(hex::encode(h.finalize())),
+        }),
+        Err(e) => local(e),
+    }
+}
+
+/// What [`verify`] reports as it goes, for a progress display (the store crate draws
+/// nothing itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressEvent {
+    /// Sent once, after the manifests are checked and before the first recording: how many
+    /// recordings will be content-verified, and their total size in bytes as the manifests
+    /// list them.
+    Totals {
+        /// Recordings to check.
+        recordings: u64,
+        /// Their listed sizes added up, in bytes.
+        bytes: u64,
+    },
+    /// Checking one recording begins (its key with the prefix, its listed size in bytes).
+    Started {
+        /// Object key.
+        key: String,
+        /// Listed size in bytes.
+        bytes: u64,
+    },
+    /// One recording is done, whatever its finding (so the `bytes` of all `Finished` events
+    /// add up to the `bytes` of [`ProgressEvent::Totals`]).
+    Finished {
+        /// Object key.
+        key: String,
+        /// Listed size in bytes.
+        bytes: u64,
+    },
+}
+
+/// A progress callback for [`Options::progress`]; called on the verifying thread, so it
+/// should return quickly.
+pub type Progress = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
+
 /// Where the objects are.
 pub enum Source {
     /// A bucket.
@@ -232,15 +366,99 @@ impl Source {
         }
     }
 
-    /// The bytes of an object version (the current one when `version` is None).
+    /// The bytes of a small object version (a manifest, `.sig` or `.seal`; the current
+    /// version when `version` is None), in memory.
     ///
     /// # Errors
-    /// Not found or unreadable.
+    /// Not found or unreadable, or larger than [`SMALL_OBJECT_MAX`] bytes (the error names
+    /// the key).
     pub async fn get(&self, rel: &str, version: Option<&str>) -> Result<Vec<u8>> {
+        let too_big = |key: &str, n: u64| {
+            anyhow!(
+                "{key}: {n} bytes or more, larger than the {SMALL_OBJECT_MAX} bytes allowed \
+                 for a manifest, signature or receipt"
+            )
+        };
         match self {
             Source::Dir(root) => {
                 let p = root.join(rel);
-                std::fs::read(&p).with_context(|| format!("read {}", p.display()))
+                let mut b = Vec::new();
+                File::open(&p)
+                    .and_then(|f| f.take(SMALL_OBJECT_MAX + 1).read_to_end(&mut b))
+                    .with_context(|| format!("read {}", p.display()))?;
+                if b.len() as u64 > SMALL_OBJECT_MAX {
+                    return Err(too_big(&p.display().to_string(), b.len() as u64));
+                }
+                Ok(b)
+            }
+            Source::S3 {
+                client,
+                url,
+                backoff,
+            } => {
+                let key = format!("{}{rel}", url.prefix);
+                s3::retry(&format!("GET {key}"), *backoff, || async {
+                    let mut o = match client
+                        .get_object()
+                        .bucket(&url.bucket)
+                        .key(&key)
+                        .set_version_id(version.map(str::to_string))
+                        .send()
+                        .await
+                    {
+                        Ok(o) => o,
+                        Err(e) => return s3::classify(e),
+                    };
+                    let len = o.content_length().map_or(0, |n| n.max(0) as u64);
+                    if len > SMALL_OBJECT_MAX {
+                        return Try::Fatal(too_big(&key, len));
+                    }
+                    let mut b = Vec::with_capacity(len as usize);
+                    while let Some(chunk) = o.body.next().await {
+                        match chunk {
+                            Ok(c) => b.extend_from_slice(&c),
+                            Err(e) => return Try::Transient(anyhow!("read body: {e}")),
+                        }
+                        if b.len() as u64 > SMALL_OBJECT_MAX {
+                            return Try::Fatal(too_big(&key, b.len() as u64));
+                        }
+                    }
+                    Try::Done(b)
+                })
+                .await
+            }
+        }
+    }
+
+    /// A recording's object version (the current one when `version` is None), held as a
+    /// memory map of a file rather than in memory ([`Fetched`]), with its size and SHA-256
+    /// computed in the same pass that reads it. A bucket object is streamed into a private
+    /// unlinked temporary file in `$TMPDIR` (which needs room for the largest recording);
+    /// a mirror file is mapped where it is. An object larger than `limit` bytes is not read:
+    /// its `sha256` is `None`.
+    ///
+    /// # Errors
+    /// Not found or unreadable; the temporary file cannot be created or written (disk
+    /// full); the file cannot be mapped.
+    pub async fn fetch(&self, rel: &str, version: Option<&str>, limit: u64) -> Result<Fetched> {
+        match self {
+            Source::Dir(root) => {
+                let p = root.join(rel);
+                let f = File::open(&p).with_context(|| format!("open {}", p.display()))?;
+                let size = f
+                    .metadata()
+                    .with_context(|| format!("stat {}", p.display()))?
+                    .len();
+                if size > limit {
+                    return Ok(Fetched {
+                        map: None,
+                        size,
+                        sha256: None,
+                    });
+                }
+                let map = map_file(&f, size).with_context(|| format!("map {}", p.display()))?;
+                let sha256 = Some(hexsha(map.as_deref().unwrap_or_default()));
+                Ok(Fetched { map, size, sha256 })
             }
             Source::S3 {
                 client,
@@ -260,9 +478,13 @@ impl Source {
                         Ok(o) => o,
                         Err(e) => return s3::classify(e),
                     };
-                    match o.body.collect().await {
-                        Ok(b) => Try::Done(b.into_bytes().to_vec()),
-                        Err(e) => Try::Transient(anyhow!("read body: {e}")),
+                    match o.content_length().map(|n| n.max(0) as u64) {
+                        Some(n) if n > limit => Try::Done(Fetched {
+                            map: None,
+                            size: n,
+                            sha256: None,
+                        }),
+                        _ => spool(o.body, limit).await,
                     }
                 })
                 .await
@@ -377,6 +599,8 @@ pub struct Options {
     pub state: Option<Head>,
     /// Now, Unix µs.
     pub now_us: u64,
+    /// Called with [`ProgressEvent`]s as the run goes (None: no reports).
+    pub progress: Option<Progress>,
 }
 
 /// The result of a run.
@@ -784,9 +1008,23 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
     }
 
     // 3. Listed recordings.
+    let wanted = |m: &Manifest| {
+        opts.since_us.is_none_or(|s| m.period_end_us >= s)
+            && opts.until_us.is_none_or(|u| m.period_start_us <= u)
+    };
+    let progress = |ev: ProgressEvent| {
+        if let Some(p) = &opts.progress {
+            p(ev);
+        }
+    };
+    let listed = valid.iter().filter(|v| wanted(&v.m));
+    let listed = listed.flat_map(|v| &v.m.recordings);
+    progress(ProgressEvent::Totals {
+        recordings: listed.clone().count() as u64,
+        bytes: listed.fold(0u64, |n, e| n.saturating_add(e.size)),
+    });
     for v in &valid {
-        let in_range = opts.since_us.is_none_or(|s| v.m.period_end_us >= s)
-            && opts.until_us.is_none_or(|u| v.m.period_start_us <= u);
+        let in_range = wanted(&v.m);
         for e in &v.m.recordings {
             let rel = e
                 .key
@@ -806,6 +1044,10 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             if !in_range {
                 continue;
             }
+            progress(ProgressEvent::Started {
+                key: e.key.clone(),
+                bytes: e.size,
+            });
             let st = check_recording(
                 src,
                 trust,
@@ -817,6 +1059,10 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
                 &rlist,
             )
             .await;
+            progress(ProgressEvent::Finished {
+                key: e.key.clone(),
+                bytes: e.size,
+            });
             add(
                 &mut out,
                 st.0,
@@ -892,11 +1138,13 @@ async fn check_recording(
             "hidden by a delete marker (the locked version is still there)".into(),
         );
     }
-    let data = match src.get(rel, obj.version_id.as_deref()).await {
+    // Mapped from a file, not read into memory; hashed as it was read. Not read at all when
+    // larger than listed.
+    let data = match src.fetch(rel, obj.version_id.as_deref(), e.size).await {
         Ok(d) => d,
         Err(err) => return (BucketStatus::Unreadable, format!("{err:#}")),
     };
-    if hexsha(&data) != e.sha256 || data.len() as u64 != e.size {
+    if data.sha256.as_deref() != Some(e.sha256.as_str()) || data.size != e.size {
         return (
             BucketStatus::Modified,
             "object bytes differ from the manifest's sha256/size".into(),
@@ -942,8 +1190,8 @@ async fn check_recording(
         ("open", Status::Unclosed | Status::Ok) => BucketStatus::Ok,
         (_, s) => BucketStatus::from_recording(s),
     };
-    let recovered = e.status == "recovered"
-        && matches!(report.status, Status::Unclosed | Status::UnsealedTail);
+    let recovered =
+        e.status == "recovered" && matches!(report.status, Status::Unclosed | Status::UnsealedTail);
     if st != BucketStatus::Ok && !recovered {
         return (st, report.reason);
     }
