@@ -693,15 +693,19 @@ impl Uploader {
             .with_context(|| format!("stat {}", path.display()))?
             .len();
         // What the entry claims: lines, head and end of the last checkpoint it covers.
-        let (claim, len, receipt_path) = match kind {
+        // `len`: bytes shipped; `digest_len`: bytes whose decompressed stream is digested
+        // (the torn tail of a crashed recording does not decompress: what its last checkpoint
+        // covers).
+        let (claim, len, digest_len, receipt_path) = match kind {
             Kind::Closed => {
                 let rp = recording::sealcast_receipt_path(path);
                 let receipt = recording::read_receipt(&rp)?;
-                (Some(receipt.checkpoint), file_len, Some(rp))
+                (Some(receipt.checkpoint), file_len, file_len, Some(rp))
             }
             Kind::Recovered => {
                 let cp = recording::last_checkpoint(path)?;
-                (cp.map(|c| c.checkpoint), file_len, None)
+                let end = cp.as_ref().map_or(0, |c| c.end);
+                (cp.map(|c| c.checkpoint), file_len, end, None)
             }
             Kind::Open => {
                 let Some(cp) = recording::last_checkpoint(path)? else {
@@ -717,16 +721,10 @@ impl Uploader {
                         cp.end
                     );
                 }
-                (Some(cp.checkpoint), cp.end, None)
+                (Some(cp.checkpoint), cp.end, cp.end, None)
             }
         };
         let (sha, size) = recording::sha256_file_prefix(path, len)?;
-        let digest_len = match kind {
-            // The torn tail of a crashed recording does not decompress: digest what the
-            // last checkpoint covers.
-            Kind::Recovered => recording::last_checkpoint(path)?.map_or(0, |c| c.end),
-            _ => len,
-        };
         let (content_sha256, content_lines, _) =
             recording::content_digest_prefix(path, digest_len)?;
         let claimed_lines = claim.as_ref().map_or(0, |c| c.lines);
