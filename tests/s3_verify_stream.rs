@@ -1,16 +1,20 @@
 //! Bucket and mirror verification with recordings held as mapped files rather than in memory
 //! (`store::verify::Source::fetch`), and its progress reports: against moto_server on
 //! 127.0.0.1 (tests/s3_support). A bucket and its mirror give the same findings, also for
-//! empty, truncated and lengthened objects; an oversized signature is UNREADABLE, not an
-//! allocation; the progress events add up; the CLI draws its progress bar on a terminal
+//! empty, truncated and lengthened objects; a body cut mid-download is fetched again and
+//! verifies; an oversized signature is UNREADABLE, not an allocation; the progress events
+//! add up; the CLI draws its progress bar on a terminal
 //! (a pseudo-terminal from `script`, bsdutils) and never into a redirected stderr.
 
 mod common;
 mod s3_support;
 
 use std::fs;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +35,11 @@ struct Setup {
 
 impl Setup {
     fn new(n: usize) -> Setup {
+        Setup::with(n, |i| format!("seq 1 {}", 200 * (i + 1)))
+    }
+
+    /// `n` recordings, the i-th of `sh -c script(i)`.
+    fn with(n: usize, script: impl Fn(usize) -> String) -> Setup {
         let moto = Moto::start();
         let c = client(&moto.endpoint());
         create_bucket(&c, "rec", false);
@@ -41,7 +50,7 @@ impl Setup {
             let o = env.record(
                 &spool.join(format!("r{i}.cast.zst")),
                 &["--host-id", "h1", "-q"],
-                &["sh", "-c", &format!("seq 1 {}", 200 * (i + 1))],
+                &["sh", "-c", &script(i)],
             );
             assert!(o.status.success(), "record: {o:?}");
         }
@@ -123,13 +132,22 @@ impl Setup {
     /// `sealcast verify TARGET --host h1 --trusted … --json`: (exit code, findings as
     /// (status, kind, key, detail), summary object, stderr).
     fn verify_json(&self, target: &str) -> (i32, Vec<[String; 4]>, serde_json::Value, String) {
+        self.verify_via(target, &self.moto.endpoint())
+    }
+
+    /// [`Setup::verify_json`] with another S3 endpoint.
+    fn verify_via(
+        &self,
+        target: &str,
+        endpoint: &str,
+    ) -> (i32, Vec<[String; 4]>, serde_json::Value, String) {
         let mut c = self.env.command();
         aws_env(&mut c)
             .arg("verify")
             .arg(target)
             .args(["--host", "h1", "--json", "--trusted"])
             .arg(&self.trust)
-            .args(["--endpoint-url", &self.moto.endpoint()]);
+            .args(["--endpoint-url", endpoint]);
         let o = run(&mut c);
         let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
         let mut findings = Vec::new();
@@ -202,6 +220,66 @@ fn bucket_and_mirror_agree_on_empty_truncated_and_longer_objects() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(mcode, code);
     assert_eq!(mfindings, bucket, "mirror and bucket findings differ");
+}
+
+/// A TCP proxy to `upstream` that, once, closes a connection after it has passed `cut_after`
+/// response bytes (a body cut in the middle); later connections pass untouched. Returns the
+/// endpoint and whether the cut happened.
+fn cutting_proxy(upstream: u16, cut_after: usize) -> (String, Arc<AtomicBool>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let cut = Arc::new(AtomicBool::new(false));
+    let c = cut.clone();
+    std::thread::spawn(move || {
+        for client in l.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (mut c_r, mut s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_r, &mut s_w);
+                let _ = s_w.shutdown(Shutdown::Both);
+            });
+            let (mut s_r, mut c_w, c) = (server, client, c.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut n_total = 0;
+                while let Ok(n) = s_r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    n_total += n;
+                    if n_total > cut_after && !c.swap(true, Ordering::SeqCst) {
+                        break;
+                    }
+                    if c_w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+                let _ = c_w.shutdown(Shutdown::Both);
+                let _ = s_r.shutdown(Shutdown::Both);
+            });
+        }
+    });
+    (format!("http://127.0.0.1:{port}"), cut)
+}
+
+/// A recording body cut in the middle of its download is fetched again from the start (a
+/// fresh temporary file and hash, not appended to the partial one) and verifies OK.
+#[test]
+fn body_cut_mid_download_is_retried_and_verifies_ok() {
+    // About 400 kB of base64 noise: some 300 kB compressed.
+    let s = Setup::with(1, |_| "head -c 300000 /dev/urandom | base64".into());
+    let rec = s.keys(".cast.zst").remove(0);
+    let size = s.get(&rec).len();
+    assert!(size > 200_000, "{size} bytes");
+    let (endpoint, cut) = cutting_proxy(s.moto.port, 100_000);
+    let (code, findings, _, stderr) = s.verify_via("s3://rec/pfx", &endpoint);
+    assert!(cut.load(Ordering::SeqCst), "the proxy never cut");
+    assert!(stderr.contains("retrying"), "{stderr}");
+    assert_eq!(code, 0, "{findings:?}\n{stderr}");
+    assert_eq!(recording(&findings, &rec)[0], "OK");
 }
 
 /// A mirror `.sig` (sparse, so no disk or time is spent) larger than the 64 MiB cap for
