@@ -3,6 +3,7 @@
 //! `<prefix>doctor/<nonce>/` (they stay when the bucket has default retention).
 
 use anyhow::Result;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled,
 };
@@ -27,6 +28,11 @@ pub struct Probe {
 
 fn b64sha(b: &[u8]) -> String {
     B64.encode(Sha256::digest(b))
+}
+
+/// The store answered 501 NotImplemented: it has no such feature (an answer, not a failure).
+fn not_implemented<E: ProvideErrorMetadata, R: s3::HttpStatus>(e: &SdkError<E, R>) -> bool {
+    s3::http_status(e) == Some(501) || s3::error_code(e).as_deref() == Some("NotImplemented")
 }
 
 /// Run every probe.
@@ -86,6 +92,11 @@ pub async fn probe(client: &Client, url: &S3Url) -> Result<Vec<Probe>> {
                     detail: "no Object Lock configuration".into(),
                 }
             }
+            Err(e) if not_implemented(&e) => Probe {
+                name: "object lock",
+                ok: Some(false),
+                detail: "the store does not implement Object Lock (GetObjectLockConfiguration: 501 NotImplemented)".into(),
+            },
             Err(e) => Probe {
                 name: "object lock",
                 ok: None,
@@ -136,6 +147,11 @@ pub async fn probe(client: &Client, url: &S3Url) -> Result<Vec<Probe>> {
                     Some(v) => format!("a PUT returned version id {v}"),
                     None => "a PUT returned no version id".into(),
                 },
+            },
+            Err(e) if not_implemented(&e) => Probe {
+                name: "versioning",
+                ok: Some(false),
+                detail: "the store does not implement versioning (GetBucketVersioning: 501 NotImplemented)".into(),
             },
             Err(e) => Probe {
                 name: "versioning",
@@ -194,21 +210,40 @@ pub async fn probe(client: &Client, url: &S3Url) -> Result<Vec<Probe>> {
     );
     let bad_key = format!("{}doctor/{nonce}/bad-checksum", url.prefix);
     out.push(
-        match put(bad_key, body.clone(), b64sha(b"other bytes")).await {
+        match put(bad_key.clone(), body.clone(), b64sha(b"other bytes")).await {
             Ok(_) => Probe {
                 name: "rejects a wrong SHA-256",
                 ok: Some(false),
                 detail: "a PUT whose x-amz-checksum-sha256 does not match its body was stored"
                     .into(),
             },
-            Err(e) if matches!(s3::http_status(&e), Some(400..=499)) => Probe {
-                name: "rejects a wrong SHA-256",
-                ok: Some(true),
-                detail: format!(
-                    "refused ({})",
-                    s3::error_code(&e).unwrap_or_else(|| "no code".into())
-                ),
-            },
+            Err(e) if matches!(s3::http_status(&e), Some(400..=499)) => {
+                let code = s3::error_code(&e).unwrap_or_else(|| "no code".into());
+                // Refusing is not enough: a store that writes the body before checking it
+                // (s3s-fs before 0.17) answers BadDigest and keeps the bytes at the key.
+                match client.head_object().bucket(b).key(&bad_key).send().await {
+                    Err(h) if s3::http_status(&h) == Some(404) => Probe {
+                        name: "rejects a wrong SHA-256",
+                        ok: Some(true),
+                        detail: format!("refused ({code}), nothing stored"),
+                    },
+                    Ok(_) => Probe {
+                        name: "rejects a wrong SHA-256",
+                        ok: Some(false),
+                        detail: format!(
+                            "refused ({code}), but the body that did not match was stored at the key"
+                        ),
+                    },
+                    Err(h) => Probe {
+                        name: "rejects a wrong SHA-256",
+                        ok: None,
+                        detail: format!(
+                            "refused ({code}); HEAD afterwards: {}",
+                            aws_sdk_s3::error::DisplayErrorContext(h)
+                        ),
+                    },
+                }
+            }
             Err(e) => Probe {
                 name: "rejects a wrong SHA-256",
                 ok: None,

@@ -131,11 +131,12 @@ pub fn error_code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<Stri
 }
 
 /// Whether a failed call is worth retrying: no answer (connection refused or cut, timeout),
-/// a 5xx, 408, 409 (conditional-write race) or 429. Other 4xx are final.
+/// a 5xx other than 501 (Not Implemented never changes), 408, 409 (conditional-write race)
+/// or 429. Other 4xx are final.
 pub fn is_transient<E, R: HttpStatus>(e: &SdkError<E, R>) -> bool {
     match e {
         SdkError::ServiceError(_) | SdkError::ResponseError(_) => {
-            matches!(http_status(e), Some(s) if s >= 500 || s == 408 || s == 409 || s == 429)
+            matches!(http_status(e), Some(s) if (s >= 500 && s != 501) || s == 408 || s == 409 || s == 429)
         }
         SdkError::ConstructionFailure(_) => false,
         _ => true,

@@ -315,7 +315,11 @@ pub async fn probe_object_lock(client: &Client, bucket: &str, backoff: Backoff) 
             ),
             Err(e) => {
                 let code = s3::error_code(&e);
-                if code.as_deref() == Some("ObjectLockConfigurationNotFoundError") {
+                // A store without the Object Lock API (501 NotImplemented) has no lock on.
+                if matches!(
+                    code.as_deref(),
+                    Some("ObjectLockConfigurationNotFoundError" | "NotImplemented")
+                ) {
                     Try::Done(false)
                 } else {
                     s3::classify(e)
