@@ -40,6 +40,15 @@ if ! asciinema --version 2>/dev/null | grep -q '^asciinema 3\.'; then
   echo "setup: cargo install asciinema (3.x), a few minutes" >&2
   cargo install asciinema --locked --quiet
 fi
+# s3s-fs (crates.io, binary feature): the loopback S3 server of tests/s3_checksum.rs, which
+# refuses a PUT whose body does not match its x-amz-checksum-sha256 and keeps nothing (moto
+# stores it; s3s-fs before 0.17 answers BadDigest but leaves the body at the key). 0.17 declares
+# rust-version 1.96 and builds with 1.95, hence --ignore-rust-version.
+S3S_FS_VERSION=0.17.0
+if ! s3s-fs --version 2>/dev/null | grep -qx "s3s-fs $S3S_FS_VERSION"; then
+  echo "setup: cargo install s3s-fs $S3S_FS_VERSION, a few minutes" >&2
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --features binary --locked --ignore-rust-version --quiet
+fi
 # moto_server (PyPI moto[server]): the loopback S3 server of tests/s3_*.rs.
 python3 -c 'import moto.server' 2>/dev/null || { python3 -m pip --version >/dev/null 2>&1 || apt-get install -y -qq python3-pip >/dev/null
   python3 -m pip install -q 'moto[server]' || python3 -m pip install -q --break-system-packages 'moto[server]'; }
