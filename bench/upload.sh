@@ -8,7 +8,8 @@
 #   BENCH_SCALE=1.0          scale the counts and sizes (0.01 for a smoke run)
 #   SEALCAST_BIN=PATH        use this binary, skip `cargo build --release`
 #
-# Reports, as markdown on stdout: upload throughput (MB/s, recordings/s) for the small set and
+# Reports, as markdown on stdout and in bench/RESULTS-upload.md (overwritten; the reading of
+# the numbers is in bench/ANALYSIS.md): upload throughput (MB/s, recordings/s) for the small set and
 # the large recording, the uploader's peak RSS, and `verify s3://…` throughput (MB/s,
 # sessions/s). moto keeps objects in memory, so the numbers are a lower bound for a real store.
 set -euo pipefail
@@ -24,7 +25,6 @@ if [ -z "${SEALCAST_BIN:-}" ]; then
     (cd "$ROOT" && cargo build --release --quiet --bin sealcast)
     SEALCAST_BIN=$ROOT/target/release/sealcast
 fi
-[ -x /usr/bin/time ] || { echo "bench: needs /usr/bin/time (apt-get install time)" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sealcast-upload-bench.XXXXXX")
 MOTO_PID=""
@@ -67,41 +67,64 @@ bytes() { du -cb "$1"/*.cast.zst | tail -1 | cut -f1; }
 SMALL_BYTES=$(bytes "$WORK/small")
 BIG_BYTES=$(bytes "$WORK/large")
 
-# upload DIR PREFIX -> "wall_s rss_kb"
-upload() {
-    /usr/bin/time -f '%e %M' -o "$WORK/time" "$SEALCAST_BIN" upload --spool "$1" \
-        --to "s3://bench/$2" --host bench --key "$WORK/key/signing.key" --endpoint-url "$EP" \
-        --lock-mode governance --lock-days 1 >/dev/null
-    cat "$WORK/time"
-}
-read -r SMALL_S SMALL_RSS < <(upload "$WORK/small" small)
-read -r BIG_S BIG_RSS < <(upload "$WORK/large" large)
-
-verify() {
-    /usr/bin/time -f '%e %M' -o "$WORK/time" "$SEALCAST_BIN" verify "s3://bench/$1" --host bench \
-        --trusted "$WORK/trust" --endpoint-url "$EP" >"$WORK/verify.out" || {
-        echo "bench: verify s3://bench/$1 failed:" >&2
-        tail -5 "$WORK/verify.out" >&2
+# sampled OUT CMD... -> "wall_s peak_rss_kb peak_anon_kb": runs CMD (stdout to OUT), sampling
+# /proc/PID/status every 20 ms. Peak RSS (VmHWM) counts the pages of memory-mapped files too
+# (page cache, reclaimable: verify maps each recording); peak RssAnon is the process's own
+# memory. Exits the benchmark when CMD fails.
+sampled() {
+    local out=$1
+    shift
+    local t0 t1 pid a h anon=0 hwm=0 rc=0
+    t0=$(date +%s.%N)
+    "$@" >"$out" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        a=$(awk '/^RssAnon:/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        h=$(awk '/^VmHWM:/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
+        if [ -n "$a" ] && [ "$a" -gt "$anon" ]; then anon=$a; fi
+        if [ -n "$h" ] && [ "$h" -gt "$hwm" ]; then hwm=$h; fi
+        sleep 0.02
+    done
+    wait "$pid" || rc=$?
+    t1=$(date +%s.%N)
+    if [ "$rc" -ne 0 ]; then
+        echo "bench: $* failed ($rc):" >&2
+        tail -5 "$out" >&2
         exit 1
-    }
-    cat "$WORK/time"
+    fi
+    echo "$(python3 -c "print(f'{$t1 - $t0:.2f}')") $hwm $anon"
 }
-read -r VSMALL_S _ < <(verify small)
-read -r VBIG_S VBIG_RSS < <(verify large)
+
+# upload DIR PREFIX -> "wall_s rss_kb anon_kb"
+upload() {
+    sampled "$WORK/upload.out" "$SEALCAST_BIN" upload --spool "$1" \
+        --to "s3://bench/$2" --host bench --key "$WORK/key/signing.key" --endpoint-url "$EP" \
+        --lock-mode governance --lock-days 1
+}
+read -r SMALL_S SMALL_RSS SMALL_ANON < <(upload "$WORK/small" small)
+read -r BIG_S BIG_RSS BIG_ANON < <(upload "$WORK/large" large)
+
+# verify PREFIX -> "wall_s rss_kb anon_kb"
+verify() {
+    sampled "$WORK/verify.out" "$SEALCAST_BIN" verify "s3://bench/$1" --host bench \
+        --trusted "$WORK/trust" --endpoint-url "$EP"
+}
+read -r VSMALL_S VSMALL_RSS VSMALL_ANON < <(verify small)
+read -r VBIG_S VBIG_RSS VBIG_ANON < <(verify large)
 
 rate() { python3 -c "a,b=$1,$2; print(f'{a/b:.2f}' if b > 0 else 'inf')"; }
 mb() { python3 -c "print(f'{$1/1e6:.2f}')"; }
 
-cat <<EOF
+cat <<EOF | tee "$BENCH_DIR/RESULTS-upload.md"
 ## Upload to S3 (moto_server on 127.0.0.1), BENCH_SCALE=$SCALE
 
-| workload | objects | compressed MB | wall s | MB/s | recordings/s | uploader peak RSS MiB |
-|---|---|---|---|---|---|---|
-| $N_SMALL small recordings | $N_SMALL | $(mb "$SMALL_BYTES") | $SMALL_S | $(rate "$SMALL_BYTES/1e6" "$SMALL_S") | $(rate "$N_SMALL" "$SMALL_S") | $((SMALL_RSS / 1024)) |
-| 1 large recording (multipart at ≥ 64 MiB) | 1 | $(mb "$BIG_BYTES") | $BIG_S | $(rate "$BIG_BYTES/1e6" "$BIG_S") | $(rate 1 "$BIG_S") | $((BIG_RSS / 1024)) |
+| workload | objects | compressed MB | wall s | MB/s | recordings/s | uploader peak RSS MiB | peak anonymous MiB |
+|---|---|---|---|---|---|---|---|
+| $N_SMALL small recordings | $N_SMALL | $(mb "$SMALL_BYTES") | $SMALL_S | $(rate "$SMALL_BYTES/1e6" "$SMALL_S") | $(rate "$N_SMALL" "$SMALL_S") | $((SMALL_RSS / 1024)) | $((SMALL_ANON / 1024)) |
+| 1 large recording (multipart at ≥ 64 MiB, 16 MiB parts, 4 in flight) | 1 | $(mb "$BIG_BYTES") | $BIG_S | $(rate "$BIG_BYTES/1e6" "$BIG_S") | $(rate 1 "$BIG_S") | $((BIG_RSS / 1024)) | $((BIG_ANON / 1024)) |
 
-| verify s3://… | wall s | MB/s | sessions/s | peak RSS MiB |
-|---|---|---|---|---|
-| small set | $VSMALL_S | $(rate "$SMALL_BYTES/1e6" "$VSMALL_S") | $(rate "$N_SMALL" "$VSMALL_S") | |
-| large recording | $VBIG_S | $(rate "$BIG_BYTES/1e6" "$VBIG_S") | $(rate 1 "$VBIG_S") | $((VBIG_RSS / 1024)) |
+| verify s3://… | wall s | MB/s | sessions/s | peak RSS MiB (incl. mapped file) | peak anonymous MiB |
+|---|---|---|---|---|---|
+| small set | $VSMALL_S | $(rate "$SMALL_BYTES/1e6" "$VSMALL_S") | $(rate "$N_SMALL" "$VSMALL_S") | $((VSMALL_RSS / 1024)) | $((VSMALL_ANON / 1024)) |
+| large recording | $VBIG_S | $(rate "$BIG_BYTES/1e6" "$VBIG_S") | $(rate 1 "$VBIG_S") | $((VBIG_RSS / 1024)) | $((VBIG_ANON / 1024)) |
 EOF

@@ -203,7 +203,7 @@ where
                     return Err(e.context(format!("{what}: giving up after {n} tries")));
                 }
                 let d = policy.delay(n - 1);
-                eprintln!("sealcast upload: {what}: {e:#}; retrying in {d:?}");
+                eprintln!("sealcast: {what}: {e:#}; retrying in {d:?}");
                 tokio::time::sleep(d).await;
             }
         }
