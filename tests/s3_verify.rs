@@ -509,6 +509,77 @@ fn two_hosts_share_a_bucket_and_verify_ok() {
     );
 }
 
+/// A day of sessions for two hosts: 24 sessions each, one per hour of yesterday (UTC, made
+/// through the library with their real start times), shipped in four upload runs per host.
+/// Keys carry the sessions' dates, each host's chain has four manifests, and both hosts verify
+/// OK with every recording listed once.
+#[test]
+fn a_day_of_sessions_for_two_hosts_verifies_ok() {
+    let s = Setup::new(0);
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let day_us = 86_400_000_000u64;
+    let yesterday = (now_us / day_us - 1) * day_us;
+    let public = fs::read_to_string(&s.env.public).unwrap();
+    for host in ["h1", "h2"] {
+        let spool = s.env.path(&format!("spool-{host}"));
+        fs::create_dir_all(&spool).unwrap();
+        for run_no in 0..4u64 {
+            for h in run_no * 6..run_no * 6 + 6 {
+                let start = yesterday + h * 3_600_000_000 + 1_800_000_000;
+                let session = format!("{host}-day-{h:02}");
+                let (file, receipt) = common::recording_at(
+                    &s.env.key,
+                    host,
+                    &session,
+                    start,
+                    &[&format!("hour {h} on {host}"), "done"],
+                );
+                let path = spool.join(format!("{session}.cast.zst"));
+                fs::write(&path, file).unwrap();
+                fs::write(common::receipt_path(&path), receipt).unwrap();
+            }
+            let mut c = s.env.command();
+            aws_env(&mut c)
+                .arg("upload")
+                .arg("--spool")
+                .arg(&spool)
+                .arg("--key")
+                .arg(&s.env.key)
+                .args(["--to", "s3://rec/pfx", "--host", host])
+                .args(["--endpoint-url", &s.moto.endpoint()]);
+            let o = run(&mut c);
+            assert_eq!(o.status.code(), Some(0));
+            assert!(String::from_utf8_lossy(&o.stdout).contains("6 uploaded"));
+        }
+        let date = sealcast_store::layout::date_path(yesterday);
+        let keys = s.current(&format!("recordings/{host}/{date}/"), ".cast.zst");
+        assert_eq!(keys.len(), 24, "{keys:?}");
+
+        let trust = s.env.path(&format!("trust-{host}"));
+        fs::write(
+            &trust,
+            format!("{host} namespaces=\"sealcast,sealcast-manifest\" {public}"),
+        )
+        .unwrap();
+        let mut c = s.env.command();
+        aws_env(&mut c)
+            .args(["verify", "s3://rec/pfx", "--host", host, "--trusted"])
+            .arg(&trust)
+            .args(["--endpoint-url", &s.moto.endpoint()]);
+        let o = run(&mut c);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{out}");
+        assert!(
+            out.contains(&format!("host {host}: 4 manifests OK, 24 recordings OK")),
+            "{out}"
+        );
+        assert!(!out.contains("UNREFERENCED"), "{out}");
+    }
+}
+
 /// A bucket without versioning or Object Lock still verifies (keys only, no retention), and
 /// an extra object there is still UNREFERENCED.
 #[test]

@@ -220,3 +220,67 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A clock standing still at a chosen wall time (Unix µs); events are 0 µs apart.
+struct FixedClock(u64);
+
+impl sealcast_recorder::Clock for FixedClock {
+    fn mono_us(&self) -> u64 {
+        0
+    }
+    fn wall_us(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A closed recording made through the library as if its session had run at `start_us`
+/// (Unix µs), printing `lines`, signed with the key in `key_path`: `(file bytes, seal receipt)`.
+/// For tests that need sessions at other times than now (a day of sessions, dates in keys).
+///
+/// # Panics
+/// When the key cannot be read or the writer fails (these are tests).
+pub fn recording_at(
+    key_path: &Path,
+    host: &str,
+    session: &str,
+    start_us: u64,
+    lines: &[&str],
+) -> (Vec<u8>, Vec<u8>) {
+    use sealcast_format::{Header, SealMeta, TermInfo};
+    let key = sealcast_signer::SigningKey::from_file_bytes(&fs::read(key_path).unwrap()).unwrap();
+    let h = Header {
+        version: 3,
+        term: TermInfo {
+            cols: 80,
+            rows: 24,
+            term_type: Some("xterm-256color".into()),
+        },
+        timestamp: Some((start_us / 1_000_000) as i64),
+        idle_time_limit: None,
+        command: Some("/bin/sh".into()),
+        title: None,
+        env: None,
+        sealcast: Some(SealMeta {
+            format: 1,
+            session: session.into(),
+            host: host.into(),
+            user: "alice".into(),
+            start_us,
+            recorder: "sealcast tests".into(),
+            key_id: key.id().to_string(),
+            capture_input: false,
+        }),
+    };
+    let mut w = sealcast_recorder::SealedWriter::new(
+        Vec::new(),
+        key,
+        &h,
+        FixedClock(start_us),
+        sealcast_recorder::CheckpointPolicy::default(),
+    )
+    .unwrap();
+    for l in lines {
+        w.output(format!("{l}\r\n").as_bytes()).unwrap();
+    }
+    w.finish(Some(0)).unwrap()
+}
