@@ -56,7 +56,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::s3::{self, Backoff, Try};
-use crate::upload::{get_sha256, now_secs, write_atomic, LockMode, Put, Retention};
+use crate::upload::{get_sha256, write_atomic, LockMode, Put, Retention};
 
 /// Default multipart threshold: 64 MiB.
 pub const MULTIPART_THRESHOLD: u64 = 64 << 20;
@@ -578,9 +578,7 @@ pub async fn put_multipart(
                 if let Some(r) = retention {
                     req = req
                         .object_lock_mode(r.mode.sdk())
-                        .object_lock_retain_until_date(DateTime::from_secs(
-                            now_secs() + i64::from(r.days) * 86_400,
-                        ));
+                        .object_lock_retain_until_date(DateTime::from_secs(r.until_secs()));
                 }
                 match req.send().await {
                     Ok(o) => match o.upload_id() {
@@ -763,7 +761,7 @@ async fn ensure_retention(
 ) {
     use aws_sdk_s3::operation::head_object::HeadObjectOutput;
     use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
-    let until = now_secs() + i64::from(r.days) * 86_400;
+    let until = r.until_secs();
     let enough = |h: &HeadObjectOutput| {
         h.object_lock_mode().is_some()
             && h.object_lock_retain_until_date()

@@ -348,6 +348,13 @@ pub struct Retention {
     pub days: u32,
 }
 
+impl Retention {
+    /// Retain-until time for an object stored now: now + `days`, Unix seconds.
+    pub fn until_secs(&self) -> i64 {
+        now_secs() + i64::from(self.days) * 86_400
+    }
+}
+
 fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -400,9 +407,7 @@ pub async fn put_file(
         if let Some(r) = retention {
             req = req
                 .object_lock_mode(r.mode.sdk())
-                .object_lock_retain_until_date(DateTime::from_secs(
-                    now_secs() + i64::from(r.days) * 86_400,
-                ));
+                .object_lock_retain_until_date(DateTime::from_secs(r.until_secs()));
         }
         match req.send().await {
             Ok(o) => Try::Done(Some(o.version_id().map(str::to_string))),
