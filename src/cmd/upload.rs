@@ -84,10 +84,11 @@ pub struct UploadArgs {
     /// Parts of one multipart upload sent at once (memory: this many parts) [default: 4].
     #[arg(long, value_name = "N")]
     pub parallel_parts: Option<usize>,
-    /// Snapshot live sessions' verifiable prefixes this often, in seconds; 0: ship sessions
-    /// only once they close or their recorder died [default: 300].
+    /// Ship what live sessions recorded since the last time (a segment up to their last
+    /// checkpoint) this often, in seconds; 0: ship sessions only once they close or their
+    /// recorder died [default: 300].
     #[arg(long, value_name = "SECS")]
-    pub snapshot_secs: Option<u64>,
+    pub segment_secs: Option<u64>,
     /// A recording without seal receipt whose recorder is gone (lock free) is shipped as
     /// recovered once idle this many seconds [default: 60].
     #[arg(long, value_name = "SECS")]
@@ -133,8 +134,8 @@ pub struct UploadConfig {
     pub part_size_mib: Option<u64>,
     /// `--parallel-parts`.
     pub parallel_parts: Option<usize>,
-    /// `--snapshot-secs`.
-    pub snapshot_secs: Option<u64>,
+    /// `--segment-secs`.
+    pub segment_secs: Option<u64>,
     /// `--recover-after-secs`.
     pub recover_after_secs: Option<u64>,
 }
@@ -232,7 +233,7 @@ pub fn run(a: UploadArgs) -> Result<u8> {
         (None, Some(s)) => LockModeArg::from_str(s, true)
             .map_err(|_| UsageError(format!("upload.lock_mode {s:?}: compliance or governance")))?,
     };
-    let snapshot_secs = a.snapshot_secs.or(c.snapshot_secs).unwrap_or(300);
+    let segment_secs = a.segment_secs.or(c.segment_secs).unwrap_or(300);
     let opts = Options {
         spool,
         dest,
@@ -265,15 +266,15 @@ pub fn run(a: UploadArgs) -> Result<u8> {
             << 20,
         part_size: a.part_size_mib.or(c.part_size_mib).unwrap_or(16).max(5) << 20,
         parallel_parts: a.parallel_parts.or(c.parallel_parts).unwrap_or(4).max(1),
-        snapshot_every: (snapshot_secs > 0).then(|| Duration::from_secs(snapshot_secs)),
+        segment_every: (segment_secs > 0).then(|| Duration::from_secs(segment_secs)),
         recover_grace: Duration::from_secs(
             a.recover_after_secs.or(c.recover_after_secs).unwrap_or(60),
         ),
     };
     let sum = upload::run(opts)?;
     println!(
-        "upload: {} uploaded, {} already stored, {} shipped earlier, {} still open ({} snapshots), {} recovered after a crash, {} failed, {} manifests, {} spool recordings released",
-        sum.uploaded, sum.already_stored, sum.previously_shipped, sum.open, sum.snapshots, sum.recovered, sum.failed, sum.manifests, sum.deleted
+        "upload: {} uploaded, {} already stored, {} shipped earlier, {} still open ({} segments), {} recovered after a crash, {} failed, {} manifests, {} spool recordings released",
+        sum.uploaded, sum.already_stored, sum.previously_shipped, sum.open, sum.segments, sum.recovered, sum.failed, sum.manifests, sum.deleted
     );
     Ok(if sum.failed > 0 { 4 } else { 0 })
 }

@@ -64,11 +64,13 @@ pub fn recording_key(prefix: &str, host: &str, start_us: u64, session: &str) -> 
     )
 }
 
-/// A snapshot of a live recording's verifiable prefix covering `lines` lines:
-/// `<prefix>recordings/<host>/<YYYY>/<MM>/<DD>/<session>.open-<lines>.cast.zst`.
-pub fn snapshot_key(prefix: &str, host: &str, start_us: u64, session: &str, lines: u64) -> String {
+/// A segment of a live recording starting at byte `offset`:
+/// `<prefix>recordings/<host>/<YYYY>/<MM>/<DD>/<session>.cast.zst.part-<offset, 15 digits>`.
+/// The segments of a session, concatenated in key order, are its verifiable prefix
+/// (`cat <session>.cast.zst.part-* > <session>.cast.zst`).
+pub fn segment_key(prefix: &str, host: &str, start_us: u64, session: &str, offset: u64) -> String {
     format!(
-        "{prefix}recordings/{host}/{}/{session}.open-{lines}.cast.zst",
+        "{prefix}recordings/{host}/{}/{session}.cast.zst.part-{offset:015}",
         date_path(start_us)
     )
 }

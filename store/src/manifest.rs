@@ -64,6 +64,11 @@ pub struct Entry {
     pub status: String,
     /// The seal receipt object beside it.
     pub receipt: Option<ObjectRef>,
+    /// For `open` entries: the byte offset of this segment in the live recording. The
+    /// segments of one session, concatenated in offset order from 0, are its verifiable
+    /// prefix (MANIFEST.md §2). Absent for `closed` and `recovered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
 }
 
 /// Object Lock retention the uploader applied to the objects it listed.

@@ -68,13 +68,23 @@ pub fn sha256_reader(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
     Ok((h.finalize().into(), n))
 }
 
-/// SHA-256 and size of the first `len` bytes of a file (all of it when shorter).
+/// SHA-256 and size of `len` bytes of a file from byte `offset` (fewer when the file is
+/// shorter).
 ///
 /// # Errors
 /// I/O errors, with the path.
-pub fn sha256_file_prefix(path: &Path, len: u64) -> Result<([u8; 32], u64)> {
-    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+pub fn sha256_file_range(path: &Path, offset: u64, len: u64) -> Result<([u8; 32], u64)> {
+    let f = open_at(path, offset)?;
     sha256_reader(f.take(len)).with_context(|| format!("read {}", path.display()))
+}
+
+/// Open `path` for reading, positioned at byte `offset`.
+fn open_at(path: &Path, offset: u64) -> Result<File> {
+    use std::io::{Seek, SeekFrom};
+    let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+    f.seek(SeekFrom::Start(offset))
+        .with_context(|| format!("seek {} to {offset}", path.display()))?;
+    Ok(f)
 }
 
 /// SHA-256 and size of a file.
@@ -92,16 +102,17 @@ pub fn sha256_file(path: &Path) -> Result<([u8; 32], u64)> {
 /// # Errors
 /// I/O or zstd errors (a torn tail of a crashed recording is an error here).
 pub fn content_digest(path: &Path) -> Result<([u8; 32], u64, u64)> {
-    content_digest_prefix(path, u64::MAX)
+    content_digest_range(path, 0, u64::MAX)
 }
 
-/// [`content_digest`] of the first `len` bytes of the file (a prefix ending at a frame
-/// boundary, such as [`CheckpointAt::end`]).
+/// [`content_digest`] of `len` bytes of the file from byte `offset`: a run of whole frames,
+/// such as a prefix ending at [`CheckpointAt::end`] or a segment between two checkpoints
+/// (zstd frames decompress on their own).
 ///
 /// # Errors
 /// As [`content_digest`].
-pub fn content_digest_prefix(path: &Path, len: u64) -> Result<([u8; 32], u64, u64)> {
-    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
+pub fn content_digest_range(path: &Path, offset: u64, len: u64) -> Result<([u8; 32], u64, u64)> {
+    let f = open_at(path, offset)?;
     let mut dec = zstd::stream::read::Decoder::new(f.take(len))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

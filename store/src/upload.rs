@@ -102,9 +102,10 @@ pub struct Options {
     pub part_size: u64,
     /// Parts of one multipart upload in flight at once (memory: this many parts).
     pub parallel_parts: usize,
-    /// Snapshot live recordings' verifiable prefixes this often (`None`: only ship recordings
-    /// once they close or their recorder died).
-    pub snapshot_every: Option<Duration>,
+    /// Ship the next segment of each live recording (what it recorded up to its last
+    /// checkpoint since the previous segment) this often (`None`: only ship recordings once
+    /// they close or their recorder died).
+    pub segment_every: Option<Duration>,
     /// Idle time after which an unlocked recording without a receipt counts as abandoned by
     /// a dead recorder (SPEC §5.1; default [`recording::RECOVER_GRACE`]).
     pub recover_grace: Duration,
@@ -146,9 +147,12 @@ pub struct Shipped {
     pub final_head: String,
     /// Session end (final checkpoint time), Unix µs.
     pub end_us: Option<u64>,
-    /// `closed` (sealed by a final checkpoint and a receipt), `open` (a snapshot of a live
-    /// recording's verifiable prefix) or `recovered` (its recorder died; shipped whole).
+    /// `closed` (sealed by a final checkpoint and a receipt), `open` (a segment of a live
+    /// recording) or `recovered` (its recorder died; shipped whole).
     pub status: String,
+    /// For `open`: the segment's byte offset in the recording.
+    #[serde(default)]
+    pub offset: Option<u64>,
 }
 
 /// What a spool recording is, for shipping (SPEC §5.1, MANIFEST.md "status").
@@ -158,7 +162,7 @@ enum Kind {
     Closed,
     /// Its recorder died: no receipt, lock free, idle.
     Recovered,
-    /// Live: a snapshot of its verifiable prefix.
+    /// Live: the next segment of its verifiable prefix.
     Open,
 }
 
@@ -172,16 +176,22 @@ impl Kind {
     }
 }
 
-/// Largest object one PUT may carry (S3: 5 GiB); larger live prefixes are not snapshotted.
+/// Largest object one PUT may carry (S3: 5 GiB); a larger segment of a live recording is not
+/// shipped (the recording ships when it closes).
 const SINGLE_PUT_MAX: u64 = 5 << 30;
 
-/// The last snapshot of a live recording.
+/// How far a live recording has been shipped as segments.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct OpenMark {
-    /// Lines its snapshot covered (0: none yet).
+    /// Lines the shipped segments cover (0: none yet).
     pub lines: u64,
-    /// When it was taken (or the file first seen), Unix µs.
+    /// When the last segment was shipped (or the file first seen), Unix µs.
     pub at_us: u64,
+    /// Bytes of the recording shipped as segments: the next segment starts here.
+    /// `u64::MAX`: no more segments for this file (its segment key was taken by other
+    /// bytes, e.g. after the state was lost); it ships when it closes.
+    #[serde(default)]
+    pub end: u64,
 }
 
 /// Where the host's manifest chain stands.
@@ -206,7 +216,7 @@ pub struct PendingManifest {
     pub period_end_us: u64,
     /// Spool files it lists that are deleted once it is stored (closed and recovered ones).
     pub files: Vec<String>,
-    /// Entries of [`State::shipped`] it lists (empty in states written before snapshots
+    /// Entries of [`State::shipped`] it lists (empty in states written before segments
     /// existed: then `files`).
     #[serde(default)]
     pub listed: Vec<String>,
@@ -223,7 +233,7 @@ pub struct State {
     /// A manifest being stored.
     #[serde(default)]
     pub pending: Option<PendingManifest>,
-    /// Live recordings seen, by spool file name, with their last snapshot.
+    /// Live recordings seen, by spool file name, and how far they were shipped as segments.
     #[serde(default)]
     pub open: BTreeMap<String, OpenMark>,
 }
@@ -284,7 +294,7 @@ pub struct Summary {
     /// Recordings still open (no seal receipt yet, recorder alive): shipped when they close.
     pub open: usize,
     /// Snapshots of live recordings stored by this run.
-    pub snapshots: usize,
+    pub segments: usize,
     /// Recordings whose recorder died, shipped whole by this run (also counted in
     /// `uploaded` or `already_stored`).
     pub recovered: usize,
@@ -367,12 +377,29 @@ pub(crate) fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// PUT the first `size` bytes of `path` to `key` with our SHA-256 (of those bytes), `If-None-Match: *` and `retention`. When the key is
-/// taken (412), the stored object must have the same SHA-256 ([`Put::AlreadyThere`]),
-/// otherwise it is an error: nothing is ever overwritten.
+/// The key already holds other bytes than ours: nothing was written (`If-None-Match: *`).
+/// Returned inside the [`anyhow::Error`] of [`put_file`]; callers that can do without the
+/// object find it with `downcast_ref`.
+#[derive(Debug, thiserror::Error)]
+#[error("s3://{bucket}/{key} already holds different bytes (sha256 {stored}, ours {ours}); not overwritten")]
+pub struct Occupied {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// SHA-256 of what is stored, hex.
+    pub stored: String,
+    /// SHA-256 of what we meant to store, hex.
+    pub ours: String,
+}
+
+/// PUT the first `size` bytes of `path` to `key` with our SHA-256 (of those bytes),
+/// `If-None-Match: *` and `retention`. When the key is taken (412), the stored object must
+/// have the same SHA-256 ([`Put::AlreadyThere`]), otherwise it is an error: nothing is ever
+/// overwritten.
 ///
 /// # Errors
-/// Retries exhausted, a final S3 error, or the key holding other bytes.
+/// Retries exhausted, a final S3 error, or the key holding other bytes ([`Occupied`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn put_file(
     client: &Client,
@@ -384,10 +411,29 @@ pub async fn put_file(
     retention: Option<Retention>,
     backoff: Backoff,
 ) -> Result<Put> {
+    let range = (path, 0, size);
+    put_range(client, bucket, key, range, sha256, retention, backoff).await
+}
+
+/// [`put_file`] of the byte range `(path, offset, len)` of a file: a segment of a live
+/// recording between two checkpoints.
+///
+/// # Errors
+/// As [`put_file`].
+pub async fn put_range(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    (path, offset, size): (&Path, u64, u64),
+    sha256: &[u8; 32],
+    retention: Option<Retention>,
+    backoff: Backoff,
+) -> Result<Put> {
     let b64 = B64.encode(sha256);
     let outcome = s3::retry(&format!("PUT {key}"), backoff, || async {
         let body = match ByteStream::read_from()
             .path(path)
+            .offset(offset)
             .length(aws_sdk_s3::primitives::Length::Exact(size))
             .build()
             .await
@@ -421,11 +467,13 @@ pub async fn put_file(
         None => {
             let (stored, version) = stored_sha256(client, bucket, key, backoff).await?;
             if stored != *sha256 {
-                bail!(
-                    "s3://{bucket}/{key} already holds different bytes (sha256 {}, ours {}); not overwritten",
-                    hex::encode(stored),
-                    hex::encode(sha256)
-                );
+                return Err(Occupied {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    stored: hex::encode(stored),
+                    ours: hex::encode(sha256),
+                }
+                .into());
             }
             Ok(Put::AlreadyThere(version))
         }
@@ -606,8 +654,8 @@ impl Uploader {
     }
 
     /// One pass over the spool: closed recordings (with a seal receipt) and recordings whose
-    /// recorder died (SPEC §5.1) are shipped whole; live ones get a snapshot of their
-    /// verifiable prefix when [`Options::snapshot_every`] says one is due.
+    /// recorder died (SPEC §5.1) are shipped whole; live ones ship their next segment (up to
+    /// their last checkpoint) when [`Options::segment_every`] says one is due.
     ///
     /// # Errors
     /// The spool cannot be listed or the state cannot be saved; per-recording failures are
@@ -640,7 +688,7 @@ impl Uploader {
                     Ok(Writer::Gone) => Kind::Closed,
                     Ok(_) => {
                         sum.open += 1;
-                        if !self.snapshot_due(&name) {
+                        if !self.segment_due(&name) {
                             continue;
                         }
                         Kind::Open
@@ -656,7 +704,7 @@ impl Uploader {
                 Ok(None) => {}
                 Ok(Some(created)) => {
                     match kind {
-                        Kind::Open => sum.snapshots += 1,
+                        Kind::Open => sum.segments += 1,
                         Kind::Recovered => sum.recovered += 1,
                         Kind::Closed => {}
                     }
@@ -677,24 +725,25 @@ impl Uploader {
         Ok(sum)
     }
 
-    /// Whether a live recording is due for a snapshot: snapshots are on, and the last one
+    /// Whether a live recording is due for a segment: segments are on, and the last one
     /// (or the uploader's first sight of the file) is at least one interval old.
-    fn snapshot_due(&mut self, name: &str) -> bool {
-        let Some(every) = self.opts.snapshot_every else {
+    fn segment_due(&mut self, name: &str) -> bool {
+        let Some(every) = self.opts.segment_every else {
             return false;
         };
         let now = now_us();
         let mark = self.state.open.entry(name.to_string()).or_insert(OpenMark {
             lines: 0,
             at_us: now,
+            end: 0,
         });
-        now >= mark.at_us + every.as_micros() as u64
+        mark.end != u64::MAX && now >= mark.at_us + every.as_micros() as u64
     }
 
     /// Ship one spool recording. Closed: the whole file and its receipt. Recovered: the whole
-    /// file (torn tail included) without receipt. Open: the prefix up to its last checkpoint,
-    /// under [`layout::snapshot_key`]. Returns whether this call stored the object, or `None`
-    /// when there was nothing new to snapshot.
+    /// file (torn tail included) without receipt. Open: the next segment, from where the last
+    /// one ended to the end of its last checkpoint, under [`layout::segment_key`]. Returns
+    /// whether this call stored the object, or `None` when there was nothing new to ship.
     async fn ship(&mut self, path: &Path, name: &str, kind: Kind) -> Result<Option<bool>> {
         let header = recording::read_header(path)?;
         let meta = header.sealcast.context("no sealcast header")?;
@@ -702,44 +751,49 @@ impl Uploader {
             .with_context(|| format!("stat {}", path.display()))?
             .len();
         // What the entry claims: lines, head and end of the last checkpoint it covers.
-        // `len`: bytes shipped; `digest_len`: bytes whose decompressed stream is digested
-        // (the torn tail of a crashed recording does not decompress: what its last checkpoint
-        // covers).
-        let (claim, len, digest_len, receipt_path) = match kind {
+        // `start`, `len`: the bytes shipped; `digest_len`: how many of them are digested
+        // decompressed (the torn tail of a crashed recording does not decompress: what its
+        // last checkpoint covers).
+        let (claim, start, len, digest_len, receipt_path) = match kind {
             Kind::Closed => {
                 let rp = recording::sealcast_receipt_path(path);
                 let receipt = recording::read_receipt(&rp)?;
-                (Some(receipt.checkpoint), file_len, file_len, Some(rp))
+                (Some(receipt.checkpoint), 0, file_len, file_len, Some(rp))
             }
             Kind::Recovered => {
                 let cp = recording::last_checkpoint(path)?;
                 let end = cp.as_ref().map_or(0, |c| c.end);
-                (cp.map(|c| c.checkpoint), file_len, end, None)
+                (cp.map(|c| c.checkpoint), 0, file_len, end, None)
             }
             Kind::Open => {
                 let Some(cp) = recording::last_checkpoint(path)? else {
                     return Ok(None);
                 };
-                let seen = self.state.open.get(name).map_or(0, |m| m.lines);
-                if cp.checkpoint.lines <= seen {
+                let from = self.state.open.get(name).map_or(0, |m| m.end);
+                if cp.end <= from {
                     return Ok(None);
                 }
-                if cp.end > SINGLE_PUT_MAX {
+                let len = cp.end - from;
+                if len > SINGLE_PUT_MAX {
                     bail!(
-                        "live recording's verifiable prefix is {} bytes, more than one PUT takes; it ships when it closes",
-                        cp.end
+                        "live recording's next segment is {len} bytes, more than one PUT takes; it ships when it closes"
                     );
                 }
-                (Some(cp.checkpoint), cp.end, cp.end, None)
+                (Some(cp.checkpoint), from, len, len, None)
             }
         };
-        let (sha, size) = recording::sha256_file_prefix(path, len)?;
+        let (sha, size) = recording::sha256_file_range(path, start, len)?;
         let (content_sha256, content_lines, _) =
-            recording::content_digest_prefix(path, digest_len)?;
+            recording::content_digest_range(path, start, digest_len)?;
         let claimed_lines = claim.as_ref().map_or(0, |c| c.lines);
-        if content_lines != claimed_lines {
+        let segment_first_line = self.state.open.get(name).map_or(0, |m| m.lines);
+        let expected_lines = match kind {
+            Kind::Open => claimed_lines.saturating_sub(segment_first_line),
+            _ => claimed_lines,
+        };
+        if content_lines != expected_lines {
             eprintln!(
-                "sealcast upload: {}: {content_lines} lines, its last checkpoint covers {claimed_lines}",
+                "sealcast upload: {}: {content_lines} lines from byte {start}, its checkpoints cover {expected_lines}",
                 path.display(),
             );
         }
@@ -757,12 +811,12 @@ impl Uploader {
             sha256: sha,
         };
         let key = match kind {
-            Kind::Open => layout::snapshot_key(
+            Kind::Open => layout::segment_key(
                 &self.opts.dest.prefix,
                 &self.opts.host,
                 rec.start_us,
                 &rec.session,
-                claimed_lines,
+                start,
             ),
             _ => layout::recording_key(
                 &self.opts.dest.prefix,
@@ -790,17 +844,31 @@ impl Uploader {
             )
             .await?
         } else {
-            put_file(
+            let put = put_range(
                 &self.client,
                 &bucket,
                 &key,
-                path,
-                rec.size,
+                (path, start, rec.size),
                 &rec.sha256,
                 self.retention,
                 self.opts.backoff,
             )
-            .await?
+            .await;
+            match put {
+                Err(e) if kind == Kind::Open && e.downcast_ref::<Occupied>().is_some() => {
+                    // Another run's segment with other bytes (its state was lost): no more
+                    // segments for this recording; it ships whole when it closes.
+                    eprintln!(
+                        "sealcast upload: {}: {e:#}; no more segments of this live recording",
+                        path.display()
+                    );
+                    let mark = self.state.open.entry(name.to_string()).or_default();
+                    mark.end = u64::MAX;
+                    self.state.save(&self.opts.spool)?;
+                    return Ok(None);
+                }
+                other => other?,
+            }
         };
         let (created, version_id) = match put {
             Put::Created(v) => (true, v),
@@ -834,7 +902,7 @@ impl Uploader {
             }
         };
         let entry_name = match kind {
-            Kind::Open => format!("{name}#{claimed_lines}"),
+            Kind::Open => format!("{name}#{start}"),
             _ => name.to_string(),
         };
         self.state.shipped.insert(
@@ -859,6 +927,7 @@ impl Uploader {
                     .unwrap_or_default(),
                 end_us: claim.as_ref().map(|c| c.time_us),
                 status: kind.as_str().into(),
+                offset: (kind == Kind::Open).then_some(start),
             },
         );
         match kind {
@@ -868,6 +937,7 @@ impl Uploader {
                     OpenMark {
                         lines: claimed_lines,
                         at_us: now_us(),
+                        end: start + len,
                     },
                 );
             }
@@ -966,6 +1036,7 @@ impl Uploader {
                         size: r.size,
                         sha256: r.sha256.clone(),
                     }),
+                    offset: s.offset,
                 })
                 .collect(),
         };

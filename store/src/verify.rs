@@ -1017,12 +1017,19 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             p(ev);
         }
     };
-    let listed = valid.iter().filter(|v| wanted(&v.m));
-    let listed = listed.flat_map(|v| &v.m.recordings);
+    // In range, plus every segment of a live session (they are checked together).
+    let listed = valid.iter().flat_map(|v| {
+        let in_range = wanted(&v.m);
+        v.m.recordings
+            .iter()
+            .filter(move |e| in_range || e.status == "open")
+    });
     progress(ProgressEvent::Totals {
         recordings: listed.clone().count() as u64,
         bytes: listed.fold(0u64, |n, e| n.saturating_add(e.size)),
     });
+    // Segments of live recordings, by session: checked together after the loop.
+    let mut live: BTreeMap<&str, Vec<Segment<'_>>> = BTreeMap::new();
     for v in &valid {
         let in_range = wanted(&v.m);
         for e in &v.m.recordings {
@@ -1041,6 +1048,15 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
                 referenced.insert(refkey(&k, r.version_id.as_deref(), versioned));
                 k
             });
+            if e.status == "open" {
+                // A session's segments are verified together, however the range cuts them.
+                live.entry(e.session.as_str()).or_default().push(Segment {
+                    rel,
+                    e,
+                    lock: v.m.lock.as_ref(),
+                });
+                continue;
+            }
             if !in_range {
                 continue;
             }
@@ -1074,6 +1090,21 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
         }
     }
 
+    for segs in live.values_mut() {
+        segs.sort_by_key(|s| s.e.offset.unwrap_or(0));
+        let found = check_live(src, trust, &rrel, segs, &rlist, &progress).await;
+        for (s, (st, detail)) in segs.iter().zip(found) {
+            add(
+                &mut out,
+                st,
+                "recording",
+                &s.e.key,
+                s.e.version_id.as_deref(),
+                detail,
+            );
+        }
+    }
+
     // 4. What no manifest lists.
     for o in mlist.iter().chain(rlist.iter()) {
         if o.delete_marker {
@@ -1101,6 +1132,93 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
     Ok(out)
 }
 
+/// A listed object found, fetched and hashed: the listed version exists, is not hidden by a
+/// delete marker, and its bytes have the manifest's size and SHA-256. Otherwise the finding.
+async fn fetch_listed(
+    src: &Source,
+    host_rel: &str,
+    rel: &str,
+    e: &crate::manifest::Entry,
+    rlist: &[ObjVersion],
+) -> Result<(Fetched, ObjVersion), (BucketStatus, String)> {
+    if !rel.starts_with(host_rel) {
+        return Err((BucketStatus::Moved, format!("listed outside {host_rel}")));
+    }
+    let Some(obj) = find_version(src, rlist, rel, e.version_id.as_deref()) else {
+        return Err((BucketStatus::Missing, "listed version is not there".into()));
+    };
+    if hidden(rlist, rel) {
+        return Err((
+            BucketStatus::Missing,
+            "hidden by a delete marker (the locked version is still there)".into(),
+        ));
+    }
+    // Mapped from a file, not read into memory; hashed as it was read. Not read at all when
+    // larger than listed.
+    let data = match src.fetch(rel, obj.version_id.as_deref(), e.size).await {
+        Ok(d) => d,
+        Err(err) => return Err((BucketStatus::Unreadable, format!("{err:#}"))),
+    };
+    if data.sha256.as_deref() != Some(e.sha256.as_str()) || data.size != e.size {
+        return Err((
+            BucketStatus::Modified,
+            "object bytes differ from the manifest's sha256/size".into(),
+        ));
+    }
+    Ok((data, obj))
+}
+
+/// The listed version of `k` (any version of it in a mirror), not a delete marker.
+fn find_version(
+    src: &Source,
+    rlist: &[ObjVersion],
+    k: &str,
+    ver: Option<&str>,
+) -> Option<ObjVersion> {
+    let versioned = src.versioned();
+    rlist
+        .iter()
+        .find(|o| o.key == k && !o.delete_marker && (!versioned || o.version_id.as_deref() == ver))
+        .cloned()
+}
+
+/// Whether the current version of `k` is a delete marker.
+fn hidden(rlist: &[ObjVersion], k: &str) -> bool {
+    rlist
+        .iter()
+        .any(|o| o.key == k && o.latest && o.delete_marker)
+}
+
+/// LOCK_WEAK (or UNREADABLE) when the version's retention is weaker than the manifest's
+/// policy; `None` when it holds, or when there is no policy or no versions (a mirror).
+async fn lock_finding(
+    src: &Source,
+    rel: &str,
+    obj: &ObjVersion,
+    lock: Option<&crate::manifest::LockPolicy>,
+) -> Option<(BucketStatus, String)> {
+    let l = lock.filter(|_| src.versioned())?;
+    match src.retention(rel, obj.version_id.as_deref()).await {
+        Err(err) => Some((BucketStatus::Unreadable, format!("retention: {err:#}"))),
+        Ok(None) => Some((
+            BucketStatus::LockWeak,
+            format!("no retention; policy {} {} days", l.mode, l.days),
+        )),
+        Ok(Some((mode, until))) => {
+            let need = obj.last_modified.unwrap_or(0) + i64::from(l.days) * 86_400 - 3600;
+            (mode != l.mode || until < need).then(|| {
+                (
+                    BucketStatus::LockWeak,
+                    format!(
+                        "retention {mode} until {until}; policy {} {} days",
+                        l.mode, l.days
+                    ),
+                )
+            })
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn check_recording(
     src: &Source,
@@ -1112,44 +1230,10 @@ async fn check_recording(
     lock: Option<&crate::manifest::LockPolicy>,
     rlist: &[ObjVersion],
 ) -> (BucketStatus, String) {
-    if !rel.starts_with(host_rel) {
-        return (BucketStatus::Moved, format!("listed outside {host_rel}"));
-    }
-    let versioned = src.versioned();
-    let find = |k: &str, ver: Option<&str>| {
-        rlist
-            .iter()
-            .find(|o| {
-                o.key == k && !o.delete_marker && (!versioned || o.version_id.as_deref() == ver)
-            })
-            .cloned()
+    let (data, obj) = match fetch_listed(src, host_rel, rel, e, rlist).await {
+        Ok(x) => x,
+        Err(f) => return f,
     };
-    let hidden = |k: &str| {
-        rlist
-            .iter()
-            .any(|o| o.key == k && o.latest && o.delete_marker)
-    };
-    let Some(obj) = find(rel, e.version_id.as_deref()) else {
-        return (BucketStatus::Missing, "listed version is not there".into());
-    };
-    if hidden(rel) {
-        return (
-            BucketStatus::Missing,
-            "hidden by a delete marker (the locked version is still there)".into(),
-        );
-    }
-    // Mapped from a file, not read into memory; hashed as it was read. Not read at all when
-    // larger than listed.
-    let data = match src.fetch(rel, obj.version_id.as_deref(), e.size).await {
-        Ok(d) => d,
-        Err(err) => return (BucketStatus::Unreadable, format!("{err:#}")),
-    };
-    if data.sha256.as_deref() != Some(e.sha256.as_str()) || data.size != e.size {
-        return (
-            BucketStatus::Modified,
-            "object bytes differ from the manifest's sha256/size".into(),
-        );
-    }
     let receipt = match &e.receipt {
         None => None,
         Some(r) => {
@@ -1157,13 +1241,13 @@ async fn check_recording(
             if rr != format!("{rel}.seal") {
                 return (BucketStatus::Moved, format!("receipt listed at {}", r.key));
             }
-            let Some(ro) = find(&rr, r.version_id.as_deref()) else {
+            let Some(ro) = find_version(src, rlist, &rr, r.version_id.as_deref()) else {
                 return (
                     BucketStatus::Missing,
                     "receipt (.seal) version is not there".into(),
                 );
             };
-            if hidden(&rr) {
+            if hidden(rlist, &rr) {
                 return (
                     BucketStatus::Missing,
                     "receipt hidden by a delete marker".into(),
@@ -1183,13 +1267,10 @@ async fn check_recording(
     };
     let report = verify_bytes(&data, receipt.as_deref(), trust);
     // What the entry's status allows (MANIFEST.md "status"): a closed recording must be
-    // sealed; an open snapshot ends at a (non-final) checkpoint, all of it verified; a
-    // recovered one ends unsealed, and is reported as such (exit class 2: its end was never
-    // sealed by the recorder, only listed by the uploader).
-    let st = match (e.status.as_str(), report.status) {
-        ("open", Status::Unclosed | Status::Ok) => BucketStatus::Ok,
-        (_, s) => BucketStatus::from_recording(s),
-    };
+    // sealed; a recovered one ends unsealed, and is reported as such (exit class 2: its end
+    // was never sealed by the recorder, only listed by the uploader). Open segments are
+    // checked together by `check_live`.
+    let st = BucketStatus::from_recording(report.status);
     let recovered =
         e.status == "recovered" && matches!(report.status, Status::Unclosed | Status::UnsealedTail);
     if st != BucketStatus::Ok && !recovered {
@@ -1204,31 +1285,10 @@ async fn check_recording(
             ),
         );
     }
-    if let (Some(l), true) = (lock, versioned) {
-        match src.retention(rel, obj.version_id.as_deref()).await {
-            Err(err) => return (BucketStatus::Unreadable, format!("retention: {err:#}")),
-            Ok(None) => {
-                return (
-                    BucketStatus::LockWeak,
-                    format!("no retention; policy {} {} days", l.mode, l.days),
-                )
-            }
-            Ok(Some((mode, until))) => {
-                let need = obj.last_modified.unwrap_or(0) + i64::from(l.days) * 86_400 - 3600;
-                if mode != l.mode || until < need {
-                    return (
-                        BucketStatus::LockWeak,
-                        format!(
-                            "retention {mode} until {until}; policy {} {} days",
-                            l.mode, l.days
-                        ),
-                    );
-                }
-            }
-        }
+    if let Some(f) = lock_finding(src, rel, &obj, lock).await {
+        return f;
     }
     let what = match e.status.as_str() {
-        "open" => "; open: snapshot of a live session up to its last checkpoint",
         "recovered" => "; recovered after its recorder died: verified up to its last checkpoint",
         _ => "",
     };
@@ -1241,4 +1301,152 @@ async fn check_recording(
         st,
         format!("{} lines, session {}{what}{tail}", e.lines, e.session),
     )
+}
+
+/// One listed segment of a live recording (manifest status `open`).
+struct Segment<'m> {
+    /// Key relative to the prefix.
+    rel: String,
+    /// Its manifest entry.
+    e: &'m crate::manifest::Entry,
+    /// Its manifest's Object Lock policy.
+    lock: Option<&'m crate::manifest::LockPolicy>,
+}
+
+/// Check the segments of one live session together (MANIFEST.md §5 step 5): each is listed,
+/// present and hashes as listed; they follow each other from byte 0 without gap; and their
+/// concatenation — streamed into a temporary file and mapped — verifies as a recording
+/// prefix (SPEC §7 `UNCLOSED`, or `OK` if it happens to end with the final checkpoint) of
+/// the listed session covering the last segment's `lines`. Returns one finding per segment,
+/// in offset order; a segment after a failing one carries the failure.
+async fn check_live(
+    src: &Source,
+    trust: &TrustStore,
+    host_rel: &str,
+    segs: &[Segment<'_>],
+    rlist: &[ObjVersion],
+    progress: &dyn Fn(ProgressEvent),
+) -> Vec<(BucketStatus, String)> {
+    let n = segs.len();
+    let mut findings: Vec<(BucketStatus, String)> = Vec::with_capacity(n);
+    let mut failed: Option<(BucketStatus, String)> = None;
+    let mut concat = match tempfile::tempfile() {
+        Ok(f) => BufWriter::with_capacity(1 << 20, f),
+        Err(err) => {
+            let f = (
+                BucketStatus::Unreadable,
+                format!("temporary file in $TMPDIR: {err}"),
+            );
+            for s in segs {
+                progress(ProgressEvent::Started {
+                    key: s.e.key.clone(),
+                    bytes: s.e.size,
+                });
+                progress(ProgressEvent::Finished {
+                    key: s.e.key.clone(),
+                    bytes: s.e.size,
+                });
+            }
+            return vec![f; n];
+        }
+    };
+    let mut expected = 0u64;
+    for (k, s) in segs.iter().enumerate() {
+        progress(ProgressEvent::Started {
+            key: s.e.key.clone(),
+            bytes: s.e.size,
+        });
+        let offset = s.e.offset.unwrap_or(0);
+        let finding = if let Some((st, why)) = &failed {
+            (*st, format!("follows a segment that failed ({why})"))
+        } else if offset != expected {
+            (
+                BucketStatus::Missing,
+                format!("segment starts at byte {offset} but the segments before it end at byte {expected}"),
+            )
+        } else {
+            match fetch_listed(src, host_rel, &s.rel, s.e, rlist).await {
+                Err(f) => f,
+                Ok((data, obj)) => match concat.write_all(&data) {
+                    Err(err) => (
+                        BucketStatus::Unreadable,
+                        format!("temporary file in $TMPDIR: {err}"),
+                    ),
+                    Ok(()) => {
+                        expected += data.size;
+                        match lock_finding(src, &s.rel, &obj, s.lock).await {
+                            Some(f) => f,
+                            None => (
+                                BucketStatus::Ok,
+                                format!(
+                                    "{} lines, session {}; open: segment {} of {n} (bytes {offset}–{}) of a live session, verified with the segments before it",
+                                    s.e.lines,
+                                    s.e.session,
+                                    k + 1,
+                                    expected
+                                ),
+                            ),
+                        }
+                    }
+                },
+            }
+        };
+        if finding.0 != BucketStatus::Ok && finding.0 != BucketStatus::LockWeak && failed.is_none()
+        {
+            failed = Some(finding.clone());
+        }
+        findings.push(finding);
+        progress(ProgressEvent::Finished {
+            key: s.e.key.clone(),
+            bytes: s.e.size,
+        });
+    }
+    if failed.is_some() {
+        return findings;
+    }
+    let whole = match concat.into_inner() {
+        Ok(f) => map_file(&f, expected),
+        Err(err) => Err(err.into_error()),
+    };
+    let whole = match whole {
+        Ok(m) => m,
+        Err(err) => {
+            return vec![
+                (
+                    BucketStatus::Unreadable,
+                    format!("temporary file in $TMPDIR: {err}")
+                );
+                n
+            ]
+        }
+    };
+    let report = verify_bytes(whole.as_deref().unwrap_or_default(), None, trust);
+    let last = segs[n - 1].e;
+    let problem = match report.status {
+        Status::Unclosed | Status::Ok => {
+            if report.session.as_deref() != Some(last.session.as_str())
+                || report.verified_lines != last.lines
+            {
+                Some((
+                    BucketStatus::Modified,
+                    format!(
+                        "the segments hold session {:?} with {} lines; the manifest lists {} with {}",
+                        report.session, report.verified_lines, last.session, last.lines
+                    ),
+                ))
+            } else {
+                None
+            }
+        }
+        st => Some((
+            BucketStatus::from_recording(st),
+            format!("the segments together: {}", report.reason),
+        )),
+    };
+    if let Some(p) = problem {
+        for f in findings.iter_mut().filter(|f| f.0 == BucketStatus::Ok) {
+            *f = p.clone();
+        }
+    }
+    findings
 }
