@@ -10,129 +10,20 @@ mod common;
 mod s3_support;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use common::TestEnv;
-use s3_support::{aws_env, client, create_bucket, free_port, rt, run, sha256_hex, Moto};
+use s3_support::{
+    doctor, doctor_line, manifest_trust, record_sessions, recording_key, rt, run, sha256_hex,
+    upload_cmd, verify_cmd, Moto, S3sFs,
+};
 use sealcast_store::aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use sealcast_store::aws_sdk_s3::Client;
 use sealcast_store::s3::Backoff;
 use sealcast_store::upload::{put_file, Put};
 use sha2::Digest;
 use tempfile::TempDir;
-
-/// How scripts/setup-debian.sh installs the pinned s3s-fs.
-const S3S_FS_INSTALL: &str = "cargo install s3s-fs --version 0.17.0 --features binary --locked \
-     --ignore-rust-version (scripts/setup-debian.sh)";
-
-/// A running s3s-fs: its own temporary root directory, 127.0.0.1 at a free port, the test
-/// credentials of [`s3_support::client`] (so SigV4 signatures are checked). Killed on drop.
-pub struct S3sFs {
-    child: Child,
-    /// The port it listens on.
-    pub port: u16,
-    /// Holds `root/` (the buckets) and `log`; deleted on drop, after the server is gone.
-    dir: TempDir,
-}
-
-/// `s3s-fs` on PATH, else where `cargo install` puts it.
-fn s3s_fs_bin() -> PathBuf {
-    let cargo_bin = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .map(|c| c.join("bin"));
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain(cargo_bin)
-        .map(|d| d.join("s3s-fs"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("s3s-fs not found on PATH nor in ~/.cargo/bin: {S3S_FS_INSTALL}"))
-}
-
-/// Whether something on `port` answers HTTP.
-fn answers_http(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = [0u8; 12];
-    s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.")
-}
-
-impl S3sFs {
-    /// Start s3s-fs on a free port and wait (20 s at most) until it answers HTTP.
-    ///
-    /// # Panics
-    /// When s3s-fs is not installed, exits, or does not come up.
-    pub fn start() -> S3sFs {
-        let dir = tempfile::Builder::new()
-            .prefix("sealcast-s3s-fs-")
-            .tempdir()
-            .expect("temp dir");
-        let root = dir.path().join("root");
-        fs::create_dir(&root).unwrap();
-        let log = fs::File::create(dir.path().join("log")).expect("log file");
-        let port = free_port();
-        let child = Command::new(s3s_fs_bin())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "test", "--secret-key", "test"])
-            .arg(&root)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start s3s-fs: {e}; {S3S_FS_INSTALL}"));
-        let mut s = S3sFs { child, port, dir };
-        let t0 = Instant::now();
-        while !answers_http(port) {
-            if let Ok(Some(st)) = s.child.try_wait() {
-                panic!("s3s-fs exited: {st}\n{}", s.log());
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(20),
-                "s3s-fs did not answer on port {port}\n{}",
-                s.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        s
-    }
-
-    /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Where `bucket/key` lives on disk.
-    pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
-        self.dir.path().join("root").join(bucket).join(key)
-    }
-
-    /// What the server logged so far.
-    pub fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
-    }
-}
-
-impl Drop for S3sFs {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn b64(sum: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sum)
@@ -167,9 +58,7 @@ fn quick() -> Backoff {
 
 #[test]
 fn a_put_whose_body_does_not_match_our_sha256_is_refused_and_not_stored() {
-    let s = S3sFs::start();
-    let c = client(&s.endpoint());
-    create_bucket(&c, "rec", false);
+    let (s, c) = S3sFs::with_bucket("rec");
     let tmp = TempDir::new().unwrap();
     let file = tmp.path().join("r.cast.zst");
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
@@ -226,23 +115,6 @@ fn a_put_whose_body_does_not_match_our_sha256_is_refused_and_not_stored() {
     assert_eq!(fs::read(s.object_path("rec", ok_key)).unwrap(), body);
 }
 
-/// Record `n` short closed sessions into `spool`.
-fn record_sessions(env: &TestEnv, spool: &Path, n: usize) -> Vec<PathBuf> {
-    fs::create_dir_all(spool).unwrap();
-    (0..n)
-        .map(|i| {
-            let out = spool.join(format!("s{i}.cast.zst"));
-            let o = env.record(
-                &out,
-                &["--host-id", "h1", "-q"],
-                &["sh", "-c", &format!("echo session {i}")],
-            );
-            assert!(o.status.success(), "record: {o:?}");
-            out
-        })
-        .collect()
-}
-
 /// All keys under `prefix` (ListObjectsV2; s3s-fs has no ListObjectVersions).
 fn keys(c: &Client, bucket: &str, prefix: &str) -> Vec<String> {
     rt().block_on(async {
@@ -265,21 +137,14 @@ fn keys(c: &Client, bucket: &str, prefix: &str) -> Vec<String> {
 
 #[test]
 fn upload_ships_a_spool_to_a_store_without_object_lock() {
-    let s = S3sFs::start();
-    let c = client(&s.endpoint());
-    create_bucket(&c, "rec", false);
+    let (s, c) = S3sFs::with_bucket("rec");
     let env = TestEnv::new();
     let spool = env.path("spool");
     let recs = record_sessions(&env, &spool, 2);
     // (key, SHA-256) of every recording and receipt, taken before the spool is released.
     let mut sums: Vec<(String, String)> = Vec::new();
     for rec in &recs {
-        let m = common::header(rec).sealcast.unwrap();
-        let key = format!(
-            "pfx/recordings/h1/{}/{}.cast.zst",
-            sealcast_store::layout::date_path(m.start_us),
-            m.session
-        );
+        let key = recording_key(rec);
         let receipt = common::receipt_path(rec);
         assert!(receipt.is_file(), "closed, with a seal receipt");
         sums.push((
@@ -289,15 +154,7 @@ fn upload_ships_a_spool_to_a_store_without_object_lock() {
         sums.push((key, sha256_hex(rec)));
     }
 
-    let mut cmd = env.command();
-    aws_env(&mut cmd)
-        .arg("upload")
-        .arg("--spool")
-        .arg(&spool)
-        .arg("--key")
-        .arg(&env.key)
-        .args(["--to", "s3://rec/pfx", "--host", "h1", "--endpoint-url"])
-        .arg(s.endpoint());
+    let mut cmd = upload_cmd(&env, &spool, Some(&env.key), "h1", &s.endpoint());
     let t0 = Instant::now();
     let o = run(&mut cmd);
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -331,18 +188,8 @@ fn upload_ships_a_spool_to_a_store_without_object_lock() {
 
     // `sealcast verify` lists object versions, which s3s-fs does not implement: it says so
     // at once (501 is final), instead of retrying for half a minute.
-    let trust = env.path("trust");
-    let public = fs::read_to_string(&env.public).unwrap();
-    fs::write(
-        &trust,
-        format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
-    )
-    .unwrap();
-    let mut v = env.command();
-    aws_env(&mut v)
-        .args(["verify", "s3://rec/pfx", "--host", "h1", "--trusted"])
-        .arg(&trust)
-        .args(["--endpoint-url", &s.endpoint()]);
+    let trust = manifest_trust(&env, "trust", "h1");
+    let mut v = verify_cmd(&env, "s3://rec/pfx", "h1", &trust, &s.endpoint());
     let t0 = Instant::now();
     let o = run(&mut v);
     assert_eq!(o.status.code(), Some(4));
@@ -351,22 +198,6 @@ fn upload_ships_a_spool_to_a_store_without_object_lock() {
         "{o:?}"
     );
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
-}
-
-fn doctor(env: &TestEnv, endpoint: &str) -> (i32, String) {
-    let mut c = env.command();
-    aws_env(&mut c).args(["doctor", "s3://rec/p", "--endpoint-url", endpoint]);
-    let o = run(&mut c);
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-    )
-}
-
-fn line<'a>(out: &'a str, name: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.contains(name))
-        .unwrap_or_else(|| panic!("no {name} line in {out}"))
 }
 
 /// What a server really does with a PUT whose SHA-256 does not match its body: (refused,
@@ -390,31 +221,36 @@ fn wrong_sha256_put(c: &Client, key: &str) -> (bool, bool) {
 fn doctor_reports_what_each_server_does_with_a_wrong_sha256() {
     let env = TestEnv::new();
 
-    let s = S3sFs::start();
-    let c = client(&s.endpoint());
-    create_bucket(&c, "rec", false);
-    let (code, out) = doctor(&env, &s.endpoint());
+    let (s, c) = S3sFs::with_bucket("rec");
+    let (code, out) = doctor(&env, "s3://rec/p", &s.endpoint());
     // s3s-fs refuses the PUT and keeps nothing at the key, and doctor says so.
     let truth = wrong_sha256_put(&c, "truth/s3s-fs");
     assert_eq!(truth, (true, false), "s3s-fs (refused, stored)");
-    let rejects = line(&out, "rejects a wrong SHA-256");
+    let rejects = doctor_line(&out, "rejects a wrong SHA-256");
     assert!(rejects.starts_with("yes"), "{out}");
     assert!(rejects.contains("BadDigest"), "{out}");
-    assert!(line(&out, "bucket reachable").starts_with("yes"), "{out}");
-    assert!(line(&out, "If-None-Match").starts_with("yes"), "{out}");
-    assert!(line(&out, "stores our SHA-256").starts_with("yes"), "{out}");
+    assert!(
+        doctor_line(&out, "bucket reachable").starts_with("yes"),
+        "{out}"
+    );
+    assert!(
+        doctor_line(&out, "If-None-Match").starts_with("yes"),
+        "{out}"
+    );
+    assert!(
+        doctor_line(&out, "stores our SHA-256").starts_with("yes"),
+        "{out}"
+    );
     // No Object Lock and no versioning in s3s-fs: a plain answer, not "could not probe".
-    assert!(line(&out, "object lock").starts_with("NO"), "{out}");
-    assert!(line(&out, "versioning").starts_with("NO"), "{out}");
+    assert!(doctor_line(&out, "object lock").starts_with("NO"), "{out}");
+    assert!(doctor_line(&out, "versioning").starts_with("NO"), "{out}");
     assert_eq!(code, 2, "{out}");
 
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
-    let (code, out) = doctor(&env, &moto.endpoint());
+    let (moto, c) = Moto::with_bucket("rec", true);
+    let (code, out) = doctor(&env, "s3://rec/p", &moto.endpoint());
     let truth = wrong_sha256_put(&c, "truth/moto");
     let enforced = truth == (true, false);
-    let rejects = line(&out, "rejects a wrong SHA-256");
+    let rejects = doctor_line(&out, "rejects a wrong SHA-256");
     assert!(
         rejects.starts_with(if enforced { "yes" } else { "NO" }),
         "doctor says {rejects:?}; moto (refused, stored) = {truth:?}\n{out}"

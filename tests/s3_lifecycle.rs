@@ -13,51 +13,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use common::TestEnv;
-use s3_support::{aws_env, client, create_bucket, rt, run, versions, Moto};
-use sealcast_store::aws_sdk_s3::Client;
-use sealcast_store::manifest::Manifest;
+use s3_support::{aws_env, manifest_keys, record_session, run, upload_cmd, Fixture};
+use sealcast_store::manifest::{Entry, Manifest};
 
-struct Setup {
-    moto: Moto,
-    c: Client,
-    env: TestEnv,
-    spool: PathBuf,
-    trust: PathBuf,
+/// A [`Fixture`] on a bucket without Object Lock, with a recorder and uploader of host `h1`.
+struct Setup(Fixture);
+
+impl std::ops::Deref for Setup {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
 }
 
 impl Setup {
     fn new() -> Setup {
-        let moto = Moto::start();
-        let c = client(&moto.endpoint());
-        create_bucket(&c, "rec", false);
-        let env = TestEnv::new();
-        let spool = env.path("spool");
-        fs::create_dir_all(&spool).unwrap();
-        let trust = env.path("trust");
-        let public = fs::read_to_string(&env.public).unwrap();
-        fs::write(
-            &trust,
-            format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
-        )
-        .unwrap();
-        Setup {
-            moto,
-            c,
-            env,
-            spool,
-            trust,
-        }
+        Setup(Fixture::new(false))
     }
 
     /// A closed recording `<name>.cast.zst` in the spool.
     fn record(&self, name: &str) -> PathBuf {
-        let out = self.spool.join(format!("{name}.cast.zst"));
-        let o = self
-            .env
-            .record(&out, &["--host-id", "h1", "-q"], &["sh", "-c", "echo hi"]);
-        assert!(o.status.success(), "record: {o:?}");
-        out
+        record_session(&self.env, &self.spool, name, "h1", &["sh", "-c", "echo hi"])
     }
 
     /// A recorder running `script` in the background, checkpointing every second.
@@ -77,17 +53,16 @@ impl Setup {
         (c.spawn().expect("spawn sealcast record"), out)
     }
 
+    /// `sealcast upload` of the spool as host `h1`, signed with `key`, with `extra` flags.
     fn upload_cmd(&self, key: &Path, extra: &[&str]) -> Command {
-        let mut c = self.env.command();
-        aws_env(&mut c)
-            .arg("upload")
-            .arg("--spool")
-            .arg(&self.spool)
-            .arg("--key")
-            .arg(key)
-            .args(["--to", "s3://rec/pfx", "--host", "h1"])
-            .args(["--endpoint-url", &self.moto.endpoint()])
-            .args(extra);
+        let mut c = upload_cmd(
+            &self.env,
+            &self.spool,
+            Some(key),
+            "h1",
+            &self.moto.endpoint(),
+        );
+        c.args(extra);
         c
     }
 
@@ -97,27 +72,9 @@ impl Setup {
         o
     }
 
-    /// `sealcast verify s3://rec/pfx --host h1`: (exit code, stdout).
-    fn verify(&self) -> (i32, String) {
-        let mut c = self.env.command();
-        aws_env(&mut c)
-            .args(["verify", "s3://rec/pfx", "--host", "h1", "--trusted"])
-            .arg(&self.trust)
-            .args(["--endpoint-url", &self.moto.endpoint()]);
-        let o = run(&mut c);
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        )
-    }
-
     /// Every manifest in the bucket, by sequence number.
     fn manifests(&self) -> Vec<Manifest> {
-        let mut keys: Vec<String> = versions(&self.c, "rec", "pfx/manifests/")
-            .into_iter()
-            .map(|v| v.0)
-            .filter(|k| k.ends_with(".json"))
-            .collect();
+        let mut keys = manifest_keys(&self.c);
         keys.sort();
         keys.dedup();
         let mut ms: Vec<Manifest> = keys
@@ -127,20 +84,6 @@ impl Setup {
         ms.sort_by_key(|m| m.seq);
         ms
     }
-
-    fn get(&self, key: &str) -> Vec<u8> {
-        rt().block_on(async {
-            let g = self
-                .c
-                .get_object()
-                .bucket("rec")
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            g.body.collect().await.unwrap().into_bytes().to_vec()
-        })
-    }
 }
 
 /// Lines covered by the last checkpoint of a (growing) spool file.
@@ -149,6 +92,14 @@ fn checkpointed_lines(p: &Path) -> u64 {
         .ok()
         .flatten()
         .map_or(0, |c| c.checkpoint.lines)
+}
+
+/// The entries of all `ms` whose status is `status`.
+fn with_status<'a>(ms: &'a [Manifest], status: &str) -> Vec<&'a Entry> {
+    ms.iter()
+        .flat_map(|m| &m.recordings)
+        .filter(|e| e.status == status)
+        .collect()
 }
 
 #[test]
@@ -180,11 +131,7 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
     assert!(out.contains("1 still open (1 snapshots)"), "{out}");
     assert!(live_path.exists(), "a live recording stays in the spool");
     let ms = s.manifests();
-    let open: Vec<_> = ms
-        .iter()
-        .flat_map(|m| &m.recordings)
-        .filter(|e| e.status == "open")
-        .collect();
+    let open = with_status(&ms, "open");
     assert_eq!(open.len(), 1, "{ms:?}");
     let snap = open[0];
     assert!(snap.key.contains(".open-"), "{}", snap.key);
@@ -202,7 +149,7 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
     let o = s.upload(&["--snapshot-secs", "1"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("(0 snapshots)"));
 
-    let (code, out) = s.verify();
+    let (code, out) = s.verify_s3(&[]);
     assert_eq!(code, 0, "{out}");
     assert!(
         out.lines()
@@ -219,11 +166,7 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
     assert!(out.contains("1 recovered after a crash"), "{out}");
     assert!(!live_path.exists(), "released once its manifest is stored");
     let ms = s.manifests();
-    let rec: Vec<_> = ms
-        .iter()
-        .flat_map(|m| &m.recordings)
-        .filter(|e| e.status == "recovered")
-        .collect();
+    let rec = with_status(&ms, "recovered");
     assert_eq!(rec.len(), 1, "{ms:?}");
     assert_eq!(
         rec[0].size, crashed_len,
@@ -234,7 +177,7 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
 
     // Verify: the recovered session is verified up to its last checkpoint but was never
     // sealed: exit class 2 (incomplete), never 0.
-    let (code, out) = s.verify();
+    let (code, out) = s.verify_s3(&[]);
     assert_eq!(code, 2, "{out}");
     let line = out
         .lines()
@@ -299,7 +242,7 @@ fn a_lost_state_file_continues_the_chain() {
     assert_eq!(ms[1].prev.as_ref().unwrap().key, ms[0].key);
     let sessions: Vec<_> = ms[1].recordings.iter().map(|e| &e.session).collect();
     assert_eq!(sessions.len(), 1, "r0 is not listed twice: {sessions:?}");
-    let (code, out) = s.verify();
+    let (code, out) = s.verify_s3(&[]);
     assert_eq!(code, 0, "{out}");
 
     // Another key without state: refuses to start a second chain.

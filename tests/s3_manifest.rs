@@ -13,72 +13,33 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::TestEnv;
-use s3_support::{aws_env, client, create_bucket, rt, run, sha256_hex, versions, Moto};
+use s3_support::{
+    get_object, manifest_keys, manifest_trust, record_session, run, sha256_bytes_hex, sha256_hex,
+    upload_cmd, versions, Moto,
+};
+use sealcast_store::aws_sdk_s3::Client;
 use sealcast_store::manifest::Manifest;
 
+/// A closed session `spool/<name>.cast.zst` of host `h1`.
 fn record(env: &TestEnv, spool: &Path, name: &str) -> PathBuf {
-    fs::create_dir_all(spool).unwrap();
-    let out = spool.join(format!("{name}.cast.zst"));
-    let o = env.record(
-        &out,
-        &["--host-id", "h1", "-q"],
-        &["sh", "-c", "echo hello"],
-    );
-    assert!(o.status.success(), "record: {o:?}");
-    out
+    record_session(env, spool, name, "h1", &["sh", "-c", "echo hello"])
 }
 
+/// `sealcast upload` of `spool` as host `h1`, signed with the env's key, with `extra` flags:
+/// exit 0, its stdout.
 fn upload(env: &TestEnv, spool: &Path, endpoint: &str, extra: &[&str]) -> String {
-    let mut c = env.command();
-    aws_env(&mut c)
-        .arg("upload")
-        .arg("--spool")
-        .arg(spool)
-        .arg("--key")
-        .arg(&env.key)
-        .args([
-            "--to",
-            "s3://rec/pfx",
-            "--host",
-            "h1",
-            "--endpoint-url",
-            endpoint,
-        ])
-        .args(extra);
-    let o = run(&mut c);
+    let o = run(upload_cmd(env, spool, Some(&env.key), "h1", endpoint).args(extra));
     assert_eq!(o.status.code(), Some(0), "upload failed");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn get(c: &sealcast_store::aws_sdk_s3::Client, key: &str) -> Vec<u8> {
-    rt().block_on(async {
-        let g = c.get_object().bucket("rec").key(key).send().await.unwrap();
-        g.body.collect().await.unwrap().into_bytes().to_vec()
-    })
-}
-
-fn manifests(c: &sealcast_store::aws_sdk_s3::Client) -> Vec<String> {
-    versions(c, "rec", "pfx/manifests/")
-        .into_iter()
-        .map(|v| v.0)
-        .filter(|k| k.ends_with(".json"))
-        .collect()
-}
-
-fn sha256(b: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(b))
+fn get(c: &Client, key: &str) -> Vec<u8> {
+    get_object(c, "rec", key)
 }
 
 /// `ssh-keygen -Y verify` of manifest bytes with its signature, principal h1.
 fn ssh_keygen_verify(env: &TestEnv, manifest: &[u8], sig: &[u8], ns: &str) -> bool {
-    let signers = env.path("manifest_signers");
-    let public = fs::read_to_string(&env.public).unwrap();
-    fs::write(
-        &signers,
-        format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
-    )
-    .unwrap();
+    let signers = manifest_trust(env, "manifest_signers", "h1");
     let sig_path = env.path("m.json.sig");
     fs::write(&sig_path, sig).unwrap();
     let mut ch = Command::new("ssh-keygen")
@@ -100,14 +61,15 @@ fn decompressed_sha256(path: &Path) -> (String, u64) {
     let mut d = zstd::stream::read::Decoder::new(fs::File::open(path).unwrap()).unwrap();
     let mut v = Vec::new();
     d.read_to_end(&mut v).unwrap();
-    (sha256(&v), v.iter().filter(|&&b| b == b'\n').count() as u64)
+    (
+        sha256_bytes_hex(&v),
+        v.iter().filter(|&&b| b == b'\n').count() as u64,
+    )
 }
 
 #[test]
 fn manifests_are_signed_chained_and_release_the_spool() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
+    let (moto, c) = Moto::with_bucket("rec", true);
     let env = TestEnv::new();
     let spool = env.path("spool");
     let recs = [record(&env, &spool, "a"), record(&env, &spool, "b")];
@@ -132,7 +94,7 @@ fn manifests_are_signed_chained_and_release_the_spool() {
         assert!(!common::receipt_path(r).exists());
     }
 
-    let ms = manifests(&c);
+    let ms = manifest_keys(&c);
     assert_eq!(ms.len(), 1, "{ms:?}");
     let k0 = &ms[0];
     assert!(
@@ -196,7 +158,7 @@ fn manifests_are_signed_chained_and_release_the_spool() {
         assert_eq!(e.version_id.as_deref(), Some(v.1.as_str()), "version id");
         let r = e.receipt.as_ref().unwrap();
         assert_eq!(r.key, format!("{}.seal", e.key));
-        assert_eq!(sha256(&get(&c, &r.key)), r.sha256);
+        assert_eq!(sha256_bytes_hex(&get(&c, &r.key)), r.sha256);
     }
 
     // Next run: one more recording; the manifest links to the first.
@@ -206,14 +168,14 @@ fn manifests_are_signed_chained_and_release_the_spool() {
         out.contains("1 uploaded") && out.contains("1 manifests"),
         "{out}"
     );
-    let ms = manifests(&c);
+    let ms = manifest_keys(&c);
     assert_eq!(ms.len(), 2, "{ms:?}");
     let k1 = ms.iter().find(|k| k.ends_with("_000001.json")).unwrap();
     let m1 = Manifest::parse(&get(&c, k1)).unwrap();
     let prev = m1.prev.unwrap();
     assert_eq!(prev.key, *k0);
-    assert_eq!(prev.sha256, sha256(&m0_bytes));
-    assert_eq!(prev.sig_sha256, sha256(&s0_bytes));
+    assert_eq!(prev.sha256, sha256_bytes_hex(&m0_bytes));
+    assert_eq!(prev.sig_sha256, sha256_bytes_hex(&s0_bytes));
     assert_eq!(m1.period_start_us, m0.period_end_us);
     assert_eq!(m1.recordings.len(), 1);
 
@@ -224,7 +186,7 @@ fn manifests_are_signed_chained_and_release_the_spool() {
     std::thread::sleep(Duration::from_millis(1100));
     let out = upload(&env, &spool, &moto.endpoint(), &["--period-secs", "1"]);
     assert!(out.contains("1 manifests"), "{out}");
-    let ms = manifests(&c);
+    let ms = manifest_keys(&c);
     let k2 = ms.iter().find(|k| k.ends_with("_000002.json")).unwrap();
     let m2 = Manifest::parse(&get(&c, k2)).unwrap();
     assert!(m2.recordings.is_empty());
@@ -241,22 +203,12 @@ fn manifests_are_signed_chained_and_release_the_spool() {
 /// when nothing happened (heartbeats), each linked to the one before.
 #[test]
 fn watch_mode_ships_and_sends_heartbeats() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
+    let (moto, c) = Moto::with_bucket("rec", true);
     let env = TestEnv::new();
     let spool = env.path("spool");
     record(&env, &spool, "first");
-    let mut cmd = env.command();
-    aws_env(&mut cmd)
-        .arg("upload")
-        .arg("--spool")
-        .arg(&spool)
-        .arg("--key")
-        .arg(&env.key)
-        .args(["--to", "s3://rec/pfx", "--host", "h1", "--watch"])
-        .args(["--poll-secs", "1", "--period-secs", "1"])
-        .args(["--endpoint-url", &moto.endpoint()])
+    let mut cmd = upload_cmd(&env, &spool, Some(&env.key), "h1", &moto.endpoint());
+    cmd.args(["--watch", "--poll-secs", "1", "--period-secs", "1"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -264,13 +216,13 @@ fn watch_mode_ships_and_sends_heartbeats() {
     std::thread::sleep(Duration::from_millis(1500));
     record(&env, &spool, "second");
     let ok = common::wait_until(Duration::from_secs(20), || {
-        let ms = manifests(&c);
+        let ms = manifest_keys(&c);
         ms.len() >= 4 && !spool.join("second.cast.zst").exists()
     });
     let _ = child.kill();
     let _ = child.wait();
-    assert!(ok, "manifests: {:?}", manifests(&c));
-    let mut ms: Vec<Manifest> = manifests(&c)
+    assert!(ok, "manifests: {:?}", manifest_keys(&c));
+    let mut ms: Vec<Manifest> = manifest_keys(&c)
         .iter()
         .map(|k| Manifest::parse(&get(&c, k)).unwrap())
         .collect();

@@ -6,113 +6,51 @@ mod common;
 mod s3_support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::TestEnv;
 use s3_support::{
-    aws_env, client, create_bucket, multipart_uploads, rt, run, sha256_hex, versions, Moto,
-    StallProxy,
+    get_object_meta, manifest_trust, multipart_uploads, record_big, recording_key, run, run_verify,
+    sha256_bytes_hex, sha256_hex, upload_cmd, versions, Moto, StallProxy,
 };
 use sealcast_store::aws_sdk_s3::types::ObjectLockMode;
+use sealcast_store::aws_sdk_s3::Client;
 use sealcast_store::multipart::{resume_record_path, ResumeRecord};
 
 const MIB: u64 = 1 << 20;
 const PART: u64 = 5 * MIB;
 
-/// Record a closed session into `spool/big.cast.zst` whose output is `random_bytes` of
-/// `/dev/urandom` in base64 (barely compressible: the recording is ≈ 1.07 × `random_bytes`).
-fn record_big(env: &TestEnv, spool: &Path, random_bytes: u64) -> PathBuf {
-    fs::create_dir_all(spool).unwrap();
-    let big = spool.join("big.cast.zst");
-    let o = env.record(
-        &big,
-        &["--host-id", "h1", "-q"],
-        &[
-            "sh",
-            "-c",
-            &format!("head -c {random_bytes} /dev/urandom | base64"),
-        ],
-    );
-    assert!(o.status.success(), "record: {o:?}");
-    assert!(common::receipt_path(&big).is_file());
-    big
-}
-
 /// `sealcast upload` of `spool` to `s3://rec/pfx` (host `h1`, signing key: a manifest is
 /// stored) through `endpoint`, as multipart with 5 MiB parts.
-fn upload_cmd(env: &TestEnv, spool: &Path, endpoint: &str, parallel: &str) -> Command {
-    let mut c = env.command();
-    aws_env(&mut c)
-        .arg("upload")
-        .arg("--spool")
-        .arg(spool)
-        .arg("--key")
-        .arg(&env.key)
-        .args([
-            "--to",
-            "s3://rec/pfx",
-            "--host",
-            "h1",
-            "--endpoint-url",
-            endpoint,
-        ])
-        .args(["--multipart-threshold-mib", "1", "--part-size-mib", "5"])
+fn multipart_cmd(env: &TestEnv, spool: &Path, endpoint: &str, parallel: &str) -> Command {
+    let mut c = upload_cmd(env, spool, Some(&env.key), "h1", endpoint);
+    c.args(["--multipart-threshold-mib", "1", "--part-size-mib", "5"])
         .args(["--parallel-parts", parallel]);
     c
 }
 
-/// The key a recording must land at: date from the header's start time.
-fn expected_key(rec: &Path) -> String {
-    let m = common::header(rec).sealcast.unwrap();
-    format!(
-        "pfx/recordings/h1/{}/{}.cast.zst",
-        sealcast_store::layout::date_path(m.start_us),
-        m.session
-    )
-}
-
-/// The stored object's bytes, ETag and Object Lock mode.
-fn get(
-    c: &sealcast_store::aws_sdk_s3::Client,
-    key: &str,
-) -> (Vec<u8>, String, Option<ObjectLockMode>) {
-    rt().block_on(async {
-        let g = c.get_object().bucket("rec").key(key).send().await.unwrap();
-        let etag = g.e_tag().unwrap_or_default().to_string();
-        let mode = g.object_lock_mode().cloned();
-        (
-            g.body.collect().await.unwrap().into_bytes().to_vec(),
-            etag,
-            mode,
-        )
-    })
-}
-
-fn sha256_bytes(b: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(b))
+/// The object at `key` holds our bytes (`size`, `sha`) as a `parts`-part multipart object
+/// under compliance retention.
+fn assert_stored_multipart(c: &Client, key: &str, size: u64, sha: &str, parts: u64) {
+    let (body, etag, mode) = get_object_meta(c, "rec", key);
+    assert_eq!(body.len() as u64, size);
+    assert_eq!(sha256_bytes_hex(&body), sha);
+    // A multipart object's ETag ends with its part count.
+    assert!(
+        etag.trim_matches('"').ends_with(&format!("-{parts}")),
+        "{etag}"
+    );
+    assert_eq!(mode, Some(ObjectLockMode::Compliance));
 }
 
 /// `sealcast verify s3://rec/pfx` trusting the env's key for host `h1`: exit 0 and
 /// "1 manifests OK, 1 recordings OK".
 fn assert_bucket_verifies(env: &TestEnv, endpoint: &str) {
-    let trust = env.path("trust");
-    let public = fs::read_to_string(&env.public).unwrap();
-    fs::write(
-        &trust,
-        format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
-    )
-    .unwrap();
-    let mut v = env.command();
-    aws_env(&mut v)
-        .args(["verify", "s3://rec/pfx", "--host", "h1", "--trusted"])
-        .arg(&trust)
-        .args(["--endpoint-url", endpoint]);
-    let o = run(&mut v);
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{stdout}");
+    let trust = manifest_trust(env, "trust", "h1");
+    let (code, stdout) = run_verify(env, "s3://rec/pfx", "h1", &trust, endpoint, &[]);
+    assert_eq!(code, 0, "{stdout}");
     assert!(
         stdout.contains("1 manifests OK, 1 recordings OK"),
         "{stdout}"
@@ -124,9 +62,7 @@ fn assert_bucket_verifies(env: &TestEnv, endpoint: &str) {
 /// and the bucket verifies.
 #[test]
 fn parallel_parts_land_and_verify() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
+    let (moto, c) = Moto::with_bucket("rec", true);
     let env = TestEnv::new();
     let spool = env.path("spool");
     let big = record_big(&env, &spool, 17_000_000);
@@ -135,12 +71,12 @@ fn parallel_parts_land_and_verify() {
     assert!(parts >= 4, "needs at least four parts: {size}");
     let sha = sha256_hex(&big);
     // (The spool file is released once the manifest listing it is stored.)
-    let key = expected_key(&big);
+    let key = recording_key(&big);
 
     // Through a proxy that counts the connections open at once: three parts in flight need
     // three connections.
     let proxy = StallProxy::start(moto.port, None);
-    let o = run(&mut upload_cmd(&env, &spool, &proxy.endpoint(), "3"));
+    let o = run(&mut multipart_cmd(&env, &spool, &proxy.endpoint(), "3"));
     assert_eq!(o.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(stdout.contains("1 uploaded"), "{stdout}");
@@ -151,15 +87,7 @@ fn parallel_parts_land_and_verify() {
     );
     assert!(proxy.sent() >= size, "every byte went through the proxy");
 
-    let (body, etag, mode) = get(&c, &key);
-    assert_eq!(body.len() as u64, size);
-    assert_eq!(sha256_bytes(&body), sha);
-    // A multipart object's ETag ends with its part count.
-    assert!(
-        etag.trim_matches('"').ends_with(&format!("-{parts}")),
-        "{etag}"
-    );
-    assert_eq!(mode, Some(ObjectLockMode::Compliance));
+    assert_stored_multipart(&c, &key, size, &sha, parts);
     assert_eq!(multipart_uploads(&c, "rec"), vec![]);
     assert!(!resume_record_path(&spool, "big.cast.zst").exists());
     let all = versions(&c, "rec", "pfx/recordings/");
@@ -174,9 +102,7 @@ fn parallel_parts_land_and_verify() {
 /// and no record behind; the object is ours and the bucket verifies.
 #[test]
 fn killed_upload_resumes_with_the_stored_parts() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
+    let (moto, c) = Moto::with_bucket("rec", true);
     let env = TestEnv::new();
     let spool = env.path("spool");
     let big = record_big(&env, &spool, 31_000_000);
@@ -184,13 +110,13 @@ fn killed_upload_resumes_with_the_stored_parts() {
     let parts = size.div_ceil(PART);
     assert!(size > 30 * MIB && parts >= 7, "needs several parts: {size}");
     let sha = sha256_hex(&big);
-    let key = expected_key(&big);
+    let key = recording_key(&big);
     let record_path = resume_record_path(&spool, "big.cast.zst");
 
     // First run: three parts in flight; the server hangs once 17 MiB of requests went through
     // (parts 1–3 and the small requests before them, then a little of parts 4–6).
     let proxy = StallProxy::start(moto.port, Some(17 * MIB));
-    let mut cmd = upload_cmd(&env, &spool, &proxy.endpoint(), "3");
+    let mut cmd = multipart_cmd(&env, &spool, &proxy.endpoint(), "3");
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -246,7 +172,7 @@ fn killed_upload_resumes_with_the_stored_parts() {
 
     // Second run, through a counting proxy that does not stall.
     let proxy = StallProxy::start(moto.port, None);
-    let o = run(&mut upload_cmd(&env, &spool, &proxy.endpoint(), "3"));
+    let o = run(&mut multipart_cmd(&env, &spool, &proxy.endpoint(), "3"));
     assert_eq!(o.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&o.stderr);
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -266,14 +192,7 @@ fn killed_upload_resumes_with_the_stored_parts() {
         "sent {sent} bytes for {missing} missing"
     );
 
-    let (body, etag, mode) = get(&c, &key);
-    assert_eq!(body.len() as u64, size);
-    assert_eq!(sha256_bytes(&body), sha);
-    assert!(
-        etag.trim_matches('"').ends_with(&format!("-{parts}")),
-        "{etag}"
-    );
-    assert_eq!(mode, Some(ObjectLockMode::Compliance));
+    assert_stored_multipart(&c, &key, size, &sha, parts);
     assert_eq!(multipart_uploads(&c, "rec"), vec![], "no stray upload");
     assert!(!record_path.exists(), "resume record deleted");
     let all = versions(&c, "rec", "pfx/recordings/");

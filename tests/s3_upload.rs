@@ -7,66 +7,27 @@ mod common;
 mod s3_support;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use common::TestEnv;
-use s3_support::{aws_env, client, create_bucket, rt, run, sha256_hex, versions, Moto};
+use s3_support::{
+    client, create_bucket, get_object, get_object_meta, manifest_trust, put_object, record_big,
+    record_sessions, recording_key, rt, run, run_verify, sha256_bytes_hex, sha256_hex, upload_cmd,
+    versions, Moto,
+};
 use sealcast_store::aws_sdk_s3::types::{ChecksumMode, ObjectLockMode};
 
-/// Record `n` short sessions into `spool` (closed, with seal receipts).
-fn record_sessions(env: &TestEnv, spool: &Path, n: usize) -> Vec<PathBuf> {
-    fs::create_dir_all(spool).unwrap();
-    (0..n)
-        .map(|i| {
-            let out = spool.join(format!("s{i}.cast.zst"));
-            let o = env.record(
-                &out,
-                &["--host-id", "h1", "-q"],
-                &["sh", "-c", &format!("echo session {i}")],
-            );
-            assert!(o.status.success(), "record: {o:?}");
-            assert!(common::receipt_path(&out).is_file());
-            out
-        })
-        .collect()
-}
-
+/// `sealcast upload` of `spool` to `s3://rec/pfx` as host `h1`, without a signing key (no
+/// manifest), with `extra` flags.
 fn upload(env: &TestEnv, spool: &Path, endpoint: &str, extra: &[&str]) -> std::process::Output {
-    let mut c = env.command();
-    aws_env(&mut c)
-        .arg("upload")
-        .arg("--spool")
-        .arg(spool)
-        .args([
-            "--to",
-            "s3://rec/pfx",
-            "--host",
-            "h1",
-            "--endpoint-url",
-            endpoint,
-        ])
-        .args(extra);
-    run(&mut c)
-}
-
-/// The key a recording must land at: date from the header's start time.
-fn expected_key(rec: &Path) -> String {
-    let h = common::header(rec);
-    let m = h.sealcast.unwrap();
-    format!(
-        "pfx/recordings/h1/{}/{}.cast.zst",
-        sealcast_store::layout::date_path(m.start_us),
-        m.session
-    )
+    run(upload_cmd(env, spool, None, "h1", endpoint).args(extra))
 }
 
 #[test]
 fn upload_stores_checksummed_locked_objects_once() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
+    let (moto, c) = Moto::with_bucket("rec", true);
     let env = TestEnv::new();
     let spool = env.path("spool");
     let recs = record_sessions(&env, &spool, 2);
@@ -93,7 +54,7 @@ fn upload_stores_checksummed_locked_objects_once() {
         .unwrap()
         .as_secs() as i64;
     for rec in &recs {
-        let key = expected_key(rec);
+        let key = recording_key(rec);
         for (k, file) in [
             (key.clone(), rec.clone()),
             (format!("{key}.seal"), common::receipt_path(rec)),
@@ -158,30 +119,17 @@ fn upload_stores_checksummed_locked_objects_once() {
 
 #[test]
 fn upload_refuses_to_overwrite_other_bytes_and_skips_lock_on_plain_buckets() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", false);
+    let (moto, c) = Moto::with_bucket("rec", false);
     let env = TestEnv::new();
     let spool = env.path("spool");
     let recs = record_sessions(&env, &spool, 1);
-    let key = expected_key(&recs[0]);
+    let key = recording_key(&recs[0]);
     // Someone already put other bytes at the recording's key.
-    rt().block_on(async {
-        c.put_object()
-            .bucket("rec")
-            .key(&key)
-            .body(b"not this recording".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    });
+    put_object(&c, "rec", &key, b"not this recording".to_vec());
     let o = upload(&env, &spool, &moto.endpoint(), &["--max-attempts", "2"]);
     assert_eq!(o.status.code(), Some(4), "a conflict is a failure");
     assert!(String::from_utf8_lossy(&o.stderr).contains("already holds different bytes"));
-    let got = rt().block_on(async {
-        let g = c.get_object().bucket("rec").key(&key).send().await.unwrap();
-        g.body.collect().await.unwrap().into_bytes().to_vec()
-    });
+    let got = get_object(&c, "rec", &key);
     assert_eq!(got, b"not this recording", "never overwritten");
     assert!(recs[0].is_file(), "spool kept");
 
@@ -190,7 +138,7 @@ fn upload_refuses_to_overwrite_other_bytes_and_skips_lock_on_plain_buckets() {
     let recs2 = record_sessions(&env, &spool2, 1);
     let o = upload(&env, &spool2, &moto.endpoint(), &[]);
     assert_eq!(o.status.code(), Some(0));
-    let key2 = expected_key(&recs2[0]);
+    let key2 = recording_key(&recs2[0]);
     let mode = rt().block_on(async {
         c.head_object()
             .bucket("rec")
@@ -210,7 +158,7 @@ fn upload_retries_then_fails_cleanly_while_the_server_is_down() {
     let spool = env.path("spool");
     let recs = record_sessions(&env, &spool, 1);
     let port = s3_support::free_port();
-    let endpoint = format!("http://127.0.0.1:{port}");
+    let endpoint = s3_support::loopback(port);
     let o = upload(
         &env,
         &spool,
@@ -231,35 +179,23 @@ fn upload_retries_then_fails_cleanly_while_the_server_is_down() {
 /// retries with backoff, every object arrives exactly once, and the bucket verifies.
 #[test]
 fn server_gone_mid_upload_then_back_everything_arrives_once() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
+    let (moto, c) = Moto::with_bucket("rec", true);
     let env = TestEnv::new();
     let spool = env.path("spool");
-    fs::create_dir_all(&spool).unwrap();
     // One recording large enough (≈1 MiB compressed: random bytes) that the cut lands inside
     // its body, and two small ones.
-    let big = spool.join("big.cast.zst");
-    let o = env.record(
-        &big,
-        &["--host-id", "h1", "-q"],
-        &["sh", "-c", "head -c 1500000 /dev/urandom | base64"],
-    );
-    assert!(o.status.success());
+    let big = record_big(&env, &spool, 1_500_000);
     let mut recs = record_sessions(&env, &spool, 2);
     recs.push(big);
     let proxy =
         s3_support::Proxy::start(moto.port, Some(300_000), std::time::Duration::from_secs(2));
-    let mut cmd = env.command();
-    aws_env(&mut cmd)
-        .arg("upload")
-        .arg("--spool")
-        .arg(&spool)
-        .arg("--key")
-        .arg(&env.key)
-        .args(["--to", "s3://rec/pfx", "--host", "h1", "--endpoint-url"])
-        .arg(proxy.endpoint());
-    let o = run(&mut cmd);
+    let o = run(&mut upload_cmd(
+        &env,
+        &spool,
+        Some(&env.key),
+        "h1",
+        &proxy.endpoint(),
+    ));
     assert_eq!(o.status.code(), Some(0));
     assert!(
         proxy.sent.load(std::sync::atomic::Ordering::SeqCst) > 300_000,
@@ -273,21 +209,10 @@ fn server_gone_mid_upload_then_back_everything_arrives_once() {
     let keys: std::collections::BTreeSet<_> = all.iter().map(|v| v.0.clone()).collect();
     assert_eq!(keys.len(), 8, "no key has two versions: {all:?}");
 
-    let trust = env.path("trust");
-    let public = fs::read_to_string(&env.public).unwrap();
-    fs::write(
-        &trust,
-        format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
-    )
-    .unwrap();
-    let mut v = env.command();
-    aws_env(&mut v)
-        .args(["verify", "s3://rec/pfx", "--host", "h1", "--trusted"])
-        .arg(&trust)
-        .args(["--endpoint-url", &moto.endpoint()]);
-    let o = run(&mut v);
-    assert_eq!(o.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("1 manifests OK, 3 recordings OK"));
+    let trust = manifest_trust(&env, "trust", "h1");
+    let (code, out) = run_verify(&env, "s3://rec/pfx", "h1", &trust, &moto.endpoint(), &[]);
+    assert_eq!(code, 0);
+    assert!(out.contains("1 manifests OK, 3 recordings OK"));
     assert!(!proxy.is_down());
 }
 
@@ -295,36 +220,20 @@ fn server_gone_mid_upload_then_back_everything_arrives_once() {
 /// our bytes and retention, and a re-run without state neither overwrites nor duplicates it.
 #[test]
 fn large_recordings_go_up_as_multipart() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
+    let (moto, c) = Moto::with_bucket("rec", true);
     let env = TestEnv::new();
     let spool = env.path("spool");
-    fs::create_dir_all(&spool).unwrap();
-    let big = spool.join("big.cast.zst");
-    let o = env.record(
-        &big,
-        &["--host-id", "h1", "-q"],
-        &["sh", "-c", "head -c 6000000 /dev/urandom | base64"],
-    );
-    assert!(o.status.success());
+    let big = record_big(&env, &spool, 6_000_000);
     let size = fs::metadata(&big).unwrap().len();
     assert!(size > 5 << 20, "needs two parts: {size}");
     let sha = sha256_hex(&big);
     let flags = ["--multipart-threshold-mib", "1", "--part-size-mib", "5"];
     let o = upload(&env, &spool, &moto.endpoint(), &flags);
     assert_eq!(o.status.code(), Some(0));
-    let key = expected_key(&big);
-    let (body, mode) = rt().block_on(async {
-        let g = c.get_object().bucket("rec").key(&key).send().await.unwrap();
-        let mode = g.object_lock_mode().cloned();
-        (g.body.collect().await.unwrap().into_bytes().to_vec(), mode)
-    });
+    let key = recording_key(&big);
+    let (body, _, mode) = get_object_meta(&c, "rec", &key);
     assert_eq!(body.len() as u64, size);
-    {
-        use sha2::Digest;
-        assert_eq!(hex::encode(sha2::Sha256::digest(&body)), sha);
-    }
+    assert_eq!(sha256_bytes_hex(&body), sha);
     assert_eq!(mode, Some(ObjectLockMode::Compliance));
     let before = versions(&c, "rec", "pfx/");
     assert_eq!(before.len(), 2, "{before:?}");

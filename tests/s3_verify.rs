@@ -9,41 +9,27 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use common::TestEnv;
-use s3_support::{aws_env, client, create_bucket, rt, run, versions, Moto};
+use s3_support::{
+    aws_env, manifest_trust, put_object, record_session, rt, run, run_verify, upload_cmd, versions,
+    Fixture, Moto,
+};
 use sealcast_store::aws_sdk_s3::Client;
 
-struct Setup {
-    moto: Moto,
-    c: Client,
-    env: TestEnv,
-    spool: PathBuf,
-    trust: PathBuf,
+/// A [`Fixture`] on a locked bucket, with the attacks' own helpers.
+struct Setup(Fixture);
+
+impl std::ops::Deref for Setup {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
 }
 
 impl Setup {
     /// A locked bucket (governance retention, so tests can play the attacker with a bypass)
     /// holding `runs` upload runs of one session each: `runs` manifests.
     fn new(runs: usize) -> Setup {
-        let moto = Moto::start();
-        let c = client(&moto.endpoint());
-        create_bucket(&c, "rec", true);
-        let env = TestEnv::new();
-        let spool = env.path("spool");
-        fs::create_dir_all(&spool).unwrap();
-        let trust = env.path("trust");
-        let public = fs::read_to_string(&env.public).unwrap();
-        fs::write(
-            &trust,
-            format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
-        )
-        .unwrap();
-        let s = Setup {
-            moto,
-            c,
-            env,
-            spool,
-            trust,
-        };
+        let s = Setup(Fixture::new(true));
         for i in 0..runs {
             s.record(&format!("r{i}"));
             s.upload();
@@ -52,52 +38,19 @@ impl Setup {
     }
 
     fn record(&self, name: &str) {
-        let out = self.spool.join(format!("{name}.cast.zst"));
-        let o = self
-            .env
-            .record(&out, &["--host-id", "h1", "-q"], &["sh", "-c", "echo hi"]);
-        assert!(o.status.success(), "record: {o:?}");
+        record_session(&self.env, &self.spool, name, "h1", &["sh", "-c", "echo hi"]);
     }
 
     fn upload(&self) {
-        let mut c = self.env.command();
-        aws_env(&mut c)
-            .arg("upload")
-            .arg("--spool")
-            .arg(&self.spool)
-            .arg("--key")
-            .arg(&self.env.key)
-            .args([
-                "--to",
-                "s3://rec/pfx",
-                "--host",
-                "h1",
-                "--lock-mode",
-                "governance",
-            ])
-            .args(["--lock-days", "1", "--endpoint-url", &self.moto.endpoint()]);
+        let mut c = upload_cmd(
+            &self.env,
+            &self.spool,
+            Some(&self.env.key),
+            "h1",
+            &self.moto.endpoint(),
+        );
+        c.args(["--lock-mode", "governance", "--lock-days", "1"]);
         assert_eq!(run(&mut c).status.code(), Some(0), "upload");
-    }
-
-    /// `sealcast verify TARGET --host h1 …`: (exit code, stdout).
-    fn verify(&self, target: &str, extra: &[&str]) -> (i32, String) {
-        let mut c = self.env.command();
-        aws_env(&mut c)
-            .arg("verify")
-            .arg(target)
-            .args(["--host", "h1", "--trusted"])
-            .arg(&self.trust)
-            .args(["--endpoint-url", &self.moto.endpoint()])
-            .args(extra);
-        let o = run(&mut c);
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        )
-    }
-
-    fn verify_s3(&self, extra: &[&str]) -> (i32, String) {
-        self.verify("s3://rec/pfx", extra)
     }
 
     /// Current (key, version) of objects under `pfx/<sub>` whose key ends with `suffix`.
@@ -109,33 +62,6 @@ impl Setup {
             .collect();
         v.sort();
         v
-    }
-
-    fn put(&self, key: &str, body: Vec<u8>) {
-        rt().block_on(async {
-            self.c
-                .put_object()
-                .bucket("rec")
-                .key(key)
-                .body(body.into())
-                .send()
-                .await
-                .unwrap();
-        });
-    }
-
-    fn get(&self, key: &str) -> Vec<u8> {
-        rt().block_on(async {
-            let g = self
-                .c
-                .get_object()
-                .bucket("rec")
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            g.body.collect().await.unwrap().into_bytes().to_vec()
-        })
     }
 
     /// Delete a version for good (governance bypass: an attacker with that right).
@@ -368,36 +294,21 @@ fn manifest_chain_attacks() {
     assert!(has(&out, "FORK") || has(&out, "ROLLBACK"), "{out}");
 }
 
-#[test]
-fn compliance_lock_prevents_deletion() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", true);
+/// Moto with bucket `rec` (`lock`: Object Lock with its default compliance retention), and one
+/// session (`true`) of host `h1` uploaded there, signed: (server, client, env).
+fn one_session_uploaded(lock: bool) -> (Moto, Client, TestEnv) {
+    let (moto, c) = Moto::with_bucket("rec", lock);
     let env = TestEnv::new();
     let spool = env.path("spool");
-    fs::create_dir_all(&spool).unwrap();
-    let o = env.record(
-        &spool.join("a.cast.zst"),
-        &["--host-id", "h1", "-q"],
-        &["true"],
-    );
-    assert!(o.status.success());
-    let mut cmd = env.command();
-    aws_env(&mut cmd)
-        .arg("upload")
-        .arg("--spool")
-        .arg(&spool)
-        .arg("--key")
-        .arg(&env.key)
-        .args([
-            "--to",
-            "s3://rec/pfx",
-            "--host",
-            "h1",
-            "--endpoint-url",
-            &moto.endpoint(),
-        ]);
+    record_session(&env, &spool, "a", "h1", &["true"]);
+    let mut cmd = upload_cmd(&env, &spool, Some(&env.key), "h1", &moto.endpoint());
     assert_eq!(run(&mut cmd).status.code(), Some(0));
+    (moto, c, env)
+}
+
+#[test]
+fn compliance_lock_prevents_deletion() {
+    let (_moto, c, _env) = one_session_uploaded(true);
     for (k, v, _) in versions(&c, "rec", "pfx/") {
         let r = rt().block_on(async {
             c.delete_object()
@@ -465,21 +376,10 @@ fn two_hosts_share_a_bucket_and_verify_ok() {
     fs::create_dir_all(&spool2).unwrap();
     for run_no in 0..2 {
         for i in 0..2 {
-            let out = spool2.join(format!("h2-{run_no}-{i}.cast.zst"));
-            let o = s
-                .env
-                .record(&out, &["--host-id", "h2", "-q"], &["sh", "-c", "echo h2"]);
-            assert!(o.status.success());
+            let name = format!("h2-{run_no}-{i}");
+            record_session(&s.env, &spool2, &name, "h2", &["sh", "-c", "echo h2"]);
         }
-        let mut c = s.env.command();
-        aws_env(&mut c)
-            .arg("upload")
-            .arg("--spool")
-            .arg(&spool2)
-            .arg("--key")
-            .arg(&s.env.key)
-            .args(["--to", "s3://rec/pfx", "--host", "h2"])
-            .args(["--endpoint-url", &s.moto.endpoint()]);
+        let mut c = upload_cmd(&s.env, &spool2, Some(&s.env.key), "h2", &s.moto.endpoint());
         assert_eq!(run(&mut c).status.code(), Some(0));
     }
     let (code, out) = s.verify_s3(&[]);
@@ -488,21 +388,16 @@ fn two_hosts_share_a_bucket_and_verify_ok() {
         out.contains("host h1: 2 manifests OK, 2 recordings OK"),
         "{out}"
     );
-    let trust2 = s.env.path("trust2");
-    let public = fs::read_to_string(&s.env.public).unwrap();
-    fs::write(
+    let trust2 = manifest_trust(&s.env, "trust2", "h2");
+    let (code, out) = run_verify(
+        &s.env,
+        "s3://rec/pfx",
+        "h2",
         &trust2,
-        format!("h2 namespaces=\"sealcast,sealcast-manifest\" {public}"),
-    )
-    .unwrap();
-    let mut c = s.env.command();
-    aws_env(&mut c)
-        .args(["verify", "s3://rec/pfx", "--host", "h2", "--trusted"])
-        .arg(&trust2)
-        .args(["--endpoint-url", &s.moto.endpoint()]);
-    let o = run(&mut c);
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(o.status.code(), Some(0), "{out}");
+        &s.moto.endpoint(),
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
     assert!(
         out.contains("host h2: 2 manifests OK, 4 recordings OK"),
         "{out}"
@@ -522,7 +417,6 @@ fn a_day_of_sessions_for_two_hosts_verifies_ok() {
         .as_micros() as u64;
     let day_us = 86_400_000_000u64;
     let yesterday = (now_us / day_us - 1) * day_us;
-    let public = fs::read_to_string(&s.env.public).unwrap();
     for host in ["h1", "h2"] {
         let spool = s.env.path(&format!("spool-{host}"));
         fs::create_dir_all(&spool).unwrap();
@@ -541,16 +435,13 @@ fn a_day_of_sessions_for_two_hosts_verifies_ok() {
                 fs::write(&path, file).unwrap();
                 fs::write(common::receipt_path(&path), receipt).unwrap();
             }
-            let mut c = s.env.command();
-            aws_env(&mut c)
-                .arg("upload")
-                .arg("--spool")
-                .arg(&spool)
-                .arg("--key")
-                .arg(&s.env.key)
-                .args(["--to", "s3://rec/pfx", "--host", host])
-                .args(["--endpoint-url", &s.moto.endpoint()]);
-            let o = run(&mut c);
+            let o = run(&mut upload_cmd(
+                &s.env,
+                &spool,
+                Some(&s.env.key),
+                host,
+                &s.moto.endpoint(),
+            ));
             assert_eq!(o.status.code(), Some(0));
             assert!(String::from_utf8_lossy(&o.stdout).contains("6 uploaded"));
         }
@@ -558,20 +449,16 @@ fn a_day_of_sessions_for_two_hosts_verifies_ok() {
         let keys = s.current(&format!("recordings/{host}/{date}/"), ".cast.zst");
         assert_eq!(keys.len(), 24, "{keys:?}");
 
-        let trust = s.env.path(&format!("trust-{host}"));
-        fs::write(
+        let trust = manifest_trust(&s.env, &format!("trust-{host}"), host);
+        let (code, out) = run_verify(
+            &s.env,
+            "s3://rec/pfx",
+            host,
             &trust,
-            format!("{host} namespaces=\"sealcast,sealcast-manifest\" {public}"),
-        )
-        .unwrap();
-        let mut c = s.env.command();
-        aws_env(&mut c)
-            .args(["verify", "s3://rec/pfx", "--host", host, "--trusted"])
-            .arg(&trust)
-            .args(["--endpoint-url", &s.moto.endpoint()]);
-        let o = run(&mut c);
-        let out = String::from_utf8_lossy(&o.stdout);
-        assert_eq!(o.status.code(), Some(0), "{out}");
+            &s.moto.endpoint(),
+            &[],
+        );
+        assert_eq!(code, 0, "{out}");
         assert!(
             out.contains(&format!("host {host}: 4 manifests OK, 24 recordings OK")),
             "{out}"
@@ -584,62 +471,21 @@ fn a_day_of_sessions_for_two_hosts_verifies_ok() {
 /// an extra object there is still UNREFERENCED.
 #[test]
 fn unversioned_bucket_verifies_by_key() {
-    let moto = Moto::start();
-    let c = client(&moto.endpoint());
-    create_bucket(&c, "rec", false);
-    let env = TestEnv::new();
-    let spool = env.path("spool");
-    fs::create_dir_all(&spool).unwrap();
-    let o = env.record(
-        &spool.join("a.cast.zst"),
-        &["--host-id", "h1", "-q"],
-        &["true"],
-    );
-    assert!(o.status.success());
-    let mut cmd = env.command();
-    aws_env(&mut cmd)
-        .arg("upload")
-        .arg("--spool")
-        .arg(&spool)
-        .arg("--key")
-        .arg(&env.key)
-        .args([
-            "--to",
-            "s3://rec/pfx",
-            "--host",
-            "h1",
-            "--endpoint-url",
-            &moto.endpoint(),
-        ]);
-    assert_eq!(run(&mut cmd).status.code(), Some(0));
+    let (moto, c, env) = one_session_uploaded(false);
     let trust = env.path("trust");
     let public = fs::read_to_string(&env.public).unwrap();
     fs::write(&trust, format!("h1 {public}")).unwrap();
-    let verify = || {
-        let mut v = env.command();
-        aws_env(&mut v)
-            .args(["verify", "s3://rec/pfx", "--host", "h1", "--trusted"])
-            .arg(&trust)
-            .args(["--endpoint-url", &moto.endpoint()]);
-        let o = run(&mut v);
-        (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-        )
-    };
+    let verify = || run_verify(&env, "s3://rec/pfx", "h1", &trust, &moto.endpoint(), &[]);
     let (code, out) = verify();
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 manifests OK, 1 recordings OK"), "{out}");
-    rt().block_on(async {
-        c.put_object()
-            .bucket("rec")
-            .key("pfx/recordings/h1/2026/01/01/extra.cast.zst")
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    });
+    put_object(
+        &c,
+        "rec",
+        "pfx/recordings/h1/2026/01/01/extra.cast.zst",
+        b"x".to_vec(),
+    );
     let (code, out) = verify();
-    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(code, 1, "{out}");
     assert!(has(&out, "UNREFERENCED"), "{out}");
 }

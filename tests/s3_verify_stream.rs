@@ -18,19 +18,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{trust_from_file, TestEnv};
+use common::trust_from_file;
 use indicatif::HumanBytes;
-use s3_support::{aws_env, client, create_bucket, rt, run, versions, Moto};
-use sealcast_store::aws_sdk_s3::Client;
+use s3_support::{client, record_session, rt, run, upload_cmd, verify_cmd, versions, Fixture};
 use sealcast_store::verify::{self, Options, ProgressEvent, Source};
 
-/// An unversioned bucket (so a test can overwrite a listed object in place, as a mirror
-/// can be) holding `n` recordings of one host, uploaded in one run.
-struct Setup {
-    moto: Moto,
-    c: Client,
-    env: TestEnv,
-    trust: PathBuf,
+/// A [`Fixture`] on an unversioned bucket (so a test can overwrite a listed object in place, as
+/// a mirror can be) holding `n` recordings of one host, uploaded in one run.
+struct Setup(Fixture);
+
+impl std::ops::Deref for Setup {
+    type Target = Fixture;
+    fn deref(&self) -> &Fixture {
+        &self.0
+    }
 }
 
 impl Setup {
@@ -40,43 +41,14 @@ impl Setup {
 
     /// `n` recordings, the i-th of `sh -c script(i)`.
     fn with(n: usize, script: impl Fn(usize) -> String) -> Setup {
-        let moto = Moto::start();
-        let c = client(&moto.endpoint());
-        create_bucket(&c, "rec", false);
-        let env = TestEnv::new();
-        let spool = env.path("spool");
-        fs::create_dir_all(&spool).unwrap();
+        let f = Fixture::new(false);
         for i in 0..n {
-            let o = env.record(
-                &spool.join(format!("r{i}.cast.zst")),
-                &["--host-id", "h1", "-q"],
-                &["sh", "-c", &script(i)],
-            );
-            assert!(o.status.success(), "record: {o:?}");
+            let name = format!("r{i}");
+            record_session(&f.env, &f.spool, &name, "h1", &["sh", "-c", &script(i)]);
         }
-        let mut up = env.command();
-        aws_env(&mut up)
-            .arg("upload")
-            .arg("--spool")
-            .arg(&spool)
-            .arg("--key")
-            .arg(&env.key)
-            .args(["--to", "s3://rec/pfx", "--host", "h1"])
-            .args(["--endpoint-url", &moto.endpoint()]);
+        let mut up = upload_cmd(&f.env, &f.spool, Some(&f.env.key), "h1", &f.moto.endpoint());
         assert_eq!(run(&mut up).status.code(), Some(0), "upload");
-        let trust = env.path("trust");
-        let public = fs::read_to_string(&env.public).unwrap();
-        fs::write(
-            &trust,
-            format!("h1 namespaces=\"sealcast,sealcast-manifest\" {public}"),
-        )
-        .unwrap();
-        Setup {
-            moto,
-            c,
-            env,
-            trust,
-        }
+        Setup(f)
     }
 
     /// Current keys under `pfx/` ending with `suffix`, sorted.
@@ -91,31 +63,12 @@ impl Setup {
         v
     }
 
-    fn get(&self, key: &str) -> Vec<u8> {
-        rt().block_on(async {
-            let g = self
-                .c
-                .get_object()
-                .bucket("rec")
-                .key(key)
-                .send()
-                .await
-                .unwrap();
-            g.body.collect().await.unwrap().into_bytes().to_vec()
-        })
-    }
-
-    fn put(&self, key: &str, body: Vec<u8>) {
-        rt().block_on(async {
-            self.c
-                .put_object()
-                .bucket("rec")
-                .key(key)
-                .body(body.into())
-                .send()
-                .await
-                .unwrap();
-        });
+    /// The stored recordings' sizes added up.
+    fn recording_bytes(&self) -> u64 {
+        self.keys(".cast.zst")
+            .iter()
+            .map(|k| self.get(k).len() as u64)
+            .sum()
     }
 
     /// Copy every current object under pfx/ into a new mirror directory `name`.
@@ -141,14 +94,7 @@ impl Setup {
         target: &str,
         endpoint: &str,
     ) -> (i32, Vec<[String; 4]>, serde_json::Value, String) {
-        let mut c = self.env.command();
-        aws_env(&mut c)
-            .arg("verify")
-            .arg(target)
-            .args(["--host", "h1", "--json", "--trusted"])
-            .arg(&self.trust)
-            .args(["--endpoint-url", endpoint]);
-        let o = run(&mut c);
+        let o = run(verify_cmd(&self.env, target, "h1", &self.trust, endpoint).arg("--json"));
         let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
         let mut findings = Vec::new();
         let mut summary = serde_json::Value::Null;
@@ -262,7 +208,7 @@ fn cutting_proxy(upstream: u16, cut_after: usize) -> (String, Arc<AtomicBool>) {
             });
         }
     });
-    (format!("http://127.0.0.1:{port}"), cut)
+    (s3_support::loopback(port), cut)
 }
 
 /// A recording body cut in the middle of its download is fetched again from the start (a
@@ -315,11 +261,7 @@ fn oversized_signature_is_unreadable_not_an_allocation() {
 fn progress_events_add_up() {
     let s = Setup::new(3);
     let mirror = s.mirror("mirror");
-    let sizes: u64 = s
-        .keys(".cast.zst")
-        .iter()
-        .map(|k| s.get(k).len() as u64)
-        .sum();
+    let sizes = s.recording_bytes();
     let trust = trust_from_file(&s.trust);
     let bucket = Source::S3 {
         client: client(&s.moto.endpoint()),
@@ -385,11 +327,7 @@ fn progress_bar_on_a_terminal_only() {
     }
     let s = Setup::new(3);
     let mirror = s.mirror("mirror");
-    let total: u64 = s
-        .keys(".cast.zst")
-        .iter()
-        .map(|k| s.get(k).len() as u64)
-        .sum();
+    let total = s.recording_bytes();
     let bytes = format!("{}/{}", HumanBytes(total), HumanBytes(total));
     let args = |c: &mut Command| {
         c.arg("verify")

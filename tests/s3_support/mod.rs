@@ -1,15 +1,23 @@
-//! Harness for the S3 tests: a real `moto_server` (PyPI `moto[server]`) on 127.0.0.1 at a
-//! free port, started per test and killed on drop, and an SDK client for it.
+//! Harness for the S3 tests: a real `moto_server` (PyPI `moto[server]`) or `s3s-fs` (crates.io
+//! `s3s-fs`) on 127.0.0.1 at a free port, started per test and killed on drop, an SDK client for
+//! it, and the `sealcast upload` / `verify` / `doctor` invocations, recordings and trust files
+//! the tests build on. Every test binary that has this module also has `mod common`
+//! (tests/common), whose [`TestEnv`] these helpers take.
 #![allow(dead_code)]
 
+use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sealcast_store::aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+use sealcast_store::aws_sdk_s3::types::ObjectLockMode;
 use sealcast_store::aws_sdk_s3::{self, Client};
+use tempfile::TempDir;
+
+use crate::common::TestEnv;
 
 /// A running moto server.
 pub struct Moto {
@@ -26,18 +34,52 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn answers(port: u16) -> bool {
+/// `http://127.0.0.1:PORT`.
+pub fn loopback(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
+/// Whether something on 127.0.0.1:`port` answers an HTTP `GET path` (any status).
+fn answers_http(port: u16, path: &str) -> bool {
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        .is_err()
-    {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
         return false;
     }
     let mut buf = [0u8; 12];
     s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.")
+}
+
+/// Poll a just-started server `what` every `poll` until 127.0.0.1:`port` answers
+/// `GET probe`.
+///
+/// # Panics
+/// When `child` exits first, or nothing answers within `limit`; the message ends with what
+/// `log` returns (the server's log, or nothing).
+fn wait_answering(
+    child: &mut Child,
+    what: &str,
+    port: u16,
+    probe: &str,
+    limit: Duration,
+    poll: Duration,
+    log: impl Fn() -> String,
+) {
+    let t0 = Instant::now();
+    while !answers_http(port, probe) {
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("{what} exited: {st}\n{}", log());
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "{what} did not answer on port {port}\n{}",
+            log()
+        );
+        std::thread::sleep(poll);
+    }
 }
 
 impl Moto {
@@ -68,24 +110,35 @@ impl Moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("start moto server (pip install 'moto[server]')");
+        // Killed on drop, also when it does not come up.
         let mut m = Moto { child, port };
-        let t0 = Instant::now();
-        while !answers(port) {
-            if let Ok(Some(st)) = m.child.try_wait() {
-                panic!("moto server exited: {st}");
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "moto server did not answer on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_answering(
+            &mut m.child,
+            "moto server",
+            port,
+            "/moto-api/",
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            String::new,
+        );
         m
+    }
+
+    /// Start on a free port, with one bucket made by [`create_bucket`] (`lock`: Object Lock,
+    /// and so versioning); returns the server and an SDK [`client`] for it.
+    ///
+    /// # Panics
+    /// As [`Moto::start`], or when the bucket cannot be made.
+    pub fn with_bucket(bucket: &str, lock: bool) -> (Moto, Client) {
+        let m = Moto::start();
+        let c = client(&m.endpoint());
+        create_bucket(&c, bucket, lock);
+        (m, c)
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        loopback(self.port)
     }
 
     /// Stop the server now.
@@ -195,8 +248,71 @@ pub fn versions(c: &Client, bucket: &str, prefix: &str) -> Vec<(String, String, 
 
 /// SHA-256 of a file, hex.
 pub fn sha256_hex(path: &Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read")))
+    sha256_bytes_hex(&fs::read(path).expect("read"))
+}
+
+/// Listen on 127.0.0.1 at a new port and hand each client connection (blocking) to `each`,
+/// on a thread of its own, until `stop` is set or 300 s have passed. Returns the port.
+///
+/// # Panics
+/// When no port can be bound.
+fn accept_loop(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    mut each: impl FnMut(TcpStream) + Send + 'static,
+) -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
+    let port = l.local_addr().unwrap().port();
+    l.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let t0 = Instant::now();
+        while !stop.load(std::sync::atomic::Ordering::SeqCst)
+            && t0.elapsed() < Duration::from_secs(300)
+        {
+            let (client, _) = match l.accept() {
+                Ok(c) => c,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+            };
+            let _ = client.set_nonblocking(false);
+            each(client);
+        }
+    });
+    port
+}
+
+/// Connect a proxy's `client` to 127.0.0.1:`upstream` and copy the server's answers back to
+/// the client on a thread of their own. Returns (client read side, server write side) for the
+/// caller's request forwarding; `None` when the upstream cannot be reached.
+fn splice(client: TcpStream, upstream: u16) -> Option<(TcpStream, TcpStream)> {
+    let server = TcpStream::connect(("127.0.0.1", upstream)).ok()?;
+    let requests = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let (mut s_r, mut c_w) = (server, client);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut s_r, &mut c_w);
+        let _ = c_w.shutdown(std::net::Shutdown::Both);
+    });
+    Some(requests)
+}
+
+/// Read request bytes from `c_r` (16 KiB at a time) and give each chunk to `forward`, which
+/// writes what it lets through to `s_w` and says whether to go on; ends at EOF or a read error.
+fn pump_requests(
+    c_r: &mut TcpStream,
+    s_w: &mut TcpStream,
+    mut forward: impl FnMut(&[u8], &mut TcpStream) -> bool,
+) {
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        let n = match c_r.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if !forward(&buf[..n], s_w) {
+            break;
+        }
+    }
 }
 
 /// A TCP proxy on 127.0.0.1 in front of a server, that can be taken down (connections cut,
@@ -218,70 +334,44 @@ impl Proxy {
     pub fn start(upstream: u16, cut_after: Option<u64>, down_for: Duration) -> Proxy {
         use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
         use std::sync::Arc;
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let port = l.local_addr().unwrap().port();
-        l.set_nonblocking(true).unwrap();
         let down = Arc::new(AtomicBool::new(false));
         let sent = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (d, s, st) = (down.clone(), sent.clone(), stop.clone());
+        let (d, s) = (down.clone(), sent.clone());
         // The cut happens once.
         let cut = Arc::new(AtomicBool::new(false));
-        std::thread::spawn(move || {
-            let t0 = Instant::now();
-            while !st.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(300) {
-                let (client, _) = match l.accept() {
-                    Ok(c) => c,
-                    Err(_) => {
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
-                    }
-                };
-                if d.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
-                let _ = client.set_nonblocking(false);
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    continue;
-                };
-                let (d1, s1, cut1) = (d.clone(), s.clone(), cut.clone());
-                let (mut c_r, mut s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (mut s_r, mut c_w) = (server, client);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    loop {
-                        let n = match c_r.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let total = s1.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
-                        if d1.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        if let Some(limit) = cut_after {
-                            if total >= limit && !cut1.swap(true, Ordering::SeqCst) {
-                                d1.store(true, Ordering::SeqCst);
-                                let d2 = d1.clone();
-                                std::thread::spawn(move || {
-                                    std::thread::sleep(down_for);
-                                    d2.store(false, Ordering::SeqCst);
-                                });
-                                break;
-                            }
-                        }
-                        if s_w.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                    let _ = s_w.shutdown(std::net::Shutdown::Both);
-                    let _ = c_r.shutdown(std::net::Shutdown::Both);
-                });
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s_r, &mut c_w);
-                    let _ = c_w.shutdown(std::net::Shutdown::Both);
-                });
+        let port = accept_loop(stop.clone(), move |client| {
+            if d.load(Ordering::SeqCst) {
+                // Down: the connection is reset.
+                return;
             }
+            let Some((mut c_r, mut s_w)) = splice(client, upstream) else {
+                return;
+            };
+            let (d1, s1, cut1) = (d.clone(), s.clone(), cut.clone());
+            std::thread::spawn(move || {
+                pump_requests(&mut c_r, &mut s_w, |chunk, s_w| {
+                    let n = chunk.len() as u64;
+                    let total = s1.fetch_add(n, Ordering::SeqCst) + n;
+                    if d1.load(Ordering::SeqCst) {
+                        return false;
+                    }
+                    if let Some(limit) = cut_after {
+                        if total >= limit && !cut1.swap(true, Ordering::SeqCst) {
+                            d1.store(true, Ordering::SeqCst);
+                            let d2 = d1.clone();
+                            std::thread::spawn(move || {
+                                std::thread::sleep(down_for);
+                                d2.store(false, Ordering::SeqCst);
+                            });
+                            return false;
+                        }
+                    }
+                    s_w.write_all(chunk).is_ok()
+                });
+                let _ = s_w.shutdown(std::net::Shutdown::Both);
+                let _ = c_r.shutdown(std::net::Shutdown::Both);
+            });
         });
         Proxy {
             port,
@@ -293,7 +383,7 @@ impl Proxy {
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        loopback(self.port)
     }
 
     /// Whether it is down now.
@@ -353,68 +443,45 @@ impl StallProxy {
     pub fn start(upstream: u16, stall_after: Option<u64>) -> StallProxy {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         use std::sync::{Arc, Mutex};
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
-        let port = l.local_addr().unwrap().port();
-        l.set_nonblocking(true).unwrap();
         let sent = Arc::new(Mutex::new(0u64));
         let max_open = Arc::new(AtomicUsize::new(0));
         let open = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let (s, mx, st) = (sent.clone(), max_open.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let t0 = Instant::now();
-            while !st.load(Ordering::SeqCst) && t0.elapsed() < Duration::from_secs(300) {
-                let (client, _) = match l.accept() {
-                    Ok(c) => c,
-                    Err(_) => {
-                        std::thread::sleep(Duration::from_millis(5));
-                        continue;
+        let port = accept_loop(stop.clone(), move |client| {
+            let Some((mut c_r, mut s_w)) = splice(client, upstream) else {
+                return;
+            };
+            let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
+            mx.fetch_max(now_open, Ordering::SeqCst);
+            let (s1, st1, open1) = (s.clone(), st.clone(), open.clone());
+            std::thread::spawn(move || {
+                pump_requests(&mut c_r, &mut s_w, |chunk, s_w| {
+                    let n = chunk.len();
+                    let allowed = {
+                        let mut total = s1.lock().unwrap();
+                        let allowed = stall_after.map_or(n as u64, |limit| {
+                            (n as u64).min(limit.saturating_sub(*total))
+                        });
+                        *total += allowed;
+                        allowed as usize
+                    };
+                    if s_w.write_all(&chunk[..allowed]).is_err() {
+                        return false;
                     }
-                };
-                let _ = client.set_nonblocking(false);
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
-                    continue;
-                };
-                let now_open = open.fetch_add(1, Ordering::SeqCst) + 1;
-                mx.fetch_max(now_open, Ordering::SeqCst);
-                let (s1, st1, open1) = (s.clone(), st.clone(), open.clone());
-                let (mut c_r, mut s_w) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                let (mut s_r, mut c_w) = (server, client);
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 16 * 1024];
-                    loop {
-                        let n = match c_r.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        let allowed = {
-                            let mut total = s1.lock().unwrap();
-                            let allowed = stall_after.map_or(n as u64, |limit| {
-                                (n as u64).min(limit.saturating_sub(*total))
-                            });
-                            *total += allowed;
-                            allowed as usize
-                        };
-                        if s_w.write_all(&buf[..allowed]).is_err() {
-                            break;
+                    if allowed < n {
+                        // Stalled: hold the connection until the proxy is dropped.
+                        while !st1.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(20));
                         }
-                        if allowed < n {
-                            // Stalled: hold the connection until the proxy is dropped.
-                            while !st1.load(Ordering::SeqCst) {
-                                std::thread::sleep(Duration::from_millis(20));
-                            }
-                            break;
-                        }
+                        return false;
                     }
-                    open1.fetch_sub(1, Ordering::SeqCst);
-                    let _ = s_w.shutdown(std::net::Shutdown::Both);
-                    let _ = c_r.shutdown(std::net::Shutdown::Both);
+                    true
                 });
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut s_r, &mut c_w);
-                    let _ = c_w.shutdown(std::net::Shutdown::Both);
-                });
-            }
+                open1.fetch_sub(1, Ordering::SeqCst);
+                let _ = s_w.shutdown(std::net::Shutdown::Both);
+                let _ = c_r.shutdown(std::net::Shutdown::Both);
+            });
         });
         StallProxy {
             port,
@@ -426,7 +493,7 @@ impl StallProxy {
 
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        loopback(self.port)
     }
 
     /// Request bytes forwarded so far.
@@ -444,4 +511,397 @@ impl Drop for StallProxy {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// How scripts/setup-debian.sh installs the pinned s3s-fs.
+const S3S_FS_INSTALL: &str = "cargo install s3s-fs --version 0.17.0 --features binary --locked \
+     --ignore-rust-version (scripts/setup-debian.sh)";
+
+/// A running s3s-fs: its own temporary root directory, 127.0.0.1 at a free port, the test
+/// credentials of [`client`] (so SigV4 signatures are checked). Killed on drop.
+pub struct S3sFs {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    /// Holds `root/` (the buckets) and `log`; deleted on drop, after the server is gone.
+    dir: TempDir,
+}
+
+/// `s3s-fs` on PATH, else where `cargo install` puts it.
+///
+/// # Panics
+/// When it is in neither place.
+fn s3s_fs_bin() -> PathBuf {
+    let cargo_bin = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|c| c.join("bin"));
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(cargo_bin)
+        .map(|d| d.join("s3s-fs"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("s3s-fs not found on PATH nor in ~/.cargo/bin: {S3S_FS_INSTALL}"))
+}
+
+impl S3sFs {
+    /// Start s3s-fs on a free port and wait (20 s at most) until it answers HTTP.
+    ///
+    /// # Panics
+    /// When s3s-fs is not installed, exits, or does not come up.
+    pub fn start() -> S3sFs {
+        let dir = tempfile::Builder::new()
+            .prefix("sealcast-s3s-fs-")
+            .tempdir()
+            .expect("temp dir");
+        let root = dir.path().join("root");
+        fs::create_dir(&root).unwrap();
+        let log_path = dir.path().join("log");
+        let log = fs::File::create(&log_path).expect("log file");
+        let port = free_port();
+        let child = Command::new(s3s_fs_bin())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "test", "--secret-key", "test"])
+            .arg(&root)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start s3s-fs: {e}; {S3S_FS_INSTALL}"));
+        // Killed on drop, also when it does not come up.
+        let mut s = S3sFs { child, port, dir };
+        wait_answering(
+            &mut s.child,
+            "s3s-fs",
+            port,
+            "/",
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || fs::read_to_string(&log_path).unwrap_or_default(),
+        );
+        s
+    }
+
+    /// Start with one bucket without Object Lock (s3s-fs has none); returns the server and an
+    /// SDK [`client`] for it.
+    ///
+    /// # Panics
+    /// As [`S3sFs::start`], or when the bucket cannot be made.
+    pub fn with_bucket(bucket: &str) -> (S3sFs, Client) {
+        let s = S3sFs::start();
+        let c = client(&s.endpoint());
+        create_bucket(&c, bucket, false);
+        (s, c)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        loopback(self.port)
+    }
+
+    /// Where `bucket/key` lives on disk.
+    pub fn object_path(&self, bucket: &str, key: &str) -> PathBuf {
+        self.dir.path().join("root").join(bucket).join(key)
+    }
+
+    /// What the server logged so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The start most bucket tests share: moto with bucket `rec` (Object Lock when `lock`), a
+/// client for it, a fresh [`TestEnv`], an empty spool `<env>/spool`, and `<env>/trust`
+/// trusting the env's key for host `h1` with manifests ([`manifest_trust`]).
+pub struct Fixture {
+    pub moto: Moto,
+    pub c: Client,
+    pub env: TestEnv,
+    pub spool: PathBuf,
+    pub trust: PathBuf,
+}
+
+impl Fixture {
+    /// Start it all.
+    ///
+    /// # Panics
+    /// When moto does not come up or any step fails.
+    pub fn new(lock: bool) -> Fixture {
+        let (moto, c) = Moto::with_bucket("rec", lock);
+        let env = TestEnv::new();
+        let spool = env.path("spool");
+        fs::create_dir_all(&spool).unwrap();
+        let trust = manifest_trust(&env, "trust", "h1");
+        Fixture {
+            moto,
+            c,
+            env,
+            spool,
+            trust,
+        }
+    }
+
+    /// The bytes of `rec/key` ([`get_object`]).
+    pub fn get(&self, key: &str) -> Vec<u8> {
+        get_object(&self.c, "rec", key)
+    }
+
+    /// Put `body` at `rec/key` ([`put_object`]).
+    pub fn put(&self, key: &str, body: Vec<u8>) {
+        put_object(&self.c, "rec", key, body);
+    }
+
+    /// `sealcast verify TARGET --host h1 --trusted <trust> --endpoint-url <moto> [extra…]`:
+    /// (exit code, stdout), as [`run_verify`].
+    pub fn verify(&self, target: &str, extra: &[&str]) -> (i32, String) {
+        run_verify(
+            &self.env,
+            target,
+            "h1",
+            &self.trust,
+            &self.moto.endpoint(),
+            extra,
+        )
+    }
+
+    /// [`Fixture::verify`] of the bucket, `s3://rec/pfx`.
+    pub fn verify_s3(&self, extra: &[&str]) -> (i32, String) {
+        self.verify("s3://rec/pfx", extra)
+    }
+}
+
+/// Write `<env>/name`, an `allowed_signers` line trusting the env's public key for principal
+/// `host` in the recording and manifest namespaces
+/// (`HOST namespaces="sealcast,sealcast-manifest" KEY`), as `verify` of a bucket needs it.
+/// Returns its path.
+///
+/// # Panics
+/// When the key cannot be read or the file written.
+pub fn manifest_trust(env: &TestEnv, name: &str, host: &str) -> PathBuf {
+    let path = env.path(name);
+    let public = fs::read_to_string(&env.public).unwrap();
+    fs::write(
+        &path,
+        format!("{host} namespaces=\"sealcast,sealcast-manifest\" {public}"),
+    )
+    .unwrap();
+    path
+}
+
+/// `sealcast upload --spool SPOOL [--key KEY] --to s3://rec/pfx --host HOST --endpoint-url
+/// ENDPOINT` in the env, with [`aws_env`]; without `key` no manifest is signed. Add flags to
+/// it, then [`run`] or spawn it.
+pub fn upload_cmd(
+    env: &TestEnv,
+    spool: &Path,
+    key: Option<&Path>,
+    host: &str,
+    endpoint: &str,
+) -> Command {
+    let mut c = env.command();
+    aws_env(&mut c).arg("upload").arg("--spool").arg(spool);
+    if let Some(key) = key {
+        c.arg("--key").arg(key);
+    }
+    c.args([
+        "--to",
+        "s3://rec/pfx",
+        "--host",
+        host,
+        "--endpoint-url",
+        endpoint,
+    ]);
+    c
+}
+
+/// `sealcast verify TARGET --host HOST --trusted TRUST --endpoint-url ENDPOINT` in the env,
+/// with [`aws_env`]. Add flags to it, then [`run`] it.
+pub fn verify_cmd(
+    env: &TestEnv,
+    target: &str,
+    host: &str,
+    trust: &Path,
+    endpoint: &str,
+) -> Command {
+    let mut c = env.command();
+    aws_env(&mut c)
+        .arg("verify")
+        .arg(target)
+        .args(["--host", host, "--trusted"])
+        .arg(trust)
+        .args(["--endpoint-url", endpoint]);
+    c
+}
+
+/// Run [`verify_cmd`] with `extra` flags: (exit code, stdout), as [`exit_and_stdout`].
+pub fn run_verify(
+    env: &TestEnv,
+    target: &str,
+    host: &str,
+    trust: &Path,
+    endpoint: &str,
+    extra: &[&str],
+) -> (i32, String) {
+    exit_and_stdout(&run(
+        verify_cmd(env, target, host, trust, endpoint).args(extra)
+    ))
+}
+
+/// `sealcast doctor TARGET --endpoint-url ENDPOINT` in the env: (exit code, stdout).
+pub fn doctor(env: &TestEnv, target: &str, endpoint: &str) -> (i32, String) {
+    let mut c = env.command();
+    aws_env(&mut c).args(["doctor", target, "--endpoint-url", endpoint]);
+    exit_and_stdout(&run(&mut c))
+}
+
+/// The first line of a doctor report that mentions `name`.
+///
+/// # Panics
+/// When there is none.
+pub fn doctor_line<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.contains(name))
+        .unwrap_or_else(|| panic!("no {name} line in {out}"))
+}
+
+/// A finished command's exit code (-1 when a signal ended it) and its stdout as text.
+pub fn exit_and_stdout(o: &Output) -> (i32, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+/// The bytes of `bucket/key`.
+///
+/// # Panics
+/// When the GET fails.
+pub fn get_object(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
+    get_object_meta(c, bucket, key).0
+}
+
+/// The bytes, ETag and Object Lock mode of `bucket/key`, from one GET.
+///
+/// # Panics
+/// When the GET fails.
+pub fn get_object_meta(
+    c: &Client,
+    bucket: &str,
+    key: &str,
+) -> (Vec<u8>, String, Option<ObjectLockMode>) {
+    rt().block_on(async {
+        let g = c.get_object().bucket(bucket).key(key).send().await.unwrap();
+        let etag = g.e_tag().unwrap_or_default().to_string();
+        let mode = g.object_lock_mode().cloned();
+        (
+            g.body.collect().await.unwrap().into_bytes().to_vec(),
+            etag,
+            mode,
+        )
+    })
+}
+
+/// A plain PUT of `body` at `bucket/key` (no checksum, no condition): an overwrite, or a new
+/// version on a versioned bucket.
+///
+/// # Panics
+/// When the PUT fails.
+pub fn put_object(c: &Client, bucket: &str, key: &str, body: Vec<u8>) {
+    rt().block_on(async {
+        c.put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+/// Keys of the manifests (`*.json`, not their `.sig`) under `rec/pfx/manifests/`, one per
+/// stored version, in [`versions`] order.
+pub fn manifest_keys(c: &Client) -> Vec<String> {
+    versions(c, "rec", "pfx/manifests/")
+        .into_iter()
+        .map(|v| v.0)
+        .filter(|k| k.ends_with(".json"))
+        .collect()
+}
+
+/// Record a closed session `SPOOL/NAME.cast.zst` (the spool made when missing) with
+/// `sealcast record --host-id HOST -q -- CMD…`, signed with the env's key. Returns its path.
+///
+/// # Panics
+/// When the recorder fails.
+pub fn record_session(
+    env: &TestEnv,
+    spool: &Path,
+    name: &str,
+    host: &str,
+    cmd: &[&str],
+) -> PathBuf {
+    fs::create_dir_all(spool).unwrap();
+    let out = spool.join(format!("{name}.cast.zst"));
+    let o = env.record(&out, &["--host-id", host, "-q"], cmd);
+    assert!(o.status.success(), "record: {o:?}");
+    out
+}
+
+/// Record `n` short closed sessions of host `h1` into `spool`: `s<i>.cast.zst` printing
+/// `session <i>`, each with its seal receipt.
+///
+/// # Panics
+/// When the recorder fails or leaves no receipt.
+pub fn record_sessions(env: &TestEnv, spool: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let cmd = format!("echo session {i}");
+            let out = record_session(env, spool, &format!("s{i}"), "h1", &["sh", "-c", &cmd]);
+            assert!(crate::common::receipt_path(&out).is_file());
+            out
+        })
+        .collect()
+}
+
+/// Record a closed session of host `h1` into `SPOOL/big.cast.zst` whose output is
+/// `random_bytes` of `/dev/urandom` in base64 (barely compressible: the recording is ≈ 1.07 ×
+/// `random_bytes`), with its seal receipt.
+///
+/// # Panics
+/// When the recorder fails or leaves no receipt.
+pub fn record_big(env: &TestEnv, spool: &Path, random_bytes: u64) -> PathBuf {
+    let script = format!("head -c {random_bytes} /dev/urandom | base64");
+    let big = record_session(env, spool, "big", "h1", &["sh", "-c", &script]);
+    assert!(crate::common::receipt_path(&big).is_file());
+    big
+}
+
+/// The key a recording of host `h1` must land at under `s3://rec/pfx`:
+/// `pfx/recordings/h1/<date of its start>/<session>.cast.zst`.
+///
+/// # Panics
+/// When the file is no sealcast recording.
+pub fn recording_key(rec: &Path) -> String {
+    let m = crate::common::header(rec).sealcast.unwrap();
+    format!(
+        "pfx/recordings/h1/{}/{}.cast.zst",
+        sealcast_store::layout::date_path(m.start_us),
+        m.session
+    )
+}
+
+/// SHA-256 of bytes, hex.
+pub fn sha256_bytes_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
 }
