@@ -41,43 +41,19 @@ fn key_seq(key: &str) -> Option<u64> {
     stem.rsplit('_').next()?.parse().ok()
 }
 
-/// Current manifest keys of `host` under the URL's prefix, with their sequence numbers.
+/// Current manifest keys of `host` (with the URL's prefix), with their sequence numbers.
 async fn manifest_keys(
     client: &Client,
     url: &S3Url,
     host: &str,
     backoff: Backoff,
 ) -> Result<Vec<(u64, String)>> {
-    let prefix = format!("{}manifests/{host}/", url.prefix);
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = s3::retry("ListObjectsV2 manifests", backoff, || async {
-            match client
-                .list_objects_v2()
-                .bucket(&url.bucket)
-                .prefix(&prefix)
-                .set_continuation_token(token.clone())
-                .send()
-                .await
-            {
-                Ok(o) => Try::Done(o),
-                Err(e) => s3::classify(e),
-            }
-        })
-        .await?;
-        for o in page.contents() {
-            if let Some(k) = o.key() {
-                if let Some(seq) = key_seq(k) {
-                    out.push((seq, k.to_string()));
-                }
-            }
-        }
-        token = page.next_continuation_token().map(str::to_string);
-        if page.is_truncated() != Some(true) || token.is_none() {
-            break;
-        }
-    }
+    let rel = format!("manifests/{host}/");
+    let mut out: Vec<(u64, String)> = crate::verify::list_current(client, url, &rel, backoff)
+        .await?
+        .into_iter()
+        .filter_map(|o| key_seq(&o.key).map(|seq| (seq, format!("{}{}", url.prefix, o.key))))
+        .collect();
     out.sort();
     Ok(out)
 }

@@ -201,6 +201,29 @@ fn map_file(file: &File, len: u64) -> std::io::Result<Option<Mmap>> {
     Ok(Some(map))
 }
 
+/// The store's own checksum of an object (sent with the response, validated by the SDK)
+/// does not match the bytes it sent: the object was altered where it is stored.
+#[derive(Debug, thiserror::Error)]
+#[error("the bytes the store sent do not match its own checksum of the object ({0})")]
+pub struct StoredChecksumMismatch(String);
+
+/// A body read error: a checksum mismatch is final ([`StoredChecksumMismatch`]), anything
+/// else (a cut connection) is retried.
+fn body_error<T>(e: aws_sdk_s3::primitives::ByteStreamError) -> Try<T> {
+    let mut chain = String::new();
+    let mut cur: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(err) = cur {
+        chain.push_str(&format!("{err}; "));
+        cur = err.source();
+    }
+    let chain = chain.trim_end_matches("; ").to_string();
+    if chain.to_ascii_lowercase().contains("checksum mismatch") {
+        Try::Fatal(StoredChecksumMismatch(chain).into())
+    } else {
+        Try::Transient(anyhow!("read body: {chain}"))
+    }
+}
+
 /// Stream an object body into a private unlinked temporary file (in `$TMPDIR`), hashing it on
 /// the way, then map the file. Stops reading once more than `limit` bytes have come.
 async fn spool(mut body: ByteStream, limit: u64) -> Try<Fetched> {
@@ -215,7 +238,7 @@ async fn spool(mut body: ByteStream, limit: u64) -> Try<Fetched> {
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(c) => c,
-            Err(e) => return Try::Transient(anyhow!("read body: {e}")),
+            Err(e) => return body_error(e),
         };
         size += chunk.len() as u64;
         if size > limit {
@@ -313,56 +336,16 @@ impl Source {
                 client,
                 url,
                 backoff,
-            } => {
-                let mut out = Vec::new();
-                let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
-                loop {
-                    let page = s3::retry("ListObjectVersions", *backoff, || async {
-                        match client
-                            .list_object_versions()
-                            .bucket(&url.bucket)
-                            .prefix(format!("{}{rel}", url.prefix))
-                            .set_key_marker(km.clone())
-                            .set_version_id_marker(vm.clone())
-                            .send()
-                            .await
-                        {
-                            Ok(o) => Try::Done(o),
-                            Err(e) => s3::classify(e),
-                        }
-                    })
-                    .await?;
-                    let strip = |k: &str| k.strip_prefix(&url.prefix).unwrap_or(k).to_string();
-                    for v in page.versions() {
-                        out.push(ObjVersion {
-                            key: strip(v.key().unwrap_or_default()),
-                            version_id: v.version_id().filter(|v| *v != "null").map(str::to_string),
-                            latest: v.is_latest().unwrap_or(false),
-                            delete_marker: false,
-                            last_modified: v.last_modified().map(|d| d.secs()),
-                        });
-                    }
-                    for m in page.delete_markers() {
-                        out.push(ObjVersion {
-                            key: strip(m.key().unwrap_or_default()),
-                            version_id: m.version_id().filter(|v| *v != "null").map(str::to_string),
-                            latest: m.is_latest().unwrap_or(false),
-                            delete_marker: true,
-                            last_modified: m.last_modified().map(|d| d.secs()),
-                        });
-                    }
-                    if page.is_truncated() == Some(true) {
-                        km = page.next_key_marker().map(str::to_string);
-                        vm = page.next_version_id_marker().map(str::to_string);
-                        if km.is_none() {
-                            break;
-                        }
-                    } else {
-                        break;
-                    }
+            } => match list_versions(client, url, rel, *backoff).await? {
+                Some(v) => Ok(v),
+                None => {
+                    eprintln!(
+                        "sealcast verify: {url} has no ListObjectVersions (501 Not Implemented): \
+                         checking the current objects only, as for a mirror"
+                    );
+                    list_current(client, url, rel, *backoff).await
                 }
-                Ok(out)
-            }
+            },
         }
     }
 
@@ -417,7 +400,7 @@ impl Source {
                     while let Some(chunk) = o.body.next().await {
                         match chunk {
                             Ok(c) => b.extend_from_slice(&c),
-                            Err(e) => return Try::Transient(anyhow!("read body: {e}")),
+                            Err(e) => return body_error(e),
                         }
                         if b.len() as u64 > SMALL_OBJECT_MAX {
                             return Try::Fatal(too_big(&key, b.len() as u64));
@@ -532,6 +515,113 @@ impl Source {
             },
         )
     }
+}
+
+/// Every version and delete marker under `rel` (ListObjectVersions, all pages); `None` when
+/// the store does not implement it (501: e.g. stores without versioning, such as s3s-fs).
+async fn list_versions(
+    client: &Client,
+    url: &S3Url,
+    rel: &str,
+    backoff: Backoff,
+) -> Result<Option<Vec<ObjVersion>>> {
+    let mut out = Vec::new();
+    let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
+    loop {
+        let page = s3::retry("ListObjectVersions", backoff, || async {
+            match client
+                .list_object_versions()
+                .bucket(&url.bucket)
+                .prefix(format!("{}{rel}", url.prefix))
+                .set_key_marker(km.clone())
+                .set_version_id_marker(vm.clone())
+                .send()
+                .await
+            {
+                Ok(o) => Try::Done(Some(o)),
+                Err(e) if s3::http_status(&e) == Some(501) => Try::Done(None),
+                Err(e) => s3::classify(e),
+            }
+        })
+        .await?;
+        let Some(page) = page else {
+            return Ok(None);
+        };
+        let strip = |k: &str| k.strip_prefix(&url.prefix).unwrap_or(k).to_string();
+        for v in page.versions() {
+            out.push(ObjVersion {
+                key: strip(v.key().unwrap_or_default()),
+                version_id: v.version_id().filter(|v| *v != "null").map(str::to_string),
+                latest: v.is_latest().unwrap_or(false),
+                delete_marker: false,
+                last_modified: v.last_modified().map(|d| d.secs()),
+            });
+        }
+        for m in page.delete_markers() {
+            out.push(ObjVersion {
+                key: strip(m.key().unwrap_or_default()),
+                version_id: m.version_id().filter(|v| *v != "null").map(str::to_string),
+                latest: m.is_latest().unwrap_or(false),
+                delete_marker: true,
+                last_modified: m.last_modified().map(|d| d.secs()),
+            });
+        }
+        if page.is_truncated() != Some(true) {
+            break;
+        }
+        km = page.next_key_marker().map(str::to_string);
+        vm = page.next_version_id_marker().map(str::to_string);
+        if km.is_none() {
+            break;
+        }
+    }
+    Ok(Some(out))
+}
+
+/// The current objects under `rel` (ListObjectsV2, all pages), as unversioned entries with
+/// keys relative to the URL's prefix.
+///
+/// # Errors
+/// Listing failures after retries.
+pub(crate) async fn list_current(
+    client: &Client,
+    url: &S3Url,
+    rel: &str,
+    backoff: Backoff,
+) -> Result<Vec<ObjVersion>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = s3::retry("ListObjectsV2", backoff, || async {
+            match client
+                .list_objects_v2()
+                .bucket(&url.bucket)
+                .prefix(format!("{}{rel}", url.prefix))
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+            {
+                Ok(o) => Try::Done(o),
+                Err(e) => s3::classify(e),
+            }
+        })
+        .await?;
+        for o in page.contents() {
+            let k = o.key().unwrap_or_default();
+            out.push(ObjVersion {
+                key: k.strip_prefix(&url.prefix).unwrap_or(k).to_string(),
+                version_id: None,
+                latest: true,
+                delete_marker: false,
+                last_modified: o.last_modified().map(|d| d.secs()),
+            });
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if page.is_truncated() != Some(true) || token.is_none() {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 fn walk(dir: &Path, rel: &str, out: &mut Vec<ObjVersion>) -> Result<()> {
@@ -1157,6 +1247,9 @@ async fn fetch_listed(
     // larger than listed.
     let data = match src.fetch(rel, obj.version_id.as_deref(), e.size).await {
         Ok(d) => d,
+        Err(err) if err.downcast_ref::<StoredChecksumMismatch>().is_some() => {
+            return Err((BucketStatus::Modified, format!("{err:#}")))
+        }
         Err(err) => return Err((BucketStatus::Unreadable, format!("{err:#}"))),
     };
     if data.sha256.as_deref() != Some(e.sha256.as_str()) || data.size != e.size {
