@@ -187,17 +187,49 @@ fn upload_ships_a_spool_to_a_store_without_object_lock() {
     }
 
     // `sealcast verify` lists object versions, which s3s-fs does not implement: it says so
-    // at once (501 is final), instead of retrying for half a minute.
+    // at once (501 is final, no half a minute of retries) and checks the current objects,
+    // as for a mirror.
     let trust = manifest_trust(&env, "trust", "h1");
     let mut v = verify_cmd(&env, "s3://rec/pfx", "h1", &trust, &s.endpoint());
     let t0 = Instant::now();
     let o = run(&mut v);
-    assert_eq!(o.status.code(), Some(4));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("NotImplemented"),
+        out.contains("host h1: 1 manifests OK, 2 recordings OK"),
+        "{out}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("has no ListObjectVersions"),
         "{o:?}"
     );
     assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+
+    // And it still finds what is wrong there: a recording replaced in place.
+    let victim = sums
+        .iter()
+        .map(|(k, _)| k)
+        .find(|k| k.ends_with(".cast.zst"))
+        .unwrap();
+    let path = s.object_path("rec", victim);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let o = run(&mut verify_cmd(
+        &env,
+        "s3://rec/pfx",
+        "h1",
+        &trust,
+        &s.endpoint(),
+    ));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("MODIFIED") && l.contains(victim.as_str())),
+        "{out}"
+    );
 }
 
 /// What a server really does with a PUT whose SHA-256 does not match its body: (refused,

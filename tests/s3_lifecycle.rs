@@ -1,5 +1,5 @@
 //! The uploader over a recording's whole life, against moto_server on 127.0.0.1: a live
-//! session gets snapshots of its verifiable prefix (status `open`), a session whose recorder
+//! session ships segments of its verifiable prefix (status `open`), a session whose recorder
 //! was killed is shipped whole as `recovered`, a closed one as `closed`, and `verify` reports
 //! each as what it is (format-spec/SPEC.md §5.1, MANIFEST.md). Also: a lost state file
 //! continues the bucket's manifest chain instead of forking it, and the settings can come
@@ -106,62 +106,101 @@ fn with_status<'a>(ms: &'a [Manifest], status: &str) -> Vec<&'a Entry> {
 fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
     let s = Setup::new();
     let closed = s.record("closed");
+    let go = s.env.path("go");
     let (mut live, live_path) = s.record_live(
         "live",
-        "for i in 1 2 3 4 5 6; do echo live line $i; sleep 0.3; done; exec sleep 600",
+        &format!(
+            "for i in 1 2 3; do echo live line $i; sleep 0.3; done; \
+             while [ ! -e {} ]; do sleep 0.1; done; \
+             for i in 4 5 6; do echo live line $i; sleep 0.3; done; exec sleep 600",
+            go.display()
+        ),
     );
-    // Wait until several checkpoints cover the output (header + 6 lines at least).
+    // Wait until checkpoints cover the first output (header + 3 lines at least).
     assert!(
         common::wait_until(Duration::from_secs(30), || checkpointed_lines(&live_path)
-            >= 7),
+            >= 4),
         "the live recording never checkpointed its output"
     );
 
-    // First pass: the closed one ships; the live one is first seen (no snapshot yet).
-    let o = s.upload(&["--snapshot-secs", "1"]);
+    // First pass: the closed one ships; the live one is first seen (no segment yet).
+    let o = s.upload(&["--segment-secs", "1"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1 uploaded"), "{out}");
-    assert!(out.contains("1 still open (0 snapshots)"), "{out}");
+    assert!(out.contains("1 still open (0 segments)"), "{out}");
     assert!(!closed.exists(), "the closed recording is released");
     std::thread::sleep(Duration::from_millis(1100));
 
-    // Second pass: a snapshot of the live prefix, listed as open; the spool file stays.
-    let o = s.upload(&["--snapshot-secs", "1"]);
+    // Second pass: the first segment (from byte 0), listed as open; the spool file stays.
+    let o = s.upload(&["--segment-secs", "1"]);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("1 still open (1 snapshots)"), "{out}");
+    assert!(out.contains("1 still open (1 segments)"), "{out}");
     assert!(live_path.exists(), "a live recording stays in the spool");
     let ms = s.manifests();
     let open = with_status(&ms, "open");
     assert_eq!(open.len(), 1, "{ms:?}");
-    let snap = open[0];
-    assert!(snap.key.contains(".open-"), "{}", snap.key);
-    assert!(snap.receipt.is_none());
-    assert!(snap.lines >= 7, "{snap:?}");
-    let body = s.get(&snap.key);
-    assert_eq!(body.len() as u64, snap.size);
-    let live_bytes = fs::read(&live_path).unwrap();
+    let seg1 = open[0].clone();
     assert!(
-        live_bytes.starts_with(&body),
-        "a snapshot is a prefix of the live file"
+        seg1.key.ends_with(".cast.zst.part-000000000000000"),
+        "{}",
+        seg1.key
     );
-    // Nothing new since: no second snapshot.
+    assert_eq!(seg1.offset, Some(0));
+    assert!(seg1.receipt.is_none());
+    assert!(seg1.lines >= 4, "{seg1:?}");
+    let body1 = s.get(&seg1.key);
+    assert_eq!(body1.len() as u64, seg1.size);
+    assert!(
+        fs::read(&live_path).unwrap().starts_with(&body1),
+        "the first segment is a prefix of the live file"
+    );
+
+    // More output: the next segment starts where the first ended.
+    fs::write(&go, b"").unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(30), || checkpointed_lines(&live_path)
+            >= 7),
+        "the live recording never checkpointed its later output"
+    );
     std::thread::sleep(Duration::from_millis(1100));
-    let o = s.upload(&["--snapshot-secs", "1"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("(0 snapshots)"));
+    let o = s.upload(&["--segment-secs", "1"]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("1 still open (1 segments)"), "{out}");
+    let ms = s.manifests();
+    let open = with_status(&ms, "open");
+    assert_eq!(open.len(), 2, "{ms:?}");
+    let seg2 = open[1].clone();
+    assert_eq!(seg2.offset, Some(seg1.size), "{seg2:?}");
+    assert!(seg2.lines >= 7 && seg2.lines > seg1.lines, "{seg2:?}");
+    let body2 = s.get(&seg2.key);
+    let live_bytes = fs::read(&live_path).unwrap();
+    assert_eq!(
+        &live_bytes[body1.len()..body1.len() + body2.len()],
+        &body2[..],
+        "the second segment continues the first"
+    );
+    // Nothing new since: no further segment.
+    std::thread::sleep(Duration::from_millis(1100));
+    let o = s.upload(&["--segment-secs", "1"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("(0 segments)"));
 
     let (code, out) = s.verify_s3(&[]);
     assert_eq!(code, 0, "{out}");
-    assert!(
-        out.lines()
-            .any(|l| l.starts_with("OK") && l.contains(".open-") && l.contains("open")),
-        "{out}"
-    );
+    for (k, seg) in [&seg1, &seg2].iter().enumerate() {
+        assert!(
+            out.lines().any(|l| l.starts_with("OK")
+                && l.contains(&seg.key)
+                && l.contains(&format!("segment {} of 2", k + 1))),
+            "{out}"
+        );
+    }
+    let snap = seg2;
 
     // The recorder dies without sealing: the session ships whole, as recovered.
     live.kill().unwrap();
     live.wait().unwrap();
     let crashed_len = fs::metadata(&live_path).unwrap().len();
-    let o = s.upload(&["--snapshot-secs", "1", "--recover-after-secs", "0"]);
+    let o = s.upload(&["--segment-secs", "1", "--recover-after-secs", "0"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1 recovered after a crash"), "{out}");
     assert!(!live_path.exists(), "released once its manifest is stored");
@@ -194,6 +233,26 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
             || l.starts_with("MISSING")),
         "{out}"
     );
+
+    // A segment altered in the bucket: MODIFIED, and the segment after it cannot pass.
+    let mut bad = body1.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    s.put(&seg1.key, bad);
+    let (code, out) = s.verify_s3(&[]);
+    assert_eq!(code, 1, "{out}");
+    let line_of = |key: &str| {
+        out.lines()
+            .find(|l| l.contains(key))
+            .unwrap_or_else(|| panic!("no line for {key}: {out}"))
+            .to_string()
+    };
+    assert!(line_of(&seg1.key).starts_with("MODIFIED"), "{out}");
+    let l2 = line_of(&snap.key);
+    assert!(
+        l2.starts_with("MODIFIED") && l2.contains("follows a segment that failed"),
+        "{l2}"
+    );
 }
 
 #[test]
@@ -205,7 +264,7 @@ fn a_live_session_is_never_shipped_as_recovered() {
     }));
     // Idle (no writes) and older than the grace period, but its recorder holds the lock.
     std::thread::sleep(Duration::from_millis(1500));
-    let o = s.upload(&["--snapshot-secs", "0", "--recover-after-secs", "1"]);
+    let o = s.upload(&["--segment-secs", "0", "--recover-after-secs", "1"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1 still open"), "{out}");
     assert!(out.contains("0 recovered"), "{out}");
