@@ -61,7 +61,7 @@ async fn manifest_keys(
 /// GET a small object whole.
 async fn get_small(client: &Client, bucket: &str, key: &str, backoff: Backoff) -> Result<Vec<u8>> {
     s3::retry(&format!("GET {key}"), backoff, || async {
-        let o = match client.get_object().bucket(bucket).key(key).send().await {
+        let o = match s3::get_object(client, bucket, key, None).await {
             Ok(o) => o,
             Err(e) => return s3::classify(e),
         };

@@ -232,6 +232,32 @@ where
     }
 }
 
+/// GetObject of `key` in `bucket` (version `version`, or the current one): the bare call, for
+/// use inside [`retry`] with [`classify`] (the body is the caller's to read).
+///
+/// # Errors
+/// The SDK's error, unclassified.
+pub async fn get_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    version: Option<&str>,
+) -> std::result::Result<
+    aws_sdk_s3::operation::get_object::GetObjectOutput,
+    SdkError<
+        aws_sdk_s3::operation::get_object::GetObjectError,
+        aws_sdk_s3::config::http::HttpResponse,
+    >,
+> {
+    client
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .set_version_id(version.map(str::to_string))
+        .send()
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

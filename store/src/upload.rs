@@ -532,14 +532,7 @@ pub async fn get_sha256(
     backoff: Backoff,
 ) -> Result<([u8; 32], u64)> {
     s3::retry(&format!("GET {key}"), backoff, || async {
-        let o = match client
-            .get_object()
-            .bucket(bucket)
-            .key(key)
-            .set_version_id(version.map(str::to_string))
-            .send()
-            .await
-        {
+        let o = match s3::get_object(client, bucket, key, version).await {
             Ok(o) => o,
             Err(e) => return s3::classify(e),
         };

@@ -381,14 +381,7 @@ impl Source {
             } => {
                 let key = format!("{}{rel}", url.prefix);
                 s3::retry(&format!("GET {key}"), *backoff, || async {
-                    let mut o = match client
-                        .get_object()
-                        .bucket(&url.bucket)
-                        .key(&key)
-                        .set_version_id(version.map(str::to_string))
-                        .send()
-                        .await
-                    {
+                    let mut o = match s3::get_object(client, &url.bucket, &key, version).await {
                         Ok(o) => o,
                         Err(e) => return s3::classify(e),
                     };
@@ -450,14 +443,7 @@ impl Source {
             } => {
                 let key = format!("{}{rel}", url.prefix);
                 s3::retry(&format!("GET {key}"), *backoff, || async {
-                    let o = match client
-                        .get_object()
-                        .bucket(&url.bucket)
-                        .key(&key)
-                        .set_version_id(version.map(str::to_string))
-                        .send()
-                        .await
-                    {
+                    let o = match s3::get_object(client, &url.bucket, &key, version).await {
                         Ok(o) => o,
                         Err(e) => return s3::classify(e),
                     };
