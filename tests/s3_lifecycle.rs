@@ -194,6 +194,30 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
             "{out}"
         );
     }
+    // --since after both segments' manifests: neither is checked; since the second one's
+    // period: both are (a session's segments are verified together).
+    let later = (std::time::SystemTime::now() + Duration::from_secs(3600))
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let (_, out) = s.verify_s3(&["--since", &later]);
+    assert!(!out.contains(".part-"), "{out}");
+    let ms = s.manifests();
+    let second = ms
+        .iter()
+        .find(|m| m.recordings.iter().any(|e| e.key == seg2.key))
+        .unwrap();
+    let since = (second.period_end_us / 1_000_000).to_string();
+    let (code, out) = s.verify_s3(&["--since", &since]);
+    assert_eq!(code, 0, "{out}");
+    for seg in [&seg1, &seg2] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("OK") && l.contains(&seg.key)),
+            "{out}"
+        );
+    }
     let snap = seg2;
 
     // The recorder dies without sealing: the session ships whole, as recovered.

@@ -1093,12 +1093,24 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             p(ev);
         }
     };
-    // In range, plus every segment of a live session (they are checked together).
+    // Live sessions with a segment in range: all their segments are checked, together.
+    let live_in_range: BTreeSet<&str> = valid
+        .iter()
+        .filter(|v| wanted(&v.m))
+        .flat_map(|v| &v.m.recordings)
+        .filter(|e| e.status == "open")
+        .map(|e| e.session.as_str())
+        .collect();
+    let checked = |in_range: bool, e: &crate::manifest::Entry| {
+        if e.status == "open" {
+            live_in_range.contains(e.session.as_str())
+        } else {
+            in_range
+        }
+    };
     let listed = valid.iter().flat_map(|v| {
         let in_range = wanted(&v.m);
-        v.m.recordings
-            .iter()
-            .filter(move |e| in_range || e.status == "open")
+        v.m.recordings.iter().filter(move |e| checked(in_range, e))
     });
     progress(ProgressEvent::Totals {
         recordings: listed.clone().count() as u64,
@@ -1124,16 +1136,17 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
                 referenced.insert(refkey(&k, r.version_id.as_deref(), versioned));
                 k
             });
+            if !checked(in_range, e) {
+                continue;
+            }
             if e.status == "open" {
-                // A session's segments are verified together, however the range cuts them.
+                // A session's segments are verified together: all of them when one is in
+                // range.
                 live.entry(e.session.as_str()).or_default().push(Segment {
                     rel,
                     e,
                     lock: v.m.lock.as_ref(),
                 });
-                continue;
-            }
-            if !in_range {
                 continue;
             }
             progress(ProgressEvent::Started {
