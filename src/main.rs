@@ -38,7 +38,7 @@ pub enum Command {
     /// Set this host up as a recorded SSH bastion: user, keys, config, spool, set-uid
     /// sealcast-shell (run as root; idempotent). Prints the sshd_config snippet.
     InstallBastion(cmd::install::InstallBastionArgs),
-    /// Ship finished recordings from a spool directory to S3 (s3://BUCKET/PREFIX).
+    /// Ship a spool to S3 (s3://BUCKET/PREFIX): closed recordings, segments of live ones, crashed ones; signed manifests.
     Upload(cmd::upload::UploadArgs),
     /// Probe what an S3 bucket really enforces (conditional writes, checksums, versioning, Object Lock).
     Doctor(cmd::doctor::DoctorArgs),

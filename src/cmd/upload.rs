@@ -1,9 +1,11 @@
-//! `sealcast upload --spool DIR --to s3://BUCKET/PREFIX --host NAME [--key FILE] [--watch]
-//! [--endpoint-url URL]`: ship finished recordings from the spool to S3
-//! ([`sealcast_store::upload`]).
+//! `sealcast upload [--config FILE] --spool DIR --to s3://BUCKET/PREFIX --host NAME
+//! [--key FILE] [--watch] [--endpoint-url URL]`: ship the spool to S3 — closed recordings,
+//! segments of live ones, recordings whose recorder died — with signed manifests
+//! ([`sealcast_store::upload`], format-spec/MANIFEST.md §2). Settings come from flags, else
+//! the `[upload]` table of the settings file.
 //!
-//! Exit code: 0 when every finished recording is stored, 4 when some could not be (they stay
-//! in the spool for the next run), 3 for usage errors.
+//! Exit code: 0 when every recording due is stored, 4 when some could not be (they stay in
+//! the spool for the next run), 3 for usage errors (bad flags or settings file).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
