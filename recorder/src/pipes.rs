@@ -18,7 +18,9 @@
 //! writer loop. The session ends when the child has exited **and** both of its output pipes
 //! reached EOF (a background process still holding them keeps the session open, as with sshd),
 //! or, after a recorder signal, a failed stdout or a recording error, once the hung-up process
-//! group is gone (`SIGHUP`, then `SIGKILL` after [`HANGUP_GRACE`]).
+//! group is gone (`SIGHUP`, then `SIGKILL` after [`HANGUP_GRACE`]). A client that stops
+//! reading stdout (`watch_hangup`) hangs the command up only after [`CLIENT_GONE_GRACE`], so a
+//! command ending on its own at the client's EOF (sftp-server after a batch) keeps its status.
 //!
 //! There are no hotkeys: nothing in the relayed data is interpreted.
 
@@ -51,6 +53,10 @@ const TICK: Duration = Duration::from_millis(500);
 pub const HANGUP_GRACE: Duration = Duration::from_secs(3);
 /// After `SIGKILL`, wait this long before closing the recording regardless.
 const KILL_GRACE: Duration = Duration::from_secs(1);
+/// When the client stops reading (`watch_hangup`), the command gets this long to end on its
+/// own before it is hung up: a client that is done (sftp after its batch) closes stdin and
+/// stdout together, and the command exits at the EOF; only one still running is hung up.
+pub const CLIENT_GONE_GRACE: Duration = Duration::from_secs(1);
 
 /// What is recorded of the relayed bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -345,6 +351,7 @@ impl PipeSession {
             deadline: None,
             killed: false,
             failed: None,
+            client_gone: None,
         };
         let setup_err = thread::scope(|s| -> Option<io::Error> {
             let sh = &*shared;
@@ -501,6 +508,8 @@ struct LoopState {
     killed: bool,
     /// The first recording error: nothing more is recorded, the child is hung up.
     failed: Option<io::Error>,
+    /// When the client stopped reading, plus [`CLIENT_GONE_GRACE`]: hang up then.
+    client_gone: Option<Instant>,
 }
 
 struct WriterLoop<'a, W: Durable, C: Clock> {
@@ -517,6 +526,10 @@ impl<W: Durable, C: Clock> WriterLoop<'_, W, C> {
                 return;
             }
             let now = Instant::now();
+            if st.client_gone.is_some_and(|t| now >= t) {
+                st.client_gone = None;
+                self.hang_up(st);
+            }
             if let Some(d) = st.deadline {
                 if now >= d {
                     if st.killed {
@@ -529,7 +542,7 @@ impl<W: Durable, C: Clock> WriterLoop<'_, W, C> {
                 }
             }
             let mut wait = TICK.saturating_sub(last_tick.elapsed());
-            if let Some(d) = st.deadline {
+            for d in [st.deadline, st.client_gone].into_iter().flatten() {
                 wait = wait.min(d.saturating_duration_since(now));
             }
             match rx.recv_timeout(wait) {
@@ -583,7 +596,10 @@ impl<W: Durable, C: Clock> WriterLoop<'_, W, C> {
                     self.hang_up(st);
                 }
             }
-            Msg::StdoutGone => self.hang_up(st),
+            Msg::StdoutGone => {
+                st.client_gone
+                    .get_or_insert(Instant::now() + CLIENT_GONE_GRACE);
+            }
             Msg::Data(..) | Msg::Input(_) => {}
         }
     }
@@ -818,6 +834,31 @@ mod tests {
             out.counts.bytes_in + out.counts.bytes_out + out.counts.bytes_err,
             7 + 11 + 5
         );
+    }
+
+    #[test]
+    fn a_command_ending_on_its_own_as_the_client_leaves_keeps_its_status() {
+        // Like sftp-server at the end of a batch: the client closes stdin and stops reading
+        // at once; the command exits a moment later by itself and must not be hung up.
+        let (r, w) = pipe();
+        let watched = w.as_raw_fd();
+        drop(r);
+        let s = PipeSession::spawn(&sh("cat >/dev/null; sleep 0.3; exit 7"), None).unwrap();
+        let opts = PipeOptions {
+            watch_hangup: Some(watched),
+            ..PipeOptions::default()
+        };
+        let out = within(20, move || {
+            s.run(
+                writer(Vec::new()).unwrap(),
+                &opts,
+                stdin_with(b""),
+                w,
+                Vec::new(),
+            )
+            .unwrap()
+        });
+        assert_eq!(out.exit_status, Some(7));
     }
 
     #[test]
