@@ -270,7 +270,9 @@ pub fn run(a: UploadArgs) -> Result<u8> {
         parallel_parts: a.parallel_parts.or(c.parallel_parts).unwrap_or(4).max(1),
         segment_every: (segment_secs > 0).then(|| Duration::from_secs(segment_secs)),
         recover_grace: Duration::from_secs(
-            a.recover_after_secs.or(c.recover_after_secs).unwrap_or(60),
+            a.recover_after_secs
+                .or(c.recover_after_secs)
+                .unwrap_or(sealcast_store::recording::RECOVER_GRACE.as_secs()),
         ),
     };
     let sum = upload::run(opts)?;

@@ -1,6 +1,8 @@
 //! What the uploader needs to know about a spool recording, read in bounded memory: the
-//! header (session, host, user, start), the SHA-256 and size of the file, the SHA-256 and
-//! line count of the decompressed stream, and the seal receipt (final checkpoint note).
+//! header (session, host, user, start), SHA-256 and size of the file or a byte range of it,
+//! SHA-256 and line count of the decompressed stream, the seal receipt (final checkpoint
+//! note), the last checkpoint of a live or crashed file, and whether its recorder is alive
+//! (SPEC §5.1).
 
 use std::fs::{File, TryLockError};
 use std::io::{self, BufRead, BufReader, Read};
@@ -15,27 +17,6 @@ use sealcast_signer::Checkpoint;
 
 /// Longest header line read (SPEC §8).
 const MAX_HEADER: u64 = 64 * 1024;
-
-/// Facts about one recording in the spool.
-#[derive(Debug, Clone)]
-pub struct SpoolRecording {
-    /// The `.cast.zst` file.
-    pub path: PathBuf,
-    /// Its seal receipt `<file>.seal`, when the session closed.
-    pub receipt: Option<PathBuf>,
-    /// Session id from the header.
-    pub session: String,
-    /// Host id from the header.
-    pub host: String,
-    /// Recorded user from the header.
-    pub user: String,
-    /// Session start, Unix microseconds (header `start_us`).
-    pub start_us: u64,
-    /// Compressed size in bytes.
-    pub size: u64,
-    /// SHA-256 of the file bytes.
-    pub sha256: [u8; 32],
-}
 
 /// The parsed seal receipt of a closed recording.
 #[derive(Debug, Clone)]
@@ -172,28 +153,6 @@ pub fn read_receipt(path: &Path) -> Result<Receipt> {
         bail!("{}: receipt is not a final checkpoint", path.display());
     }
     Ok(Receipt { bytes, checkpoint })
-}
-
-/// Inspect one spool recording: header, size, SHA-256 (not the decompressed digest, which
-/// costs a full decompression: see [`content_digest`]).
-///
-/// # Errors
-/// I/O errors and recordings without a sealcast header.
-pub fn inspect(path: &Path) -> Result<SpoolRecording> {
-    let header = read_header(path)?;
-    let meta = header.sealcast.context("no sealcast header")?;
-    let (sha256, size) = sha256_file(path)?;
-    let receipt = sealcast_receipt_path(path);
-    Ok(SpoolRecording {
-        path: path.to_path_buf(),
-        receipt: receipt.is_file().then_some(receipt),
-        session: meta.session,
-        host: meta.host,
-        user: meta.user,
-        start_us: meta.start_us,
-        size,
-        sha256,
-    })
 }
 
 /// `<file>.seal`.

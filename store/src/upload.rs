@@ -793,40 +793,30 @@ impl Uploader {
         if !layout::is_safe_segment(&meta.session) {
             bail!("session id {:?} cannot be part of a key", meta.session);
         }
-        let rec = recording::SpoolRecording {
-            path: path.to_path_buf(),
-            receipt: receipt_path.clone(),
-            session: meta.session,
-            host: meta.host,
-            user: meta.user,
-            start_us: meta.start_us,
-            size,
-            sha256: sha,
-        };
         let key = match kind {
             Kind::Open => layout::segment_key(
                 &self.opts.dest.prefix,
                 &self.opts.host,
-                rec.start_us,
-                &rec.session,
+                meta.start_us,
+                &meta.session,
                 start,
             ),
             _ => layout::recording_key(
                 &self.opts.dest.prefix,
                 &self.opts.host,
-                rec.start_us,
-                &rec.session,
+                meta.start_us,
+                &meta.session,
             ),
         };
         let bucket = self.opts.dest.bucket.clone();
-        let put = if kind != Kind::Open && rec.size >= self.opts.multipart_threshold {
+        let put = if kind != Kind::Open && size >= self.opts.multipart_threshold {
             multipart::put_multipart(
                 &self.client,
                 &bucket,
                 &key,
                 path,
-                rec.size,
-                &rec.sha256,
+                size,
+                &sha,
                 &multipart::MultipartOptions {
                     part_size: self.opts.part_size,
                     parallel_parts: self.opts.parallel_parts,
@@ -841,8 +831,8 @@ impl Uploader {
                 &self.client,
                 &bucket,
                 &key,
-                (path, start, rec.size),
-                &rec.sha256,
+                (path, start, size),
+                &sha,
                 self.retention,
                 self.opts.backoff,
             )
@@ -902,14 +892,14 @@ impl Uploader {
             entry_name,
             Shipped {
                 file: name.to_string(),
-                session: rec.session.clone(),
-                user: rec.user.clone(),
-                start_us: rec.start_us,
+                session: meta.session.clone(),
+                user: meta.user.clone(),
+                start_us: meta.start_us,
                 recording: StoredObject {
                     key,
                     version_id,
-                    size: rec.size,
-                    sha256: hex::encode(rec.sha256),
+                    size,
+                    sha256: hex::encode(sha),
                 },
                 receipt,
                 content_sha256: hex::encode(content_sha256),
