@@ -19,8 +19,9 @@
 //! reached EOF (a background process still holding them keeps the session open, as with sshd),
 //! or, after a recorder signal, a failed stdout or a recording error, once the hung-up process
 //! group is gone (`SIGHUP`, then `SIGKILL` after [`HANGUP_GRACE`]). A client that stops
-//! reading stdout (`watch_hangup`) hangs the command up only after [`CLIENT_GONE_GRACE`], so a
-//! command ending on its own at the client's EOF (sftp-server after a batch) keeps its status.
+//! reading stdout (POLLHUP on `watch_hangup`, or a failed write to it) hangs the command up
+//! only after [`CLIENT_GONE_GRACE`], so a command ending on its own at the client's EOF
+//! (sftp-server after a batch) keeps its status.
 //!
 //! There are no hotkeys: nothing in the relayed data is interpreted.
 
@@ -39,7 +40,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::spawn::{ChildCommand, ForkHook, SessionMode};
-use crate::wake::{set_nonblocking, wait_hangup, wait_ready, Ready, StopPipe};
+use crate::wake::{read_ready, set_nonblocking, wait_hangup, wait_ready, Got, Ready, StopPipe};
 use crate::{Clock, Durable, SealedWriter};
 
 /// Largest chunk one pump reads and relays at once, bytes (a Linux pipe holds 64 KiB).
@@ -141,11 +142,7 @@ impl<W> PipeOutcome<W> {
     /// The exit code a recorder process should return: the exit status, else `128 + signal`
     /// for the recorder signal that ended the session, else 1; clamped to 0–255.
     pub fn exit_code(&self) -> u8 {
-        let code = self
-            .exit_status
-            .or(self.signal.map(|s| 128 + s))
-            .unwrap_or(1);
-        code.clamp(0, 255) as u8
+        crate::pty::exit_code(self.exit_status, self.signal)
     }
 }
 
@@ -644,21 +641,10 @@ fn pump_output<R: Read + AsFd, O: Write>(
     let mut buf = vec![0u8; CHUNK_SIZE];
     let mut to_ok = true;
     loop {
-        if !ready(fd, libc::POLLIN, &shared.stop) || shared.stop.stopping() {
-            return;
-        }
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                continue
-            }
-            Err(_) => break,
+        let n = match read_ready(fd, &mut from, &mut buf, &shared.stop) {
+            Got::Data(n) => n,
+            Got::End => break,
+            Got::Stop => return,
         };
         counter.fetch_add(n as u64, Ordering::Relaxed);
         if to_ok {
@@ -694,21 +680,10 @@ fn pump_input<I: Read + AsFd>(
     let out = child_in.as_raw_fd();
     let mut buf = vec![0u8; CHUNK_SIZE];
     loop {
-        if !ready(fd, libc::POLLIN, &shared.stop) || shared.stop.stopping() {
-            return;
-        }
-        let n = match stdin.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                continue
-            }
-            Err(_) => break,
+        let n = match read_ready(fd, &mut stdin, &mut buf, &shared.stop) {
+            Got::Data(n) => n,
+            Got::End => break,
+            Got::Stop => return,
         };
         let mut data = &buf[..n];
         while !data.is_empty() {

@@ -53,7 +53,7 @@ use signal_hook::iterator::Signals;
 
 use crate::spawn::{ChildCommand, ForkHook, SessionMode};
 use crate::sys::{is_tty, login_shell, terminal_size};
-use crate::wake::{set_nonblocking, wait_ready, Ready, StopPipe};
+use crate::wake::{read_ready, set_nonblocking, wait_ready, Got, Ready, StopPipe};
 use crate::{Clock, Durable, SealedWriter};
 
 /// Size of one relay buffer, bytes. The output pump fills a buffer with as many PTY reads as
@@ -143,16 +143,22 @@ pub struct SessionOutcome<W> {
     pub stdout_error: Option<io::Error>,
 }
 
+/// The exit code a recorder process returns for a session (PTY or pipes): the child's exit
+/// status, else `128 + signal` for the recorder signal that ended the session, else 1;
+/// clamped to 0–255.
+pub(crate) fn exit_code(status: Option<i32>, signal: Option<i32>) -> u8 {
+    status
+        .or(signal.map(|s| 128 + s))
+        .unwrap_or(1)
+        .clamp(0, 255) as u8
+}
+
 impl<W> SessionOutcome<W> {
     /// The exit code a recorder process should return: [`Self::exit_status`], else
     /// `128 + signal` for the recorder signal that ended the session, else 1; clamped to
     /// 0–255.
     pub fn exit_code(&self) -> u8 {
-        let code = self
-            .exit_status
-            .or(self.signal.map(|s| 128 + s))
-            .unwrap_or(1);
-        code.clamp(0, 255) as u8
+        exit_code(self.exit_status, self.signal)
     }
 }
 
@@ -950,25 +956,10 @@ fn pump_input<I: Read + AsFd>(
     let fd = stdin.as_fd().as_raw_fd();
     let mut buf = vec![0u8; CHUNK_SIZE];
     loop {
-        match wait_ready(fd, libc::POLLIN, &shared.stop, -1) {
-            Ready::Stop => return,
-            Ready::Fd | Ready::Timeout => {}
-        }
-        if shared.stop.stopping() {
-            return;
-        }
-        let n = match stdin.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
-                ) =>
-            {
-                continue
-            }
-            Err(_) => break,
+        let n = match read_ready(fd, &mut stdin, &mut buf, &shared.stop) {
+            Got::Data(n) => n,
+            Got::End => break,
+            Got::Stop => return,
         };
         if !write_master(master, &buf[..n], shared) {
             return;

@@ -135,3 +135,38 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// What [`read_ready`] got.
+pub(crate) enum Got {
+    /// This many bytes (> 0) at the start of the buffer.
+    Data(usize),
+    /// End of input or a read error: the stream is done.
+    End,
+    /// The pumps must stop (the stop pipe woke the thread).
+    Stop,
+}
+
+/// Wait until `fd` (the descriptor of `from`, non-blocking) is readable, then read into `buf`.
+/// Interrupted and would-block reads wait again.
+pub(crate) fn read_ready(
+    fd: RawFd,
+    from: &mut impl io::Read,
+    buf: &mut [u8],
+    stop: &StopPipe,
+) -> Got {
+    loop {
+        if matches!(wait_ready(fd, libc::POLLIN, stop, -1), Ready::Stop) || stop.stopping() {
+            return Got::Stop;
+        }
+        match from.read(buf) {
+            Ok(0) => return Got::End,
+            Ok(n) => return Got::Data(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) => {}
+            Err(_) => return Got::End,
+        }
+    }
+}
