@@ -41,6 +41,31 @@ pub struct SealMeta {
     pub capture_input: bool,
 }
 
+impl SealMeta {
+    /// Format-1 metadata without input capture (SPEC §2.1): `session` (32 hex digits),
+    /// `host` (no whitespace), `user`, `start_us` (Unix µs), `recorder` (name and version),
+    /// `key_id` (lowercase hex SHA-256 of the public key, SPEC §6). Not validated here.
+    pub fn new(
+        session: impl Into<String>,
+        host: impl Into<String>,
+        user: impl Into<String>,
+        start_us: u64,
+        recorder: impl Into<String>,
+        key_id: impl Into<String>,
+    ) -> SealMeta {
+        SealMeta {
+            format: 1,
+            session: session.into(),
+            host: host.into(),
+            user: user.into(),
+            start_us,
+            recorder: recorder.into(),
+            key_id: key_id.into(),
+            capture_input: false,
+        }
+    }
+}
+
 /// Optional facts about how a session was started, written inside the `sealcast` header
 /// object after the [`SealMeta`] keys (SPEC §2.3). Every field is omitted when `None`, so a
 /// header without them is byte-identical to one written before they existed; v1 readers ignore
@@ -121,6 +146,26 @@ pub struct Header {
 }
 
 impl Header {
+    /// The smallest sealed header: asciicast v3, an 80×24 terminal of unknown type, `meta`,
+    /// and no timestamp, idle limit, command, title or environment. Set other fields with
+    /// struct update syntax (`Header { timestamp: Some(t), ..Header::sealed(meta) }`).
+    pub fn sealed(meta: SealMeta) -> Header {
+        Header {
+            version: 3,
+            term: TermInfo {
+                cols: 80,
+                rows: 24,
+                term_type: None,
+            },
+            timestamp: None,
+            idle_time_limit: None,
+            command: None,
+            title: None,
+            env: None,
+            sealcast: Some(meta),
+        }
+    }
+
     /// Serialise as one JSON line (no LF), keys in the writer's order.
     pub fn to_line(&self) -> Vec<u8> {
         // Serialising plain structs of strings and integers cannot fail.

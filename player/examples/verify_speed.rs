@@ -2,7 +2,7 @@
 //! `cargo run --release -p sealcast-player --example verify_speed -- [MB]`
 use std::time::Instant;
 
-use sealcast_format::{Header, SealMeta, TermInfo};
+use sealcast_format::{Header, SealMeta};
 use sealcast_player::verify_bytes;
 use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
 use sealcast_signer::{SigningKey, TrustStore};
@@ -15,27 +15,15 @@ fn main() {
     let key = SigningKey::generate().expect("key");
     let trust = TrustStore::single("probe", key.public());
     let header = Header {
-        version: 3,
-        term: TermInfo {
-            cols: 80,
-            rows: 24,
-            term_type: None,
-        },
         timestamp: Some(0),
-        idle_time_limit: None,
-        command: None,
-        title: None,
-        env: None,
-        sealcast: Some(SealMeta {
-            format: 1,
-            session: "0".repeat(32),
-            host: "probe".into(),
-            user: "probe".into(),
-            start_us: 0,
-            recorder: "probe".into(),
-            key_id: key.id().to_string(),
-            capture_input: false,
-        }),
+        ..Header::sealed(SealMeta::new(
+            "0".repeat(32),
+            "probe",
+            "probe",
+            0,
+            "probe",
+            key.id().to_string(),
+        ))
     };
     let mut w = SealedWriter::new(
         Vec::new(),

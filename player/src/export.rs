@@ -726,30 +726,25 @@ pub(crate) mod test_support {
 
     pub fn header() -> Header {
         Header {
-            version: 3,
             term: TermInfo {
                 cols: 80,
                 rows: 24,
                 term_type: Some("xterm-256color".into()),
             },
             timestamp: Some(1_700_000_000),
-            idle_time_limit: None,
             command: Some("/bin/true".into()),
-            title: None,
             env: Some(BTreeMap::from([(
                 "SHELL".to_string(),
                 "/bin/sh".to_string(),
             )])),
-            sealcast: Some(SealMeta {
-                format: 1,
-                session: "0123456789abcdef0123456789abcdef".into(),
-                host: "h".into(),
-                user: "u".into(),
-                start_us: 1_700_000_000_000_000,
-                recorder: "test".into(),
-                key_id: String::new(),
-                capture_input: false,
-            }),
+            ..Header::sealed(SealMeta::new(
+                "0123456789abcdef0123456789abcdef",
+                "h",
+                "u",
+                1_700_000_000_000_000,
+                "test",
+                String::new(),
+            ))
         }
     }
 

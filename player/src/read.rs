@@ -205,36 +205,17 @@ impl Iterator for Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealcast_format::{Header, SealMeta, TermInfo};
+    use sealcast_format::{Header, SealMeta};
     use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
     use sealcast_signer::SigningKey;
 
     #[test]
     fn exact_bytes_follow_stdout_stdin_and_stderr_events() {
         let key = SigningKey::generate().unwrap();
-        let h = Header {
-            version: 3,
-            term: TermInfo {
-                cols: 80,
-                rows: 24,
-                term_type: None,
-            },
-            timestamp: None,
-            idle_time_limit: None,
-            command: None,
-            title: None,
-            env: None,
-            sealcast: Some(SealMeta {
-                format: 1,
-                session: "0".repeat(32),
-                host: "h".into(),
-                user: "u".into(),
-                start_us: 0,
-                recorder: "t".into(),
-                key_id: key.id().to_string(),
-                capture_input: true,
-            }),
-        };
+        let h = Header::sealed(SealMeta {
+            capture_input: true,
+            ..SealMeta::new("0".repeat(32), "h", "u", 0, "t", key.id().to_string())
+        });
         let mut w = SealedWriter::new(
             Vec::new(),
             key,

@@ -614,7 +614,7 @@ fn contains_checkpoint(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealcast_format::{Header, SealMeta, TermInfo};
+    use sealcast_format::{Header, SealMeta};
     use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
     use sealcast_signer::SigningKey;
 
@@ -623,27 +623,15 @@ mod tests {
         let key = SigningKey::generate().unwrap();
         let trust = TrustStore::single("t", key.public());
         let header = Header {
-            version: 3,
-            term: TermInfo {
-                cols: 80,
-                rows: 24,
-                term_type: None,
-            },
             timestamp: Some(0),
-            idle_time_limit: None,
-            command: None,
-            title: None,
-            env: None,
-            sealcast: Some(SealMeta {
-                format: 1,
-                session: "0".repeat(32),
-                host: "h".into(),
-                user: "u".into(),
-                start_us: 0,
-                recorder: "test".into(),
-                key_id: key.id().to_string(),
-                capture_input: false,
-            }),
+            ..Header::sealed(SealMeta::new(
+                "0".repeat(32),
+                "h",
+                "u",
+                0,
+                "test",
+                key.id().to_string(),
+            ))
         };
         let mut w = SealedWriter::new(
             Vec::new(),

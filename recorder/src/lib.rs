@@ -27,7 +27,7 @@ pub use writer::{CheckpointPolicy, Durable, SealedWriter, SyncedFile};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealcast_format::{scan, FrameKind, Header, SealMeta, TermInfo};
+    use sealcast_format::{scan, FrameKind, Header, SealMeta};
     use sealcast_signer::SigningKey;
     use std::cell::Cell;
     use std::rc::Rc;
@@ -48,27 +48,15 @@ mod tests {
 
     fn header() -> Header {
         Header {
-            version: 3,
-            term: TermInfo {
-                cols: 80,
-                rows: 24,
-                term_type: None,
-            },
             timestamp: Some(1_700_000_000),
-            idle_time_limit: None,
-            command: None,
-            title: None,
-            env: None,
-            sealcast: Some(SealMeta {
-                format: 1,
-                session: "0123456789abcdef0123456789abcdef".into(),
-                host: "h".into(),
-                user: "u".into(),
-                start_us: 1_700_000_000_000_000,
-                recorder: "test".into(),
-                key_id: String::new(),
-                capture_input: false,
-            }),
+            ..Header::sealed(SealMeta::new(
+                "0123456789abcdef0123456789abcdef",
+                "h",
+                "u",
+                1_700_000_000_000_000,
+                "test",
+                String::new(),
+            ))
         }
     }
 

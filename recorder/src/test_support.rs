@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use sealcast_format::{Header, SealMeta, TermInfo};
+use sealcast_format::{Header, SealMeta};
 use sealcast_signer::SigningKey;
 
 use crate::{CheckpointPolicy, Durable, SealedWriter, SystemClock};
@@ -13,29 +13,14 @@ use crate::{CheckpointPolicy, Durable, SealedWriter, SystemClock};
 /// A writer into `sink` with a fresh key, an 80x24 header and the default policy.
 pub(crate) fn writer<W: Durable>(sink: W) -> io::Result<SealedWriter<W, SystemClock>> {
     let key = SigningKey::generate().expect("key");
-    let h = Header {
-        version: 3,
-        term: TermInfo {
-            cols: 80,
-            rows: 24,
-            term_type: None,
-        },
-        timestamp: None,
-        idle_time_limit: None,
-        command: None,
-        title: None,
-        env: None,
-        sealcast: Some(SealMeta {
-            format: 1,
-            session: "0123456789abcdef0123456789abcdef".into(),
-            host: "h".into(),
-            user: "u".into(),
-            start_us: 0,
-            recorder: "test".into(),
-            key_id: key.id().to_string(),
-            capture_input: false,
-        }),
-    };
+    let h = Header::sealed(SealMeta::new(
+        "0123456789abcdef0123456789abcdef",
+        "h",
+        "u",
+        0,
+        "test",
+        key.id().to_string(),
+    ));
     SealedWriter::new(
         sink,
         key,

@@ -248,28 +248,23 @@ pub fn recording_at(
 ) -> (Vec<u8>, Vec<u8>) {
     use sealcast_format::{Header, SealMeta, TermInfo};
     let key = sealcast_signer::SigningKey::from_file_bytes(&fs::read(key_path).unwrap()).unwrap();
+    let meta = SealMeta::new(
+        session,
+        host,
+        "alice",
+        start_us,
+        "sealcast tests",
+        key.id().to_string(),
+    );
     let h = Header {
-        version: 3,
         term: TermInfo {
             cols: 80,
             rows: 24,
             term_type: Some("xterm-256color".into()),
         },
         timestamp: Some((start_us / 1_000_000) as i64),
-        idle_time_limit: None,
         command: Some("/bin/sh".into()),
-        title: None,
-        env: None,
-        sealcast: Some(SealMeta {
-            format: 1,
-            session: session.into(),
-            host: host.into(),
-            user: "alice".into(),
-            start_us,
-            recorder: "sealcast tests".into(),
-            key_id: key.id().to_string(),
-            capture_input: false,
-        }),
+        ..Header::sealed(meta)
     };
     let mut w = sealcast_recorder::SealedWriter::new(
         Vec::new(),

@@ -144,30 +144,25 @@ pub type Writer = SealedWriter<Shared, TestClock>;
 /// Header of a test session.
 pub fn header(session: &str, user: &str, key: &SigningKey) -> Header {
     Header {
-        version: 3,
         term: TermInfo {
             cols: 80,
             rows: 24,
             term_type: Some("xterm-256color".into()),
         },
         timestamp: Some(1_763_700_000),
-        idle_time_limit: None,
         command: Some("/bin/sh -c demo".into()),
-        title: None,
         env: Some(BTreeMap::from([
             ("SHELL".to_string(), "/bin/sh".to_string()),
             ("TERM".to_string(), "xterm-256color".to_string()),
         ])),
-        sealcast: Some(SealMeta {
-            format: 1,
-            session: session.into(),
-            host: "bastion-1".into(),
-            user: user.into(),
-            start_us: 1_763_700_000_000_000,
-            recorder: "sealcast-test".into(),
-            key_id: key.id().to_string(),
-            capture_input: false,
-        }),
+        ..Header::sealed(SealMeta::new(
+            session,
+            "bastion-1",
+            user,
+            1_763_700_000_000_000,
+            "sealcast-test",
+            key.id().to_string(),
+        ))
     }
 }
 
