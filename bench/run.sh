@@ -163,7 +163,7 @@ if has_word "$TOOLS" sealcast; then
     rm -rf "$KEYS"
     "$SEALCAST" keygen --out "$KEYS" >&2 || die "sealcast keygen failed"
     [[ -f $KEYS/signing.key && -f $KEYS/signing.pub ]] || die "keygen did not write signing.key/signing.pub"
-    echo "bench $(cut -d' ' -f1,2 "$KEYS/signing.pub")" >"$KEYS/allowed_signers"
+    echo "bench $(cut -d' ' -f1,2 "$KEYS/signing.pub")" >"$KEYS/allowed_signers"   # principal = the host id recorded
 fi
 
 # ---------------------------------------------------------------- measuring
@@ -220,7 +220,7 @@ record() { # record TOOL WORKLOAD RUN
             ;;
         sealcast)
             rm -f "$out" "$out.seal"
-            measure "$tool-$w" "$SEALCAST" record --out "$out" --key "$KEYS/signing.key" -- sh -c "$cmd"
+            measure "$tool-$w" "$SEALCAST" record --host-id bench --out "$out" --key "$KEYS/signing.key" -- sh -c "$cmd"
             if [[ -f $out ]]; then
                 bytes=$(stat -c %s "$out")
                 stream=$(zstd -dc -- "$out" 2>/dev/null | wc -c || true)

@@ -13,7 +13,7 @@ trap 'tmux kill-server -L sealcast-samples 2>/dev/null || true; rm -rf "$work"' 
 
 "$bin" keygen --out "$work/key" --comment "sealcast-samples" >/dev/null
 cp "$work/key/signing.pub" "$here/signing.pub"
-echo "sealcast-samples namespaces=\"sealcast\" $(cut -d' ' -f1,2 "$work/key/signing.pub")" > "$here/allowed_signers"
+echo "sample-host namespaces=\"sealcast\" $(cut -d' ' -f1,2 "$work/key/signing.pub")" > "$here/allowed_signers"
 rm -f "$here"/*.cast.zst "$here"/*.cast.zst.seal
 
 export HOME=$work/home XDG_DATA_HOME=$work/data

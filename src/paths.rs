@@ -5,7 +5,7 @@
 //! sealcast/
 //!   keys/signing.key      dev signing key (PKCS#8 PEM, 0600), created by the first `record`
 //!   keys/signing.pub      its OpenSSH public key
-//!   allowed_signers       trust file listing the dev key (principal "sealcast-dev")
+//!   allowed_signers       trust file listing the dev key for the host ids it recorded (principal = host id)
 //!   archive/              recordings: <session-id>.cast.zst and <session-id>.cast.zst.seal
 //! ```
 

@@ -24,7 +24,7 @@ impl Setup {
         let env = Env::new();
         let key = SigningKey::generate().unwrap();
         let trust = env.path("allowed_signers");
-        std::fs::write(&trust, trust_line("auditor@example", &key)).unwrap();
+        std::fs::write(&trust, trust_line(HOST, &key)).unwrap();
         Setup {
             env,
             trust,
@@ -114,7 +114,7 @@ fn untouched_recording_is_ok_in_json_and_human_output() {
     assert_eq!(v["user"], "alice");
     assert_eq!(v["host"], "bastion-1");
     assert_eq!(v["session"], SESSION);
-    assert_eq!(v["signer"], "auditor@example");
+    assert_eq!(v["signer"], HOST);
     assert_eq!(v["exit_class"], 0);
     assert_eq!(v["key_id"], s.key().id().to_string());
 
@@ -134,7 +134,7 @@ fn untouched_recording_is_ok_in_json_and_human_output() {
         "4 checkpoints",
         "sealed",
         &format!("key {}", &s.key().id().to_string()[..16]),
-        "signer auditor@example",
+        "signer bastion-1",
         "user alice",
         "host bastion-1",
     ] {
@@ -379,6 +379,138 @@ fn wrong_trusted_key_is_untrusted() {
     assert_eq!(run.code, 1);
     let v = &run.json_lines()[0];
     assert_eq!(status(v), "UNTRUSTED_KEY", "{v:#}");
+}
+
+/// Two bastions' keys in one trust file, each for its own host (the normal fleet setup):
+/// bastion-2's key writing a recording that claims host bastion-1 is `WRONG_SIGNER`, exit 1,
+/// in JSON and human output, and the reason names the key, its principals and the host. A
+/// `*` line (any host) or a pattern covering the host lets it sign; a negated pattern takes
+/// the host out again.
+#[test]
+fn a_key_signs_only_for_the_hosts_its_principals_match() {
+    let s = Setup::new();
+    let k2_pem = SigningKey::generate().unwrap().to_pem();
+    let k2 = || SigningKey::from_file_bytes(k2_pem.as_bytes()).unwrap();
+    let (forged, note) = standard(k2(), SESSION);
+    let p = s.write("forged.cast.zst", &forged, Some(&note));
+    let trust_k2 = |principals: &str| {
+        let text = trust_line(HOST, &s.key()) + &trust_line(principals, &k2());
+        std::fs::write(&s.trust, text).unwrap();
+    };
+
+    trust_k2("bastion-2");
+    let v = expect(&s, &p, "WRONG_SIGNER", 1);
+    for part in [
+        k2().id().to_string(),
+        "\"bastion-2\" (line 2)".to_string(),
+        "not host \"bastion-1\"".to_string(),
+    ] {
+        assert!(reason(&v).contains(&part), "{part:?} missing in {v:#}");
+    }
+    assert_eq!(v["verified_lines"], 0);
+    let run = s.env.run(&[
+        "verify",
+        "--trusted",
+        s.trust.to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1);
+    let out = run.stdout_str();
+    assert!(out.starts_with("WRONG_SIGNER  "), "{out}");
+    assert_eq!(
+        out.lines().last().unwrap(),
+        "summary: 1 file: 1 WRONG_SIGNER"
+    );
+
+    for (principals, want, code) in [
+        ("*", "OK", 0),
+        ("bastion-*", "OK", 0),
+        ("bastion-2,bastion-1", "OK", 0),
+        ("bastion-*,!bastion-1", "WRONG_SIGNER", 1),
+        ("!bastion-2", "WRONG_SIGNER", 1),
+        ("bastion-?", "OK", 0),
+        ("Bastion-1", "WRONG_SIGNER", 1),
+    ] {
+        trust_k2(principals);
+        let v = expect(&s, &p, want, code);
+        if want == "OK" {
+            assert_eq!(v["signer"], principals, "{v:#}");
+        }
+    }
+}
+
+/// The header's `key_id` names the key that signs the file (SPEC §2.1): checkpoints by
+/// another key are `WRONG_SIGNER` even when that key is trusted for the host — all of them,
+/// only the later ones (one file, two keys), or only the seal receipt.
+#[test]
+fn checkpoints_must_come_from_the_key_the_header_names() {
+    let s = Setup::new();
+    let k2_pem = SigningKey::generate().unwrap().to_pem();
+    let k2 = || SigningKey::from_file_bytes(k2_pem.as_bytes()).unwrap();
+    std::fs::write(
+        &s.trust,
+        trust_line(HOST, &s.key()) + &trust_line(HOST, &k2()),
+    )
+    .unwrap();
+
+    // The header names bastion-1's second key; the first key signed every checkpoint.
+    let (by_k2, _) = standard(k2(), SESSION);
+    let p = s.write("header.cast.zst", &resign(&by_k2, s.key(), 0), None);
+    let v = expect(&s, &p, "WRONG_SIGNER", 1);
+    assert!(
+        reason(&v).contains(&format!(
+            "checkpoint 0 is signed by key {}, but the header names key \"{}\"",
+            s.key().id(),
+            k2().id()
+        )),
+        "{v:#}"
+    );
+
+    // Checkpoints 0 and 1 by the header's key, 2 and the final one by the other.
+    let (bytes, _) = s.standard();
+    let p = s.write("mixed.cast.zst", &resign(&bytes, k2(), 2), None);
+    let v = expect(&s, &p, "WRONG_SIGNER", 1);
+    assert_eq!(v["checkpoints"], 2, "{v:#}");
+    assert_eq!(v["verified_lines"], 5, "{v:#}");
+    assert!(
+        reason(&v).contains("checkpoint 2 is signed by key"),
+        "{v:#}"
+    );
+
+    // The recording is the header key's own; its seal receipt is the other key's note.
+    let other_final = resign(&bytes, k2(), 3);
+    let last = frames(&other_final).pop().unwrap();
+    let receipt = other_final[last.start + 8..last.end].to_vec(); // after magic and length
+    let p = s.write("receipt.cast.zst", &bytes, Some(&receipt));
+    let v = expect(&s, &p, "WRONG_SIGNER", 1);
+    assert!(
+        reason(&v).starts_with("seal receipt: signed by key"),
+        "{v:#}"
+    );
+}
+
+/// What a lone file can prove about a key's validity window (SPEC §6): the checkpoint times
+/// are the signer's own, so a key that has expired since still verifies a file whose
+/// checkpoints claim an earlier time — only a bucket's stored time can tell (MANIFEST.md
+/// §5). A time outside the window is `UNTRUSTED_KEY`.
+#[test]
+fn a_key_window_bounds_only_the_signed_time_in_a_lone_file() {
+    let s = Setup::new();
+    let (bytes, note) = s.standard(); // checkpoints signed at 2025-11-21T04:40Z and after
+    let p = s.write("a.cast.zst", &bytes, Some(&note));
+    let windowed = |opts: &str| {
+        let line = trust_line(HOST, &s.key()).replacen(' ', &format!(" {opts} "), 1);
+        std::fs::write(&s.trust, line).unwrap();
+    };
+    // Expired a day later, verified today: the file cannot show when it was really signed.
+    windowed("valid-before=\"20251122\"");
+    expect(&s, &p, "OK", 0);
+    windowed("valid-before=\"20251121\"");
+    let v = expect(&s, &p, "UNTRUSTED_KEY", 1);
+    assert!(
+        reason(&v).contains("signed time 2025-11-21T04:40:00Z is outside allowed_signers line 1: valid-before 2025-11-21T00:00:00Z"),
+        "{v:#}"
+    );
 }
 
 #[test]
@@ -658,7 +790,7 @@ fn damaged_first_frame_header_with_checkpoints_after_is_class_1() {
     assert!(["MODIFIED", "FORMAT"].contains(&status(&v)), "{v:#}");
     assert_eq!(run.code, 1, "{v:#}");
     // Same for every single-bit flip in the first frame's header bytes.
-    let trust = sealcast_signer::TrustStore::single("t", s.key().public());
+    let trust = sealcast_signer::TrustStore::single(HOST, s.key().public());
     for at in 4..=8 {
         for bit in 0..8 {
             let mut bad = bytes.clone();

@@ -25,7 +25,7 @@ impl Setup {
         let env = Env::new();
         let key = SigningKey::generate().unwrap();
         let trust = env.path("allowed_signers");
-        std::fs::write(&trust, trust_line("auditor", &key)).unwrap();
+        std::fs::write(&trust, trust_line(HOST, &key)).unwrap();
         let (bytes, note) = standard(key, SESSION);
         let file = write_recording(&env.path("rec"), "std.cast.zst", &bytes, Some(&note));
         Setup {
@@ -190,7 +190,7 @@ fn info_shows_metadata_counts_and_verification() {
     assert_eq!(v["checkpoint_frames"], 4);
     assert_eq!(v["stream"], "complete");
     assert_eq!(v["verification"]["status"], "OK");
-    assert_eq!(v["verification"]["signer"], "auditor");
+    assert_eq!(v["verification"]["signer"], HOST);
 
     // Human form.
     let run = s.run(&["info", "--trusted", s.trust.to_str().unwrap()], &s.file);
@@ -203,7 +203,7 @@ fn info_shows_metadata_counts_and_verification() {
         "events:       b 1, o 6, r 1, x 1",
         "exit status:  0",
         "frames:       4 data, 4 checkpoint",
-        "verification: OK (sealed; 10 lines, 4 checkpoints; signer auditor)",
+        "verification: OK (sealed; 10 lines, 4 checkpoints; signer bastion-1)",
     ] {
         assert!(out.contains(needle), "{needle:?} missing in\n{out}");
     }

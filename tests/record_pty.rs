@@ -263,6 +263,10 @@ fn child_environment_size_and_signal_state() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The key signs for host bastion-7 only when the trust file says so.
+    let report = verify_file(&out, &env.trust());
+    assert_eq!(report.status, Status::WrongSigner, "{report:?}");
+    common::write_allowed_signers(&env.allowed_signers, "bastion-7", &env.public);
     let ev = verified(&env, &out);
     let text = String::from_utf8_lossy(&stream(&ev, "o")).into_owned();
     let h = header(&out);
@@ -327,7 +331,11 @@ fn dev_key_trust_file_and_archive_defaults() {
         "{msg}"
     );
     assert!(
-        msg.contains(&format!("sealcast: trust file at {}", trust.display())),
+        msg.contains(&format!(
+            "sealcast: trust file {} lets the dev key sign for host {}",
+            trust.display(),
+            env.host
+        )),
         "{msg}"
     );
     assert_eq!(
@@ -336,7 +344,10 @@ fn dev_key_trust_file_and_archive_defaults() {
     );
     let trust_text = fs::read_to_string(&trust).unwrap();
     assert!(
-        trust_text.starts_with("sealcast-dev namespaces=\"sealcast\" ssh-ed25519 "),
+        trust_text.starts_with(&format!(
+            "{} namespaces=\"sealcast\" ssh-ed25519 ",
+            env.host
+        )),
         "{trust_text}"
     );
     let archive = data.join("archive");
@@ -358,7 +369,7 @@ fn dev_key_trust_file_and_archive_defaults() {
     );
     let report = verify_file(rec, &common::trust_from_file(&trust));
     assert_eq!(report.status, Status::Ok, "{report:?}");
-    assert_eq!(report.signer.as_deref(), Some("sealcast-dev"));
+    assert_eq!(report.signer.as_deref(), Some(env.host.as_str()));
 
     // Second run: the dev key is reused, nothing is announced; --dir is honoured.
     let o = run(&["--dir", "recs"]);
@@ -373,6 +384,30 @@ fn dev_key_trust_file_and_archive_defaults() {
     assert_eq!(recs.len(), 1);
     let report = verify_file(&recs[0], &common::trust_from_file(&trust));
     assert_eq!(report.status, Status::Ok, "{report:?}");
+
+    // Another host id: the dev trust file gains a line for it (SPEC §6: keys sign only for
+    // the hosts their principals name), said once.
+    let o = run(&["--dir", "other", "--host-id", "other-box"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("lets the dev key sign for host other-box"),
+        "{}",
+        stderr(&o)
+    );
+    let now = fs::read_to_string(&trust).unwrap();
+    assert!(now.starts_with(&trust_text), "{now}");
+    assert!(
+        now[trust_text.len()..].starts_with("other-box namespaces=\"sealcast\" ssh-ed25519 "),
+        "{now}"
+    );
+    let other = fs::read_dir(env.path("other"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".cast.zst"))
+        .unwrap();
+    let report = verify_file(&other, &common::trust_from_file(&trust));
+    assert_eq!(report.status, Status::Ok, "{report:?}");
+    assert_eq!(report.signer.as_deref(), Some("other-box"));
 }
 
 #[test]

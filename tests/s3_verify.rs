@@ -489,3 +489,141 @@ fn unversioned_bucket_verifies_by_key() {
     assert_eq!(code, 1, "{out}");
     assert!(has(&out, "UNREFERENCED"), "{out}");
 }
+
+/// Now, Unix µs.
+fn now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// Write a closed recording made by [`common::recording_at`] into `spool`, as the recorder
+/// would: `<session>.cast.zst` and its seal receipt.
+fn spool_recording(
+    spool: &Path,
+    key: &Path,
+    host: &str,
+    session: &str,
+    start_us: u64,
+    text: &str,
+) -> PathBuf {
+    fs::create_dir_all(spool).unwrap();
+    let (file, receipt) = common::recording_at(key, host, session, start_us, &[text]);
+    let path = spool.join(format!("{session}.cast.zst"));
+    fs::write(&path, file).unwrap();
+    fs::write(common::receipt_path(&path), receipt).unwrap();
+    path
+}
+
+/// Two bastions' keys in one trust file, each for its own host (the normal fleet setup).
+/// Root on h2 — its own key, and h1's chain position (which the bucket shows) — appends a
+/// manifest and a recording claiming host h1 to h1's chain: the manifest is WRONG_SIGNER,
+/// exit 1, also for CI's `--state` run (which keeps its state). A recording by h2's key
+/// that h1's own uploader shipped is WRONG_SIGNER too.
+#[test]
+fn another_hosts_key_cannot_extend_a_hosts_chain() {
+    let s = Setup::new(2);
+    let (key2, pub2) = common::keygen(&s.env.path("key2"));
+    let fleet = s.env.path("fleet");
+    let line = |host: &str, public: &Path| {
+        format!(
+            "{host} namespaces=\"sealcast,sealcast-manifest\" {}",
+            fs::read_to_string(public).unwrap()
+        )
+    };
+    fs::write(&fleet, line("h1", &s.env.public) + &line("h2", &pub2)).unwrap();
+    let verify = |extra: &[&str]| {
+        run_verify(
+            &s.env,
+            "s3://rec/pfx",
+            "h1",
+            &fleet,
+            &s.moto.endpoint(),
+            extra,
+        )
+    };
+    let state = s.env.path("ci-state.json");
+    let st = state.to_str().unwrap();
+    let (code, out) = verify(&["--state", st]);
+    assert_eq!(code, 0, "{out}");
+    let state_before = fs::read(&state).unwrap();
+
+    // The forger's spool: h1's uploader state (chain position) and a recording of "h1"
+    // signed with h2's key; shipped with h2's key as host h1.
+    let forged = s.env.path("spool-forged");
+    fs::create_dir_all(&forged).unwrap();
+    fs::copy(
+        s.spool.join(sealcast_store::upload::STATE_FILE),
+        forged.join(sealcast_store::upload::STATE_FILE),
+    )
+    .unwrap();
+    spool_recording(
+        &forged,
+        &key2,
+        "h1",
+        "f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0",
+        now_us(),
+        "rm -rf / was never typed",
+    );
+    let mut c = upload_cmd(&s.env, &forged, Some(&key2), "h1", &s.moto.endpoint());
+    c.args(["--lock-mode", "governance", "--lock-days", "1"]);
+    assert_eq!(run(&mut c).status.code(), Some(0), "the forger's upload");
+    assert_eq!(s.current("manifests/", ".json").len(), 3);
+
+    for extra in [&[][..], &["--state", st][..]] {
+        let (code, out) = verify(extra);
+        assert_eq!(code, 1, "{out}");
+        let m2 = out
+            .lines()
+            .find(|l| l.contains("_000002.json"))
+            .unwrap_or_else(|| panic!("no line for the forged manifest: {out}"));
+        assert!(m2.starts_with("WRONG_SIGNER  manifest "), "{out}");
+        assert!(
+            m2.contains("may sign for hosts \"h2\" (line 2) only, not host \"h1\""),
+            "{m2}"
+        );
+        // What only the forged manifest lists is listed by no valid one.
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("UNREFERENCED") && l.contains("f0f0f0f0")),
+            "{out}"
+        );
+    }
+    assert_eq!(fs::read(&state).unwrap(), state_before, "state kept");
+
+    // h1's own uploader ships a recording h2's key made for "h1": WRONG_SIGNER as a
+    // recording; and one h2's key made for h2 itself: valid, but not h1's (MOVED).
+    let s = Setup::new(1);
+    let (key2, pub2) = common::keygen(&s.env.path("key2"));
+    fs::write(&fleet, line("h1", &s.env.public) + &line("h2", &pub2)).unwrap();
+    for (host, session) in [
+        ("h1", "f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1f1"),
+        ("h2", "f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2f2"),
+    ] {
+        spool_recording(&s.spool, &key2, host, session, now_us(), "planted");
+    }
+    s.upload();
+    let (code, out) = run_verify(
+        &s.env,
+        "s3://rec/pfx",
+        "h1",
+        &fleet,
+        &s.moto.endpoint(),
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("WRONG_SIGNER  recording ") && l.contains("f1f1f1f1")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("MOVED         recording ")
+                && l.contains("f2f2f2f2")
+                && l.contains("a recording of host \"h2\" listed in the chain of host h1")),
+        "{out}"
+    );
+    assert!(out.contains("2 manifests OK, 1 recordings OK"), "{out}");
+}

@@ -4,6 +4,9 @@
 //! Regenerate with `format-spec/vectors/generate.sh` (sets `SEALCAST_REGEN_VECTORS=1`).
 //! Never edit the files by hand: this test fails if they differ from what the code writes.
 
+#[path = "support/player.rs"]
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +23,8 @@ use sealcast_signer::{Sealer, SigningKey, TrustStore};
 
 const T0_WALL: u64 = 1_763_700_000_000_000; // 2025-11-21T04:40:00Z
 const HOST: &str = "vector-host";
+/// The host `vector-host2.key` is trusted for (and only for) in `allowed_signers`.
+const OTHER_HOST: &str = "other-host";
 
 #[derive(Clone)]
 struct StepClock(Arc<AtomicU64>);
@@ -381,6 +386,28 @@ fn vectors() -> Vec<Vector> {
         "MODIFIED",
         None,
     ));
+    // Keys bound to hosts (SPEC §6, §7 WRONG_SIGNER). A second trusted key, trusted only for
+    // another host, writes a whole recording (and receipt) that claims this host.
+    let (wrong_host, wrong_host_seal) =
+        record(S1, key("vector-host2.key"), &basic_steps(), 0, 64 * 1024);
+    out.push(Vector {
+        seal: Some(wrong_host_seal),
+        ..v(
+            "tamper-wrong-host-key",
+            wrong_host.clone(),
+            None,
+            "WRONG_SIGNER",
+            None,
+        )
+    });
+    // The header names that other trusted key; this host's own key signed every checkpoint.
+    out.push(v(
+        "tamper-header-key-id",
+        support::resign(&wrong_host, k(), 0),
+        None,
+        "WRONG_SIGNER",
+        None,
+    ));
     let mut flipped = many.clone();
     let first_data_after = scan(&many)
         .filter_map(Result::ok)
@@ -441,7 +468,13 @@ fn events_json(file: &[u8]) -> String {
 #[test]
 fn vectors_are_reproducible_and_verify_as_expected() {
     let d = dir();
-    let trust = TrustStore::single("vectors", key("vector-signing.key").public());
+    // Each key may sign for its own host only (SPEC §6).
+    let trust_text = format!(
+        "{HOST} namespaces=\"sealcast\" {}\n{OTHER_HOST} namespaces=\"sealcast\" {}\n",
+        key("vector-signing.key").public().to_openssh(""),
+        key("vector-host2.key").public().to_openssh("")
+    );
+    let trust = TrustStore::parse(&trust_text).unwrap();
     let mut manifest = BTreeMap::new();
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for v in vectors() {
@@ -481,11 +514,7 @@ fn vectors_are_reproducible_and_verify_as_expected() {
     let mut m = serde_json::to_string_pretty(&manifest).unwrap();
     m.push('\n');
     files.push((d.join("expected.json"), m.into_bytes()));
-    let trust_line = format!(
-        "vectors namespaces=\"sealcast\" {}\n",
-        key("vector-signing.key").public().to_openssh("")
-    );
-    files.push((d.join("allowed_signers"), trust_line.into_bytes()));
+    files.push((d.join("allowed_signers"), trust_text.into_bytes()));
 
     for (path, bytes) in files {
         if regen() {

@@ -22,6 +22,9 @@ pub enum Status {
     BadSignature,
     /// Signed by a key not trusted (or not valid at that time / for recordings).
     UntrustedKey,
+    /// Signed by a trusted key that may not sign it: its `allowed_signers` principals do not
+    /// match the header's host, or it is not the key the header's `key_id` names.
+    WrongSigner,
     /// Shorter than its seal receipt.
     Truncated,
     /// Not a sealcast recording.
@@ -42,6 +45,7 @@ impl Status {
             Status::Modified => "MODIFIED",
             Status::BadSignature => "BAD_SIGNATURE",
             Status::UntrustedKey => "UNTRUSTED_KEY",
+            Status::WrongSigner => "WRONG_SIGNER",
             Status::Truncated => "TRUNCATED",
             Status::Format => "FORMAT",
             Status::UnsealedTail => "UNSEALED_TAIL",
@@ -109,7 +113,8 @@ pub struct Report {
     pub user: Option<String>,
     /// Key id that signed the checkpoints.
     pub key_id: Option<String>,
-    /// First principal of the trusted key that signed.
+    /// Principals of the `allowed_signers` line that trusted the key: the host-id pattern
+    /// list it may sign for (`h1`, `bastion-*,!bastion-9`), as written.
     pub signer: Option<String>,
 }
 
@@ -150,6 +155,7 @@ fn checkpoint_status(e: &CheckpointError) -> Status {
         CheckpointError::UntrustedKey(_) | CheckpointError::KeyNotValid { .. } => {
             Status::UntrustedKey
         }
+        CheckpointError::WrongSigner { .. } => Status::WrongSigner,
         CheckpointError::BadSignature(_) => Status::BadSignature,
         _ => Status::Modified,
     }
@@ -318,6 +324,7 @@ fn verify_frames<'d>(
     let mut region_line = 0u64;
     let mut final_note: Option<&[u8]> = None;
     let mut tail_start: Option<u64> = None;
+    let mut header_key_id: Option<String> = None;
 
     for (frame, decoded) in frames {
         let frame = match frame {
@@ -445,10 +452,16 @@ fn verify_frames<'d>(
                                 )
                             }
                         };
-                        verifier = Some(ChainVerifier::new(&meta.host, &meta.session, trust));
+                        verifier = Some(ChainVerifier::new(
+                            &meta.host,
+                            &meta.session,
+                            &meta.key_id,
+                            trust,
+                        ));
                         r.session = Some(meta.session);
                         r.host = Some(meta.host);
                         r.user = Some(meta.user);
+                        header_key_id = Some(meta.key_id);
                     }
                     if let Some(v) = verifier.as_mut() {
                         v.line(line);
@@ -469,7 +482,7 @@ fn verify_frames<'d>(
                         r.verified_lines = cp.lines;
                         r.verified_bytes = cp.bytes;
                         r.key_id = Some(cp.key.to_string());
-                        r.signer = trusted.principals.first().cloned();
+                        r.signer = Some(trusted.principals_text());
                         region_offset = None;
                         region_line = cp.lines;
                         if cp.is_final {
@@ -519,6 +532,19 @@ fn verify_frames<'d>(
                 "seal receipt belongs to another session",
                 None,
             );
+        }
+        // The receipt repeats a checkpoint of this file, so the header's key signed it.
+        if let Some(header_key) = &header_key_id {
+            if cp.key.to_string() != *header_key {
+                return r.fail(
+                    Status::WrongSigner,
+                    format!(
+                        "seal receipt: signed by key {}, but the header names key {header_key:?}",
+                        cp.key
+                    ),
+                    None,
+                );
+            }
         }
     }
 
@@ -621,7 +647,7 @@ mod tests {
     /// A closed recording of about `mb` MiB of varied output.
     fn big(mb: usize) -> (Vec<u8>, TrustStore) {
         let key = SigningKey::generate().unwrap();
-        let trust = TrustStore::single("t", key.public());
+        let trust = TrustStore::single("h", key.public());
         let header = Header {
             timestamp: Some(0),
             ..Header::sealed(SealMeta::new(

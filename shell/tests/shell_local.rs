@@ -51,7 +51,7 @@ impl Bastion {
         fs::write(&key, k.to_pem()).unwrap();
         chmod(&key, 0o600);
         let trust = TrustStore::parse(&format!(
-            "test namespaces=\"sealcast\" {}\n",
+            "test-bastion namespaces=\"sealcast\" {}\n",
             k.public().to_openssh("")
         ))
         .unwrap();

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::checkpoint::Checkpoint;
 use crate::error::CheckpointError;
 use crate::keys::{KeyId, SigningKey};
-use crate::trust::{TrustStore, TrustedKey};
+use crate::trust::{TrustStore, TrustedKey, RECORDING_NAMESPACE};
 
 const GENESIS_DOMAIN: &[u8] = b"sealcast/v1/genesis\0";
 const LINE_DOMAIN: &[u8] = b"sealcast/v1/line\0";
@@ -148,17 +148,20 @@ impl<T> Deref for Verified<T> {
 }
 
 /// Verify a checkpoint note on its own (signature and trust only, no chain): used for seal
-/// receipts (SPEC §5), which repeat the final checkpoint outside the recording.
+/// receipts (SPEC §5), which repeat the final checkpoint outside the recording. The key must
+/// be trusted for recordings, for the note's own `host`, at its `time` (SPEC §6); whether it
+/// is the key of the recording the note belongs to is the caller's check.
 ///
 /// # Errors
 /// [`CheckpointError::Malformed`], [`CheckpointError::UntrustedKey`],
-/// [`CheckpointError::KeyNotValid`] or [`CheckpointError::BadSignature`].
+/// [`CheckpointError::KeyNotValid`], [`CheckpointError::WrongSigner`] or
+/// [`CheckpointError::BadSignature`].
 pub fn verify_note(
     note: &[u8],
     trust: &TrustStore,
 ) -> Result<Verified<Checkpoint>, CheckpointError> {
     let (cp, sig, msg) = Checkpoint::parse(note)?;
-    let trusted = trust.lookup(&cp.key, cp.time_us)?;
+    let trusted = trust.lookup(&cp.key, RECORDING_NAMESPACE, &cp.host, cp.time_us)?;
     if !trusted.key.verify(&msg, &sig) {
         return Err(CheckpointError::BadSignature(cp.key));
     }
@@ -185,18 +188,26 @@ pub struct ChainVerifier<'t> {
     trust: &'t TrustStore,
     host: String,
     session: String,
+    header_key_id: String,
     next_seq: u64,
     sealed_final: bool,
 }
 
 impl<'t> ChainVerifier<'t> {
-    /// Verify the chain of `session` on `host` (taken from the header) against `trust`.
-    pub fn new(host: &str, session: &str, trust: &'t TrustStore) -> ChainVerifier<'t> {
+    /// Verify the chain of `session` on `host`, signed by the key `header_key_id` (64 hex
+    /// digits: all three from the header, SPEC §2.1), against `trust`.
+    pub fn new(
+        host: &str,
+        session: &str,
+        header_key_id: &str,
+        trust: &'t TrustStore,
+    ) -> ChainVerifier<'t> {
         ChainVerifier {
             chain: Chain::new(host, session),
             trust,
             host: host.into(),
             session: session.into(),
+            header_key_id: header_key_id.into(),
             next_seq: 0,
             sealed_final: false,
         }
@@ -213,11 +224,14 @@ impl<'t> ChainVerifier<'t> {
         &self.chain
     }
 
-    /// Check the next checkpoint note against the lines hashed so far.
+    /// Check the next checkpoint note against the lines hashed so far (SPEC §7).
     ///
     /// # Errors
     /// In this order: [`CheckpointError::Malformed`]; [`CheckpointError::UntrustedKey`] or
-    /// [`CheckpointError::KeyNotValid`]; [`CheckpointError::BadSignature`];
+    /// [`CheckpointError::KeyNotValid`] (key not trusted for recordings at the checkpoint's
+    /// `time`); [`CheckpointError::WrongSigner`] (trusted, but its principals do not match the
+    /// header's host, or it is not the header's `key_id` — so the checkpoints of one file
+    /// all come from one key); [`CheckpointError::BadSignature`];
     /// [`CheckpointError::Mismatch`] for host, session, seq, a checkpoint after the final one,
     /// or lines/bytes/head that differ from the recomputation.
     pub fn checkpoint(
@@ -225,7 +239,19 @@ impl<'t> ChainVerifier<'t> {
         note: &[u8],
     ) -> Result<(Verified<Checkpoint>, TrustedKey), CheckpointError> {
         let (cp, sig, msg) = Checkpoint::parse(note)?;
-        let trusted = self.trust.lookup(&cp.key, cp.time_us)?.clone();
+        let trusted = self
+            .trust
+            .lookup(&cp.key, RECORDING_NAMESPACE, &self.host, cp.time_us)?
+            .clone();
+        if cp.key.to_string() != self.header_key_id {
+            return Err(CheckpointError::WrongSigner {
+                key: cp.key,
+                reason: format!(
+                    "checkpoint {} is signed by key {}, but the header names key {:?}",
+                    cp.seq, cp.key, self.header_key_id
+                ),
+            });
+        }
         if !trusted.key.verify(&msg, &sig) {
             return Err(CheckpointError::BadSignature(cp.key));
         }
@@ -266,8 +292,13 @@ mod tests {
 
     fn setup() -> (SigningKey, TrustStore) {
         let k = SigningKey::generate().unwrap();
-        let t = TrustStore::single("t", k.public());
+        let t = TrustStore::single("h", k.public());
         (k, t)
+    }
+
+    /// A verifier for host `h`, session `s`, whose header names `key`.
+    fn verifier<'t>(key: &SigningKey, t: &'t TrustStore) -> ChainVerifier<'t> {
+        ChainVerifier::new("h", "s", &key.id().to_string(), t)
     }
 
     #[test]
@@ -278,11 +309,12 @@ mod tests {
             b"[0.1, \"o\", \"a\"]",
             b"[0.1, \"o\", \"b\"]",
         ];
+        let kid = k.id().to_string();
         let mut s = Sealer::new(k, "h", "s");
         lines.iter().for_each(|l| s.line(l));
         let note = s.checkpoint(5, true);
 
-        let mut v = ChainVerifier::new("h", "s", &t);
+        let mut v = ChainVerifier::new("h", "s", &kid, &t);
         lines.iter().for_each(|l| v.line(l));
         let (cp, _) = v.checkpoint(&note).unwrap();
         assert!(cp.is_final);
@@ -294,21 +326,21 @@ mod tests {
             &[lines[0], lines[1], lines[1], lines[2]],
         ];
         for ls in variants {
-            let mut v = ChainVerifier::new("h", "s", &t);
+            let mut v = ChainVerifier::new("h", "s", &kid, &t);
             ls.iter().for_each(|l| v.line(l));
             assert!(matches!(
                 v.checkpoint(&note),
                 Err(CheckpointError::Mismatch(_))
             ));
         }
-        let mut v = ChainVerifier::new("h", "other", &t);
+        let mut v = ChainVerifier::new("h", "other", &kid, &t);
         lines.iter().for_each(|l| v.line(l));
         assert!(matches!(
             v.checkpoint(&note),
             Err(CheckpointError::Mismatch(_))
         ));
         // A second checkpoint after the final one.
-        let mut v = ChainVerifier::new("h", "s", &t);
+        let mut v = ChainVerifier::new("h", "s", &kid, &t);
         lines.iter().for_each(|l| v.line(l));
         v.checkpoint(&note).unwrap();
         assert!(v.checkpoint(&note).is_err());
@@ -318,21 +350,107 @@ mod tests {
     fn untrusted_and_bad_signatures() {
         let (k, t) = setup();
         let (other, _) = setup();
+        let mut v = verifier(&other, &t);
         let mut s = Sealer::new(other, "h", "s");
         let note = s.checkpoint(1, false);
-        let mut v = ChainVerifier::new("h", "s", &t);
         assert!(matches!(
             v.checkpoint(&note),
             Err(CheckpointError::UntrustedKey(_))
         ));
 
+        let mut v = verifier(&k, &t);
         let mut s = Sealer::new(k, "h", "s");
         let mut note = s.checkpoint(1, false);
         let time_at = note.windows(5).position(|w| w == b"time ").unwrap() + 5;
         note[time_at] = if note[time_at] == b'2' { b'3' } else { b'2' };
         assert!(matches!(
-            ChainVerifier::new("h", "s", &t).checkpoint(&note),
+            v.checkpoint(&note),
             Err(CheckpointError::BadSignature(_))
+        ));
+    }
+
+    /// Two hosts' keys, each trusted for its own host: neither may sign for the other, and a
+    /// checkpoint must come from the key the header names (SPEC §7 `WRONG_SIGNER`).
+    #[test]
+    fn keys_sign_only_for_their_hosts_and_the_header_key() {
+        let (k1, k2) = (
+            SigningKey::generate().unwrap(),
+            SigningKey::generate().unwrap(),
+        );
+        let trust = TrustStore::parse(&format!(
+            "h namespaces=\"sealcast\" {}\nh2 namespaces=\"sealcast\" {}\n",
+            k1.public().to_openssh(""),
+            k2.public().to_openssh("")
+        ))
+        .unwrap();
+        let header = b"{\"version\":3}";
+        let note = |key: SigningKey, is_final| {
+            let mut s = Sealer::new(key, "h", "s");
+            s.line(header);
+            s.checkpoint(7, is_final)
+        };
+        let copy = |k: &SigningKey| SigningKey::from_file_bytes(k.to_pem().as_bytes()).unwrap();
+        let k1_again = || copy(&k1);
+
+        // h's own key, named in the header: OK.
+        let mut v = verifier(&k1, &trust);
+        v.line(header);
+        assert!(v.checkpoint(&note(k1_again(), true)).is_ok());
+
+        // h2's key re-signs h's recording (header rewritten to name it): wrong signer, and
+        // the reason names the key's principals and the host.
+        let mut v = verifier(&k2, &trust);
+        v.line(header);
+        let err = v.checkpoint(&note(copy(&k2), true));
+        match err {
+            Err(CheckpointError::WrongSigner { key, reason }) => {
+                assert_eq!(key, k2.id());
+                assert!(
+                    reason.contains("\"h2\"") && reason.contains("\"h\""),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected WrongSigner, got {other:?}"),
+        }
+
+        // The header names h2's key, h's key signed: wrong signer (checked before the
+        // signature and the chain).
+        let mut v = verifier(&k2, &trust);
+        v.line(header);
+        match v.checkpoint(&note(k1_again(), true)) {
+            Err(CheckpointError::WrongSigner { reason, .. }) => {
+                assert!(reason.contains("header names key"), "{reason}")
+            }
+            other => panic!("expected WrongSigner, got {other:?}"),
+        }
+
+        // One file, checkpoints by two trusted keys: the second is a wrong signer even when
+        // its key could sign for the host.
+        let both = TrustStore::parse(&format!(
+            "h {}\nh {}\n",
+            k1.public().to_openssh(""),
+            k2.public().to_openssh("")
+        ))
+        .unwrap();
+        let mut v = verifier(&k1, &both);
+        v.line(header);
+        let mut s1 = Sealer::new(k1_again(), "h", "s");
+        s1.line(header);
+        v.checkpoint(&s1.checkpoint(7, false)).unwrap();
+        let mut s2 = Sealer::new(copy(&k2), "h", "s");
+        s2.line(header);
+        s2.checkpoint(7, false);
+        assert!(matches!(
+            v.checkpoint(&s2.checkpoint(8, true)),
+            Err(CheckpointError::WrongSigner { .. })
+        ));
+
+        // The seal receipt on its own: bound to its own host.
+        assert!(verify_note(&note(k1_again(), true), &trust).is_ok());
+        let mut s = Sealer::new(copy(&k2), "h", "s");
+        assert!(matches!(
+            verify_note(&s.checkpoint(7, true), &trust),
+            Err(CheckpointError::WrongSigner { .. })
         ));
     }
 

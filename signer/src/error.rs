@@ -47,6 +47,16 @@ pub enum CheckpointError {
         /// Why (time window, namespace).
         reason: String,
     },
+    /// The key is trusted, but may not sign this: its `allowed_signers` principals do not
+    /// match the host id signed for, or it is not the key the recording's header names
+    /// (→ `WRONG_SIGNER`, SPEC §7).
+    #[error("wrong signer: {reason}")]
+    WrongSigner {
+        /// The key that signed.
+        key: KeyId,
+        /// Which host or header key it may not sign for, and the principals it may.
+        reason: String,
+    },
     /// Trusted key, signature does not verify (→ `BAD_SIGNATURE`).
     #[error("bad signature by key {0}")]
     BadSignature(KeyId),

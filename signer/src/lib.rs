@@ -8,6 +8,7 @@ mod chain;
 mod checkpoint;
 mod error;
 mod keys;
+pub mod pattern;
 pub mod sshsig;
 mod trust;
 
@@ -15,4 +16,4 @@ pub use chain::{genesis, new_session_id, verify_note, Chain, ChainVerifier, Seal
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN};
 pub use error::{CheckpointError, KeyError, TrustError};
 pub use keys::{KeyId, PublicKey, SigningKey};
-pub use trust::{TrustStore, TrustedKey, RECORDING_NAMESPACE};
+pub use trust::{utc_text, TrustStore, TrustedKey, RECORDING_NAMESPACE};

@@ -298,4 +298,60 @@ mod tests {
         assert!(!run("someone-else", MANIFEST_NAMESPACE, msg).0);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// The principals of an `allowed_signers` line bind a key to host ids exactly as
+    /// `ssh-keygen -Y verify -I <host>` matches them (OpenSSH pattern lists): sealcast's
+    /// [`crate::TrustStore::lookup`] agrees with ssh-keygen on every case here.
+    #[test]
+    fn host_binding_agrees_with_ssh_keygen() {
+        let dir = std::env::temp_dir().join(format!("sealcast-sshsig-pat-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let k = SigningKey::generate().unwrap();
+        let msg = b"{}\n";
+        let sig_path = dir.join("m.json.sig");
+        std::fs::write(&sig_path, sign(&k, MANIFEST_NAMESPACE, msg)).unwrap();
+        let signers = dir.join("allowed_signers");
+        let cases = [
+            ("h1", "h1"),
+            ("h1", "h2"),
+            ("h1", "H1"),
+            ("*", "h2"),
+            ("h?", "h1"),
+            ("h?", "h12"),
+            ("bastion-*", "bastion-01"),
+            ("bastion-*", "db-01"),
+            ("bastion-*,!bastion-09", "bastion-09"),
+            ("bastion-*,!bastion-09", "bastion-08"),
+            ("!h1,*", "h1"),
+            ("!h2", "h1"),
+            ("h2,h1", "h1"),
+            ("*.prod.*", "web.prod.example"),
+            ("a*b*c", "aXbXd"),
+        ];
+        for (principals, host) in cases {
+            let line = format!(
+                "{principals} namespaces=\"sealcast,sealcast-manifest\" {}\n",
+                k.public().to_openssh("")
+            );
+            std::fs::write(&signers, &line).unwrap();
+            let mut c = Command::new("ssh-keygen")
+                .args(["-Y", "verify", "-f"])
+                .arg(&signers)
+                .args(["-I", host, "-n", MANIFEST_NAMESPACE, "-s"])
+                .arg(&sig_path)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("ssh-keygen (openssh-client) must be installed");
+            c.stdin.take().unwrap().write_all(msg).unwrap();
+            let openssh = c.wait().unwrap().success();
+            let ours = crate::TrustStore::parse(&line)
+                .unwrap()
+                .lookup(&k.id(), MANIFEST_NAMESPACE, host, 0)
+                .is_ok();
+            assert_eq!(ours, openssh, "principals {principals:?}, host {host:?}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

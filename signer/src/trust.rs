@@ -3,23 +3,71 @@
 
 use crate::error::{CheckpointError, TrustError};
 use crate::keys::{KeyId, PublicKey};
+use crate::pattern::{match_patterns, ListMatch};
 
 /// The namespace a `namespaces="…"` option must list for a key to sign recordings.
 pub const RECORDING_NAMESPACE: &str = "sealcast";
 
-/// One trusted key with its restrictions.
+/// One trusted key with its restrictions: one `ssh-ed25519` line of an `allowed_signers`
+/// file (SPEC §6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedKey {
-    /// Principals (first field, comma-separated in the file).
+    /// The principals field, split at its commas: an OpenSSH pattern list
+    /// ([`crate::pattern`]) of the host ids this key may sign recordings and manifests for
+    /// (`*` any host, `?` one byte, `!pattern` excludes).
     pub principals: Vec<String>,
     /// The key.
     pub key: PublicKey,
-    /// `namespaces="…"`, when present.
+    /// `namespaces="…"`, when present: a pattern list of the signature namespaces allowed.
     pub namespaces: Option<Vec<String>>,
     /// `valid-after`, Unix microseconds.
     pub valid_after_us: Option<u64>,
     /// `valid-before`, Unix microseconds.
     pub valid_before_us: Option<u64>,
+    /// 1-based line of the `allowed_signers` file (0 for [`TrustStore::single`]).
+    pub line: usize,
+}
+
+impl TrustedKey {
+    /// The principals as written in the file (`h1,bastion-*,!bastion-9`).
+    pub fn principals_text(&self) -> String {
+        self.principals.join(",")
+    }
+
+    /// Whether this line lets its key sign for host id `host` (its principals pattern list
+    /// matches it positively, SPEC §6).
+    pub fn allows_host(&self, host: &str) -> bool {
+        match_patterns(host, self.principals.iter().map(String::as_str)) == ListMatch::Positive
+    }
+
+    /// Whether this line lets its key sign in `namespace` (no `namespaces=` option, or its
+    /// pattern list matches, as in `ssh-keygen -Y verify`).
+    pub fn allows_namespace(&self, namespace: &str) -> bool {
+        self.namespaces.as_ref().is_none_or(|ns| {
+            match_patterns(namespace, ns.iter().map(String::as_str)) == ListMatch::Positive
+        })
+    }
+
+    /// Whether `time_us` (Unix µs) lies in `[valid-after - skew, valid-before + skew)`.
+    pub fn valid_at(&self, time_us: u64, skew_us: u64) -> bool {
+        self.valid_after_us
+            .is_none_or(|t| time_us >= t.saturating_sub(skew_us))
+            && self
+                .valid_before_us
+                .is_none_or(|t| time_us < t.saturating_add(skew_us))
+    }
+
+    /// `valid-after … valid-before …` as RFC 3339, for reasons.
+    fn window_text(&self) -> String {
+        let mut w = Vec::new();
+        if let Some(t) = self.valid_after_us {
+            w.push(format!("valid-after {}", utc_text(t)));
+        }
+        if let Some(t) = self.valid_before_us {
+            w.push(format!("valid-before {}", utc_text(t)));
+        }
+        w.join(", ")
+    }
 }
 
 /// A set of trusted keys.
@@ -83,6 +131,32 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Unix microseconds as RFC 3339 UTC, whole seconds (`2026-01-01T00:00:00Z`), for messages.
+pub fn utc_text(us: u64) -> String {
+    let secs = (us / 1_000_000) as i64;
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        t / 3600,
+        t / 60 % 60,
+        t % 60
+    )
+}
+
 /// Parse `YYYYMMDD[HHMM[SS]][Z]` as UTC, to Unix microseconds.
 fn parse_time(s: &str) -> Option<u64> {
     let s = s.strip_suffix('Z').unwrap_or(s);
@@ -138,6 +212,7 @@ impl TrustStore {
                 namespaces: None,
                 valid_after_us: None,
                 valid_before_us: None,
+                line: n + 1,
             };
             let mut skip = false;
             for opt in opts.map(split_options).unwrap_or_default() {
@@ -172,15 +247,18 @@ impl TrustStore {
         Ok(TrustStore { keys })
     }
 
-    /// A store that trusts exactly `key` for principal `name`, with no restrictions.
-    pub fn single(name: &str, key: PublicKey) -> TrustStore {
+    /// A store that trusts exactly `key`, for the host ids matching the comma-separated
+    /// pattern list `principals` (`"h1"`, `"bastion-*"`, `"*"`: SPEC §6), in every namespace
+    /// and at any time.
+    pub fn single(principals: &str, key: PublicKey) -> TrustStore {
         TrustStore {
             keys: vec![TrustedKey {
-                principals: vec![name.to_string()],
+                principals: principals.split(',').map(str::to_string).collect(),
                 key,
                 namespaces: None,
                 valid_after_us: None,
                 valid_before_us: None,
+                line: 0,
             }],
         }
     }
@@ -195,27 +273,106 @@ impl TrustStore {
         self.keys.is_empty()
     }
 
-    /// The trusted entry for `id` valid at `time_us` (Unix µs) for recordings.
+    /// The trusted entry that lets key `id` sign in `namespace` ([`RECORDING_NAMESPACE`] for
+    /// checkpoints, `sealcast-manifest` for manifests) for host id `host` at the signed time
+    /// `time_us` (Unix µs: a checkpoint's `time`, a manifest's `period_end_us`) — SPEC §6.
+    /// The first line that allows all four wins; several lines may name one key.
+    ///
+    /// The time is the signer's own claim: a key holder can backdate it into the window.
+    /// Where an independent clock exists (the time a store kept an object), check it too with
+    /// [`TrustStore::lookup_stored`].
     ///
     /// # Errors
-    /// [`CheckpointError::UntrustedKey`] when no line has the key,
-    /// [`CheckpointError::KeyNotValid`] when every line with it excludes this use.
-    pub fn lookup(&self, id: &KeyId, time_us: u64) -> Result<&TrustedKey, CheckpointError> {
-        let mut why = None;
+    /// - [`CheckpointError::UntrustedKey`] when no line has the key;
+    /// - [`CheckpointError::KeyNotValid`] when every line with it excludes this namespace or
+    ///   time (the reason names the first such line's restriction);
+    /// - [`CheckpointError::WrongSigner`] when some line trusts it for this namespace and time
+    ///   but none for this host (the reason names the key, the host and the principals).
+    pub fn lookup(
+        &self,
+        id: &KeyId,
+        namespace: &str,
+        host: &str,
+        time_us: u64,
+    ) -> Result<&TrustedKey, CheckpointError> {
+        self.find(id, namespace, host, time_us, 0, "signed time")
+    }
+
+    /// As [`TrustStore::lookup`], but for the time `stored_us` (Unix µs) at which a store
+    /// (S3 `LastModified`) says it received the signed object, a clock the signer does not
+    /// control: the key's `valid-after`/`valid-before` widened by `skew_us` on both sides
+    /// must contain it (MANIFEST.md §5).
+    ///
+    /// # Errors
+    /// As [`TrustStore::lookup`]; a [`CheckpointError::KeyNotValid`] reason names the stored
+    /// time and the window.
+    pub fn lookup_stored(
+        &self,
+        id: &KeyId,
+        namespace: &str,
+        host: &str,
+        stored_us: u64,
+        skew_us: u64,
+    ) -> Result<&TrustedKey, CheckpointError> {
+        self.find(id, namespace, host, stored_us, skew_us, "stored")
+    }
+
+    fn find(
+        &self,
+        id: &KeyId,
+        namespace: &str,
+        host: &str,
+        time_us: u64,
+        skew_us: u64,
+        what: &str,
+    ) -> Result<&TrustedKey, CheckpointError> {
+        let mut why: Option<String> = None;
+        // Lines that trust the key for this namespace and time, but for other hosts.
+        let mut other_hosts: Vec<&TrustedKey> = Vec::new();
         for k in self.keys.iter().filter(|k| k.key.id() == *id) {
-            if let Some(ns) = &k.namespaces {
-                if !ns.iter().any(|n| n == RECORDING_NAMESPACE) {
-                    why = Some(format!("namespaces do not include {RECORDING_NAMESPACE:?}"));
-                    continue;
-                }
+            if !k.allows_namespace(namespace) {
+                why.get_or_insert_with(|| {
+                    format!(
+                        "allowed_signers line {}: namespaces {:?} do not allow {namespace:?}",
+                        k.line,
+                        k.namespaces.as_deref().unwrap_or_default().join(",")
+                    )
+                });
+                continue;
             }
-            if k.valid_after_us.is_some_and(|t| time_us < t)
-                || k.valid_before_us.is_some_and(|t| time_us >= t)
-            {
-                why = Some("checkpoint time outside valid-after/valid-before".into());
+            if !k.valid_at(time_us, skew_us) {
+                let skew = match skew_us {
+                    0 => String::new(),
+                    s => format!(" (± {} s)", s / 1_000_000),
+                };
+                why.get_or_insert_with(|| {
+                    format!(
+                        "{what} {} is outside allowed_signers line {}: {}{skew}",
+                        utc_text(time_us),
+                        k.line,
+                        k.window_text()
+                    )
+                });
+                continue;
+            }
+            if !k.allows_host(host) {
+                other_hosts.push(k);
                 continue;
             }
             return Ok(k);
+        }
+        if !other_hosts.is_empty() {
+            let lines: Vec<String> = other_hosts
+                .iter()
+                .map(|k| format!("{:?} (line {})", k.principals_text(), k.line))
+                .collect();
+            return Err(CheckpointError::WrongSigner {
+                key: *id,
+                reason: format!(
+                    "key {id} may sign for hosts {} only, not host {host:?}",
+                    lines.join(", ")
+                ),
+            });
         }
         Err(match why {
             Some(reason) => CheckpointError::KeyNotValid { key: *id, reason },
@@ -244,21 +401,116 @@ mod tests {
         assert_eq!(t.len(), 3);
         assert_eq!(t.keys[0].principals, ["alice@example.com", "bob"]);
         assert_eq!(t.keys[1].valid_after_us, Some(1_767_225_600_000_000));
-        // The first line trusts it at any time.
-        assert!(t.lookup(&k.id(), 0).is_ok());
+        assert_eq!(t.keys[1].line, 4);
+        let ns = RECORDING_NAMESPACE;
+        // The first line trusts it at any time, for hosts "alice@example.com" and "bob".
+        assert!(t.lookup(&k.id(), ns, "bob", 0).is_ok());
         let only_git = TrustStore::parse(&format!("x namespaces=\"git\" {b64}")).unwrap();
         assert!(matches!(
-            only_git.lookup(&k.id(), 0),
+            only_git.lookup(&k.id(), ns, "x", 0),
             Err(CheckpointError::KeyNotValid { .. })
         ));
         let windowed = TrustStore::parse(&format!("x valid-before=\"19700102\" {b64}")).unwrap();
-        assert!(windowed.lookup(&k.id(), 0).is_ok());
-        assert!(windowed.lookup(&k.id(), 86_400_000_000).is_err());
+        assert!(windowed.lookup(&k.id(), ns, "x", 0).is_ok());
+        let e = windowed
+            .lookup(&k.id(), ns, "x", 86_400_000_000)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("signed time 1970-01-02T00:00:00Z is outside allowed_signers line 1: valid-before 1970-01-02T00:00:00Z"),
+            "{e}"
+        );
         let other = SigningKey::generate().unwrap();
         assert!(matches!(
-            t.lookup(&other.id(), 0),
+            t.lookup(&other.id(), ns, "bob", 0),
             Err(CheckpointError::UntrustedKey(_))
         ));
+    }
+
+    /// The principals are the host ids a key may sign for, as an OpenSSH pattern list; a
+    /// key trusted for the namespace and time but not the host is a wrong signer, one that
+    /// is not trusted then stays not valid.
+    #[test]
+    fn principals_bind_keys_to_hosts() {
+        let k = SigningKey::generate().unwrap();
+        let b64 = k.public().to_openssh("");
+        let ns = RECORDING_NAMESPACE;
+        let store = |principals: &str| {
+            TrustStore::parse(&format!("{principals} namespaces=\"sealcast\" {b64}")).unwrap()
+        };
+        let wrong = |t: &TrustStore, host: &str| {
+            matches!(
+                t.lookup(&k.id(), ns, host, 0),
+                Err(CheckpointError::WrongSigner { .. })
+            )
+        };
+        let h1 = store("h1");
+        assert!(h1.lookup(&k.id(), ns, "h1", 0).is_ok());
+        assert!(wrong(&h1, "h2"));
+        let e = h1.lookup(&k.id(), ns, "h2", 0).unwrap_err().to_string();
+        assert!(
+            e.contains(&format!(
+                "key {} may sign for hosts \"h1\" (line 1) only, not host \"h2\"",
+                k.id()
+            )),
+            "{e}"
+        );
+        let any = store("*");
+        assert!(any.lookup(&k.id(), ns, "h2", 0).is_ok());
+        let fleet = store("bastion-*,!bastion-9");
+        assert!(fleet.lookup(&k.id(), ns, "bastion-1", 0).is_ok());
+        assert!(wrong(&fleet, "bastion-9"));
+        assert!(wrong(&fleet, "db-1"));
+        // A second line for the same key adds hosts.
+        let two = TrustStore::parse(&format!("h1 {b64}\nh2 {b64}\n")).unwrap();
+        assert!(two.lookup(&k.id(), ns, "h2", 0).is_ok());
+        assert!(wrong(&two, "h3"));
+        // Outside the window and for another host: not valid (the window is checked first).
+        let late = TrustStore::parse(&format!("h1 valid-after=\"20260101\" {b64}")).unwrap();
+        assert!(matches!(
+            late.lookup(&k.id(), ns, "h2", 0),
+            Err(CheckpointError::KeyNotValid { .. })
+        ));
+        // Namespaces are pattern lists too, as in ssh-keygen -Y verify.
+        let nsp = TrustStore::parse(&format!("h1 namespaces=\"sealcast*\" {b64}")).unwrap();
+        assert!(nsp.lookup(&k.id(), "sealcast-manifest", "h1", 0).is_ok());
+        assert!(nsp.lookup(&k.id(), "git", "h1", 0).is_err());
+        // `single` takes a pattern list.
+        let single = TrustStore::single("h1,h2", k.public());
+        assert!(single.lookup(&k.id(), ns, "h2", 0).is_ok());
+        assert!(matches!(
+            single.lookup(&k.id(), ns, "h3", 0),
+            Err(CheckpointError::WrongSigner { .. })
+        ));
+    }
+
+    /// The store's clock, with skew: inside the widened window only.
+    #[test]
+    fn stored_time_against_the_window_with_skew() {
+        let k = SigningKey::generate().unwrap();
+        let b64 = k.public().to_openssh("");
+        let t = TrustStore::parse(&format!(
+            "h1 valid-after=\"20260101\",valid-before=\"20260201\" {b64}"
+        ))
+        .unwrap();
+        let after = 1_767_225_600_000_000u64; // 2026-01-01
+        let before = 1_769_904_000_000_000u64; // 2026-02-01
+        let skew = 300_000_000;
+        let ns = RECORDING_NAMESPACE;
+        let ok = |at: u64| t.lookup_stored(&k.id(), ns, "h1", at, skew).is_ok();
+        assert!(ok(after - skew));
+        assert!(!ok(after - skew - 1));
+        assert!(ok(before + skew - 1));
+        assert!(!ok(before + skew));
+        let e = t
+            .lookup_stored(&k.id(), ns, "h1", before + 3_600_000_000, skew)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("stored 2026-02-01T01:00:00Z is outside allowed_signers line 1: valid-after 2026-01-01T00:00:00Z, valid-before 2026-02-01T00:00:00Z (± 300 s)"),
+            "{e}"
+        );
+        assert_eq!(utc_text(1_763_700_000_000_000), "2025-11-21T04:40:00Z");
     }
 
     #[test]

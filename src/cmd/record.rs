@@ -14,13 +14,10 @@ use sealcast_recorder::pty::{PtySession, SessionSpec};
 use sealcast_recorder::{
     archive, sys, CheckpointPolicy, Clock, SealedWriter, SyncedFile, SystemClock,
 };
-use sealcast_signer::{PublicKey, SigningKey};
+use sealcast_signer::{PublicKey, SigningKey, TrustStore, RECORDING_NAMESPACE};
 
 use super::{keygen, UsageError};
 use crate::{paths, RecordArgs};
-
-/// Principal of the dev key in the dev trust file.
-const DEV_PRINCIPAL: &str = "sealcast-dev";
 
 /// Record one session. Returns the child's exit status (0–255; `128 + N` when killed by
 /// signal N) as the process exit code.
@@ -31,17 +28,17 @@ pub fn run(args: RecordArgs) -> Result<u8> {
     let policy = checkpoint_policy(&args)?;
     let host = match &args.host_id {
         Some(h) => {
-            let h = sanitize_host(h);
+            let h = sys::sanitize_host_id(h);
             if h.is_empty() {
                 return Err(UsageError("--host-id must not be empty".into()).into());
             }
             h
         }
-        None => sanitize_host(&sys::hostname()),
+        None => sys::default_host_id(),
     };
     let key = match &args.key {
         Some(p) => load_key(p)?,
-        None => dev_key()?,
+        None => dev_key(&host)?,
     };
     let session = sealcast_signer::new_session_id().context("generating a session id")?;
     let path = output_path(&args, &session)?;
@@ -185,14 +182,6 @@ fn checkpoint_policy(args: &RecordArgs) -> Result<CheckpointPolicy> {
     })
 }
 
-/// Host ids contain no whitespace (SPEC §5): each whitespace character becomes `-`.
-fn sanitize_host(h: &str) -> String {
-    h.trim()
-        .chars()
-        .map(|c| if c.is_whitespace() { '-' } else { c })
-        .collect()
-}
-
 /// `argv` as one shell-style string: arguments made of safe characters as they are, others
 /// single-quoted.
 fn shell_join(argv: &[String]) -> String {
@@ -214,40 +203,65 @@ fn load_key(path: &Path) -> Result<SigningKey> {
         .with_context(|| format!("loading signing key {}", path.display()))
 }
 
-/// The dev key under the XDG data dir, created with its trust file on first use.
-fn dev_key() -> Result<SigningKey> {
+/// The dev key under the XDG data dir, created on first use, with the dev trust file made to
+/// trust it for `host`, the host id this recording gets (SPEC §6: a key signs only for the
+/// hosts its principals name).
+fn dev_key(host: &str) -> Result<SigningKey> {
     let path = paths::dev_key()?;
-    if path.exists() {
-        return load_key(&path);
-    }
-    let dir = path.parent().context("dev key path has no parent")?;
-    let created = match keygen::write_key_pair(dir, &keygen::default_comment()) {
-        Ok(k) => k,
-        // Another recorder created it meanwhile.
-        Err(_) if path.exists() => return load_key(&path),
-        Err(e) => return Err(e),
+    let key = if path.exists() {
+        load_key(&path)?
+    } else {
+        let dir = path.parent().context("dev key path has no parent")?;
+        match keygen::write_key_pair(dir, &keygen::default_comment()) {
+            Ok(k) => {
+                eprintln!("sealcast: created dev key at {}", k.key_path.display());
+                k.key
+            }
+            // Another recorder created it meanwhile.
+            Err(_) if path.exists() => load_key(&path)?,
+            Err(e) => return Err(e),
+        }
     };
-    eprintln!(
-        "sealcast: created dev key at {}",
-        created.key_path.display()
-    );
     let trust = paths::dev_trust()?;
-    add_dev_trust(&trust, &created.key.public())?;
-    eprintln!("sealcast: trust file at {}", trust.display());
-    Ok(created.key)
+    if add_dev_trust(&trust, &key.public(), host)? {
+        eprintln!(
+            "sealcast: trust file {} lets the dev key sign for host {host}",
+            trust.display()
+        );
+    }
+    Ok(key)
 }
 
-/// Make the dev trust file list `key` for principal `sealcast-dev` (appending when the file
-/// exists without it).
-fn add_dev_trust(trust: &Path, key: &PublicKey) -> Result<()> {
-    let key_text = key.to_openssh("");
+/// Make the dev trust file let `key` sign recordings for host id `host` now, appending
+/// `<host> namespaces="sealcast" <key>` when no line does yet (also when a file from before
+/// keys were bound to hosts names the dev key for principal `sealcast-dev` only). Returns
+/// whether it appended. A host id that cannot be written as a principal (it holds `,`, starts
+/// with `!` or `#`) is left out with a warning: `verify` then reports `WRONG_SIGNER`.
+fn add_dev_trust(trust: &Path, key: &PublicKey, host: &str) -> Result<bool> {
     let existing = match fs::read_to_string(trust) {
         Ok(s) => s,
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e).with_context(|| format!("reading {}", trust.display())),
     };
-    if existing.lines().any(|l| l.contains(&key_text)) {
-        return Ok(());
+    let now = SystemClock::new().wall_us();
+    let allows = |text: &str| {
+        TrustStore::parse(text)
+            .is_ok_and(|t| t.lookup(&key.id(), RECORDING_NAMESPACE, host, now).is_ok())
+    };
+    if allows(&existing) {
+        return Ok(false);
+    }
+    let entry = format!(
+        "{host} namespaces=\"{RECORDING_NAMESPACE}\" {}\n",
+        key.to_openssh("")
+    );
+    if !allows(&entry) {
+        eprintln!(
+            "sealcast: warning: host id {host:?} cannot be an allowed_signers principal; \
+             {} does not trust the dev key for it",
+            trust.display()
+        );
+        return Ok(false);
     }
     if let Some(dir) = trust.parent() {
         keygen::create_private_dir(dir)?;
@@ -256,16 +270,14 @@ fn add_dev_trust(trust: &Path, key: &PublicKey) -> Result<()> {
     if !existing.is_empty() && !existing.ends_with('\n') {
         line.push('\n');
     }
-    line.push_str(&format!(
-        "{DEV_PRINCIPAL} namespaces=\"{}\" {key_text}\n",
-        sealcast_signer::RECORDING_NAMESPACE
-    ));
+    line.push_str(&entry);
     OpenOptions::new()
         .create(true)
         .append(true)
         .open(trust)
         .and_then(|mut f| f.write_all(line.as_bytes()))
-        .with_context(|| format!("writing {}", trust.display()))
+        .with_context(|| format!("writing {}", trust.display()))?;
+    Ok(true)
 }
 
 /// Where the recording goes: `--out FILE`, else `DIR/<session>.cast.zst` for `--dir DIR` or
@@ -295,7 +307,32 @@ mod tests {
     }
 
     #[test]
-    fn host_ids_lose_whitespace() {
-        assert_eq!(sanitize_host(" my host\tname "), "my-host-name");
+    fn dev_trust_follows_the_host_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let trust = dir.path().join("allowed_signers");
+        let key = SigningKey::generate().unwrap().public();
+        // A trust file from before host binding: principal sealcast-dev.
+        fs::write(
+            &trust,
+            format!(
+                "sealcast-dev namespaces=\"sealcast\" {}",
+                key.to_openssh("")
+            ),
+        )
+        .unwrap();
+        assert!(add_dev_trust(&trust, &key, "laptop").unwrap());
+        assert!(!add_dev_trust(&trust, &key, "laptop").unwrap(), "once");
+        assert!(add_dev_trust(&trust, &key, "other-host").unwrap());
+        assert!(!add_dev_trust(&trust, &key, "a,b").unwrap());
+        let text = fs::read_to_string(&trust).unwrap();
+        let t = TrustStore::parse(&text).unwrap();
+        for host in ["laptop", "other-host"] {
+            assert!(
+                t.lookup(&key.id(), RECORDING_NAMESPACE, host, 0).is_ok(),
+                "{text}"
+            );
+        }
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.ends_with('\n'));
     }
 }

@@ -25,11 +25,12 @@ use crate::cmd::UsageError;
 use crate::paths;
 
 /// Every status in the order the summary lists them.
-const STATUS_ORDER: [Status; 9] = [
+const STATUS_ORDER: [Status; 10] = [
     Status::Ok,
     Status::Modified,
     Status::BadSignature,
     Status::UntrustedKey,
+    Status::WrongSigner,
     Status::Truncated,
     Status::Format,
     Status::UnsealedTail,
@@ -333,5 +334,7 @@ mod tests {
         assert_eq!(exit_code([UnsealedTail, Unreadable], true), 1);
         assert_eq!(exit_code([Unreadable, Modified], false), 1);
         assert_eq!(exit_code([Format], false), 1);
+        assert_eq!(exit_code([Ok, WrongSigner], false), 1);
+        assert_eq!(exit_code([Unclosed, WrongSigner, Unreadable], false), 1);
     }
 }

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use sealcast_player::{verify_bytes, Status};
 use sealcast_signer::sshsig::{self, SshSigError, MANIFEST_NAMESPACE};
-use sealcast_signer::TrustStore;
+use sealcast_signer::{CheckpointError, TrustStore};
 
 use crate::manifest::Manifest;
 use crate::s3::{self, Backoff, S3Url, Try};
@@ -38,6 +38,9 @@ pub enum BucketStatus {
     BadSignature,
     /// Signed by a key not trusted (for this namespace, at this time).
     UntrustedKey,
+    /// Signed by a trusted key that may not sign it: its principals do not match the host, or
+    /// it is not the key the recording's header or the manifest's `key_id` names.
+    WrongSigner,
     /// Recording shorter than its receipt.
     Truncated,
     /// Not a sealcast recording / manifest.
@@ -74,6 +77,7 @@ impl BucketStatus {
             BucketStatus::Modified => "MODIFIED",
             BucketStatus::BadSignature => "BAD_SIGNATURE",
             BucketStatus::UntrustedKey => "UNTRUSTED_KEY",
+            BucketStatus::WrongSigner => "WRONG_SIGNER",
             BucketStatus::Truncated => "TRUNCATED",
             BucketStatus::Format => "FORMAT",
             BucketStatus::Missing => "MISSING",
@@ -109,6 +113,7 @@ impl BucketStatus {
             Status::Modified => BucketStatus::Modified,
             Status::BadSignature => BucketStatus::BadSignature,
             Status::UntrustedKey => BucketStatus::UntrustedKey,
+            Status::WrongSigner => BucketStatus::WrongSigner,
             Status::Truncated => BucketStatus::Truncated,
             Status::UnsealedTail => BucketStatus::UnsealedTail,
             Status::Unclosed => BucketStatus::Unclosed,
@@ -836,24 +841,23 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
                 continue;
             }
         };
-        match trust.lookup(&signer.id(), m.period_end_us) {
-            Ok(k) => {
-                if let Some(ns) = &k.namespaces {
-                    if !ns.iter().any(|n| n == MANIFEST_NAMESPACE) {
-                        fail(
-                            &mut out,
-                            BucketStatus::UntrustedKey,
-                            format!(
-                                "key {} not trusted for namespace {MANIFEST_NAMESPACE}",
-                                signer.id()
-                            ),
-                        );
-                        continue;
-                    }
-                }
+        // The key may sign manifests for the host the manifest names, at its period end.
+        match trust.lookup(&signer.id(), MANIFEST_NAMESPACE, &m.host, m.period_end_us) {
+            Ok(_) if m.key_id != signer.id().to_string() => {
+                fail(
+                    &mut out,
+                    BucketStatus::WrongSigner,
+                    format!(
+                        "signed by key {}, but the manifest names key {:?}",
+                        signer.id(),
+                        m.key_id
+                    ),
+                );
+                continue;
             }
+            Ok(_) => {}
             Err(e) => {
-                fail(&mut out, BucketStatus::UntrustedKey, e.to_string());
+                fail(&mut out, key_status(&e), e.to_string());
                 continue;
             }
         }
@@ -1156,6 +1160,7 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             let st = check_recording(
                 src,
                 trust,
+                host,
                 &rrel,
                 &rel,
                 receipt_rel.as_deref(),
@@ -1181,7 +1186,7 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
 
     for segs in live.values_mut() {
         segs.sort_by_key(|s| s.e.offset.unwrap_or(0));
-        let found = check_live(src, trust, &rrel, segs, &rlist, &progress).await;
+        let found = check_live(src, trust, host, &rrel, segs, &rlist, &progress).await;
         for (s, (st, detail)) in segs.iter().zip(found) {
             add(
                 &mut out,
@@ -1219,6 +1224,32 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
         }
     }
     Ok(out)
+}
+
+/// The status of a key lookup that failed: `WRONG_SIGNER` for a trusted key that may not sign
+/// this, else `UNTRUSTED_KEY`.
+fn key_status(e: &CheckpointError) -> BucketStatus {
+    match e {
+        CheckpointError::WrongSigner { .. } => BucketStatus::WrongSigner,
+        _ => BucketStatus::UntrustedKey,
+    }
+}
+
+/// `MOVED` when a recording's header names another host than the chain that lists it (the
+/// layout keeps each host's recordings under its own `recordings/<host>/`, MANIFEST.md §1).
+fn recording_host_finding(
+    report: &sealcast_player::Report,
+    host: &str,
+) -> Option<(BucketStatus, String)> {
+    (report.host.as_deref() != Some(host)).then(|| {
+        (
+            BucketStatus::Moved,
+            format!(
+                "a recording of host {:?} listed in the chain of host {host}",
+                report.host.as_deref().unwrap_or_default()
+            ),
+        )
+    })
 }
 
 /// A listed object found, fetched and hashed: the listed version exists, is not hidden by a
@@ -1315,6 +1346,7 @@ async fn lock_finding(
 async fn check_recording(
     src: &Source,
     trust: &TrustStore,
+    host: &str,
     host_rel: &str,
     rel: &str,
     receipt_rel: Option<&str>,
@@ -1377,6 +1409,9 @@ async fn check_recording(
             ),
         );
     }
+    if let Some(f) = recording_host_finding(&report, host) {
+        return f;
+    }
     if let Some(f) = lock_finding(src, rel, &obj, lock).await {
         return f;
     }
@@ -1414,6 +1449,7 @@ struct Segment<'m> {
 async fn check_live(
     src: &Source,
     trust: &TrustStore,
+    host: &str,
     host_rel: &str,
     segs: &[Segment<'_>],
     rlist: &[ObjVersion],
@@ -1527,7 +1563,7 @@ async fn check_live(
                     ),
                 ))
             } else {
-                None
+                recording_host_finding(&report, host)
             }
         }
         st => Some((

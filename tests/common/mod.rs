@@ -33,9 +33,13 @@ pub struct TestEnv {
     pub key: PathBuf,
     /// `<dir>/key/signing.pub`.
     pub public: PathBuf,
-    /// `<dir>/allowed_signers`, trusting [`TestEnv::public`] for principal `test` with
-    /// `namespaces="sealcast"`.
+    /// `<dir>/allowed_signers`, trusting [`TestEnv::public`] with `namespaces="sealcast"` for
+    /// principal [`TestEnv::host`]: a key signs only for the host ids its principals match
+    /// (SPEC §6).
     pub allowed_signers: PathBuf,
+    /// The host id `sealcast record` writes when no `--host-id` is given (the host name,
+    /// [`sealcast_recorder::sys::default_host_id`]).
+    pub host: String,
 }
 
 impl TestEnv {
@@ -55,7 +59,8 @@ impl TestEnv {
         let keydir = dir.path().join("key");
         let (key, public) = keygen(&keydir);
         let allowed_signers = dir.path().join("allowed_signers");
-        write_allowed_signers(&allowed_signers, "test", &public);
+        let host = sealcast_recorder::sys::default_host_id();
+        write_allowed_signers(&allowed_signers, &host, &public);
         TestEnv {
             dir,
             home,
@@ -63,6 +68,7 @@ impl TestEnv {
             key,
             public,
             allowed_signers,
+            host,
         }
     }
 
@@ -137,8 +143,9 @@ pub fn keygen(dir: &Path) -> (PathBuf, PathBuf) {
     (key, public)
 }
 
-/// Write an `allowed_signers` file trusting the OpenSSH public key in `pub_file` for
-/// `principal`, restricted to the `sealcast` namespace.
+/// Write an `allowed_signers` file trusting the OpenSSH public key in `pub_file` for the host
+/// ids matching `principal` (a host id or pattern list), restricted to the `sealcast`
+/// namespace.
 pub fn write_allowed_signers(path: &Path, principal: &str, pub_file: &Path) {
     let text = fs::read_to_string(pub_file).expect("read public key");
     let key = PublicKey::parse_openssh(text.trim()).expect("parse public key");

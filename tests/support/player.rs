@@ -11,9 +11,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sealcast_format::{scan, FrameKind, Header, SealMeta, TermInfo};
+use sealcast_format::{
+    decompress_frame, scan, skippable_frame, FrameKind, Header, SealMeta, TermInfo,
+};
 use sealcast_recorder::{CheckpointPolicy, Clock, Durable, SealedWriter};
-use sealcast_signer::SigningKey;
+use sealcast_signer::{Checkpoint, Sealer, SigningKey};
 
 /// Path of the sealcast binary under test.
 pub fn bin() -> &'static str {
@@ -141,7 +143,10 @@ impl Durable for Shared {
 
 pub type Writer = SealedWriter<Shared, TestClock>;
 
-/// Header of a test session.
+/// Host id of the test sessions ([`header`]).
+pub const HOST: &str = "bastion-1";
+
+/// Header of a test session on [`HOST`].
 pub fn header(session: &str, user: &str, key: &SigningKey) -> Header {
     Header {
         term: TermInfo {
@@ -157,7 +162,7 @@ pub fn header(session: &str, user: &str, key: &SigningKey) -> Header {
         ])),
         ..Header::sealed(SealMeta::new(
             session,
-            "bastion-1",
+            HOST,
             user,
             1_763_700_000_000_000,
             "sealcast-test",
@@ -252,9 +257,52 @@ pub fn standard_events(r: &mut Rec) {
     r.at(24_000_000).output(b"last\r\n").unwrap();
 }
 
-/// `allowed_signers` text trusting `key` as principal `name`.
-pub fn trust_line(name: &str, key: &SigningKey) -> String {
-    format!("{name} {}\n", key.public().to_openssh("test"))
+/// `allowed_signers` text trusting `key` to sign for the host ids matching `principals` (a
+/// host id, or a pattern list such as `bastion-*,!bastion-9`: SPEC §6).
+pub fn trust_line(principals: &str, key: &SigningKey) -> String {
+    format!("{principals} {}\n", key.public().to_openssh("test"))
+}
+
+/// `file` (a recording) with its checkpoints from the `from`-th on (0-based) replaced by
+/// checkpoints that `key` signs over the same lines, with the same times and final flags;
+/// data frames and earlier checkpoints stay byte for byte. What the holder of `key` can make
+/// of a recording it did not write, header untouched (so its `key_id` still names the
+/// original key).
+pub fn resign(file: &[u8], key: SigningKey, from: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(file.len());
+    let mut key = Some(key);
+    let mut sealer: Option<Sealer> = None;
+    let mut n = 0;
+    for f in scan(file) {
+        let f = f.expect("a readable recording");
+        let raw = &file[f.offset as usize..(f.offset + f.len) as usize];
+        match f.kind {
+            FrameKind::Data => {
+                let mut buf = Vec::new();
+                decompress_frame(f.bytes, f.offset, &mut buf).unwrap();
+                for line in buf.strip_suffix(b"\n").unwrap().split(|&b| b == b'\n') {
+                    let s = sealer.get_or_insert_with(|| {
+                        let meta = Header::parse(line).unwrap().sealcast.unwrap();
+                        Sealer::new(key.take().unwrap(), &meta.host, &meta.session)
+                    });
+                    s.line(line);
+                }
+                out.extend_from_slice(raw);
+            }
+            FrameKind::Checkpoint => {
+                let (cp, _, _) = Checkpoint::parse(f.bytes).unwrap();
+                // Signing the ones kept too keeps the sealer's seq in step.
+                let note = sealer.as_mut().unwrap().checkpoint(cp.time_us, cp.is_final);
+                if n >= from {
+                    out.extend_from_slice(&skippable_frame(&note));
+                } else {
+                    out.extend_from_slice(raw);
+                }
+                n += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Write `bytes` to `dir/name`, and `receipt` to `dir/name.seal` when given.
