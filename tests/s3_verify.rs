@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 
 use common::TestEnv;
 use s3_support::{
-    aws_env, manifest_trust, put_object, record_session, rt, run, run_verify, upload_cmd, versions,
-    Fixture, Moto,
+    aws_env, exit_and_stdout, manifest_trust, put_object, record_session, rt, run, run_verify,
+    upload_cmd, verify_cmd, versions, Fixture, Moto,
 };
 use sealcast_store::aws_sdk_s3::Client;
 
@@ -626,4 +626,126 @@ fn another_hosts_key_cannot_extend_a_hosts_chain() {
         "{out}"
     );
     assert!(out.contains("2 manifests OK, 1 recordings OK"), "{out}");
+}
+
+/// A key whose `valid-before` has passed, used now with checkpoint times backdated into its
+/// window: the lone file verifies OK (the file carries only times its signer chose, SPEC §6),
+/// but the bucket knows when it received the object and reports UNTRUSTED_KEY naming that
+/// time (exit 1); a mirror has no such clock, says so, and cannot tell. A manifest signed
+/// now by that key with a backdated period end is UNTRUSTED_KEY the same way.
+#[test]
+fn a_retired_key_cannot_backdate_into_a_bucket() {
+    let s = Setup::new(0);
+    let day_us = 86_400_000_000u64;
+    let retired_at = (now_us() / day_us - 2) * day_us; // two days ago, midnight UTC
+    let before = sealcast_store::layout::basic_utc(retired_at); // YYYYMMDDTHHMMSSZ
+    let valid_before = format!("{}{}Z", &before[..8], &before[9..15]);
+    // The retired key signed recordings until then; a current key signs manifests.
+    let (current, current_pub) = common::keygen(&s.env.path("current"));
+    let trust = s.env.path("trust-retired");
+    fs::write(
+        &trust,
+        format!(
+            "h1 namespaces=\"sealcast,sealcast-manifest\",valid-before=\"{valid_before}\" {}\
+             h1 namespaces=\"sealcast,sealcast-manifest\" {}",
+            fs::read_to_string(&s.env.public).unwrap(),
+            fs::read_to_string(&current_pub).unwrap()
+        ),
+    )
+    .unwrap();
+    let backdated = retired_at - 3_600_000_000; // an hour before it was retired
+    let file = spool_recording(
+        &s.spool,
+        &s.env.key,
+        "h1",
+        "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0",
+        backdated,
+        "signed after retirement",
+    );
+    let lone = s
+        .env
+        .command()
+        .arg("verify")
+        .arg("--trusted")
+        .arg(&trust)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        lone.status.code(),
+        Some(0),
+        "a lone file cannot tell: {}",
+        String::from_utf8_lossy(&lone.stdout)
+    );
+    let mut c = upload_cmd(&s.env, &s.spool, Some(&current), "h1", &s.moto.endpoint());
+    c.args(["--lock-mode", "governance", "--lock-days", "1"]);
+    assert_eq!(run(&mut c).status.code(), Some(0));
+
+    let verify = |s: &Setup, target: &str| {
+        let o = run(verify_cmd(&s.env, target, "h1", &trust, &s.moto.endpoint())
+            .args(["--max-lag-secs", "86400"]));
+        let (code, out) = exit_and_stdout(&o);
+        (code, out, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (code, out, _) = verify(&s, "s3://rec/pfx");
+    assert_eq!(code, 1, "{out}");
+    let rec = out
+        .lines()
+        .find(|l| l.contains("b0b0b0b0"))
+        .unwrap_or_else(|| panic!("no line for the recording: {out}"));
+    assert!(rec.starts_with("UNTRUSTED_KEY recording "), "{out}");
+    let when = sealcast_store::layout::rfc3339(retired_at);
+    assert!(
+        rec.contains("was not valid for host \"h1\" when the store received this object")
+            && rec.contains(&format!("valid-before {when} (± 300 s)")),
+        "{rec}"
+    );
+    assert!(out.contains("1 manifests OK, 0 recordings OK"), "{out}");
+
+    // The mirror of the same bucket: no store clock, said on stderr; only the signed times.
+    let mirror = s.mirror();
+    let (code, out, err) = verify(&s, mirror.to_str().unwrap());
+    assert_eq!(code, 0, "{out}");
+    assert!(err.contains("is a mirror: it has no store clock"), "{err}");
+
+    // A manifest the retired key signs now, its period end backdated into its window.
+    let s = Setup::new(0);
+    fs::write(
+        &trust,
+        format!(
+            "h1 namespaces=\"sealcast,sealcast-manifest\",valid-before=\"{valid_before}\" {}",
+            fs::read_to_string(&s.env.public).unwrap()
+        ),
+    )
+    .unwrap();
+    let key = sealcast_signer::SigningKey::from_file_bytes(&fs::read(&s.env.key).unwrap()).unwrap();
+    let end = backdated;
+    let m = sealcast_store::manifest::Manifest {
+        format: sealcast_store::manifest::FORMAT.into(),
+        host: "h1".into(),
+        bucket: "rec".into(),
+        key: sealcast_store::layout::manifest_key("pfx/", "h1", end, 0),
+        seq: 0,
+        period_start_us: end - 300_000_000,
+        period_end_us: end,
+        period_start: sealcast_store::layout::rfc3339(end - 300_000_000),
+        period_end: sealcast_store::layout::rfc3339(end),
+        prev: None,
+        key_id: key.id().to_string(),
+        lock: None,
+        recordings: Vec::new(),
+    };
+    let bytes = m.to_bytes();
+    s.put(&m.key, bytes.clone());
+    s.put(
+        &format!("{}.sig", m.key),
+        sealcast_store::manifest::sign(&key, &bytes).into_bytes(),
+    );
+    let (code, out, _) = verify(&s, "s3://rec/pfx");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("UNTRUSTED_KEY manifest ")
+            && l.contains("when the store received this object")),
+        "{out}"
+    );
 }

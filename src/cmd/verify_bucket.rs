@@ -192,6 +192,11 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
                 backoff: Backoff::default(),
             }
         } else {
+            eprintln!(
+                "sealcast verify: {target} is a mirror: it has no store clock, so signing keys' \
+                 valid-after/valid-before are checked against the signed times only \
+                 (MANIFEST.md §5)"
+            );
             Source::Dir(PathBuf::from(path))
         };
         verify::verify(&src, &trust, &opts).await

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use sealcast_player::{verify_bytes, Status};
 use sealcast_signer::sshsig::{self, SshSigError, MANIFEST_NAMESPACE};
-use sealcast_signer::{CheckpointError, TrustStore};
+use sealcast_signer::{utc_text, CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
 
 use crate::manifest::Manifest;
 use crate::s3::{self, Backoff, S3Url, Try};
@@ -36,7 +36,8 @@ pub enum BucketStatus {
     Modified,
     /// A signature does not verify.
     BadSignature,
-    /// Signed by a key not trusted (for this namespace, at this time).
+    /// Signed by a key not trusted (for this namespace, at this time: the signed time, or the
+    /// time the store received the object).
     UntrustedKey,
     /// Signed by a trusted key that may not sign it: its principals do not match the host, or
     /// it is not the key the recording's header or the manifest's `key_id` names.
@@ -841,7 +842,8 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
                 continue;
             }
         };
-        // The key may sign manifests for the host the manifest names, at its period end.
+        // The key may sign manifests for the host the manifest names, at its period end (the
+        // signer's clock), and was trusted when the store received it (the store's clock).
         match trust.lookup(&signer.id(), MANIFEST_NAMESPACE, &m.host, m.period_end_us) {
             Ok(_) if m.key_id != signer.id().to_string() => {
                 fail(
@@ -860,6 +862,12 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
                 fail(&mut out, key_status(&e), e.to_string());
                 continue;
             }
+        }
+        if let Some((st, why)) =
+            stored_time_finding(src, trust, &signer.id(), MANIFEST_NAMESPACE, &m.host, &cur)
+        {
+            fail(&mut out, st, why);
+            continue;
         }
         // Where it claims to be.
         if prefix.is_none() {
@@ -1226,6 +1234,11 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
     Ok(out)
 }
 
+/// Allowed difference between the store's clock and the times in `allowed_signers` when the
+/// time a store received an object is compared with its signing key's `valid-after` /
+/// `valid-before` (MANIFEST.md §5): 5 minutes.
+pub const STORE_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
 /// The status of a key lookup that failed: `WRONG_SIGNER` for a trusted key that may not sign
 /// this, else `UNTRUSTED_KEY`.
 fn key_status(e: &CheckpointError) -> BucketStatus {
@@ -1233,6 +1246,73 @@ fn key_status(e: &CheckpointError) -> BucketStatus {
         CheckpointError::WrongSigner { .. } => BucketStatus::WrongSigner,
         _ => BucketStatus::UntrustedKey,
     }
+}
+
+/// The signing key `key` against the store's own clock (MANIFEST.md §5): the time the store
+/// received `obj` (S3 `LastModified`) must lie in the key's `valid-after`/`valid-before`
+/// window for `namespace` and `host`, give or take [`STORE_CLOCK_SKEW`]. A signer chooses the
+/// times it signs (a checkpoint's `time`, a manifest's `period_end`) and can backdate them
+/// into its window; it does not choose when the store received the object.
+///
+/// `None` when it holds, and for a mirror, which has no such clock (file times are whatever
+/// the copy set). `UNTRUSTED_KEY` naming the stored time when it does not hold;
+/// `UNREADABLE` when the store gave no time for the version (it could not be checked).
+fn stored_time_finding(
+    src: &Source,
+    trust: &TrustStore,
+    key: &KeyId,
+    namespace: &str,
+    host: &str,
+    obj: &ObjVersion,
+) -> Option<(BucketStatus, String)> {
+    if !matches!(src, Source::S3 { .. }) {
+        return None;
+    }
+    let Some(secs) = obj.last_modified else {
+        return Some((
+            BucketStatus::Unreadable,
+            format!(
+                "the store gave no LastModified for {}: whether key {key} was valid when it \
+                 was stored cannot be checked",
+                obj.key
+            ),
+        ));
+    };
+    let stored_us = u64::try_from(secs).unwrap_or(0).saturating_mul(1_000_000);
+    let skew = STORE_CLOCK_SKEW.as_micros() as u64;
+    match trust.lookup_stored(key, namespace, host, stored_us, skew) {
+        Ok(_) => None,
+        Err(e) => Some((
+            BucketStatus::UntrustedKey,
+            format!(
+                "key {key} was not valid for host {host:?} when the store received this object \
+                 ({}): {e}",
+                utc_text(stored_us)
+            ),
+        )),
+    }
+}
+
+/// A recording's signer against the store's clock for the object version `obj`
+/// ([`stored_time_finding`]), for the key and host its verification [`Report`] names.
+/// `None` when no checkpoint verified (nothing was signed, and the report's status says so).
+///
+/// [`Report`]: sealcast_player::Report
+fn recording_stored_time(
+    src: &Source,
+    trust: &TrustStore,
+    report: &sealcast_player::Report,
+    obj: &ObjVersion,
+) -> Option<(BucketStatus, String)> {
+    let key = KeyId::from_hex(report.key_id.as_deref()?)?;
+    stored_time_finding(
+        src,
+        trust,
+        &key,
+        RECORDING_NAMESPACE,
+        report.host.as_deref()?,
+        obj,
+    )
 }
 
 /// `MOVED` when a recording's header names another host than the chain that lists it (the
@@ -1412,6 +1492,9 @@ async fn check_recording(
     if let Some(f) = recording_host_finding(&report, host) {
         return f;
     }
+    if let Some(f) = recording_stored_time(src, trust, &report, &obj) {
+        return f;
+    }
     if let Some(f) = lock_finding(src, rel, &obj, lock).await {
         return f;
     }
@@ -1479,6 +1562,8 @@ async fn check_live(
         }
     };
     let mut expected = 0u64;
+    // The object version of each segment fetched, for the store-clock check at the end.
+    let mut objs: Vec<ObjVersion> = Vec::with_capacity(n);
     for (k, s) in segs.iter().enumerate() {
         progress(ProgressEvent::Started {
             key: s.e.key.clone(),
@@ -1502,6 +1587,7 @@ async fn check_live(
                     ),
                     Ok(()) => {
                         expected += data.size;
+                        objs.push(obj.clone());
                         match lock_finding(src, &s.rel, &obj, s.lock).await {
                             Some(f) => f,
                             None => (
@@ -1574,6 +1660,15 @@ async fn check_live(
     if let Some(p) = problem {
         for f in findings.iter_mut().filter(|f| f.0 == BucketStatus::Ok) {
             *f = p.clone();
+        }
+        return findings;
+    }
+    // Each segment was stored while the key that signed its checkpoints was valid.
+    for (f, obj) in findings.iter_mut().zip(&objs) {
+        if matches!(f.0, BucketStatus::Ok | BucketStatus::LockWeak) {
+            if let Some(p) = recording_stored_time(src, trust, &report, obj) {
+                *f = p;
+            }
         }
     }
     findings
