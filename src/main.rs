@@ -52,6 +52,14 @@ pub struct KeygenArgs {
     /// Comment for the public key (default: sealcast@<hostname>).
     #[arg(long)]
     pub comment: Option<String>,
+    /// Host id the key will sign for: the principal of the printed allowed_signers line
+    /// (default: the host id `record` uses, the host name). A pattern list such as
+    /// `bastion-*,!bastion-9` also works; `*` (any host) is discouraged.
+    #[arg(long, value_name = "ID")]
+    pub host_id: Option<String>,
+    /// Also append the allowed_signers line to FILE (created if missing).
+    #[arg(long, value_name = "FILE")]
+    pub trust: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
