@@ -74,7 +74,8 @@ pub struct RecordArgs {
     /// Seconds between time-based checkpoints.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub checkpoint_secs: f64,
-    /// Event bytes between size-based checkpoints.
+    /// Event bytes between size-based checkpoints (at most 8 MiB: frames stay under the 16 MiB
+    /// readers accept).
     #[arg(long, default_value_t = 65536, value_name = "BYTES")]
     pub checkpoint_bytes: u64,
     /// zstd compression level (1–19). Higher levels shrink files a little at a large CPU cost.
