@@ -91,9 +91,21 @@ fn split_costs(file: &[u8]) {
         }
     }
     let h = t.elapsed();
+    let t = Instant::now();
+    let mut rules = sealcast_format::EventRules::new();
+    let mut scratch = Vec::new();
+    for l in frames
+        .iter()
+        .skip(1)
+        .flat_map(|b| b[..b.len() - 1].split(|&x| x == b'\n'))
+    {
+        rules.check(l, &mut scratch).expect("valid event");
+    }
+    let e = t.elapsed();
     println!(
-        "decompress {:.0} MB/s, split+hash {:.0} MB/s",
+        "decompress {:.0} MB/s, split+hash {:.0} MB/s, event rules {:.0} MB/s",
         total as f64 / 1e6 / d.as_secs_f64(),
-        total as f64 / 1e6 / h.as_secs_f64()
+        total as f64 / 1e6 / h.as_secs_f64(),
+        total as f64 / 1e6 / e.as_secs_f64()
     );
 }

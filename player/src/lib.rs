@@ -15,4 +15,6 @@ pub use export::{
 };
 pub use play::{play, PlayOptions};
 pub use read::{ReadError, Reader};
-pub use verify::{verify_bytes, Divergence, Report, Status, Tail};
+pub use verify::{
+    verify_bytes, verify_recording, Context, Divergence, Receipt, Report, Status, Tail,
+};
