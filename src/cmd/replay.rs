@@ -27,8 +27,8 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use sealcast_player::{
-    inspect, write_txt, write_v2, write_v3, PlayOptions, Reader, ReplayError, Report, Stats,
-    Status, StreamEnd,
+    inspect, write_txt, write_v2, write_v3, PlayOptions, Played, Reader, ReplayError, Report,
+    Stats, Status, StreamEnd, MAX_WAIT_US,
 };
 
 use crate::cmd::verify::{load_trust, verify_data};
@@ -140,7 +140,17 @@ pub fn play(a: PlayArgs) -> Result<u8> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let r = sealcast_player::play(reader, &mut out, opts, &mut sleeper);
-    finish(&a.file, r)
+    if let Ok(Played { shortened, .. }) = &r {
+        if *shortened > 0 {
+            eprintln!(
+                "sealcast: {}: note: {shortened} pause(s) longer than {} s were shortened to {} s",
+                a.file.display(),
+                MAX_WAIT_US / 1_000_000,
+                MAX_WAIT_US / 1_000_000
+            );
+        }
+    }
+    finish(&a.file, r.map(|p| p.end))
 }
 
 /// Run `sealcast cat`: the exact output bytes to stdout.
