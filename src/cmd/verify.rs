@@ -304,7 +304,9 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
 
     let unchecked = targets.len() - statuses.len();
     if unchecked > 0 {
-        eprintln!(
+        // stderr may be a closed pipe too: the exit code is what must get through.
+        let _ = writeln!(
+            io::stderr(),
             "sealcast: verify: output closed; {unchecked} of {} files not verified (exit as \
              for an unreadable file)",
             targets.len()
