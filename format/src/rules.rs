@@ -110,7 +110,8 @@ fn canonical_parts(line: &[u8]) -> Option<(u8, &[u8])> {
 /// UTF-8 text: no raw control characters or quotes, only the escapes `\" \\ \/ \b \f \n \r
 /// \t \u00XX`. Other `\u` escapes return false (the full parser decides on surrogates).
 fn json_string_content(s: &[u8]) -> bool {
-    let mut i = next_special(s, 0);
+    let mut high = false;
+    let mut i = next_special(s, 0, &mut high);
     while i < s.len() {
         if s[i] != b'\\' {
             return false; // a raw quote or control character
@@ -128,32 +129,42 @@ fn json_string_content(s: &[u8]) -> bool {
             }
             _ => return false,
         }
-        i = next_special(s, i);
+        i = next_special(s, i, &mut high);
     }
-    std::str::from_utf8(s).is_ok()
+    // Pure ASCII is valid UTF-8; only text with other bytes needs the full check.
+    !high || std::str::from_utf8(s).is_ok()
 }
 
 /// Index of the first `"`, `\` or byte below 0x20 in `s` at or after `i` (`s.len()` if
 /// none), eight bytes at a time (the verifier checks every line, so this is its hot loop).
-fn next_special(s: &[u8], mut i: usize) -> usize {
+/// Sets `high` when a byte above 0x7F was passed over (or may have been: a false `true` only
+/// costs a UTF-8 check).
+fn next_special(s: &[u8], mut i: usize, high: &mut bool) -> usize {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
-    // A byte of `v` is zero / below `n` (n ≤ 128): exact for "any byte", as in
-    // "Bit Twiddling Hacks" (haszero, hasless).
-    let has_zero = |v: u64| v.wrapping_sub(LO) & !v & HI != 0;
-    let has_less = |v: u64, n: u64| v.wrapping_sub(LO * n) & !v & HI != 0;
+    // Bit 7 of each byte of `v` that is zero / below `n` (n ≤ 128), as in "Bit Twiddling
+    // Hacks" (haszero, hasless). A borrow can also flag a byte above a real match, never
+    // one below it, so the lowest flag is exact.
+    let zero = |v: u64| v.wrapping_sub(LO) & !v & HI;
+    let less = |v: u64, n: u64| v.wrapping_sub(LO * n) & !v & HI;
+    let mut seen = 0u64;
     while let Some(chunk) = s.get(i..i + 8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(chunk);
         let v = u64::from_le_bytes(w);
-        if has_less(v, 0x20) || has_zero(v ^ (LO * u64::from(b'"'))) || has_zero(v ^ (LO * 0x5c)) {
-            break;
+        seen |= v;
+        let m = less(v, 0x20) | zero(v ^ (LO * u64::from(b'"'))) | zero(v ^ (LO * 0x5c));
+        if m != 0 {
+            *high |= seen & HI != 0;
+            return i + (m.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
     while i < s.len() && !matches!(s[i], b'"' | b'\\' | 0..=0x1f) {
+        seen |= u64::from(s[i]);
         i += 1;
     }
+    *high |= seen & HI != 0;
     i
 }
 
@@ -226,7 +237,16 @@ mod tests {
                         v[at] = special;
                     }
                     let want = if at < len { at } else { v.len() };
-                    assert_eq!(next_special(&v, 0), want, "len {len} at {at} {special}");
+                    let mut high = false;
+                    assert_eq!(
+                        next_special(&v, 0, &mut high),
+                        want,
+                        "len {len} at {at} {special}"
+                    );
+                    // 0x80 and 0xff are reached when nothing is special before them.
+                    if at >= len {
+                        assert!(high, "len {len}");
+                    }
                 }
             }
         }
