@@ -1,7 +1,10 @@
 //! `sealcast`: record, seal, verify and replay terminal sessions.
 //!
 //! `main` is the exit-code boundary: commands return an exit code or an error; errors print
-//! as `sealcast: {:#}` and exit 4 (I/O) or 3 (usage); a closed stdout (broken pipe) is success.
+//! as `sealcast: {:#}` and exit 4 (I/O) or 3 (usage). A closed stdout (broken pipe) is
+//! success only for `cat`, `export` and `play`, whose exit code is no verdict; `verify`,
+//! `doctor` and `info` keep their verdict when stdout closes (`cmd::VerdictOut`), and any
+//! other command that meets one exits 4.
 
 mod cmd;
 mod paths;
@@ -82,7 +85,8 @@ pub struct RecordArgs {
     /// Seconds between time-based checkpoints.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub checkpoint_secs: f64,
-    /// Event bytes between size-based checkpoints.
+    /// Event bytes between size-based checkpoints (at most 8 MiB: frames stay under the 16 MiB
+    /// readers accept).
     #[arg(long, default_value_t = 65536, value_name = "BYTES")]
     pub checkpoint_bytes: u64,
     /// zstd compression level (1–19). Higher levels shrink files a little at a large CPU cost.
@@ -189,6 +193,11 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 3 } else { 0 });
         }
     };
+    // Commands whose output is the product and whose exit code is no verdict.
+    let pipe_closing_is_success = matches!(
+        cli.command,
+        Command::Cat(_) | Command::Export(_) | Command::Play(_)
+    );
     let result = match cli.command {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Record(a) => cmd::record::run(a),
@@ -204,7 +213,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            if is_broken_pipe(&e) {
+            if pipe_closing_is_success && is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("sealcast: {e:#}");

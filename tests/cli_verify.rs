@@ -249,8 +249,10 @@ fn header_change_is_modified_at_line_0() {
     assert_eq!(v["verified_lines"], 0);
 }
 
+/// SPEC §7 precedence: damage in a data frame that a checkpoint frame follows is MODIFIED,
+/// whichever frame it is in (the header's included).
 #[test]
-fn flipped_compressed_byte_is_modified_or_format() {
+fn flipped_compressed_byte_is_modified() {
     let s = Setup::new();
     let (bytes, note) = s.standard();
     let fs = frames(&bytes);
@@ -264,11 +266,7 @@ fn flipped_compressed_byte_is_modified_or_format() {
             bad[at] ^= 0x20;
             let p = s.write(&format!("flip-{i}-{at}.cast.zst"), &bad, Some(&note));
             let (v, run) = s.verify_one(&p);
-            let st = status(&v);
-            assert!(
-                st == "MODIFIED" || st == "FORMAT",
-                "frame {i} byte {at}: {v:#}"
-            );
+            assert_eq!(status(&v), "MODIFIED", "frame {i} byte {at}: {v:#}");
             assert_eq!(run.code, 1, "{v:#}");
         }
     }
@@ -285,7 +283,8 @@ fn cut_at_an_earlier_checkpoint_is_truncated_with_receipt_unclosed_without() {
     let p = s.write("cut.cast.zst", cut, Some(&note));
     let v = expect(&s, &p, "TRUNCATED", 1);
     assert_eq!(v["verified_lines"], 5);
-    assert!(reason(&v).contains("seal receipt covers 10 lines"), "{v:#}");
+    let seal = format!("seal receipt {}.seal covers 10 lines", p.display());
+    assert!(reason(&v).contains(&seal), "{v:#}");
 
     let p = s.write("cut-noseal.cast.zst", cut, None);
     let v = expect(&s, &p, "UNCLOSED", 2);
@@ -316,13 +315,14 @@ fn checkpoint_by_an_unknown_key_is_untrusted() {
     let v = expect(&s, &p, "UNTRUSTED_KEY", 1);
     assert!(reason(&v).contains("untrusted key"), "{v:#}");
 
-    // Appended after the final checkpoint: data after the seal.
+    // Appended after the final checkpoint: any frame there is MODIFIED, before its key is
+    // looked at (SPEC §7 precedence: the first problem in file order).
     let mut appended = bytes.clone();
     appended.extend_from_slice(&skippable_frame(&forged));
     let p = s.write("appended.cast.zst", &appended, Some(&note));
-    let (v, run) = s.verify_one(&p);
-    assert_eq!(run.code, 1, "{v:#}");
-    assert!(["UNTRUSTED_KEY", "MODIFIED"].contains(&status(&v)), "{v:#}");
+    let v = expect(&s, &p, "MODIFIED", 1);
+    assert!(reason(&v).contains("after the final checkpoint"), "{v:#}");
+    assert_eq!(divergence(&v), (10, bytes.len() as u64), "{v:#}");
 }
 
 #[test]
@@ -484,7 +484,7 @@ fn checkpoints_must_come_from_the_key_the_header_names() {
     let p = s.write("receipt.cast.zst", &bytes, Some(&receipt));
     let v = expect(&s, &p, "WRONG_SIGNER", 1);
     assert!(
-        reason(&v).starts_with("seal receipt: signed by key"),
+        reason(&v).starts_with("seal receipt ") && reason(&v).contains(": signed by key"),
         "{v:#}"
     );
 }
@@ -712,50 +712,32 @@ fn malformed_inputs_fail_cleanly_with_offset_and_reason() {
     let (bytes, _) = s.standard();
     let fs = frames(&bytes);
     let plain = decompress(&bytes[fs[0].start..fs[0].end]);
-    // (name, file bytes, acceptable statuses, text the reason must contain)
-    type Case = (
-        &'static str,
-        Vec<u8>,
-        &'static [&'static str],
-        Option<&'static str>,
-    );
-    let cases: Vec<Case> = vec![
-        ("empty", vec![], &["FORMAT"], Some("empty file")),
+    // (name, file bytes, text the reason must contain); all FORMAT: none holds a signed
+    // checkpoint.
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "empty file"),
         (
             "garbage",
             b"\x00\x01garbage bytes, not zstd at all".to_vec(),
-            &["FORMAT"],
-            Some("offset 0: not a zstd frame"),
+            "offset 0: not a zstd frame",
         ),
-        ("plain", plain, &["FORMAT"], Some("uncompressed asciicast")),
+        ("plain", plain, "uncompressed asciicast"),
         (
             "halfframe",
             bytes[..fs[0].end / 2].to_vec(),
-            &["UNSEALED_TAIL", "FORMAT"],
-            None,
+            "offset 0: frame truncated",
         ),
         (
             "random-zstd",
             compress(b"this is zstd but not asciicast\n"),
-            &["FORMAT"],
-            Some("line 0 (header)"),
+            "line 0 (header)",
         ),
     ];
-    for (name, data, want, needle) in cases {
+    for (name, data, needle) in cases {
         let p = s.write(&format!("{name}.cast.zst"), &data, None);
-        let (v, run) = s.verify_one(&p);
-        assert!(want.contains(&status(&v)), "{name}: {v:#}");
-        assert_ne!(run.code, 0, "{name}");
+        let v = expect(&s, &p, "FORMAT", 1);
         let r = reason(&v);
-        if let Some(n) = needle {
-            assert!(r.contains(n), "{name}: {r}");
-        }
-        if name == "halfframe" {
-            assert!(
-                v["tail"]["offset"] == 0 || r.contains("offset 0"),
-                "{name}: {v:#}"
-            );
-        }
+        assert!(r.contains(needle), "{name}: {r}");
         // Human output: one line naming the file and the reason.
         let run = s.env.run(&[
             "verify",
@@ -771,37 +753,327 @@ fn malformed_inputs_fail_cleanly_with_offset_and_reason() {
     }
 }
 
-/// Bug in player/src/verify.rs (`verify_bytes`, the `if sealed_after && !nothing_yet` guard
-/// and the `ContainerError::Truncated` arm after it): damage in the *first* frame's header
-/// (e.g. bit 0 of byte 4, the Frame_Header_Descriptor, which makes zstd read a dictionary id
-/// and mis-size the frame) is classified as a crash before the first frame was complete —
-/// `UNSEALED_TAIL`, "no checkpoint verified", exit 2 — although four valid checkpoint frames
-/// follow it. A crash only damages the end; the code's own rule ("a broken frame with a
-/// checkpoint after it is a modification of sealed data") should apply here too.
-/// Expected: a class-1 status (MODIFIED or FORMAT) and exit 1; actual: UNSEALED_TAIL, exit 2.
+/// Damage in the *first* frame's header (e.g. bit 0 of byte 4, the Frame_Header_Descriptor,
+/// which makes zstd read a dictionary id and mis-size the frame) with four valid checkpoint
+/// frames after it is a modification of sealed data (a crash only damages the end):
+/// MODIFIED, exit 1, never a crash tail.
 #[test]
-fn damaged_first_frame_header_with_checkpoints_after_is_class_1() {
+fn damaged_first_frame_header_with_checkpoints_after_is_modified() {
     let s = Setup::new();
     let (bytes, _) = s.standard();
     let mut bad = bytes.clone();
     bad[4] ^= 0x01;
     let p = s.write("fhd.cast.zst", &bad, None);
-    let (v, run) = s.verify_one(&p);
-    assert!(["MODIFIED", "FORMAT"].contains(&status(&v)), "{v:#}");
-    assert_eq!(run.code, 1, "{v:#}");
-    // Same for every single-bit flip in the first frame's header bytes.
+    expect(&s, &p, "MODIFIED", 1);
+    // Same for every single-bit flip in the first frame's header bytes, unless the flip
+    // leaves what the frame decodes to unchanged (then OK is the truth).
     let trust = sealcast_signer::TrustStore::single(HOST, s.key().public());
     for at in 4..=8 {
         for bit in 0..8 {
             let mut bad = bytes.clone();
             bad[at] ^= 1 << bit;
             let r = sealcast_player::verify_bytes(&bad, None, &trust);
-            assert!(
-                r.status.exit_class() == 1 || r.status == sealcast_player::Status::Ok,
-                "byte {at} bit {bit}: {:?}: {}",
-                r.status,
-                r.reason
-            );
+            let st = r.status;
+            if st == sealcast_player::Status::Ok {
+                let f = &frames(&bad)[0];
+                assert_eq!(
+                    decompress(&bad[f.start..f.end]),
+                    decompress(&bytes[..frames(&bytes)[0].end])
+                );
+            } else {
+                assert_eq!(
+                    st,
+                    sealcast_player::Status::Modified,
+                    "byte {at} bit {bit}: {}",
+                    r.reason
+                );
+            }
         }
     }
+}
+
+/// A file with a genuine header and events but no checkpoint at all is not a crash:
+/// sealcast signs checkpoint 0 before the session starts (SPEC §10). FORMAT, exit 1 — it
+/// was UNSEALED_TAIL, exit 2. Crash files (checkpoint 0 present) keep their class 2.
+#[test]
+fn no_checkpoint_at_all_is_format_not_a_crash() {
+    let s = Setup::new();
+    let (bytes, _) = s.standard();
+    let mut unsigned = Vec::new();
+    for f in frames(&bytes) {
+        if f.kind == FrameKind::Data {
+            unsigned.extend_from_slice(&bytes[f.start..f.end]);
+        }
+    }
+    let p = s.write("unsigned.cast.zst", &unsigned, None);
+    let v = expect(&s, &p, "FORMAT", 1);
+    assert!(reason(&v).contains("no signed checkpoint"), "{v:#}");
+    let run = s.verify(&["--strict"], &[&p]);
+    assert_eq!(run.code, 1);
+    // The same lines with the last data frame cut: still no checkpoint, still FORMAT.
+    let fs = frames(&unsigned);
+    let cut = &unsigned[..fs.last().unwrap().end - 5];
+    let p = s.write("unsigned-cut.cast.zst", cut, None);
+    expect(&s, &p, "FORMAT", 1);
+    // With checkpoint 0 and nothing else signed, a crash: class 2.
+    let fs = frames(&bytes);
+    let mut crash = bytes[..fs[1].end].to_vec();
+    crash.extend_from_slice(&bytes[fs[2].start..fs[2].end - 3]);
+    let p = s.write("crash0.cast.zst", &crash, None);
+    let v = expect(&s, &p, "UNSEALED_TAIL", 2);
+    assert_eq!(v["verified_lines"], 1);
+    let p = s.write("unclosed0.cast.zst", &bytes[..fs[1].end], None);
+    expect(&s, &p, "UNCLOSED", 2);
+}
+
+/// A seal receipt is only ever the final checkpoint note of its session (SPEC §5). A
+/// non-final note, one that does not parse, one for another session or host, one longer
+/// than any note, or something that is not a regular file at all: MODIFIED, with a reason
+/// naming the receipt. A non-final receipt used to be accepted (OK), another host's too.
+#[test]
+fn receipts_that_are_not_this_sessions_final_note_are_modified() {
+    let s = Setup::new();
+    let (bytes, note) = s.standard();
+    let fs = frames(&bytes);
+    let cp1 = bytes[fs[3].start + 8..fs[3].end].to_vec();
+    let (_, other_session) = standard(s.key(), "fedcba9876543210fedcba9876543210");
+    let other_host = {
+        let mut r = Rec::with_header(s.key(), &{
+            let mut h = header(SESSION, "alice", &s.key());
+            h.sealcast.as_mut().unwrap().host = "bastion-2".into();
+            h
+        });
+        standard_events(&mut r);
+        r.finish().1
+    };
+    let mut long = note.clone();
+    long.resize(5000, b'x');
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("non-final", cp1, "is not final"),
+        (
+            "garbage",
+            b"not a checkpoint note\n".to_vec(),
+            "malformed checkpoint",
+        ),
+        ("empty", Vec::new(), "malformed checkpoint"),
+        (
+            "other-session",
+            other_session,
+            "session fedcba9876543210fedcba9876543210",
+        ),
+        ("other-host", other_host, "for host bastion-2"),
+        ("long", long, "more than 4096 bytes"),
+    ];
+    for (name, receipt, needle) in cases {
+        let p = s.env.path("rec").join(format!("{name}.cast.zst"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, &bytes).unwrap();
+        std::fs::write(format!("{}.seal", p.display()), &receipt).unwrap();
+        let v = expect(&s, &p, "MODIFIED", 1);
+        let r = reason(&v);
+        assert!(
+            r.contains(&format!("seal receipt {}.seal", p.display())),
+            "{name}: {r}"
+        );
+        assert!(r.contains(needle), "{name}: {r}");
+    }
+    // A directory where the receipt should be.
+    let p = s.write("dir.cast.zst", &bytes, None);
+    std::fs::create_dir(format!("{}.seal", p.display())).unwrap();
+    let v = expect(&s, &p, "MODIFIED", 1);
+    assert!(
+        reason(&v).contains("is a directory, not a regular file"),
+        "{v:#}"
+    );
+    // The real receipt is fine.
+    let p = s.write("fine.cast.zst", &bytes, Some(&note));
+    expect(&s, &p, "OK", 0);
+}
+
+/// A FIFO planted as the receipt (or as a recording) used to block `verify` forever in
+/// open(2). Receipts and recordings are opened only as regular files: the run finishes, the
+/// receipt is MODIFIED (tampering evidence), a FIFO recording UNREADABLE.
+#[test]
+fn fifos_never_block_verify() {
+    let s = Setup::new();
+    let (bytes, _) = s.standard();
+    let dir = s.env.path("fifo");
+    let p = write_recording(&dir, "a.cast.zst", &bytes, None);
+    let seal = format!("{}.seal", p.display());
+    let mkfifo = |path: &str| {
+        let st = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(st.success(), "mkfifo {path}");
+    };
+    mkfifo(&seal);
+    let trust = s.trust.to_str().unwrap();
+    let run = s.env.run_within(
+        30,
+        &["verify", "--json", "--trusted", trust, p.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout_str());
+    let v = &run.json_lines()[0];
+    assert_eq!(status(v), "MODIFIED", "{v:#}");
+    assert!(
+        reason(v).contains(&format!("seal receipt {seal} is a FIFO")),
+        "{v:#}"
+    );
+    // `info` reads the receipt too.
+    let run = s.env.run_within(
+        30,
+        &["info", "--json", "--trusted", trust, p.to_str().unwrap()],
+    );
+    let info: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(info["verification"]["status"], "MODIFIED", "{info:#}");
+    // A FIFO named like a recording in a directory walk, and given explicitly.
+    let fifo_rec = dir.join("b.cast.zst");
+    mkfifo(fifo_rec.to_str().unwrap());
+    let run = s.env.run_within(
+        30,
+        &[
+            "verify",
+            "--json",
+            "--trusted",
+            trust,
+            dir.to_str().unwrap(),
+        ],
+    );
+    let lines = run.json_lines();
+    assert_eq!(status(&lines[1]), "UNREADABLE", "{}", run.stdout_str());
+    assert!(
+        reason(&lines[1]).contains("a FIFO, not a regular file"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(run.code, 1);
+    let run = s.env.run_within(
+        30,
+        &[
+            "verify",
+            "--json",
+            "--trusted",
+            trust,
+            fifo_rec.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(run.code, 4);
+    let run = s.env.run_within(30, &["info", fifo_rec.to_str().unwrap()]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("a FIFO, not a regular file"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A recording named `<32 hex>.cast.zst` claims that session id; the header must agree
+/// (another session's file copied over it verified OK). Other names claim nothing.
+#[test]
+fn file_name_must_name_the_headers_session() {
+    let s = Setup::new();
+    let (bytes, note) = s.standard();
+    let other = "fedcba9876543210fedcba9876543210";
+    let p = s.write(&format!("{other}.cast.zst"), &bytes, None);
+    let v = expect(&s, &p, "MODIFIED", 1);
+    assert_eq!(
+        reason(&v),
+        format!(
+            "file name {other}.cast.zst says session {other}, the header says session {SESSION}"
+        )
+    );
+    // With the receipt that belongs to the file's content, still MODIFIED: the name is
+    // checked first (SPEC §7 precedence).
+    let p = s.write(&format!("{}.cast.zst", "a".repeat(32)), &bytes, Some(&note));
+    let v = expect(&s, &p, "MODIFIED", 1);
+    assert!(reason(&v).starts_with("file name "), "{v:#}");
+    // Upper-case hex is a claim too, and not the writer's form.
+    let p = s.write(
+        &format!("{}.cast.zst", SESSION.to_uppercase()),
+        &bytes,
+        Some(&note),
+    );
+    expect(&s, &p, "MODIFIED", 1);
+    // Its own name, and names that claim no session.
+    for name in [
+        format!("{SESSION}.cast.zst"),
+        "renamed.cast.zst".into(),
+        format!("{SESSION}x.cast.zst"),
+    ] {
+        let p = s.write(&name, &bytes, Some(&note));
+        expect(&s, &p, "OK", 0);
+    }
+    // A bad recording under another session's name: its own problem comes first.
+    let bad = edit_line(&bytes, 8, |l| replace_bytes(l, b"last", b"lost"));
+    let p = s.write(&format!("{other}.cast.zst"), &bad, None);
+    let v = expect(&s, &p, "MODIFIED", 1);
+    assert!(!reason(&v).starts_with("file name"), "{v:#}");
+}
+
+/// `verify … | head -1` exited 0 although a file failed: a closed stdout was turned into
+/// success. Now the run stops writing and verifying, and exits with the verdict so far plus
+/// class 4 for what it did not verify — never 0. The pipe is real (a 4 KiB pipe buffer, so
+/// the run blocks on it, then its reader closes it after the first line).
+#[test]
+fn a_closed_stdout_never_turns_a_verdict_into_success() {
+    use std::io::{BufRead, BufReader};
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let s = Setup::new();
+    let (bytes, note) = s.standard();
+    let bad = edit_line(&bytes, 8, |l| replace_bytes(l, b"last", b"lost"));
+    let dir = s.env.path("many");
+    for i in 0..200 {
+        write_recording(&dir, &format!("ok-{i:03}.cast.zst"), &bytes, Some(&note));
+    }
+    write_recording(&dir, "zz-bad.cast.zst", &bad, Some(&note));
+    let trust = s.trust.to_str().unwrap();
+    let first_line_then_close = |args: &[&str]| -> (String, i32, String) {
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into `fds`.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both descriptors were just created and are owned here.
+        let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own.
+        unsafe { libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096) };
+        let child = s
+            .env
+            .cmd(args)
+            .stdout(std::process::Stdio::from(w))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(std::fs::File::from(r));
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        drop(reader); // the reader goes away, as `head -1` does
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            first,
+            out.status.code().expect("killed by a signal"),
+            stderr,
+        )
+    };
+    let dirs = dir.to_str().unwrap();
+    let (first, code, stderr) = first_line_then_close(&["verify", "--trusted", trust, dirs]);
+    assert!(first.starts_with("OK "), "{first}");
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("output closed"), "{stderr}");
+    assert!(stderr.contains("files not verified"), "{stderr}");
+    // The failing file first: its verdict (class 1) is kept.
+    std::fs::rename(dir.join("zz-bad.cast.zst"), dir.join("a-bad.cast.zst")).unwrap();
+    std::fs::rename(
+        dir.join("zz-bad.cast.zst.seal"),
+        dir.join("a-bad.cast.zst.seal"),
+    )
+    .unwrap();
+    let (first, code, stderr) =
+        first_line_then_close(&["verify", "--json", "--trusted", trust, dirs]);
+    assert!(first.contains("\"MODIFIED\""), "{first}");
+    assert_eq!(code, 1, "{stderr}");
+    // Without the pipe closing, the full verdict.
+    let run = s.verify(&[], &[&dir]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json_lines().last().unwrap()["summary"]["files"], 201);
 }

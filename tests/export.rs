@@ -17,6 +17,7 @@ struct Setup {
     file: PathBuf,
     bytes: Vec<u8>,
     trust: PathBuf,
+    key_pem: String,
 }
 
 impl Setup {
@@ -24,6 +25,7 @@ impl Setup {
     fn new() -> Setup {
         let env = Env::new();
         let key = SigningKey::generate().unwrap();
+        let key_pem = key.to_pem();
         let trust = env.path("allowed_signers");
         std::fs::write(&trust, trust_line(HOST, &key)).unwrap();
         let (bytes, note) = standard(key, SESSION);
@@ -33,6 +35,7 @@ impl Setup {
             file,
             bytes,
             trust,
+            key_pem,
         }
     }
 
@@ -380,4 +383,141 @@ fn malformed_inputs_give_one_clear_line_and_no_panic() {
     let run = s.run(&["cat"], &s.env.path("missing.cast.zst"));
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(run.stderr.contains("missing.cast.zst"), "{}", run.stderr);
+}
+
+/// One validation path for events: for the same malformed file (signed as it stands, so
+/// verification cannot blame a modification), `cat`, every `export` format, `play`, `info`
+/// and `verify` all fail with the same text — `line L, offset O: reason` — and a non-zero
+/// exit. `info` and `export -f asciicast-v3` used to exit 0 on a malformed `b` event.
+#[test]
+fn every_command_reports_the_same_error_for_the_same_line() {
+    let s = Setup::new();
+    let key = || SigningKey::from_file_bytes(s.key_pem.as_bytes()).unwrap();
+    let o = |t: &str| format!("[0.100000, \"o\", \"{t}\"]").into_bytes();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "orphan-b",
+            br#"[0.000000, "b", "/w=="]"#.to_vec(),
+            "'b' event does not follow an 'o', 'i' or 'e' event",
+        ),
+        (
+            "bad-base64",
+            br#"[0.000000, "b", "%%%"]"#.to_vec(),
+            "bad base64 in 'b' event",
+        ),
+        ("not-json", b"not json".to_vec(), "expected ident"),
+        (
+            "interval",
+            br#"[1000000001.000000, "o", "x"]"#.to_vec(),
+            "interval 1000000001.0 out of range",
+        ),
+    ];
+    for (name, bad, needle) in cases {
+        // Line 1 "a", line 2 an `x` (so the orphan `b` follows no text), line 3 the bad one.
+        let lines = vec![o("a"), br#"[0.100000, "x", "0"]"#.to_vec(), bad, o("after")];
+        let lines = if name == "orphan-b" {
+            lines
+        } else {
+            let mut l = lines;
+            l[1] = o("b");
+            l
+        };
+        let (bytes, note) = signed_frames(key(), SESSION, &[lines]);
+        let p = write_recording(
+            &s.env.path("m"),
+            &format!("{name}.cast.zst"),
+            &bytes,
+            Some(&note),
+        );
+        let offset = frames(&bytes)[2].start;
+        let want = format!("line 3, offset {offset}: ");
+        let trust = s.trust.to_str().unwrap();
+        for args in [
+            &["cat"][..],
+            &["export", "-f", "asciicast-v3"],
+            &["export", "-f", "asciicast-v2"],
+            &["export", "-f", "txt"],
+            &["play", "-s", "1000"],
+            &["info", "--trusted", trust],
+            &["info", "--json", "--trusted", trust],
+        ] {
+            let run = s.run(args, &p);
+            assert_eq!(run.code, 1, "{name} {args:?}: {}", run.stderr);
+            let line = format!("sealcast: {}: {want}", p.display());
+            assert!(
+                run.stderr
+                    .lines()
+                    .any(|l| l.starts_with(&line) && l.contains(needle)),
+                "{name} {args:?}: {}",
+                run.stderr
+            );
+        }
+        // verify: the region verified, so the line itself is the problem: FORMAT.
+        let run = s.run(&["verify", "--trusted", trust], &p);
+        assert_eq!(run.code, 1, "{name}: {}", run.stdout_str());
+        let first = run.stdout_str().lines().next().unwrap().to_string();
+        assert!(
+            first.starts_with(&format!("FORMAT        {}: {want}", p.display()))
+                && first.contains(needle),
+            "{name}: {first}"
+        );
+        // info shows the same verdict and the same bad line.
+        let run = s.run(&["info", "--json", "--trusted", trust], &p);
+        let v: Value = serde_json::from_slice(&run.stdout).unwrap();
+        assert_eq!(v["verification"]["status"], "FORMAT", "{name}");
+        assert_eq!(v["bad_line"]["line"], 3, "{name}");
+        assert_eq!(v["bad_line"]["offset"], offset, "{name}");
+    }
+}
+
+/// `info` and `verify` keep their verdict when stdout is closed; `cat` may stop quietly.
+#[test]
+fn info_exit_code_does_not_depend_on_stdout() {
+    let s = Setup::new();
+    let key = SigningKey::from_file_bytes(s.key_pem.as_bytes()).unwrap();
+    let (bytes, note) = signed_frames(
+        key,
+        SESSION,
+        &[vec![br#"[0.000000, "b", "/w=="]"#.to_vec()]],
+    );
+    let p = write_recording(&s.env.path("m"), "orphan.cast.zst", &bytes, Some(&note));
+    for args in [
+        &["info"][..],
+        &["verify", "--trusted", s.trust.to_str().unwrap()],
+    ] {
+        let mut a = args.to_vec();
+        a.push(p.to_str().unwrap());
+        let out = s
+            .env
+            .cmd(&a)
+            .stdout(closed_pipe())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = s
+        .env
+        .cmd(&["cat", s.file.to_str().unwrap()])
+        .stdout(closed_pipe())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// The write end of a pipe whose read end is already closed: every write is EPIPE.
+fn closed_pipe() -> std::process::Stdio {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 writes two descriptors into `fds`.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both were just created; the read end is closed at once.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    drop(r);
+    std::process::Stdio::from(w)
 }

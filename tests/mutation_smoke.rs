@@ -1,11 +1,14 @@
-//! Seeded mutation testing of the verifier and reader on stable Rust (the cargo-fuzz targets in
-//! fuzz/ explore further). Property: no panic on any input, and a mutated file is reported OK
-//! only if its decompressed content and checkpoints are exactly the original's.
+//! Seeded mutation testing of the verifier and readers on stable Rust (the cargo-fuzz targets
+//! in fuzz/ explore further). Properties: no panic on any input; a mutated file is reported OK
+//! only if its decompressed content and checkpoints are exactly the original's, and with a
+//! seal receipt only if the receipt is the original one; `cat`, `export -f asciicast-v3` and
+//! `info` agree on every file (same error text, or none), and read a file `verify` calls OK
+//! completely (the `agree` fuzz target's property).
 
 use std::path::Path;
 
 use sealcast_format::{decompress_frame, scan, FrameKind};
-use sealcast_player::{verify_bytes, Reader, Status};
+use sealcast_player::{cat, inspect, verify_bytes, write_v3, Reader, Status, StreamEnd};
 use sealcast_signer::TrustStore;
 
 /// xorshift64*: deterministic, no dependency.
@@ -78,10 +81,20 @@ fn mutated_vectors_never_panic_and_never_falsely_verify() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
     let trust =
         TrustStore::parse(&std::fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
-    let seeds: Vec<Vec<u8>> = ["valid-basic", "valid-checkpoints", "valid-empty-session"]
-        .iter()
-        .map(|n| std::fs::read(dir.join(format!("{n}.cast.zst"))).unwrap())
-        .collect();
+    // (file, seal receipt) of each seed; the last one is signed but breaks the event rules.
+    let seeds: Vec<(Vec<u8>, Vec<u8>)> = [
+        "valid-basic",
+        "valid-checkpoints",
+        "valid-empty-session",
+        "bad-signed-orphan-b-event",
+    ]
+    .iter()
+    .map(|n| {
+        let file = std::fs::read(dir.join(format!("{n}.cast.zst"))).unwrap();
+        let seal = std::fs::read(dir.join(format!("{n}.cast.zst.seal"))).unwrap();
+        (file, seal)
+    })
+    .collect();
     let iterations: usize = std::env::var("SEALCAST_MUTATIONS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -89,15 +102,23 @@ fn mutated_vectors_never_panic_and_never_falsely_verify() {
     let mut rng = Rng(0x5ea1_ca57_0000_0001);
     let mut non_ok = 0;
     for i in 0..iterations {
-        let seed = &seeds[i % seeds.len()];
+        let (seed, seed_seal) = &seeds[i % seeds.len()];
         let m = mutate(&mut rng, seed);
-        let report = verify_bytes(&m, None, &trust);
+        let seal = match rng.below(4) {
+            1 => Some(seed_seal.clone()),
+            2 => Some(mutate(&mut rng, seed_seal)),
+            _ => None,
+        };
+        let report = verify_bytes(&m, seal.as_deref(), &trust);
         if report.status == Status::Ok {
             assert_eq!(
                 content(&m),
                 content(seed),
                 "iteration {i}: mutated file verified OK with different content"
             );
+            if let Some(s) = &seal {
+                assert_eq!(s, seed_seal, "iteration {i}: a mutated receipt verified OK");
+            }
         } else {
             non_ok += 1;
             assert!(
@@ -106,16 +127,34 @@ fn mutated_vectors_never_panic_and_never_falsely_verify() {
                 report.status
             );
         }
-        if let Ok(r) = Reader::open(&m) {
-            for e in r.take(10_000) {
-                if e.is_err() {
-                    break;
-                }
-            }
-        }
+        agree(i, &m, report.status);
     }
     assert!(
         non_ok > iterations / 2,
         "mutations should mostly be detected ({non_ok}/{iterations})"
     );
+}
+
+/// The readers agree on `file`, and read it completely when `verify` said OK.
+fn agree(i: usize, file: &[u8], verdict: Status) {
+    let (cat_err, cat_end) = match Reader::open(file) {
+        Err(e) => (Some(e.to_string()), None),
+        Ok(r) => match cat(r, &mut std::io::sink()) {
+            Ok(end) => (None, Some(end)),
+            Err(e) => (Some(e.to_string()), None),
+        },
+    };
+    let v3_err = write_v3(file, &mut std::io::sink())
+        .err()
+        .map(|e| e.to_string());
+    let info_err = match inspect(file) {
+        Err(e) => Some(e.to_string()),
+        Ok(s) => s.bad_line.map(|e| e.to_string()),
+    };
+    assert_eq!(cat_err, v3_err, "iteration {i}: cat and export disagree");
+    assert_eq!(cat_err, info_err, "iteration {i}: cat and info disagree");
+    if verdict == Status::Ok {
+        assert_eq!(cat_err, None, "iteration {i}: verified OK, readers fail");
+        assert_eq!(cat_end, Some(StreamEnd::Complete), "iteration {i}");
+    }
 }

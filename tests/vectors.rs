@@ -229,7 +229,7 @@ fn vectors() -> Vec<Vector> {
         .collect();
     let (many, many_seal) = record(S1, k(), &many_steps, 3, 400);
     let (empty, empty_seal) = record(S1, k(), &[], 0, 64 * 1024);
-    let (other_session, _) = record(S2, k(), &many_steps, 3, 400);
+    let (other_session, other_seal) = record(S2, k(), &many_steps, 3, 400);
 
     let v = |name, file, seal, status, line: Option<u64>| Vector {
         name,
@@ -438,12 +438,85 @@ fn vectors() -> Vec<Vector> {
     )
     .unwrap();
     out.push(v("bad-unsigned-asciicast-zst", plain, None, "FORMAT", None));
+    // Checkpoint 0 is signed before the session starts (SPEC §10): a file that was never
+    // signed is not a crash, whatever is in it.
     let first = scan(&basic).next().unwrap().unwrap();
     out.push(v(
         "bad-truncated-first-frame",
         basic[..(first.len / 2) as usize].to_vec(),
         None,
-        "UNSEALED_TAIL",
+        "FORMAT",
+        None,
+    ));
+    let unsigned: Vec<Part> = split(&basic)
+        .into_iter()
+        .filter(|p| matches!(p, Part::Lines(_)))
+        .collect();
+    out.push(v(
+        "bad-no-checkpoint",
+        join(&unsigned),
+        None,
+        "FORMAT",
+        None,
+    ));
+    // Signed as it stands, but line 1 is a `b` event that follows no `o`/`i`/`e`: every
+    // reader stops there, so it is not a recording (SPEC §7 precedence: after the region's
+    // checkpoint verified).
+    let mut sealer = Sealer::new(k(), HOST, S1);
+    let header_line = split(&basic)
+        .into_iter()
+        .find_map(|p| match p {
+            Part::Lines(l) => Some(l[0].clone()),
+            Part::Raw(_) => None,
+        })
+        .unwrap();
+    sealer.line(&header_line);
+    let cp0 = sealer.checkpoint(T0_WALL, false);
+    let orphan = br#"[0.100000, "b", "/w=="]"#.to_vec();
+    sealer.line(&orphan);
+    let fin = sealer.checkpoint(T0_WALL + 100_000, true);
+    let signed_bad = join(&[
+        Part::Lines(vec![header_line]),
+        Part::Raw(skippable_frame(&cp0)),
+        Part::Lines(vec![orphan]),
+        Part::Raw(skippable_frame(&fin)),
+    ]);
+    out.push(v(
+        "bad-signed-orphan-b-event",
+        signed_bad,
+        Some(fin),
+        "FORMAT",
+        Some(1),
+    ));
+    // A data frame of 16 MiB + 1 byte (SPEC §8), after checkpoint 2 of a valid file.
+    let mut oversized = many[..cut].to_vec();
+    let mut content = Vec::new();
+    while content.len() < sealcast_format::MAX_FRAME_CONTENT + 1 {
+        content.extend_from_slice(b"[0.000000, \"o\", \"x\"]\n");
+    }
+    content.truncate(sealcast_format::MAX_FRAME_CONTENT);
+    content.push(b'\n');
+    oversized.extend_from_slice(&zstd::bulk::compress(&content, 3).unwrap());
+    oversized.extend_from_slice(&many[cut..]);
+    out.push(v("bad-oversized-frame", oversized, None, "FORMAT", None));
+    // Seal receipts that are not this session's final checkpoint (SPEC §5).
+    let cp1 = scan(&many)
+        .filter_map(Result::ok)
+        .filter(|f| f.kind == FrameKind::Checkpoint)
+        .nth(1)
+        .unwrap();
+    out.push(v(
+        "tamper-receipt-not-final",
+        many.clone(),
+        Some(cp1.bytes.to_vec()),
+        "MODIFIED",
+        None,
+    ));
+    out.push(v(
+        "tamper-receipt-other-session",
+        many.clone(),
+        Some(other_seal),
+        "MODIFIED",
         None,
     ));
     out

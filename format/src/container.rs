@@ -186,9 +186,17 @@ pub fn skippable_frame(payload: &[u8]) -> Vec<u8> {
 
 /// A reusable zstd decompression context for data frames (SPEC §1). Holding one avoids
 /// re-allocating zstd's window for every frame; it carries no data between frames.
+///
+/// Every call decodes through a fixed 128 KiB buffer and counts what each zstd call
+/// returned, so a frame is refused as soon as its content passes [`MAX_FRAME_CONTENT`]
+/// (SPEC §8): memory never grows past the limit plus one chunk, and the limit is exact.
 pub struct Decompressor {
     dctx: DCtx<'static>,
+    chunk: Box<[u8]>,
 }
+
+/// Output chunk of one zstd call, bytes (`ZSTD_DStreamOutSize` is 128 KiB).
+const CHUNK: usize = 128 * 1024;
 
 impl std::fmt::Debug for Decompressor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -207,11 +215,14 @@ impl Decompressor {
     pub fn new() -> Decompressor {
         Decompressor {
             dctx: DCtx::create(),
+            chunk: vec![0; CHUNK].into_boxed_slice(),
         }
     }
 
     /// Decode as much of `frame` as zstd can, appending to `out`; stops at the first error.
-    /// Returns `Ok(())` when the frame ended cleanly (checksum verified).
+    /// Returns `Ok(())` when the frame ended cleanly (checksum verified). Past
+    /// [`MAX_FRAME_CONTENT`] bytes of content it stops with [`ContainerError::OversizedFrame`],
+    /// having appended at most the limit.
     fn decode_into(
         &mut self,
         frame: &[u8],
@@ -221,29 +232,30 @@ impl Decompressor {
         let dctx = &mut self.dctx;
         let _ = dctx.reset(ResetDirective::SessionOnly);
         let mut input = InBuffer::around(frame);
-        let start_len = out.len();
+        let mut produced = 0usize;
         loop {
-            if out.len() - start_len > MAX_FRAME_CONTENT {
+            let before_in = input.pos();
+            let mut output = OutBuffer::around(&mut self.chunk[..]);
+            let r = dctx.decompress_stream(&mut output, &mut input);
+            let n = output.pos();
+            // Checked where each call returns, the last one included: content is counted,
+            // never estimated from a header.
+            produced += n;
+            if produced > MAX_FRAME_CONTENT {
+                let keep = n - (produced - MAX_FRAME_CONTENT);
+                out.extend_from_slice(&self.chunk[..keep]);
                 return Err(ContainerError::OversizedFrame { offset });
             }
-            if out.capacity() - out.len() < 64 * 1024 {
-                out.reserve(128 * 1024);
-            }
-            let before_in = input.pos();
-            let before_out = out.len();
-            let hint = {
-                let mut output = OutBuffer::around_pos(out, before_out);
-                let r = dctx.decompress_stream(&mut output, &mut input);
-                r.map_err(|code| ContainerError::Zstd {
-                    offset,
-                    reason: zstd_safe::get_error_name(code).to_string(),
-                })?
-            };
+            out.extend_from_slice(&self.chunk[..n]);
+            let hint = r.map_err(|code| ContainerError::Zstd {
+                offset,
+                reason: zstd_safe::get_error_name(code).to_string(),
+            })?;
             if hint == 0 {
                 return Ok(());
             }
             // No progress possible: the frame ends before zstd says it is complete.
-            if out.len() == before_out && (input.pos() == before_in || input.pos() == frame.len()) {
+            if n == 0 && (input.pos() == before_in || input.pos() == frame.len()) {
                 return Err(ContainerError::Truncated {
                     offset,
                     available: frame.len() as u64,
@@ -478,5 +490,59 @@ mod tests {
         bad[frame_len - 2] ^= 0x40; // inside the content checksum
         let f = scan(&bad).next().unwrap().unwrap();
         assert!(decompress_frame(f.bytes, f.offset, &mut Vec::new()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    /// One data frame (streaming writer: no content size in the header) whose content is
+    /// `len` bytes of LF-terminated lines.
+    fn frame_of(len: usize) -> Vec<u8> {
+        let mut c = FrameCompressor::new(1).unwrap();
+        let mut file = Vec::new();
+        let line = vec![b'a'; 1023];
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(1024);
+            c.write_line(&line[..n - 1], &mut file).unwrap();
+            left -= n;
+        }
+        c.end_frame(&mut file).unwrap();
+        file
+    }
+
+    /// SPEC §8: a data frame decompresses to at most 16 MiB. Exactly the limit is accepted,
+    /// one byte more is not (the old check ran only before each zstd call, so the last call
+    /// could add up to the whole spare capacity of the output buffer: 17–31 MiB passed).
+    #[test]
+    fn frame_limit_is_exact() {
+        for (len, ok) in [
+            (MAX_FRAME_CONTENT, true),
+            (MAX_FRAME_CONTENT + 1, false),
+            (MAX_FRAME_CONTENT + 1024, false),
+            (17 << 20, false),
+            (31 << 20, false),
+        ] {
+            let f = frame_of(len);
+            let mut out = Vec::new();
+            let r = decompress_frame(&f, 7, &mut out);
+            if ok {
+                assert_eq!(r, Ok(()), "{len}");
+                assert_eq!(out.len(), len);
+            } else {
+                assert_eq!(
+                    r,
+                    Err(ContainerError::OversizedFrame { offset: 7 }),
+                    "{len}"
+                );
+                assert!(out.len() <= MAX_FRAME_CONTENT, "{len}: kept {}", out.len());
+            }
+            // Appending to a buffer that already holds data: the limit is per frame.
+            let mut out = vec![b'x'; 1000];
+            let r = Decompressor::new().frame(&f, 7, &mut out);
+            assert_eq!(r.is_ok(), ok, "{len} after 1000 bytes");
+        }
     }
 }

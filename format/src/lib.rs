@@ -9,12 +9,14 @@
 //! - [`FrameCompressor`] packs lines into zstd data frames; [`skippable_frame`] wraps a
 //!   checkpoint payload (§1).
 //! - [`scan`] walks a compressed file frame by frame; [`decompress_frame`] and
-//!   [`decompress_partial`] decode data frames; [`parse_event`] and [`Header`] read lines back.
+//!   [`decompress_partial`] decode data frames; [`parse_event`] and [`Header`] read lines back;
+//!   [`EventRules`] are the line rules every reader applies.
 
 mod container;
 mod error;
 mod event;
 mod header;
+mod rules;
 
 pub use container::{
     decompress_frame, decompress_partial, scan, skippable_frame, Decompressor, Frame,
@@ -26,3 +28,4 @@ pub use event::{
     format_interval, parse_event, write_json_string, Event, EventEncoder, EventLine, StreamDir,
 };
 pub use header::{Header, SealMeta, SessionInfo, TermInfo};
+pub use rules::EventRules;

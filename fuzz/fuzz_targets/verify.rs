@@ -1,6 +1,8 @@
-//! verify_bytes on arbitrary files: never panics, and OK only for content that was signed.
+//! verify_bytes / verify_recording on arbitrary files, receipts and file names: never panics;
+//! a receipt or file name can only make a report worse, never turn it into OK.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use sealcast_player::{verify_recording, Context, Receipt, Status};
 use sealcast_signer::TrustStore;
 
 const TRUST: &str = include_str!("../../format-spec/vectors/allowed_signers");
@@ -17,5 +19,20 @@ fuzz_target!(|data: &[u8]| {
         Some((_, rest)) => (rest, None),
         None => (data, None),
     };
-    let _ = sealcast_player::verify_bytes(file, seal, &trust);
+    let alone = sealcast_player::verify_bytes(file, None, &trust);
+    let with_seal = sealcast_player::verify_bytes(file, seal, &trust);
+    if with_seal.status == Status::Ok {
+        assert_eq!(alone.status, Status::Ok, "a receipt turned a report into OK");
+    }
+    // A file name made of the input's first bytes: `<32 hex>.cast.zst` must name the session.
+    let name: String = file.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let name = format!("{name}.cast.zst");
+    let ctx = Context {
+        file_name: Some(&name),
+        receipt: seal.map_or(Receipt::Absent, |bytes| Receipt::Read { path: "r.seal", bytes }),
+    };
+    let named = verify_recording(file, &ctx, &trust);
+    if named.status == Status::Ok && name.len() == 32 + ".cast.zst".len() {
+        assert_eq!(named.session.as_deref(), Some(&name[..32]), "name of another session");
+    }
 });

@@ -27,12 +27,9 @@ use std::io::{self, Write};
 
 use thiserror::Error;
 
-use sealcast_format::{
-    format_interval, parse_event, scan, write_json_string, ContainerError, Decompressor, FrameKind,
-    Header,
-};
+use sealcast_format::{format_interval, write_json_string, ContainerError, Header};
 
-use crate::read::{ReadError, Reader};
+use crate::read::{Events, ReadError, Reader};
 
 /// How the compressed stream ended, once everything decodable has been written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +46,7 @@ pub enum StreamEnd {
 }
 
 impl StreamEnd {
-    fn from_error(e: Option<&ContainerError>) -> StreamEnd {
+    pub(crate) fn from_error(e: Option<&ContainerError>) -> StreamEnd {
         match e {
             None => StreamEnd::Complete,
             Some(e @ ContainerError::Truncated { .. }) => StreamEnd::Truncated(e.clone()),
@@ -104,64 +101,34 @@ pub fn cat(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamEnd, Re
     Ok(StreamEnd::of_reader(&reader))
 }
 
-/// Frame counts seen while decoding the raw stream.
-#[derive(Debug, Default, Clone, Copy)]
-struct FrameCounts {
-    data: u64,
-    checkpoints: u64,
-}
-
-/// Feed the complete lines of the decompressed stream to `sink`, one or more whole lines
-/// (each with its LF) per call, in order.
-fn decode_stream(
-    data: &[u8],
-    counts: &mut FrameCounts,
-    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
-) -> io::Result<StreamEnd> {
-    let mut buf: Vec<u8> = Vec::new();
-    let mut end = StreamEnd::Complete;
-    let mut dec = Decompressor::new();
-    for frame in scan(data) {
-        match frame {
-            Ok(f) if f.kind == FrameKind::Checkpoint => counts.checkpoints += 1,
-            Ok(f) => {
-                counts.data += 1;
-                if let Err(e) = dec.frame(f.bytes, f.offset, &mut buf) {
-                    end = StreamEnd::Damaged(e);
-                }
-            }
-            Err(e) => {
-                if let ContainerError::Truncated { offset, .. } = e {
-                    dec.partial(&data[offset as usize..], &mut buf);
-                }
-                end = StreamEnd::from_error(Some(&e));
-            }
-        }
-        if let Some(last_lf) = buf.iter().rposition(|&b| b == b'\n') {
-            sink(&buf[..=last_lf])?;
-            buf.drain(..=last_lf);
-        }
-        if end != StreamEnd::Complete {
-            break;
-        }
-    }
-    Ok(end)
-}
-
 /// Write the decompressed asciicast v3 stream, byte for byte, to `out` (what `zstd -dc`
-/// prints, checkpoint frames skipped). For a damaged or truncated file, the complete lines
-/// decoded before the damage (see [`StreamEnd`]). `data` is the whole compressed file.
+/// prints, checkpoint frames skipped): the header and every event line up to the first one
+/// that breaks the rules of SPEC §2.2 ([`sealcast_format::EventRules`], as every reader
+/// checks them). For a damaged or truncated file, the complete lines decoded before the
+/// damage (see [`StreamEnd`]). `data` is the whole compressed file.
 ///
 /// # Errors
 /// [`ReplayError::Read`] when the file does not start with a decodable asciicast v3 header
-/// (nothing is written then); [`ReplayError::Io`] from `out`.
+/// (nothing is written then), or at the first malformed line (the lines before it are
+/// written); [`ReplayError::Io`] from `out`.
 pub fn write_v3(data: &[u8], out: &mut impl Write) -> Result<StreamEnd, ReplayError> {
-    Reader::open(data)?;
-    let end = decode_stream(data, &mut FrameCounts::default(), |chunk| {
-        out.write_all(chunk)
-    })?;
+    let mut events = Events::open(data)?;
+    out.write_all(&events.header_line)?;
+    out.write_all(b"\n")?;
+    while let Some(checked) = events.next_checked() {
+        match checked {
+            Ok(c) => {
+                out.write_all(c.line)?;
+                out.write_all(b"\n")?;
+            }
+            Err(e) => {
+                out.flush()?;
+                return Err(e.into());
+            }
+        }
+    }
     out.flush()?;
-    Ok(end)
+    Ok(StreamEnd::from_error(events.lines.truncated()))
 }
 
 /// Append `"key":value` to a JSON object under construction.
@@ -405,66 +372,90 @@ pub struct Stats {
     pub data_frames: u64,
     /// Checkpoint frames seen (not verified).
     pub checkpoint_frames: u64,
-    /// Time of the last event, microseconds since the start (the sum of all intervals).
+    /// Time of the last event, microseconds since the start: the sum of all intervals,
+    /// saturating at `u64::MAX` (a sum of 10⁹ s intervals can pass it).
     pub duration_us: u64,
+    /// The longest single interval: (0-based line, microseconds).
+    pub longest_interval: Option<(u64, u64)>,
+    /// Wall-clock time from the header's `start_us` to the `time` of the last checkpoint
+    /// frame (unverified), microseconds, when both exist. Intervals come from a monotonic
+    /// clock that does not run faster than the wall clock, so a `duration_us` beyond this
+    /// (plus a second of slack) means the intervals are not real time.
+    pub clock_span_us: Option<u64>,
     /// Event lines per code, as stored (so `b` extension lines are counted under `b`).
     pub events_by_code: BTreeMap<String, u64>,
     /// Data of the last `x` event: the recorded command's exit status.
     pub exit_status: Option<String>,
-    /// First malformed event line: (0-based line number, reason). Lines after it are still
-    /// counted when they parse.
-    pub bad_line: Option<(u64, String)>,
+    /// First line that breaks the rules of SPEC §2.2 (the error `cat`, `export` and `play`
+    /// stop at). Lines after it are still counted when they parse.
+    pub bad_line: Option<ReadError>,
     /// How the compressed stream ended.
     pub end: StreamEnd,
 }
 
-/// Decode a whole recording (`data` is the compressed file) and gather [`Stats`].
+impl Stats {
+    /// True when the intervals add up to more than the wall-clock time between the start
+    /// and the last checkpoint allows (see [`Stats::clock_span_us`]): at least one interval
+    /// is not real time.
+    pub fn duration_exceeds_clock(&self) -> bool {
+        self.clock_span_us
+            .is_some_and(|span| self.duration_us > span.saturating_add(1_000_000))
+    }
+}
+
+/// Decode a whole recording (`data` is the compressed file) and gather [`Stats`]. Lines are
+/// checked by the same rules as in [`Reader`].
 ///
 /// # Errors
 /// [`ReadError`] when no asciicast v3 header can be decoded.
 pub fn inspect(data: &[u8]) -> Result<Stats, ReadError> {
-    let header = Reader::open(data)?.header().clone();
+    let mut events = Events::open(data)?;
     let mut s = Stats {
-        header,
+        header: events.header.clone(),
         compressed_bytes: data.len() as u64,
         decompressed_bytes: 0,
         lines: 0,
         data_frames: 0,
         checkpoint_frames: 0,
         duration_us: 0,
+        longest_interval: None,
+        clock_span_us: None,
         events_by_code: BTreeMap::new(),
         exit_status: None,
         bad_line: None,
         end: StreamEnd::Complete,
     };
-    let mut counts = FrameCounts::default();
-    let end = decode_stream(data, &mut counts, |chunk| {
-        s.decompressed_bytes += chunk.len() as u64;
-        for line in chunk[..chunk.len() - 1].split(|&b| b == b'\n') {
-            let n = s.lines;
-            s.lines += 1;
-            if n == 0 {
-                continue;
+    while let Some(checked) = events.next_checked() {
+        match checked {
+            Ok(c) => {
+                let iv = c.event.interval_us;
+                s.duration_us = s.duration_us.saturating_add(iv);
+                if s.longest_interval.is_none_or(|(_, l)| iv > l) {
+                    s.longest_interval = Some((c.line_no, iv));
+                }
+                if c.event.code == "x" {
+                    s.exit_status = Some(c.event.data.clone());
+                }
+                *s.events_by_code.entry(c.event.code).or_default() += 1;
             }
-            match parse_event(line) {
-                Ok(ev) => {
-                    s.duration_us += ev.interval_us;
-                    if ev.code == "x" {
-                        s.exit_status = Some(ev.data.clone());
-                    }
-                    *s.events_by_code.entry(ev.code).or_default() += 1;
-                }
-                Err(e) => {
-                    s.bad_line.get_or_insert((n, e.to_string()));
-                }
+            Err(e) => {
+                s.bad_line.get_or_insert(e);
             }
         }
-        Ok(())
-    });
-    // The sink never fails.
-    s.end = end.unwrap_or(StreamEnd::Complete);
-    s.data_frames = counts.data;
-    s.checkpoint_frames = counts.checkpoints;
+    }
+    let lines = &events.lines;
+    s.lines = lines.lines_read;
+    s.decompressed_bytes = lines.bytes_read;
+    s.data_frames = lines.data_frames;
+    s.checkpoint_frames = lines.checkpoint_frames;
+    s.end = StreamEnd::from_error(lines.truncated());
+    let last_time = lines
+        .last_checkpoint
+        .and_then(|note| sealcast_signer::Checkpoint::parse(note).ok())
+        .map(|(cp, _, _)| cp.time_us);
+    if let (Some(t), Some(m)) = (last_time, &s.header.sealcast) {
+        s.clock_span_us = Some(t.saturating_sub(m.start_us));
+    }
     Ok(s)
 }
 
@@ -495,6 +486,7 @@ pub fn rfc3339_utc(unix_us: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sealcast_format::{scan, FrameKind};
     use test_support::{header, recording};
 
     #[test]
@@ -677,7 +669,80 @@ mod tests {
             matches!(&err, ReplayError::Read(ReadError::Line { line: 3, .. })),
             "{err:?}"
         );
-        assert!(err.to_string().starts_with("line 3: "), "{err}");
+        let at = test_support::frame_of_line(&bad, 3);
+        assert!(
+            err.to_string()
+                .starts_with(&format!("line 3, offset {at}: ")),
+            "{err}"
+        );
+        // The same error from every reader of the file.
+        let v2 = write_v2(Reader::open(&bad).unwrap(), &mut Vec::new()).unwrap_err();
+        let v3 = write_v3(&bad, &mut Vec::new()).unwrap_err();
+        let c = cat(Reader::open(&bad).unwrap(), &mut Vec::new()).unwrap_err();
+        let info = inspect(&bad).unwrap().bad_line.unwrap();
+        for e in [
+            v2.to_string(),
+            v3.to_string(),
+            c.to_string(),
+            info.to_string(),
+        ] {
+            assert_eq!(e, err.to_string());
+        }
+    }
+
+    /// `info` used to count a malformed `b` event (not base64, or not after `o`/`i`/`e`) as
+    /// a fine line while `cat` rejected it; both now apply [`sealcast_format::EventRules`].
+    #[test]
+    fn every_reader_rejects_a_malformed_b_event() {
+        let file = recording(|w, t| {
+            t.set(100);
+            w.output(b"one \xff\r\n").unwrap();
+            w.output(b"two\r\n").unwrap();
+        });
+        for (n, line) in [
+            (2u64, &br#"[0.000000, "b", "not base64!"]"#[..]),
+            (3, br#"[0.000000, "b", "/w=="]"#),
+        ] {
+            let bad = test_support::replace_line(&file, n as usize, line);
+            let c = cat(Reader::open(&bad).unwrap(), &mut Vec::new()).unwrap_err();
+            let want = format!(
+                "line {n}, offset {}: ",
+                test_support::frame_of_line(&bad, n)
+            );
+            assert!(c.to_string().starts_with(&want), "{c}");
+            let s = inspect(&bad).unwrap();
+            assert_eq!(s.bad_line.map(|e| e.to_string()), Some(c.to_string()));
+            let v3 = write_v3(&bad, &mut Vec::new()).unwrap_err();
+            assert_eq!(v3.to_string(), c.to_string());
+        }
+    }
+
+    /// Intervals of 10⁹ s: the sum saturates instead of overflowing, and `info` can tell it
+    /// is more time than passed on the wall clock.
+    #[test]
+    fn absurd_intervals_saturate_and_are_detected() {
+        let file = recording(|w, t| {
+            t.set(5_000_000);
+            w.output(b"x").unwrap();
+        });
+        let s = inspect(&file).unwrap();
+        assert_eq!(s.duration_us, 5_000_000);
+        assert!(!s.duration_exceeds_clock(), "{:?}", s.clock_span_us);
+        let huge = br#"[1000000000.000000, "m", ""]"#;
+        let bad = test_support::insert_after_header(&file, huge, 20_000);
+        let s = inspect(&bad).unwrap();
+        assert!(s.bad_line.is_none());
+        assert_eq!(s.duration_us, u64::MAX);
+        assert_eq!(
+            s.longest_interval.map(|(_, us)| us),
+            Some(1_000_000_000_000_000)
+        );
+        assert!(s.duration_exceeds_clock());
+        let times: Vec<u64> = Reader::open(&bad)
+            .unwrap()
+            .map(|e| e.unwrap().time_us)
+            .collect();
+        assert_eq!(times.last(), Some(&u64::MAX));
     }
 
     fn zstd_all(file: &[u8]) -> Vec<u8> {
@@ -774,6 +839,39 @@ pub(crate) mod test_support {
         .unwrap();
         f(&mut w, &clock);
         w.finish(Some(0)).unwrap().0
+    }
+
+    /// Offset of the data frame holding line `n` (0-based).
+    pub fn frame_of_line(file: &[u8], n: u64) -> u64 {
+        let mut line_no = 0;
+        for f in scan(file) {
+            let f = f.unwrap();
+            if f.kind != FrameKind::Data {
+                continue;
+            }
+            let mut content = Vec::new();
+            decompress_frame(f.bytes, f.offset, &mut content).unwrap();
+            line_no += content.iter().filter(|&&b| b == b'\n').count() as u64;
+            if n < line_no {
+                return f.offset;
+            }
+        }
+        panic!("no line {n}");
+    }
+
+    /// `file` with `count` copies of `line` added as one more data frame right after the
+    /// header's frame (the checkpoints no longer match; readers do not care).
+    pub fn insert_after_header(file: &[u8], line: &[u8], count: usize) -> Vec<u8> {
+        let first = scan(file).next().unwrap().unwrap();
+        let end = (first.offset + first.len) as usize;
+        let mut out = file[..end].to_vec();
+        let mut c = FrameCompressor::new(1).unwrap();
+        for _ in 0..count {
+            c.write_line(line, &mut out).unwrap();
+        }
+        c.end_frame(&mut out).unwrap();
+        out.extend_from_slice(&file[end..]);
+        out
     }
 
     /// `file` with line `n` (0-based, without LF) replaced by `new`; only the frame holding

@@ -13,6 +13,8 @@ pub use export::{
     cat, inspect, rfc3339_utc, v2_header, write_txt, write_v2, write_v3, ReplayError, Stats,
     StreamEnd, TextConverter,
 };
-pub use play::{play, PlayOptions};
+pub use play::{play, PlayOptions, Played, MAX_WAIT_US};
 pub use read::{ReadError, Reader};
-pub use verify::{verify_bytes, Divergence, Report, Status, Tail};
+pub use verify::{
+    verify_bytes, verify_recording, Context, Divergence, Receipt, Report, Status, Tail,
+};

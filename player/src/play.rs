@@ -3,15 +3,31 @@
 //! Timing model: every event (of any code) advances the recording clock by its gap from the
 //! previous event, capped at the idle limit; only `o` events are written. Before writing an
 //! `o` event the player asks the injected sleeper to wait until `capped time / speed` (the
-//! request is the difference to the previous target, so rounding never accumulates). The
-//! sleeper is a parameter so tests can record the requested waits instead of sleeping, and so
-//! the CLI can correct for the time spent writing.
+//! request is the difference to the previous target, so rounding never accumulates). No
+//! single wait is longer than [`MAX_WAIT_US`] (60 s), whatever the intervals, speed or idle
+//! limit say: the parser accepts intervals up to 10⁹ s, and a replay must not sleep them out.
+//! A shortened wait drops the rest of that pause (later events keep their spacing) and is
+//! counted in [`Played::shortened`]. The sleeper is a parameter so tests can record the
+//! requested waits instead of sleeping, and so the CLI can correct for the time spent
+//! writing.
 
 use std::io::Write;
 use std::time::Duration;
 
 use crate::export::{ReplayError, StreamEnd};
 use crate::read::Reader;
+
+/// Longest single wait of a replay, microseconds of wall time: 60 s.
+pub const MAX_WAIT_US: u64 = 60_000_000;
+
+/// What a replay did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Played {
+    /// How the compressed stream ended.
+    pub end: StreamEnd,
+    /// Waits shortened to [`MAX_WAIT_US`].
+    pub shortened: u64,
+}
 
 /// How to replay.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,7 +50,7 @@ impl Default for PlayOptions {
 
 /// Replay the `o` events of `reader` to `out` with their recorded timing: exact bytes (`b`
 /// extension data substituted), `out` flushed after each event. Waits are requested from
-/// `sleeper` (zero waits are not requested).
+/// `sleeper` (zero waits are not requested; none longer than [`MAX_WAIT_US`]).
 ///
 /// # Errors
 /// [`ReplayError::Options`] for a speed that is not finite and positive (nothing written);
@@ -45,7 +61,7 @@ pub fn play(
     out: &mut impl Write,
     opts: PlayOptions,
     sleeper: &mut impl FnMut(Duration),
-) -> Result<StreamEnd, ReplayError> {
+) -> Result<Played, ReplayError> {
     if !(opts.speed.is_finite() && opts.speed > 0.0) {
         return Err(ReplayError::Options(format!(
             "speed must be a positive number, not {}",
@@ -62,25 +78,34 @@ pub fn play(
     });
     let mut prev_us = 0u64; // recording time of the previous event
     let mut virtual_us = 0u64; // recording time with gaps capped
-    let mut slept_us = 0u64; // wall time requested so far
+    let mut slept_us = 0u64; // wall time requested so far (shortened waits count in full)
+    let mut shortened = 0u64;
     for ev in reader.by_ref() {
         let ev = ev?;
         let gap = ev.time_us.saturating_sub(prev_us);
         prev_us = prev_us.max(ev.time_us);
-        virtual_us += limit.map_or(gap, |l| gap.min(l));
+        virtual_us = virtual_us.saturating_add(limit.map_or(gap, |l| gap.min(l)));
         if ev.code != "o" {
             continue;
         }
+        // `as` saturates: a huge quotient is u64::MAX, never undefined.
         let target = (virtual_us as f64 / opts.speed).round() as u64;
         if target > slept_us {
-            sleeper(Duration::from_micros(target - slept_us));
+            let wait = target - slept_us;
+            if wait > MAX_WAIT_US {
+                shortened += 1;
+            }
+            sleeper(Duration::from_micros(wait.min(MAX_WAIT_US)));
             slept_us = target;
         }
         out.write_all(&ev.bytes)?;
         out.flush()?;
     }
     out.flush()?;
-    Ok(StreamEnd::of_reader(&reader))
+    Ok(Played {
+        end: StreamEnd::of_reader(&reader),
+        shortened,
+    })
 }
 
 #[cfg(test)]
@@ -113,7 +138,7 @@ mod tests {
             &mut |d: Duration| sleeps.push(d.as_micros() as u64),
         )
         .unwrap();
-        assert_eq!(end, StreamEnd::Complete);
+        assert_eq!(end.end, StreamEnd::Complete);
         (out, sleeps)
     }
 
@@ -178,6 +203,55 @@ mod tests {
         };
         let (_, sleeps) = run(&f, opts);
         assert_eq!(sleeps, [5_000_000]);
+    }
+
+    /// An interval of 10⁹ s (the parser's maximum) is replayed as one 60 s wait, not slept
+    /// out; so is a pause made of many events that each stay under the cap, and a wait that
+    /// only a slow speed makes long. The spacing after it is kept.
+    #[test]
+    fn no_wait_is_longer_than_the_cap() {
+        let f = recording(|w, t| {
+            w.output(b"a").unwrap();
+            t.set(1_000_000_000_000_000);
+            w.output(b"b").unwrap();
+            t.set(1_000_000_000_500_000);
+            w.output(b"c").unwrap();
+        });
+        let mut out = Vec::new();
+        let mut sleeps = Vec::new();
+        let played = play(
+            Reader::open(&f).unwrap(),
+            &mut out,
+            PlayOptions::default(),
+            &mut |d: Duration| sleeps.push(d.as_micros() as u64),
+        )
+        .unwrap();
+        assert_eq!(out, b"abc");
+        assert_eq!(sleeps, [MAX_WAIT_US, 500_000]);
+        assert_eq!(played.shortened, 1);
+
+        // Twenty markers 50 s apart, then output: one wait, capped.
+        let f = recording(|w, t| {
+            for i in 1..=20u64 {
+                t.set(i * 50_000_000);
+                w.marker("m").unwrap();
+            }
+            w.output(b"x").unwrap();
+        });
+        let (_, sleeps) = run(&f, PlayOptions::default());
+        assert_eq!(sleeps, [MAX_WAIT_US]);
+
+        // 40 s at speed 0.5 would be 80 s.
+        let f = recording(|w, t| {
+            t.set(40_000_000);
+            w.output(b"x").unwrap();
+        });
+        let opts = PlayOptions {
+            speed: 0.5,
+            idle_limit_us: None,
+        };
+        let (_, sleeps) = run(&f, opts);
+        assert_eq!(sleeps, [MAX_WAIT_US]);
     }
 
     #[test]

@@ -1,16 +1,17 @@
 //! Streaming event reader: container → lines → [`EventLine`]s with absolute times and exact
 //! bytes (`b` events folded in, SPEC §2.2). Reads unverified data; verification is
-//! [`crate::verify_bytes`].
+//! [`crate::verify_bytes`]. Every line is checked by [`EventRules`], the rules `verify`
+//! applies too, so each command rejects the same lines with the same [`ReadError`] text.
 
 use thiserror::Error;
 
 use sealcast_format::{
-    parse_event, scan, ContainerError, Decompressor, EventLine, FrameKind, Header, ParseError,
+    scan, ContainerError, Decompressor, EventLine, EventRules, FrameKind, Header, ParseError,
     Scanner,
 };
 
 /// Error reading a recording's events.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum ReadError {
     /// The container is not readable (offset inside).
@@ -19,45 +20,112 @@ pub enum ReadError {
     /// The header line is not asciicast v3.
     #[error("line 0 (header): {0}")]
     Header(ParseError),
-    /// An event line is malformed.
-    #[error("line {line}: {reason}")]
+    /// An event line breaks the rules of SPEC §2.2 ([`EventRules`]). Displayed as
+    /// `line L, offset O: reason`, the form `sealcast verify` prints for the same line.
+    #[error("line {line}, offset {offset}: {reason}")]
     Line {
         /// 0-based line number (0 = header).
         line: u64,
+        /// Offset in the compressed file of the data frame holding the line's first byte.
+        offset: u64,
         /// What is wrong.
         reason: String,
     },
 }
 
-/// Complete lines of the decompressed stream, frame by frame.
-struct Lines<'a> {
+/// Complete lines of the decompressed stream, frame by frame, with the compressed offset of
+/// the frame each line starts in, and counts of what was read.
+pub(crate) struct Lines<'a> {
     data: &'a [u8],
     scanner: Scanner<'a>,
     dec: Decompressor,
     buf: Vec<u8>,
     pos: usize,
+    /// (index in `buf` where a frame's content starts, that frame's offset), ascending.
+    starts: Vec<(usize, u64)>,
     truncated: Option<ContainerError>,
     done: bool,
+    /// Data frames found complete by the scan.
+    pub data_frames: u64,
+    /// Checkpoint frames seen (not verified).
+    pub checkpoint_frames: u64,
+    /// Payload of the last checkpoint frame seen (not verified).
+    pub last_checkpoint: Option<&'a [u8]>,
+    /// Complete lines returned so far, and their bytes (LFs included).
+    pub lines_read: u64,
+    pub bytes_read: u64,
 }
 
 impl<'a> Lines<'a> {
-    /// Next complete line as a range into `self.buf`.
-    fn next_line(&mut self) -> Option<(usize, usize)> {
+    /// Lines of the whole compressed file `data`.
+    pub(crate) fn new(data: &'a [u8]) -> Lines<'a> {
+        Lines {
+            data,
+            scanner: scan(data),
+            dec: Decompressor::new(),
+            buf: Vec::new(),
+            pos: 0,
+            starts: Vec::new(),
+            truncated: None,
+            done: false,
+            data_frames: 0,
+            checkpoint_frames: 0,
+            last_checkpoint: None,
+            lines_read: 0,
+            bytes_read: 0,
+        }
+    }
+
+    /// The next complete line (without its LF) and the offset of the frame it starts in.
+    pub(crate) fn next_line(&mut self) -> Option<(&[u8], u64)> {
+        let (s, e, offset) = self.next_range()?;
+        Some((&self.buf[s..e], offset))
+    }
+
+    /// Set once a frame could not be read completely (a crash tail or damage).
+    pub(crate) fn truncated(&self) -> Option<&ContainerError> {
+        self.truncated.as_ref()
+    }
+
+    /// Take the container error (for a file where no line could be read).
+    pub(crate) fn take_truncated(&mut self) -> Option<ContainerError> {
+        self.truncated.take()
+    }
+
+    fn offset_of(&self, at: usize) -> u64 {
+        let i = self.starts.partition_point(|&(s, _)| s <= at);
+        self.starts.get(i.wrapping_sub(1)).map_or(0, |&(_, o)| o)
+    }
+
+    fn next_range(&mut self) -> Option<(usize, usize, u64)> {
         loop {
-            if let Some(n) = self.buf[self.pos..].iter().position(|&b| b == b'\n') {
+            if let Some(n) = memchr::memchr(b'\n', &self.buf[self.pos..]) {
                 let start = self.pos;
                 self.pos += n + 1;
-                return Some((start, start + n));
+                self.lines_read += 1;
+                self.bytes_read += n as u64 + 1;
+                return Some((start, start + n, self.offset_of(start)));
             }
             if self.done {
                 return None;
+            }
+            // Keep the frame start that the unfinished line begins in.
+            let keep = self.starts.partition_point(|&(s, _)| s <= self.pos);
+            self.starts.drain(..keep.saturating_sub(1));
+            for st in &mut self.starts {
+                st.0 = st.0.saturating_sub(self.pos);
             }
             self.buf.drain(..self.pos);
             self.pos = 0;
             match self.scanner.next() {
                 None => self.done = true,
-                Some(Ok(f)) if f.kind == FrameKind::Checkpoint => {}
+                Some(Ok(f)) if f.kind == FrameKind::Checkpoint => {
+                    self.checkpoint_frames += 1;
+                    self.last_checkpoint = Some(f.bytes);
+                }
                 Some(Ok(f)) => {
+                    self.data_frames += 1;
+                    self.starts.push((self.buf.len(), f.offset));
                     if let Err(e) = self.dec.frame(f.bytes, f.offset, &mut self.buf) {
                         self.truncated = Some(e);
                         self.done = true;
@@ -65,6 +133,7 @@ impl<'a> Lines<'a> {
                 }
                 Some(Err(e)) => {
                     if let ContainerError::Truncated { offset, .. } = e {
+                        self.starts.push((self.buf.len(), offset));
                         self.dec
                             .partial(&self.data[offset as usize..], &mut self.buf);
                     }
@@ -76,22 +145,87 @@ impl<'a> Lines<'a> {
     }
 }
 
-/// Iterator over the events of a recording held in memory. Yields the events of the
-/// decodable prefix; [`Reader::truncated`] tells whether the stream ended early.
-pub struct Reader<'a> {
-    lines: Lines<'a>,
+/// One event line as [`EventRules`] accepted it.
+pub(crate) struct Checked<'l> {
+    /// The line's bytes (without LF).
+    pub line: &'l [u8],
+    /// 0-based line number.
+    pub line_no: u64,
+    /// The parsed event.
+    pub event: sealcast_format::Event,
+    /// Decoded bytes of a `b` event.
+    pub raw: Option<Vec<u8>>,
+}
+
+/// The header and then the checked event lines of a recording: the one path by which
+/// `cat`, `export`, `play` and `info` read lines.
+pub(crate) struct Events<'a> {
+    pub lines: Lines<'a>,
+    pub header: Header,
+    /// The header line's bytes (without LF).
+    pub header_line: Vec<u8>,
+    rules: EventRules,
     line_no: u64,
+}
+
+impl<'a> Events<'a> {
+    /// Open `data` and parse its header (line 0).
+    pub(crate) fn open(data: &'a [u8]) -> Result<Events<'a>, ReadError> {
+        let mut lines = Lines::new(data);
+        let Some((first, _)) = lines.next_line() else {
+            return Err(lines
+                .take_truncated()
+                .unwrap_or(ContainerError::Empty)
+                .into());
+        };
+        let header_line = first.to_vec();
+        let header = Header::parse(first).map_err(ReadError::Header)?;
+        Ok(Events {
+            lines,
+            header,
+            header_line,
+            rules: EventRules::new(),
+            line_no: 1,
+        })
+    }
+
+    /// The next event line, checked; `None` at the end of what decodes.
+    pub(crate) fn next_checked(&mut self) -> Option<Result<Checked<'_>, ReadError>> {
+        let (line, offset) = self.lines.next_line()?;
+        let line_no = self.line_no;
+        self.line_no += 1;
+        Some(match self.rules.parse(line) {
+            Ok((event, raw)) => Ok(Checked {
+                line,
+                line_no,
+                event,
+                raw,
+            }),
+            Err(e) => Err(ReadError::Line {
+                line: line_no,
+                offset,
+                reason: e.to_string(),
+            }),
+        })
+    }
+}
+
+/// Iterator over the events of a recording held in memory. Yields the events of the
+/// decodable prefix; [`Reader::truncated`] tells whether the stream ended early. Stops after
+/// the first [`ReadError`] (every event before the bad line is yielded first).
+pub struct Reader<'a> {
+    events: Events<'a>,
     time_us: u64,
     pending: Option<EventLine>,
     /// An error found while `pending` was still held; yielded after it.
     failed: Option<ReadError>,
-    header: Header,
+    stopped: bool,
 }
 
 impl std::fmt::Debug for Reader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reader")
-            .field("line_no", &self.line_no)
+            .field("line_no", &self.events.line_no)
             .finish()
     }
 }
@@ -103,56 +237,24 @@ impl<'a> Reader<'a> {
     /// [`ReadError::Container`] if no complete line can be decoded, [`ReadError::Header`] if
     /// line 0 is not an asciicast v3 header.
     pub fn open(data: &'a [u8]) -> Result<Reader<'a>, ReadError> {
-        let mut lines = Lines {
-            dec: Decompressor::new(),
-            data,
-            scanner: scan(data),
-            buf: Vec::new(),
-            pos: 0,
-            truncated: None,
-            done: false,
-        };
-        let Some((s, e)) = lines.next_line() else {
-            return Err(lines
-                .truncated
-                .take()
-                .unwrap_or(ContainerError::Empty)
-                .into());
-        };
-        let header = Header::parse(&lines.buf[s..e]).map_err(ReadError::Header)?;
         Ok(Reader {
-            lines,
-            line_no: 1,
+            events: Events::open(data)?,
             time_us: 0,
             pending: None,
             failed: None,
-            header,
+            stopped: false,
         })
     }
 
     /// The header (line 0).
     pub fn header(&self) -> &Header {
-        &self.header
+        &self.events.header
     }
 
     /// Set once the reader reached a frame it could not read completely (a crash tail or
     /// damage): the events returned are the decodable prefix.
     pub fn truncated(&self) -> Option<&ContainerError> {
-        self.lines.truncated.as_ref()
-    }
-}
-
-impl Reader<'_> {
-    /// Report a bad line, but first hand out the event held back before it.
-    fn fail(&mut self, line: u64, reason: String) -> Option<Result<EventLine, ReadError>> {
-        let err = ReadError::Line { line, reason };
-        match self.pending.take() {
-            Some(p) => {
-                self.failed = Some(err);
-                Some(Ok(p))
-            }
-            None => Some(Err(err)),
-        }
+        self.events.lines.truncated()
     }
 }
 
@@ -163,37 +265,38 @@ impl Iterator for Reader<'_> {
         if let Some(err) = self.failed.take() {
             return Some(Err(err));
         }
+        if self.stopped {
+            return None;
+        }
         loop {
-            let Some((s, e)) = self.lines.next_line() else {
-                return self.pending.take().map(Ok);
+            let checked = match self.events.next_checked() {
+                None => return self.pending.take().map(Ok),
+                Some(Ok(c)) => c,
+                Some(Err(err)) => {
+                    self.stopped = true;
+                    return match self.pending.take() {
+                        Some(p) => {
+                            self.failed = Some(err);
+                            Some(Ok(p))
+                        }
+                        None => Some(Err(err)),
+                    };
+                }
             };
-            let line_no = self.line_no;
-            self.line_no += 1;
-            let ev = match parse_event(&self.lines.buf[s..e]) {
-                Ok(ev) => ev,
-                Err(err) => return self.fail(line_no, err.to_string()),
-            };
-            self.time_us += ev.interval_us;
-            if ev.code == "b" {
-                let raw = match ev.raw_bytes() {
-                    Ok(raw) => raw,
-                    Err(err) => return self.fail(line_no, err.to_string()),
-                };
-                match self.pending.as_mut() {
-                    Some(p) if matches!(p.code.as_str(), "o" | "i" | "e") => p.bytes = raw,
-                    _ => {
-                        return self.fail(
-                            line_no,
-                            "'b' event does not follow an 'o', 'i' or 'e' event".into(),
-                        )
-                    }
+            // Saturating: 10⁹ s per line cannot overflow a u64 of µs in fewer than 18 000
+            // lines, and a reader never panics on input.
+            self.time_us = self.time_us.saturating_add(checked.event.interval_us);
+            if let Some(raw) = checked.raw {
+                // EventRules: a `b` follows an `o`, `i` or `e`, which is pending.
+                if let Some(p) = self.pending.as_mut() {
+                    p.bytes = raw;
                 }
                 continue;
             }
             let next = EventLine {
                 time_us: self.time_us,
-                code: ev.code,
-                bytes: ev.data.into_bytes(),
+                code: checked.event.code,
+                bytes: checked.event.data.into_bytes(),
             };
             if let Some(done) = self.pending.replace(next) {
                 return Some(Ok(done));

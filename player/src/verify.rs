@@ -4,10 +4,10 @@
 use serde::Serialize;
 
 use sealcast_format::{
-    decompress_frame, decompress_partial, parse_event, scan, ContainerError, Decompressor, Frame,
-    FrameKind, Header, CHECKPOINT_MAGIC,
+    decompress_frame, parse_event, scan, ContainerError, Decompressor, EventRules, Frame,
+    FrameKind, Header, CHECKPOINT_MAGIC, MAX_CHECKPOINT_PAYLOAD,
 };
-use sealcast_signer::{verify_note, ChainVerifier, CheckpointError, TrustStore};
+use sealcast_signer::{verify_note, ChainVerifier, Checkpoint, CheckpointError, TrustStore};
 
 /// Verification outcome of one recording (SPEC §7). Serialises as its upper-case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -247,24 +247,79 @@ fn blame_line(
     }
 }
 
-/// Verify a whole recording held in memory.
-///
-/// `receipt` is the content of `<file>.seal` when one exists. Never panics on any input;
-/// every outcome is a [`Report`].
+/// The seal receipt `<file>.seal` beside a recording, as the caller found it (SPEC §5,
+/// "Seal receipt"). `path` names it in reasons.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Receipt<'a> {
+    /// There is no receipt.
+    #[default]
+    Absent,
+    /// The receipt's bytes (callers read at most [`MAX_CHECKPOINT_PAYLOAD`]` + 1`; a longer
+    /// receipt is refused as `MODIFIED`).
+    Read {
+        /// Where the receipt is.
+        path: &'a str,
+        /// Its content.
+        bytes: &'a [u8],
+    },
+    /// Something exists at the receipt's path that is not a regular file (a FIFO, device,
+    /// socket or directory): `MODIFIED`, since sealcast only writes regular files there.
+    NotRegular {
+        /// Where it is.
+        path: &'a str,
+        /// What it is ("a FIFO", …).
+        what: &'a str,
+    },
+    /// The receipt exists but could not be read (I/O error, permissions): `UNREADABLE`, in
+    /// its place in the precedence (SPEC §7).
+    Unreadable {
+        /// Where it is.
+        path: &'a str,
+        /// The I/O error.
+        error: &'a str,
+    },
+}
+
+/// What a caller knows about a recording besides its bytes (SPEC §7).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    /// The recording's file name (last path component), when it was read from a file. A name
+    /// of the form `<32 hex digits>.cast.zst` claims a session id, which must be the
+    /// header's; other names (a `record --out` choice, a renamed copy) claim nothing.
+    pub file_name: Option<&'a str>,
+    /// Its seal receipt.
+    pub receipt: Receipt<'a>,
+}
+
+/// Verify a whole recording held in memory, with the receipt given as bytes (or none).
+/// Same as [`verify_recording`] with no file name and the receipt named `seal receipt`.
 pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> Report {
+    let receipt = match receipt {
+        Some(bytes) => Receipt::Read { path: "", bytes },
+        None => Receipt::Absent,
+    };
+    verify_recording(
+        data,
+        &Context {
+            file_name: None,
+            receipt,
+        },
+        trust,
+    )
+}
+
+/// Verify a whole recording held in memory, with what the caller knows about its file name
+/// and seal receipt. The status is decided by the precedence of SPEC §7; never panics on
+/// any input; every outcome is a [`Report`].
+pub fn verify_recording(data: &[u8], ctx: &Context<'_>, trust: &TrustStore) -> Report {
     if data.len() < PIPELINE_MIN_BYTES {
         let mut dec = Decompressor::new();
-        return verify_frames(
-            data,
-            receipt,
-            trust,
-            scan(data).map(|f| decode(&mut dec, f)),
-        );
+        return verify_frames(data, ctx, trust, scan(data).map(|f| decode(&mut dec, f)));
     }
     // Decompression runs one frame ahead of hashing on a second thread: zstd and SHA-256 are
     // each about 1 GB/s on one core, so overlapping them roughly doubles throughput. The
     // channel is bounded (memory ≤ 4 frames); an early return drops the receiver, which stops
-    // the producer.
+    // the producer. The producer's Decompressor enforces the frame limit (SPEC §8) itself.
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Scanned<'_>>(4);
         s.spawn(move || {
@@ -275,7 +330,7 @@ pub fn verify_bytes(data: &[u8], receipt: Option<&[u8]>, trust: &TrustStore) -> 
                 }
             }
         });
-        verify_frames(data, receipt, trust, rx.into_iter())
+        verify_frames(data, ctx, trust, rx.into_iter())
     })
 }
 
@@ -311,9 +366,36 @@ fn lines(buf: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// The status of damage at `off` that is not a limit violation (SPEC §7.1, step 2.3): after
+/// a verified final checkpoint, or before a checkpoint frame, it is a modification of sealed
+/// data; with no checkpoint verified before it and none after, the file was never signed
+/// (`FORMAT`). `None` when checkpoints verified before it and none follows: the caller makes
+/// it the start of an unsealed tail when a crash can leave it, else `MODIFIED`.
+fn damage_status(data: &[u8], off: u64, r: &Report, final_seen: bool) -> Option<Status> {
+    let signed_after = data
+        .get(off as usize + 1..)
+        .is_some_and(contains_checkpoint);
+    if final_seen || signed_after {
+        Some(Status::Modified)
+    } else if r.checkpoints == 0 {
+        Some(Status::Format)
+    } else {
+        None
+    }
+}
+
+/// Whether `name` claims a session id (`<32 hex digits>.cast.zst`), and which.
+fn claimed_session(name: &str) -> Option<&str> {
+    let id = name.strip_suffix(".cast.zst")?;
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+/// Reason suffix for damage in a file that holds no signed checkpoint.
+const UNSIGNED: &str = "not a sealcast recording (no signed checkpoint)";
+
 fn verify_frames<'d>(
     data: &'d [u8],
-    receipt: Option<&[u8]>,
+    ctx: &Context<'_>,
     trust: &TrustStore,
     frames: impl Iterator<Item = Scanned<'d>>,
 ) -> Report {
@@ -325,159 +407,143 @@ fn verify_frames<'d>(
     let mut final_note: Option<&[u8]> = None;
     let mut tail_start: Option<u64> = None;
     let mut header_key_id: Option<String> = None;
+    // The event rules every reader applies (SPEC §2.2), their state where the region
+    // starts, and the first line of the region that breaks them.
+    let mut rules = EventRules::new();
+    let mut region_rules = rules;
+    let mut bad_event: Option<(u64, u64, String)> = None;
+    let mut scratch = Vec::new();
+    let mut line_no = 0u64;
 
     for (frame, decoded) in frames {
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
                 let off = e.offset().unwrap_or(0);
-                let nothing_yet = r.checkpoints == 0 && region_offset.is_none();
-                // A crash only ever damages the end; a broken frame with a checkpoint after it
-                // is a modification of sealed data.
-                let sealed_after = data
-                    .get(off as usize + 1..)
-                    .is_some_and(contains_checkpoint);
-                if sealed_after {
-                    return r.fail(
-                        Status::Modified,
-                        e.to_string(),
-                        Some(Divergence {
-                            line: region_line,
-                            offset: off,
-                        }),
-                    );
-                }
-                match e {
-                    ContainerError::Truncated { .. } | ContainerError::Zstd { .. }
-                        if !nothing_yet && final_note.is_none() =>
-                    {
+                let crash_like = matches!(
+                    e,
+                    ContainerError::Truncated { .. }
+                        | ContainerError::Zstd { .. }
+                        | ContainerError::BadMagic { .. }
+                );
+                let at = Some(Divergence {
+                    line: region_line,
+                    offset: off,
+                });
+                match damage_status(data, off, &r, final_note.is_some()) {
+                    None if crash_like => {
                         tail_start = Some(off);
                         break;
                     }
-                    ContainerError::BadMagic { .. } if !nothing_yet && final_note.is_none() => {
-                        tail_start = Some(off);
-                        break;
+                    Some(Status::Modified) if final_note.is_some() => {
+                        let reason = format!("bytes after the final checkpoint: {e}");
+                        return r.fail(Status::Modified, reason, at);
                     }
-                    _ if final_note.is_some() => {
-                        return r.fail(
-                            Status::Modified,
-                            format!("bytes after the final checkpoint: {e}"),
-                            Some(Divergence {
-                                line: region_line,
-                                offset: off,
-                            }),
-                        );
+                    Some(Status::Format) => {
+                        let at = at.filter(|_| e.offset().is_some());
+                        return r.fail(Status::Format, format!("{e}; {UNSIGNED}"), at);
                     }
-                    ContainerError::UnexpectedSkippable { .. }
-                    | ContainerError::OversizedCheckpoint { .. }
-                        if !nothing_yet =>
-                    {
-                        return r.fail(
-                            Status::Modified,
-                            e.to_string(),
-                            Some(Divergence {
-                                line: region_line,
-                                offset: off,
-                            }),
-                        );
-                    }
-                    ContainerError::Truncated { .. } => {
-                        // A crash before the first frame was complete: nothing verifiable yet.
-                        tail_start = Some(off);
-                        break;
-                    }
-                    _ => return r.fail(Status::Format, e.to_string(), None),
+                    st => return r.fail(st.unwrap_or(Status::Modified), e.to_string(), at),
                 }
             }
+        };
+        let at = Divergence {
+            line: region_line,
+            offset: frame.offset,
         };
         if final_note.is_some() {
             return r.fail(
                 Status::Modified,
                 "data after the final checkpoint",
-                Some(Divergence {
-                    line: region_line,
-                    offset: frame.offset,
-                }),
+                Some(at),
             );
         }
+        // Damage inside this frame that no crash leaves: its status.
+        let failed = |r: Report, reason: String| match damage_status(data, frame.offset, &r, false)
+            .unwrap_or(Status::Modified)
+        {
+            Status::Format => r.fail(
+                Status::Format,
+                format!("{reason}; {UNSIGNED}"),
+                Some(at.clone()),
+            ),
+            st => r.fail(st, reason, Some(at.clone())),
+        };
         match frame.kind {
             FrameKind::Data => {
                 region_offset.get_or_insert(frame.offset);
-                // Before the header a bad frame means "not a recording"; after, "modified".
-                let bad_frame = |r: Report, reason: String| {
-                    let status = if verifier.is_none() {
-                        Status::Format
-                    } else {
-                        Status::Modified
-                    };
-                    r.fail(
-                        status,
-                        reason,
-                        Some(Divergence {
-                            line: region_line,
-                            offset: frame.offset,
-                        }),
-                    )
-                };
                 let buf = match decoded.unwrap_or(Err(ContainerError::Empty)) {
                     Ok(buf) => buf,
-                    Err(e) => return bad_frame(r, e.to_string()),
+                    // A limit of SPEC §8, wherever it is: FORMAT.
+                    Err(e @ ContainerError::OversizedFrame { .. }) => {
+                        let reason = format!(
+                            "{e} ({} MiB, SPEC §8)",
+                            sealcast_format::MAX_FRAME_CONTENT >> 20
+                        );
+                        return r.fail(Status::Format, reason, Some(at));
+                    }
+                    // An undecodable frame is what a crash can leave.
+                    Err(e) => {
+                        if damage_status(data, frame.offset, &r, false).is_none() {
+                            tail_start = Some(frame.offset);
+                            break;
+                        }
+                        return failed(r, e.to_string());
+                    }
                 };
                 if buf.last() != Some(&b'\n') {
                     let reason = format!(
                         "offset {}: frame does not end at a line boundary",
                         frame.offset
                     );
-                    return bad_frame(r, reason);
+                    return failed(r, reason);
                 }
                 for line in lines(&buf) {
-                    if verifier.is_none() {
-                        let meta = match Header::parse(line) {
-                            Ok(Header {
-                                sealcast: Some(m), ..
-                            }) => m,
-                            Ok(_) => return r.fail(
-                                Status::Format,
-                                "asciicast v3 without sealcast metadata: not a sealed recording",
-                                None,
-                            ),
-                            Err(e) => {
-                                return r.fail(
-                                    Status::Format,
-                                    format!("line 0 (header): {e}"),
-                                    Some(Divergence {
-                                        line: 0,
-                                        offset: frame.offset,
-                                    }),
-                                )
-                            }
-                        };
-                        verifier = Some(ChainVerifier::new(
-                            &meta.host,
-                            &meta.session,
-                            &meta.key_id,
-                            trust,
-                        ));
-                        r.session = Some(meta.session);
-                        r.host = Some(meta.host);
-                        r.user = Some(meta.user);
-                        header_key_id = Some(meta.key_id);
-                    }
                     if let Some(v) = verifier.as_mut() {
+                        if let Err(e) = rules.check(line, &mut scratch) {
+                            bad_event.get_or_insert((line_no, frame.offset, e.to_string()));
+                        }
                         v.line(line);
+                        line_no += 1;
+                        continue;
                     }
+                    let meta = match Header::parse(line) {
+                        Ok(Header {
+                            sealcast: Some(m), ..
+                        }) => m,
+                        Ok(_) => {
+                            let reason = "line 0 (header): asciicast v3 without sealcast metadata"
+                                .to_string();
+                            return failed(r, reason);
+                        }
+                        Err(e) => return failed(r, format!("line 0 (header): {e}")),
+                    };
+                    let mut v = ChainVerifier::new(&meta.host, &meta.session, &meta.key_id, trust);
+                    header_key_id = Some(meta.key_id.clone());
+                    v.line(line);
+                    line_no += 1;
+                    verifier = Some(v);
+                    r.session = Some(meta.session);
+                    r.host = Some(meta.host);
+                    r.user = Some(meta.user);
                 }
             }
             FrameKind::Checkpoint => {
                 let Some(v) = verifier.as_mut() else {
-                    return r.fail(
-                        Status::Format,
-                        format!("offset {}: checkpoint before the header", frame.offset),
-                        None,
-                    );
+                    let reason = format!("offset {}: checkpoint before the header", frame.offset);
+                    return failed(r, reason);
                 };
                 match v.checkpoint(frame.bytes) {
                     Ok((cp, trusted)) => {
+                        // The region is what was signed; a line in it that breaks the event
+                        // rules was signed that way, and no reader will show past it.
+                        if let Some((line, offset, reason)) = bad_event.take() {
+                            return r.fail(
+                                Status::Format,
+                                reason,
+                                Some(Divergence { line, offset }),
+                            );
+                        }
                         r.checkpoints += 1;
                         r.verified_lines = cp.lines;
                         r.verified_bytes = cp.bytes;
@@ -485,6 +551,7 @@ fn verify_frames<'d>(
                         r.signer = Some(trusted.principals_text());
                         region_offset = None;
                         region_line = cp.lines;
+                        region_rules = rules;
                         if cp.is_final {
                             final_note = Some(frame.bytes);
                         }
@@ -515,41 +582,42 @@ fn verify_frames<'d>(
         }
     }
 
-    if verifier.is_none() && tail_start.is_none() {
-        return r.fail(Status::Format, "no header", None);
+    if r.checkpoints == 0 {
+        let what = if verifier.is_none() {
+            "no header".to_string()
+        } else {
+            format!("a header and {} event lines", line_no.saturating_sub(1))
+        };
+        let reason = format!(
+            "{what} but no signed checkpoint: sealcast signs checkpoint 0 right after the \
+             header, before the session starts (SPEC §10), so no sealcast session wrote this \
+             file as it stands"
+        );
+        return r.fail(Status::Format, reason, None);
     }
 
-    // What the seal receipt says, if there is one.
-    let receipt_cp = match receipt.map(|n| verify_note(n, trust)) {
-        None => None,
-        Some(Ok(cp)) => Some(cp),
-        Some(Err(e)) => return r.fail(checkpoint_status(&e), format!("seal receipt: {e}"), None),
-    };
-    if let Some(cp) = &receipt_cp {
-        if r.session.as_deref().is_some_and(|s| s != cp.session) {
-            return r.fail(
-                Status::Modified,
-                "seal receipt belongs to another session",
-                None,
-            );
-        }
-        // The receipt repeats a checkpoint of this file, so the header's key signed it.
-        if let Some(header_key) = &header_key_id {
-            if cp.key.to_string() != *header_key {
-                return r.fail(
-                    Status::WrongSigner,
-                    format!(
-                        "seal receipt: signed by key {}, but the header names key {header_key:?}",
-                        cp.key
-                    ),
-                    None,
+    // Checkpoint 0 verified, so the header's session id is signed: a file name that claims
+    // another one is a file put in another session's place.
+    if let (Some(name), Some(session)) = (ctx.file_name, r.session.as_deref()) {
+        if let Some(claimed) = claimed_session(name) {
+            if claimed != session {
+                let reason = format!(
+                    "file name {name} says session {claimed}, the header says session {session}"
                 );
+                return r.fail(Status::Modified, reason, None);
             }
         }
     }
 
+    // The seal receipt: only a valid final note of this very session and host.
+    let (receipt_cp, receipt_bytes) =
+        match check_receipt(&ctx.receipt, &r, header_key_id.as_deref(), trust) {
+            Ok(cp) => cp,
+            Err((status, reason)) => return r.fail(status, reason, None),
+        };
+
     if let Some(note) = final_note {
-        if let (Some(cp), Some(receipt)) = (&receipt_cp, receipt) {
+        if let (Some(cp), Some(receipt)) = (&receipt_cp, receipt_bytes) {
             if receipt != note {
                 let status = if cp.lines > r.verified_lines {
                     Status::Truncated
@@ -557,8 +625,10 @@ fn verify_frames<'d>(
                     Status::Modified
                 };
                 let reason = format!(
-                    "seal receipt covers {} lines, the recording's final checkpoint {}",
-                    cp.lines, r.verified_lines
+                    "{} covers {} lines, the recording's final checkpoint {}",
+                    receipt_name(&ctx.receipt),
+                    cp.lines,
+                    r.verified_lines
                 );
                 return r.fail(status, reason, None);
             }
@@ -569,53 +639,60 @@ fn verify_frames<'d>(
 
     // Not sealed: a crash, or a cut.
     let tail_offset = region_offset.or(tail_start);
-    let mut tail_lines = 0;
+    let mut tail_bad = None;
     if let Some(off) = tail_offset {
-        let mut partial = Vec::new();
-        let mut s = scan(&data[off as usize..]);
-        while let Some(f) = s.next() {
-            match f {
-                Ok(f) if f.kind == FrameKind::Data => {
-                    let _ = decompress_frame(f.bytes, 0, &mut partial);
-                }
-                Ok(_) => {}
-                Err(_) => {
-                    decompress_partial(&data[off as usize + s.position() as usize..], &mut partial);
-                    break;
+        // The tail's lines, checked by the rules from where the region starts, as a reader
+        // would read them.
+        let mut tail = crate::read::Lines::new(&data[off as usize..]);
+        let mut rules = region_rules;
+        let mut n = r.verified_lines;
+        while let Some((line, at)) = tail.next_line() {
+            if tail_bad.is_none() {
+                if let Err(e) = rules.check(line, &mut scratch) {
+                    tail_bad = Some(format!("line {n}, offset {}: {e}", off + at));
                 }
             }
+            n += 1;
         }
-        tail_lines = partial.iter().filter(|&&b| b == b'\n').count() as u64;
         r.tail = Some(Tail {
             offset: off,
             compressed_bytes: data.len() as u64 - off,
-            lines: tail_lines,
+            lines: tail.lines_read,
         });
     }
     if let Some(cp) = &receipt_cp {
-        if cp.lines > r.verified_lines {
-            let reason = format!("seal receipt covers {} lines but only {} verify (session was closed, file was cut)", cp.lines, r.verified_lines);
-            let at = Divergence {
-                line: r.verified_lines,
-                offset: tail_offset.unwrap_or(data.len() as u64),
-            };
-            return r.fail(Status::Truncated, reason, Some(at));
-        }
-    }
-    if tail_offset.is_some() {
-        let upto = match r.checkpoints {
-            0 => "no checkpoint verified".to_string(),
-            n => format!(
-                "{} lines verified up to checkpoint {}",
-                r.verified_lines,
-                n - 1
-            ),
+        // The receipt says the session was closed; the file does not end with that close.
+        let status = if cp.lines >= r.verified_lines {
+            Status::Truncated
+        } else {
+            Status::Modified
         };
         let reason = format!(
-            "{upto}; {} unsealed bytes after it ({} complete lines) — recorder did not close the session",
-            data.len() as u64 - tail_offset.unwrap_or(0),
+            "{} covers {} lines but only {} verify and the final checkpoint is missing \
+             (session was closed, file was cut)",
+            receipt_name(&ctx.receipt),
+            cp.lines,
+            r.verified_lines
+        );
+        let at = Divergence {
+            line: r.verified_lines,
+            offset: tail_offset.unwrap_or(data.len() as u64),
+        };
+        return r.fail(status, reason, Some(at));
+    }
+    if let Some(off) = tail_offset {
+        let tail_lines = r.tail.as_ref().map_or(0, |t| t.lines);
+        let mut reason = format!(
+            "{} lines verified up to checkpoint {}; {} unsealed bytes after it ({} complete \
+             lines) — recorder did not close the session",
+            r.verified_lines,
+            r.checkpoints - 1,
+            data.len() as u64 - off,
             tail_lines
         );
+        if let Some(bad) = tail_bad {
+            reason.push_str(&format!("; readers stop in the tail at {bad}"));
+        }
         r.status = Status::UnsealedTail;
         r.reason = reason;
     } else {
@@ -626,6 +703,100 @@ fn verify_frames<'d>(
         );
     }
     r
+}
+
+/// `seal receipt` or `seal receipt <path>`, for reasons.
+fn receipt_name(receipt: &Receipt<'_>) -> String {
+    match receipt {
+        Receipt::Read { path, .. }
+        | Receipt::NotRegular { path, .. }
+        | Receipt::Unreadable { path, .. }
+            if !path.is_empty() =>
+        {
+            format!("seal receipt {path}")
+        }
+        _ => "seal receipt".to_string(),
+    }
+}
+
+/// A receipt that passed: its verified note and its bytes (both `None` without a receipt).
+type ReceiptNote<'r> = (
+    Option<sealcast_signer::Verified<sealcast_signer::Checkpoint>>,
+    Option<&'r [u8]>,
+);
+
+/// The verified receipt note and its bytes, or the status and reason it earns (SPEC §5,
+/// "Seal receipt"): UNREADABLE when it could not be read; MODIFIED when it is not a regular
+/// file, too long, not a checkpoint note by a trusted key with a good signature, not final,
+/// or for another session or host than the header's.
+fn check_receipt<'r>(
+    receipt: &Receipt<'r>,
+    r: &Report,
+    header_key: Option<&str>,
+    trust: &TrustStore,
+) -> Result<ReceiptNote<'r>, (Status, String)> {
+    let name = receipt_name(receipt);
+    let bytes = match *receipt {
+        Receipt::Absent => return Ok((None, None)),
+        Receipt::Unreadable { error, .. } => {
+            return Err((Status::Unreadable, format!("{name}: {error}")))
+        }
+        Receipt::NotRegular { what, .. } => {
+            let why = "not a regular file (sealcast writes receipts as regular files)";
+            return Err((Status::Modified, format!("{name} is {what}, {why}")));
+        }
+        Receipt::Read { bytes, .. } => bytes,
+    };
+    let modified = |why: String| Err((Status::Modified, format!("{name}: {why}")));
+    if bytes.len() > MAX_CHECKPOINT_PAYLOAD {
+        return modified(format!(
+            "more than {MAX_CHECKPOINT_PAYLOAD} bytes, longer than any checkpoint note"
+        ));
+    }
+    // What the note claims, before any key is consulted: a receipt that is not this very
+    // session's final note is not its receipt, whoever signed it.
+    let claimed = match Checkpoint::parse(bytes) {
+        Ok((cp, _, _)) => cp,
+        Err(e) => return modified(e.to_string()),
+    };
+    if !claimed.is_final {
+        return modified(format!(
+            "checkpoint {} is not final (final 0); a receipt is written only when a session \
+             closes, with its final checkpoint",
+            claimed.seq
+        ));
+    }
+    if r.session.as_deref() != Some(claimed.session.as_str())
+        || r.host.as_deref() != Some(claimed.host.as_str())
+    {
+        return modified(format!(
+            "for host {} session {}, but the recording is host {} session {}",
+            claimed.host,
+            claimed.session,
+            r.host.as_deref().unwrap_or("?"),
+            r.session.as_deref().unwrap_or("?")
+        ));
+    }
+    // Then its signer: trusted for this host (§6), and the key the header names.
+    let cp = match verify_note(bytes, trust) {
+        Ok(cp) => cp,
+        Err(e @ CheckpointError::WrongSigner { .. }) => {
+            return Err((Status::WrongSigner, format!("{name}: {e}")))
+        }
+        Err(e) => return modified(e.to_string()),
+    };
+    if let Some(header_key) = header_key {
+        if cp.key.to_string() != header_key {
+            return Err((
+                Status::WrongSigner,
+                format!(
+                    "{name}: signed by key {}, but the header names key {header_key:?}",
+                    cp.key
+                ),
+            ));
+        }
+    }
+    Ok((Some(cp), Some(bytes)))
 }
 
 /// True if `data` holds something that looks like a checkpoint frame (magic, length, and the
@@ -691,7 +862,8 @@ mod tests {
         );
         let inline = |data: &[u8]| {
             let mut dec = Decompressor::new();
-            verify_frames(data, None, &trust, scan(data).map(|f| decode(&mut dec, f)))
+            let ctx = Context::default();
+            verify_frames(data, &ctx, &trust, scan(data).map(|f| decode(&mut dec, f)))
         };
         let ok = verify_bytes(&file, None, &trust);
         assert_eq!(ok.status, Status::Ok, "{}", ok.reason);
@@ -720,5 +892,52 @@ mod tests {
             (a.verified_lines, a.tail.clone()),
             (b.verified_lines, b.tail)
         );
+    }
+
+    /// A data frame of 16 MiB + 1 byte inserted after checkpoint 0 is FORMAT (SPEC §8) on
+    /// the pipelined path (decompression on the second thread) and inline alike; one of
+    /// exactly 16 MiB is within the limit, so it is hashed and its checkpoint fails.
+    #[test]
+    fn frame_limit_on_both_paths() {
+        use sealcast_format::{FrameCompressor, MAX_FRAME_CONTENT};
+        let (file, trust) = big(12);
+        let cp0 = scan(&file).flatten().nth(1).unwrap();
+        assert_eq!(cp0.kind, FrameKind::Checkpoint);
+        let at = (cp0.offset + cp0.len) as usize;
+        for (len, want) in [
+            (MAX_FRAME_CONTENT, Status::Modified),
+            (MAX_FRAME_CONTENT + 1, Status::Format),
+        ] {
+            let mut c = FrameCompressor::new(1).unwrap();
+            let mut frame = Vec::new();
+            let line = br#"[0.000000, "o", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]"#;
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(line.len() + 1);
+                c.write_line(&line[line.len() + 1 - n..], &mut frame)
+                    .unwrap();
+                left -= n;
+            }
+            c.end_frame(&mut frame).unwrap();
+            let mut bad = file[..at].to_vec();
+            bad.extend_from_slice(&frame);
+            bad.extend_from_slice(&file[at..]);
+            assert!(bad.len() >= PIPELINE_MIN_BYTES);
+            let piped = verify_bytes(&bad, None, &trust);
+            let mut dec = Decompressor::new();
+            let ctx = Context::default();
+            let inline = verify_frames(&bad, &ctx, &trust, scan(&bad).map(|f| decode(&mut dec, f)));
+            for r in [&piped, &inline] {
+                assert_eq!(r.status, want, "{len}: {}", r.reason);
+            }
+            if want == Status::Format {
+                assert_eq!(piped.divergence.as_ref().map(|d| d.offset), Some(at as u64));
+                assert!(
+                    piped.reason.contains("larger than the limit"),
+                    "{}",
+                    piped.reason
+                );
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `sealcast doctor s3://BUCKET/PREFIX [--endpoint-url URL] [--json]`: probe what the bucket
 //! really enforces ([`sealcast_store::doctor`]). Exit 0 when everything sealcast relies on is
 //! enforced, 2 when the bucket works but something is missing (weaker guarantees), 4 when a
-//! probe could not run.
+//! probe could not run. The code is the same whether or not stdout is still open.
 
 use std::io::{self, Write};
 
@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use sealcast_store::s3::{self, S3Url};
 
-use crate::cmd::UsageError;
+use crate::cmd::{UsageError, VerdictOut};
 
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
@@ -35,7 +35,7 @@ pub fn run(a: DoctorArgs) -> Result<u8> {
         sealcast_store::doctor::probe(&client, &url).await
     })?;
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = VerdictOut::new(stdout.lock());
     for p in &probes {
         if a.json {
             serde_json::to_writer(&mut out, p)?;
@@ -49,6 +49,7 @@ pub fn run(a: DoctorArgs) -> Result<u8> {
             writeln!(out, "{v:<8} {:<36} {}", p.name, p.detail)?;
         }
     }
+    out.flush()?;
     let code = if probes.iter().any(|p| p.ok.is_none())
         || probes.first().and_then(|p| p.ok) != Some(true)
     {

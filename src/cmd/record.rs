@@ -164,6 +164,11 @@ pub fn run(args: RecordArgs) -> Result<u8> {
     Ok(outcome.exit_code())
 }
 
+/// Largest `--checkpoint-bytes`: 8 MiB, so a frame (these bytes plus the event that crosses
+/// them, under 1 MiB even for a 64 KiB chunk of control bytes escaped 6×) stays under the
+/// 16 MiB frame limit of SPEC §8.
+const MAX_CHECKPOINT_BYTES: u64 = 8 << 20;
+
 fn checkpoint_policy(args: &RecordArgs) -> Result<CheckpointPolicy> {
     let secs = args.checkpoint_secs;
     if !secs.is_finite() || secs <= 0.0 || secs > 1.0e6 {
@@ -172,8 +177,12 @@ fn checkpoint_policy(args: &RecordArgs) -> Result<CheckpointPolicy> {
         ))
         .into());
     }
-    if args.checkpoint_bytes == 0 {
-        return Err(UsageError("--checkpoint-bytes must be positive".into()).into());
+    if args.checkpoint_bytes == 0 || args.checkpoint_bytes > MAX_CHECKPOINT_BYTES {
+        return Err(UsageError(format!(
+            "--checkpoint-bytes must be 1 to {MAX_CHECKPOINT_BYTES} (a data frame holds the \
+             events between two checkpoints, and readers refuse frames over 16 MiB, SPEC §8)"
+        ))
+        .into());
     }
     Ok(CheckpointPolicy {
         interval_us: ((secs * 1e6).round() as u64).max(1),
@@ -304,6 +313,31 @@ mod tests {
         assert_eq!(shell_join(&v(&["ls", "-l", "/tmp"])), "ls -l /tmp");
         assert_eq!(shell_join(&v(&["sh", "-c", "exit 7"])), "sh -c 'exit 7'");
         assert_eq!(shell_join(&v(&["echo", "it's", ""])), r"echo 'it'\''s' ''");
+    }
+
+    /// A larger value made frames readers refuse (FORMAT) out of a real session.
+    #[test]
+    fn checkpoint_bytes_keep_frames_under_the_limit() {
+        use clap::Parser;
+        let policy = |n: u64| {
+            let cli = crate::Cli::try_parse_from([
+                "sealcast",
+                "record",
+                "--checkpoint-bytes",
+                &n.to_string(),
+            ])
+            .unwrap();
+            match cli.command {
+                crate::Command::Record(a) => checkpoint_policy(&a).map(|p| p.max_bytes),
+                _ => unreachable!(),
+            }
+        };
+        assert_eq!(policy(MAX_CHECKPOINT_BYTES).unwrap(), 8 << 20);
+        for bad in [0, MAX_CHECKPOINT_BYTES + 1, 32 << 20] {
+            let e = policy(bad).unwrap_err();
+            assert!(e.downcast_ref::<UsageError>().is_some(), "{bad}: {e}");
+        }
+        assert!(MAX_CHECKPOINT_BYTES + (1 << 20) < sealcast_format::MAX_FRAME_CONTENT as u64);
     }
 
     #[test]

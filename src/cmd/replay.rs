@@ -1,14 +1,22 @@
 //! `sealcast play`, `cat`, `export`, `info`.
 //!
-//! These read without verifying (`info` adds a verification summary). Exit codes:
+//! These read without verifying (`info` adds a verification summary, exactly as `verify`
+//! would report the file). Every line is checked by the same rules as in `verify`
+//! ([`sealcast_format::EventRules`]), so a malformed file gives each command the same error
+//! text and a non-zero exit. Exit codes:
 //!
 //! - 0: the whole stream decoded;
 //! - 2: the file ends inside a frame (crash tail or cut file): the decodable prefix was
 //!   written, with a warning on stderr (`info` reports this and exits 0);
 //! - 1: the file is not a readable recording (empty, not zstd, not asciicast v3), or a frame
 //!   or line in the middle cannot be decoded: everything before it was written, then
-//!   `sealcast: FILE: offset O: reason` (or `line L: reason`) on stderr;
+//!   `sealcast: FILE: offset O: reason` (or `line L, offset O: reason`) on stderr; `info`
+//!   prints its report first, then the same line;
 //! - 3: bad options; 4: I/O errors reading the file or writing the output.
+//!
+//! `cat`, `export` and `play` read any file, pipes included (`<(…)`, `/dev/stdin`); `info`
+//! opens the recording and its receipt only as regular files, like `verify`. A closed
+//! stdout ends `cat`, `export` and `play` quietly (exit 0); `info` still exits with its code.
 
 use std::fs;
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -19,12 +27,12 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use sealcast_player::{
-    inspect, verify_bytes, write_txt, write_v2, write_v3, PlayOptions, Reader, ReplayError, Report,
-    Stats, Status, StreamEnd,
+    inspect, write_txt, write_v2, write_v3, PlayOptions, Played, Reader, ReplayError, Report,
+    Stats, Status, StreamEnd, MAX_WAIT_US,
 };
 
-use crate::cmd::verify::load_trust;
-use crate::cmd::UsageError;
+use crate::cmd::verify::{load_trust, verify_data};
+use crate::cmd::{read_regular, UsageError, VerdictOut};
 use crate::{ExportArgs, ExportFormat, FileArg, InfoArgs, PlayArgs};
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -132,7 +140,17 @@ pub fn play(a: PlayArgs) -> Result<u8> {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let r = sealcast_player::play(reader, &mut out, opts, &mut sleeper);
-    finish(&a.file, r)
+    if let Ok(Played { shortened, .. }) = &r {
+        if *shortened > 0 {
+            eprintln!(
+                "sealcast: {}: note: {shortened} pause(s) longer than {} s were shortened to {} s",
+                a.file.display(),
+                MAX_WAIT_US / 1_000_000,
+                MAX_WAIT_US / 1_000_000
+            );
+        }
+    }
+    finish(&a.file, r.map(|p| p.end))
 }
 
 /// Run `sealcast cat`: the exact output bytes to stdout.
@@ -169,7 +187,8 @@ pub fn export(a: ExportArgs) -> Result<u8> {
     finish(&a.file, r)
 }
 
-/// The verification part of `info`: a report, or why there is none.
+/// The verification part of `info`: the report `verify` would give for this file (receipt
+/// and file name included), or why there is none.
 fn info_verification(a: &InfoArgs, data: &[u8]) -> Result<std::result::Result<Report, String>> {
     let trust = match &a.trusted {
         Some(p) => load_trust(Some(p))?.1,
@@ -190,18 +209,7 @@ fn info_verification(a: &InfoArgs, data: &[u8]) -> Result<std::result::Result<Re
             }
         }
     };
-    let receipt_path = sealcast_recorder::archive::receipt_path(&a.file);
-    let receipt = match fs::read(&receipt_path) {
-        Ok(r) => Some(r),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Ok(Err(format!(
-                "unverified: seal receipt {}: {e}",
-                receipt_path.display()
-            )))
-        }
-    };
-    Ok(Ok(verify_bytes(data, receipt.as_deref(), &trust)))
+    Ok(Ok(verify_data(&a.file, data, &trust)))
 }
 
 fn stream_state(end: &StreamEnd) -> (&'static str, Option<String>) {
@@ -235,6 +243,37 @@ fn verification_text(v: &std::result::Result<Report, String>) -> String {
     }
 }
 
+fn bad_line_json(e: &sealcast_player::ReadError) -> Value {
+    match e {
+        sealcast_player::ReadError::Line {
+            line,
+            offset,
+            reason,
+        } => json!({"line": line, "offset": offset, "reason": reason}),
+        other => json!({"reason": other.to_string()}),
+    }
+}
+
+/// The `duration` row: the sum of the intervals, and a warning when they add up to more
+/// time than the wall clock allows (an interval that is not real time).
+fn duration_text(s: &Stats) -> String {
+    let mut text = format!("{} s", sealcast_format::format_interval(s.duration_us));
+    if s.duration_us == u64::MAX {
+        text.push_str(" (saturated: the intervals add up to more than u64 microseconds)");
+    }
+    if s.duration_exceeds_clock() {
+        let span = s.clock_span_us.unwrap_or(0);
+        let (line, us) = s.longest_interval.unwrap_or((0, 0));
+        text.push_str(&format!(
+            "; WARNING: only {} s passed on the wall clock between the start and the last \
+             checkpoint: the intervals are not real time (longest: {} s at line {line})",
+            sealcast_format::format_interval(span),
+            sealcast_format::format_interval(us)
+        ));
+    }
+    text
+}
+
 fn info_json(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) -> Value {
     let h = &s.header;
     let meta = h.sealcast.as_ref();
@@ -254,6 +293,9 @@ fn info_json(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
         "capture_input": meta.map(|m| m.capture_input),
         "duration_us": s.duration_us,
         "duration": sealcast_format::format_interval(s.duration_us),
+        "longest_interval": s.longest_interval.map(|(l, us)| json!({"line": l, "us": us})),
+        "clock_span_us": s.clock_span_us,
+        "duration_exceeds_clock": s.duration_exceeds_clock(),
         "events": s.events_by_code,
         "exit_status": s.exit_status,
         "compressed_bytes": s.compressed_bytes,
@@ -263,7 +305,7 @@ fn info_json(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
         "checkpoint_frames": s.checkpoint_frames,
         "stream": stream,
         "stream_error": stream_error,
-        "bad_line": s.bad_line.as_ref().map(|(l, r)| json!({"line": l, "reason": r})),
+        "bad_line": s.bad_line.as_ref().map(bad_line_json),
         "verification": v.as_ref().ok(),
         "verification_summary": verification_text(v),
     })
@@ -311,10 +353,7 @@ fn info_text(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
             .into(),
         ));
     }
-    rows.push((
-        "duration",
-        format!("{} s", sealcast_format::format_interval(s.duration_us)),
-    ));
+    rows.push(("duration", duration_text(s)));
     let events: Vec<String> = s
         .events_by_code
         .iter()
@@ -344,8 +383,8 @@ fn info_text(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
             None => stream.to_string(),
         },
     ));
-    if let Some((l, r)) = &s.bad_line {
-        rows.push(("bad line", format!("line {l}: {r}")));
+    if let Some(e) = &s.bad_line {
+        rows.push(("bad line", e.to_string()));
     }
     rows.push(("verification", verification_text(v)));
     let mut text = String::new();
@@ -357,12 +396,15 @@ fn info_text(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
 
 /// Run `sealcast info`: metadata, statistics and a verification summary (text or one JSON
 /// object). Exit 0 when the header decodes and the stream is complete or ends in a crash
-/// tail; 1 when the file is not a readable recording or is damaged mid-way.
+/// tail; 1 when the file is not a readable recording, is damaged mid-way or has a line that
+/// `cat` would stop at (the same error text on stderr). The code does not depend on whether
+/// stdout was still open.
 ///
 /// # Errors
-/// [`UsageError`] for an explicit `--trusted` file that cannot be used; I/O errors.
+/// [`UsageError`] for an explicit `--trusted` file that cannot be used; I/O errors (the
+/// recording not a regular file, exit 4).
 pub fn info(a: InfoArgs) -> Result<u8> {
-    let data = read_file(&a.file)?;
+    let data = read_regular(&a.file, None).with_context(|| format!("{}", a.file.display()))?;
     let stats = match inspect(&data) {
         Ok(s) => s,
         Err(e) => {
@@ -371,7 +413,7 @@ pub fn info(a: InfoArgs) -> Result<u8> {
         }
     };
     let verification = info_verification(&a, &data)?;
-    let mut out = io::stdout().lock();
+    let mut out = VerdictOut::new(io::stdout().lock());
     if a.json {
         let v = info_json(&a.file, &stats, &verification);
         serde_json::to_writer(&mut out, &v)?;
@@ -385,8 +427,8 @@ pub fn info(a: InfoArgs) -> Result<u8> {
         eprintln!("sealcast: {}: {e}", a.file.display());
         code = 1;
     }
-    if let Some((l, r)) = &stats.bad_line {
-        eprintln!("sealcast: {}: line {l}: {r}", a.file.display());
+    if let Some(e) = &stats.bad_line {
+        eprintln!("sealcast: {}: {e}", a.file.display());
         code = 1;
     }
     Ok(code)

@@ -4,11 +4,17 @@
 //! order for `*.cast.zst`), so every usage error (no trust anchor, a directory without
 //! recordings) is reported before anything is verified. Each file is then read whole, with
 //! its `<file>.seal` receipt when one exists, and verified with
-//! [`sealcast_player::verify_bytes`]. A file that cannot be read (I/O error, not a regular
-//! file) is `UNREADABLE` and the run goes on.
+//! [`sealcast_player::verify_recording`], which also checks that a file name of the form
+//! `<session>.cast.zst` names the header's session. Recordings and receipts are opened only
+//! as regular files ([`crate::cmd::open_regular`]: a FIFO planted there never blocks the
+//! run). A recording that cannot be read (I/O error, not a regular file) is `UNREADABLE` and
+//! the run goes on.
 //!
 //! Exit code (SPEC §7): 1 if any file is in class 1, else 4 if any is in class 4, else 2 if
-//! any is in class 2 (1 with `--strict`), else 0; usage errors exit 3.
+//! any is in class 2 (1 with `--strict`), else 0; usage errors exit 3. When stdout is closed
+//! early (`verify DIR | head -1`), the run stops writing and verifying, says on stderr how
+//! many files it did not verify, and counts them as class 4: the exit code stays a verdict,
+//! never 0 unless every file was verified OK.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,10 +24,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use sealcast_player::{verify_bytes, Report, Status};
+use sealcast_player::{verify_recording, Context, Report, Status};
 use sealcast_signer::TrustStore;
 
-use crate::cmd::UsageError;
+use crate::cmd::{kind_name, read_regular, LoadedReceipt, OpenError, UsageError, VerdictOut};
 use crate::paths;
 
 /// Every status in the order the summary lists them.
@@ -115,12 +121,12 @@ fn walk(dir: &Path, out: &mut Vec<Target>) {
 }
 
 /// A target for a recording path; non-regular files (after following symlinks) are marked
-/// unreadable here, so nothing blocks on a FIFO or a device.
+/// unreadable here already (and again when opened, see [`verify_one`]).
 fn target(path: PathBuf) -> Target {
     let unreadable = match fs::metadata(&path) {
         Err(e) => Some(e.to_string()),
         Ok(m) if m.is_dir() => Some("is a directory".into()),
-        Ok(m) if !m.is_file() => Some("not a regular file".into()),
+        Ok(m) if !m.is_file() => Some(OpenError::NotRegular(kind_name(m.file_type())).to_string()),
         Ok(_) => None,
     };
     Target { path, unreadable }
@@ -145,23 +151,30 @@ fn collect(paths: &[PathBuf]) -> Result<Vec<Target>> {
     Ok(out)
 }
 
+/// Verify one recording file with its receipt and name (SPEC §7). Shared with `info`.
+pub fn verify_path(path: &Path, trust: &TrustStore) -> Report {
+    let data = match read_regular(path, None) {
+        Ok(d) => d,
+        Err(e) => return Report::unreadable(e.to_string()),
+    };
+    verify_data(path, &data, trust)
+}
+
+/// [`verify_path`] for a recording already read into `data`.
+pub fn verify_data(path: &Path, data: &[u8], trust: &TrustStore) -> Report {
+    let receipt = LoadedReceipt::load(path);
+    let ctx = Context {
+        file_name: path.file_name().and_then(|n| n.to_str()),
+        receipt: receipt.as_receipt(),
+    };
+    verify_recording(data, &ctx, trust)
+}
+
 fn verify_one(t: &Target, trust: &TrustStore) -> Report {
     if let Some(why) = &t.unreadable {
         return Report::unreadable(why.clone());
     }
-    let data = match fs::read(&t.path) {
-        Ok(d) => d,
-        Err(e) => return Report::unreadable(e.to_string()),
-    };
-    let receipt_path = sealcast_recorder::archive::receipt_path(&t.path);
-    let receipt = match fs::read(&receipt_path) {
-        Ok(r) => Some(r),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Report::unreadable(format!("seal receipt {}: {e}", receipt_path.display()))
-        }
-    };
-    verify_bytes(&data, receipt.as_deref(), trust)
+    verify_path(&t.path, trust)
 }
 
 #[derive(Serialize)]
@@ -268,9 +281,12 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
     let targets = collect(&paths)?;
 
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = VerdictOut::new(stdout.lock());
     let mut statuses = Vec::with_capacity(targets.len());
     for t in &targets {
+        if out.closed() {
+            break;
+        }
         let report = verify_one(t, &trust);
         statuses.push(report.status);
         if args.json {
@@ -287,6 +303,21 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
         out.flush()?;
     }
 
+    let unchecked = targets.len() - statuses.len();
+    if unchecked > 0 {
+        // stderr may be a closed pipe too: the exit code is what must get through.
+        let _ = writeln!(
+            io::stderr(),
+            "sealcast: verify: output closed; {unchecked} of {} files not verified (exit as \
+             for an unreadable file)",
+            targets.len()
+        );
+        let code = exit_code(
+            statuses.iter().copied().chain([Status::Unreadable]),
+            args.strict,
+        );
+        return Ok(code);
+    }
     let code = exit_code(statuses.iter().copied(), args.strict);
     let mut by_status = BTreeMap::new();
     for s in &statuses {

@@ -3,7 +3,8 @@
 //! format-spec/MANIFEST.md §5). One line (or JSON object) per object and chain finding, then
 //! a summary. Exit code as SPEC §7: 1 if any finding is in class 1, else 4, else 2 (1 with
 //! `--strict`), else 0; 3 for usage errors. `--state FILE` is rewritten only by a run that
-//! exits 0.
+//! exits 0. Everything is verified before anything is printed, so a closed stdout changes
+//! neither the code nor the state file.
 //!
 //! On a terminal, a progress bar on stderr (bytes and recordings checked, their rates); none
 //! when stderr is not a terminal. It stays with `--json`, whose output is on stdout.
@@ -22,7 +23,7 @@ use sealcast_store::layout::parse_utc;
 use sealcast_store::s3::{self, Backoff, S3Url};
 use sealcast_store::verify::{self, BucketStatus, Head, Options, Progress, ProgressEvent, Source};
 
-use crate::cmd::UsageError;
+use crate::cmd::{UsageError, VerdictOut};
 
 /// Whether `verify` should treat its paths as a bucket or a mirror: an `s3://` URL, or a
 /// directory holding `manifests/` when `--host` is given.
@@ -206,7 +207,7 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
     let outcome = outcome?;
 
     let stdout = io::stdout();
-    let mut out = stdout.lock();
+    let mut out = VerdictOut::new(stdout.lock());
     for f in &outcome.findings {
         if args.json {
             serde_json::to_writer(&mut out, f)?;

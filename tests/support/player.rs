@@ -65,6 +65,47 @@ impl Env {
         let out = self.cmd(args).output().unwrap();
         Run::from(out)
     }
+
+    /// Run sealcast, failing the test (after killing it) if it has not exited within
+    /// `secs` seconds: for inputs that used to make it block forever.
+    pub fn run_within(&self, secs: u64, args: &[&str]) -> Run {
+        let mut child = self
+            .cmd(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        // Drain the pipes on threads so a full pipe cannot hold the child.
+        let mut so = child.stdout.take().unwrap();
+        let mut se = child.stderr.take().unwrap();
+        let t_out = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut so, &mut v);
+            v
+        });
+        let t_err = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut se, &mut v);
+            v
+        });
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if std::time::Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sealcast {args:?} still running after {secs} s: it blocked");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        Run::from(Output {
+            status,
+            stdout: t_out.join().unwrap(),
+            stderr: t_err.join().unwrap(),
+        })
+    }
 }
 
 /// Output of one CLI run.
@@ -303,6 +344,37 @@ pub fn resign(file: &[u8], key: SigningKey, from: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A recording signed by `key` as it stands, whatever its lines say: the header of
+/// [`header`] in its own frame and checkpoint 0, then each of `frames` (event lines without
+/// LF) as one data frame followed by a checkpoint, the last one final. For lines a sealcast
+/// recorder never writes, signed by a trusted key anyway: (bytes, receipt).
+pub fn signed_frames(
+    key: SigningKey,
+    session: &str,
+    frames: &[Vec<Vec<u8>>],
+) -> (Vec<u8>, Vec<u8>) {
+    let h = header(session, "alice", &key).to_line();
+    let mut sealer = sealcast_signer::Sealer::new(key, "bastion-1", session);
+    let mut out = Vec::new();
+    let mut frame = |lines: &[Vec<u8>], sealer: &mut sealcast_signer::Sealer, last: bool| {
+        let mut content = Vec::new();
+        for l in lines {
+            sealer.line(l);
+            content.extend_from_slice(l);
+            content.push(b'\n');
+        }
+        out.extend_from_slice(&compress(&content));
+        let note = sealer.checkpoint(1_763_700_000_000_000, last);
+        out.extend_from_slice(&sealcast_format::skippable_frame(&note));
+        note
+    };
+    let mut note = frame(&[h], &mut sealer, frames.is_empty());
+    for (i, f) in frames.iter().enumerate() {
+        note = frame(f, &mut sealer, i + 1 == frames.len());
+    }
+    (out, note)
 }
 
 /// Write `bytes` to `dir/name`, and `receipt` to `dir/name.seal` when given.
