@@ -508,7 +508,6 @@ const RSYNC_VALUED: &[&str] = &[
     "debug",
     "files-from",
     "groupmap",
-    "iconv",
     "info",
     "log-format",
     "max-alloc",
@@ -893,11 +892,11 @@ mod tests {
             ("rsync --server --sender -logDtprze.iLsfxCIvu -B2048 -@-1 --log-format=%i%I --timeout=30 \
               --bwlimit=100 --compress-level=3 --max-delete=-1 --delete-after --backup-dir bak \
               --partial-dir .p --files-from=- --from0 --no-relative --info=FLIST2,PROGRESS0 \
-              --usermap=\\*:root --iconv=utf8 --mkpath . a b", Rsync,
+              --usermap=\\*:root --mkpath . a b", Rsync,
                 &["--server", "--sender", "-logDtprze.iLsfxCIvu", "-B2048", "-@-1", "--log-format=%i%I",
                   "--timeout=30", "--bwlimit=100", "--compress-level=3", "--max-delete=-1", "--delete-after",
                   "--backup-dir", "bak", "--partial-dir", ".p", "--files-from=-", "--from0", "--no-relative",
-                  "--info=FLIST2,PROGRESS0", "--usermap=*:root", "--iconv=utf8", "--mkpath", ".", "a", "b"]),
+                  "--info=FLIST2,PROGRESS0", "--usermap=*:root", "--mkpath", ".", "a", "b"]),
         ] {
             assert_eq!(t(c), Some(xfer(kind, args)), "{c}");
         }
@@ -970,6 +969,7 @@ mod tests {
             "rsync --server --unknown . y",
             "rsync --server --timeout . y",
             "rsync --server --delete=x . y",
+            "rsync --server --iconv=utf8 . y",
             "sftp host",
             "sftp-serverx",
             "/usr/lib/sftp-server -e",
