@@ -666,6 +666,11 @@ impl Session {
     ) -> Result<(u8, Spool, Vec<u8>), Failure> {
         let stdin = dup_stdio(0).map_err(|e| Failure::Start(e, None))?;
         let stdout = dup_stdio(1).map_err(|e| Failure::Start(e, None))?;
+        // Exclusive mode on sshd's terminal: the session's processes (running as the user,
+        // who owns that device) cannot open it by name to write or read past the recorder.
+        // Set before the child exists: set after, the child could open it first and keep
+        // the descriptor (exclusive mode only refuses later opens).
+        let _excl = self.stdin_tty.then(|| ExclusiveTty::new(&stdin)).flatten();
         self.start_signaller();
         // The PTY belongs to the user, as sshd's does (programs such as gpg's pinentry
         // reopen their terminal by name).
@@ -679,9 +684,6 @@ impl Session {
             drop(pty); // hangs up the child
             return Err(Failure::start(e, writer));
         }
-        // Exclusive mode on sshd's terminal: the session's processes (running as the user,
-        // who owns that device) cannot open it by name to write or read past the recorder.
-        let _excl = self.stdin_tty.then(|| ExclusiveTty::new(&stdin)).flatten();
         self.hand_over_signals();
         let outcome = pty.run(writer, stdin, stdout).map_err(Failure::Recording)?;
         Ok((outcome.exit_code(), outcome.sink, outcome.receipt))
