@@ -5,11 +5,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${FUZZ_SECS:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-for target in verify reader notes; do
+for target in verify reader notes classify_command; do
     mkdir -p "corpus/$target"
     case $target in
         verify | reader) cp ../format-spec/vectors/*.cast.zst "corpus/$target/" ;;
         notes) cp ../format-spec/vectors/*.seal ../format-spec/vectors/allowed_signers "corpus/$target/" ;;
+        classify_command)
+            i=0
+            for c in 'scp -t /tmp' 'scp -r -p -d -f -- -x' 'internal-sftp -l INFO' \
+                'rsync --server --sender -vlogDtpre.iLsfxCIvu . a\ b' 'scp -t /tmp; echo MARK'; do
+                printf '%s' "$c" >"corpus/$target/seed-$i"
+                i=$((i + 1))
+            done
+            ;;
     esac
     echo "== fuzz $target for ${secs}s"
     RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" "corpus/$target" -- -max_total_time="$secs" -rss_limit_mb=2048 2>&1 |

@@ -10,15 +10,17 @@
 
 mod bastion;
 
+use std::collections::BTreeSet;
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bastion::harness::{
-    code, free_port, processes, require, run, wait_for, Bastion, Options, PtyClient,
+    code, free_port, processes, receipt, require, run, run_timeout, wait_for, Bastion, Options,
+    PtyClient,
 };
 use bastion::recording::Rec;
 
@@ -1298,4 +1300,620 @@ fn user_cannot_read_the_key_touch_recordings_or_trace_the_recorder() {
     assert!(Rec::load(&attack_rec).text("o").contains("DENIED read-key"));
     b.wait_new_recording(&before_live, 30);
     b.assert_all_verify(&[]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Transfer look-alikes and other ways around the recording (SPEC §10 "Transfers" and
+// "Escape analysis"): every attempt is either refused before anything runs or recorded with
+// everything the client saw.
+
+/// Words starting with `MARK` in `text` (a marker is `MARK` followed by `A-Z`, `0-9`, `-`).
+fn markers(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-'))
+        .filter(|w| w.starts_with("MARK"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// One session attempt and what it left behind.
+struct Attempt {
+    what: String,
+    out: Output,
+    /// Its recordings, oldest first, each sealed and verified OK.
+    recs: Vec<Rec>,
+}
+
+/// Run the client `cmd` with `stdin`, then check the one rule: the session was either
+/// refused before anything ran (no recording, non-zero exit, no marker at the client) or
+/// recorded — every recording it made sealed and verifying OK, and every marker the client
+/// saw present in the `o`/`e` events of one of them. `Err` says how the rule broke.
+fn attempt(b: &Bastion, what: &str, mut cmd: Command, stdin: &[u8]) -> Result<Attempt, String> {
+    let before = b.recordings();
+    let (out, timed_out) = run_timeout(&mut cmd, stdin, 60);
+    if timed_out {
+        return Err(format!("{what}: the client timed out"));
+    }
+    let seen = markers(&format!("{}{}", text(&out.stdout), text(&out.stderr)));
+    // sealcast-shell creates a session's recording before the command starts, so by the
+    // time the client has the exit status every recording of the session exists.
+    let new: Vec<PathBuf> = b
+        .recordings()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    let attempt = |recs| Attempt {
+        what: what.to_string(),
+        out: out.clone(),
+        recs,
+    };
+    if new.is_empty() {
+        return if seen.is_empty() && !out.status.success() {
+            Ok(attempt(Vec::new()))
+        } else {
+            Err(format!(
+                "{what}: no recording, yet exit {} and markers {seen:?} at the client",
+                code(&out.status)
+            ))
+        };
+    }
+    if !wait_for(Duration::from_secs(30), || {
+        new.iter().all(|p| receipt(p).is_file())
+    }) {
+        return Err(format!("{what}: a recording was never sealed: {new:?}"));
+    }
+    let mut recorded = String::new();
+    let mut recs = Vec::new();
+    for p in &new {
+        let status = b.verify_status(p);
+        if status != "OK" {
+            return Err(format!("{what}: {} is {status}", p.display()));
+        }
+        let r = Rec::load(p);
+        recorded.push_str(&r.text("o"));
+        recorded.push_str(&r.text("e"));
+        recs.push(r);
+    }
+    let missing: Vec<&String> = seen
+        .iter()
+        .filter(|m| !recorded.contains(m.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        let described: Vec<String> = recs.iter().map(Rec::describe).collect();
+        return Err(format!(
+            "{what}: {missing:?} reached the client but no recording holds them: {described:?}"
+        ));
+    }
+    Ok(attempt(recs))
+}
+
+impl Attempt {
+    /// The single recording, with shape `shape`.
+    fn one(&self, shape: &str) -> Result<&Rec, String> {
+        let [r] = &self.recs[..] else {
+            return Err(format!(
+                "{}: {} recordings, expected one",
+                self.what,
+                self.recs.len()
+            ));
+        };
+        if r.shape().as_deref() != Some(shape) {
+            return Err(format!(
+                "{}: not a {shape} recording: {}",
+                self.what,
+                r.describe()
+            ));
+        }
+        Ok(r)
+    }
+
+    /// An ordinary `exec` session recorded in full: the exact stdout and stderr the client
+    /// got are the recording's `o` and `e` streams.
+    fn recorded_in_full(&self) -> Result<&Rec, String> {
+        let r = self.one("exec")?;
+        if r.stream("o") != self.out.stdout || r.stream("e") != self.out.stderr {
+            return Err(format!(
+                "{}: client stdout {:?} stderr {:?}, recorded o {:?} e {:?}",
+                self.what,
+                text(&self.out.stdout),
+                text(&self.out.stderr),
+                r.text("o"),
+                r.text("e")
+            ));
+        }
+        Ok(r)
+    }
+
+    /// A transfer of `shape` under the metadata policy: counts only, and nothing of the
+    /// user's (`~/bin/scp`, `~/.bashrc`, `~/.popt`) reached the client.
+    fn metadata_transfer(&self, shape: &str) -> Result<&Rec, String> {
+        let r = self.one(shape)?;
+        let seen = markers(&format!(
+            "{}{}",
+            text(&self.out.stdout),
+            text(&self.out.stderr)
+        ));
+        if !seen.is_empty() || r.codes() != ["s", "x"] {
+            return Err(format!(
+                "{}: markers {seen:?} at the client, codes {:?}",
+                self.what,
+                r.codes()
+            ));
+        }
+        Ok(r)
+    }
+}
+
+/// Collects the failures of a matrix, to report them all at once.
+#[derive(Default)]
+struct Failures(Vec<String>);
+
+impl Failures {
+    fn check<T>(&mut self, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.0.push(e)).ok()
+    }
+
+    fn assert_none(&self) {
+        assert!(
+            self.0.is_empty(),
+            "{} failure(s):\n{}",
+            self.0.len(),
+            self.0.join("\n")
+        );
+    }
+}
+
+/// A user-owned `scp` earlier on the session's PATH: if it ever runs, the client sees its
+/// marker.
+const USER_SCP: &[u8] = b"#!/bin/sh\necho MARK-USERSCP-$((6*7)) >&2\ncat >/dev/null\n";
+
+#[test]
+fn transfer_lookalikes_are_refused_or_recorded_in_full() {
+    if !require("transfer_lookalikes_are_refused_or_recorded_in_full") {
+        return;
+    }
+    // The recommended setup: sealcast-shell is also the login shell (with ForceCommand
+    // alone sshd runs `bash -c <ForceCommand>`, and bash reads ~/.bashrc first: see
+    // hostile_bashrc_cannot_run_an_unrecorded_command).
+    let b = Bastion::with(Options {
+        login_shell: true,
+        ..Options::default()
+    });
+    let home = b.home.display().to_string();
+    // The user's traps: an `scp` of their own first on PATH (the operator listed ~/bin), a
+    // ~/.bashrc, which Debian's bash reads for every `bash -c` started under sshd, and an
+    // rsync daemon configuration whose `pre-xfer exec` runs a command.
+    b.write_user_file("bin/scp", USER_SCP, 0o755);
+    b.set_config(
+        "path",
+        &format!("\"{home}/bin:/usr/local/bin:/usr/bin:/bin\""),
+    );
+    b.write_user_file(".bashrc", b"echo MARK-BASHRC-$((6*7)) >&2\n", 0o644);
+    b.write_user_file("mod/keep", b"", 0o644);
+    let rsyncd = format!(
+        "use chroot = no\n[mod]\npath = {home}/mod\n\
+         pre-xfer exec = /bin/sh -c 'echo MARK-PREXFER-$((6*7)) >&2; touch {home}/prexfer-ran'\n"
+    );
+    b.write_user_file("rsyncd.conf", rsyncd.as_bytes(), 0o644);
+
+    let mut f = Failures::default();
+    let lookalikes: Vec<(&str, Vec<u8>, &[u8])> = vec![
+        ("issue: ;", b"scp -t /tmp; echo MARK-SEMI".to_vec(), b""),
+        (
+            "issue: newline",
+            b"scp -t /tmp\necho MARK-NEWLINE".to_vec(),
+            b"",
+        ),
+        ("issue: $()", b"scp -t $(echo MARK-SUBST >&2)".to_vec(), b""),
+        (
+            "issue: rsync ;",
+            b"rsync --server -e.LsfxC . /tmp; echo MARK-RSYNC".to_vec(),
+            b"",
+        ),
+        ("&&", b"scp -t /tmp && echo MARK-AND".to_vec(), b""),
+        ("||", b"scp -t /nonexistent || echo MARK-OR".to_vec(), b""),
+        ("|", b"scp -t /tmp | echo MARK-PIPE".to_vec(), b""),
+        (
+            "backquotes",
+            b"scp -t `echo MARK-BACKTICK >&2`".to_vec(),
+            b"",
+        ),
+        (
+            "$() in quotes",
+            b"scp -t \"$(echo MARK-DQ >&2)\"".to_vec(),
+            b"",
+        ),
+        (
+            ">file",
+            b"scp -t >redirected; echo MARK-REDIR".to_vec(),
+            b"",
+        ),
+        ("# comment", b"scp -t /tmp # MARK-NEVER".to_vec(), b""),
+        ("FOO=1 scp", b"FOO=1 scp -t /tmp".to_vec(), b""),
+        ("command scp", b"command scp -t /tmp".to_vec(), b""),
+        ("exec scp", b"exec scp -t /tmp".to_vec(), b""),
+        ("~/bin/scp", b"~/bin/scp -t /tmp".to_vec(), b""),
+        ("./bin/scp", b"./bin/scp -t /tmp".to_vec(), b""),
+        (
+            "/home/u/bin/scp",
+            format!("{home}/bin/scp -t /tmp").into_bytes(),
+            b"",
+        ),
+        (
+            "rsync daemon with pre-xfer exec",
+            format!("rsync --server --daemon --config={home}/rsyncd.conf .").into_bytes(),
+            b"@RSYNCD: 31.0\nmod\n",
+        ),
+        (
+            "rsync -s (options from stdin)",
+            b"rsync --server -se.LsfxC . /tmp; echo MARK-SECLUDED".to_vec(),
+            b"",
+        ),
+        (
+            "internal-sftp ;",
+            b"internal-sftp; echo MARK-SFTP".to_vec(),
+            b"",
+        ),
+        (
+            "sftp-server -c",
+            b"/usr/lib/openssh/sftp-server -c 'x'; echo MARK-SFTPC".to_vec(),
+            b"",
+        ),
+        ("CR", b"echo MARK-CR\r".to_vec(), b""),
+        ("scp with CR", b"scp -t /tmp\r".to_vec(), b""),
+        ("TAB-separated echo", b"echo\tMARK-TAB".to_vec(), b""),
+        ("ESC", b"echo MARK-ESC\x1b[0m\x1b]0;title\x07".to_vec(), b""),
+        ("scp with ESC", b"scp -t /tmp\x1b[2J".to_vec(), b""),
+        ("non-UTF-8", b"echo MARK-NONUTF\xff\xfe".to_vec(), b""),
+        (
+            "scp non-UTF-8 ;",
+            b"scp -t /tmp/\xff; echo MARK-FF".to_vec(),
+            b"",
+        ),
+    ];
+    for (what, cmd, stdin) in &lookalikes {
+        if let Some(a) = f.check(attempt(&b, what, b.ssh_bytes(cmd), stdin)) {
+            f.check(a.recorded_in_full().map(|r| {
+                assert_eq!(
+                    r.meta("original_command"),
+                    Some(String::from_utf8_lossy(cmd).into_owned()),
+                    "{what}"
+                );
+            }));
+        }
+    }
+    assert!(
+        b.home.join("prexfer-ran").exists(),
+        "the rsync daemon case did not reach its pre-xfer exec (the test would prove nothing)"
+    );
+
+    // What an operator sees of a command full of terminal escapes: `sealcast info` shows
+    // them escaped.
+    let esc = b
+        .recordings()
+        .into_iter()
+        .find(|p| {
+            Rec::load(p)
+                .meta("original_command")
+                .is_some_and(|c| c.contains("MARK-ESC"))
+        })
+        .expect("the ESC session was recorded");
+    let info = Command::new(bastion::harness::sealcast_bin())
+        .arg("info")
+        .arg(&esc)
+        .output()
+        .unwrap();
+    if info.stdout.contains(&0x1b)
+        || info.stdout.contains(&0x07)
+        || !text(&info.stdout).contains("echo MARK-ESC\\u{1b}[0m\\u{1b}]0;title\\u{7}")
+    {
+        f.0.push(format!(
+            "sealcast info does not escape the command's terminal controls: {:?}",
+            text(&info.stdout)
+        ));
+    }
+
+    // Real transfers: the configured programs run by argv — never ~/bin/scp, never via bash
+    // (no ~/.bashrc) — and stay transfers.
+    for (what, cmd) in [
+        ("scp -t", &b"scp -t /tmp"[..]),
+        ("TAB-separated scp", b"scp\t-t\t/tmp"),
+    ] {
+        if let Some(a) = f.check(attempt(&b, what, b.ssh_bytes(cmd), b"")) {
+            f.check(a.metadata_transfer("scp"));
+            if a.out.stdout != b"\0" {
+                f.0.push(format!(
+                    "{what}: the real scp sink answers one NUL, got {:?}",
+                    text(&a.out.stdout)
+                ));
+            }
+        }
+    }
+    let local = b.dir.join("lookalike-up.bin");
+    fs::write(&local, transfer_payload(20_000)).unwrap();
+    let l = local.display().to_string();
+    let src = b.dir.join("tree with space");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("file name.txt"), transfer_payload(10_000)).unwrap();
+    let tree = format!("{}/", src.display());
+    let transfers: Vec<(&str, Command, &str)> = vec![
+        (
+            "scp -O",
+            b.scp(&["-O", &l, &b.remote("up-legacy.bin")]),
+            "scp",
+        ),
+        (
+            "scp (sftp)",
+            b.scp(&["-s", &l, &b.remote("up-sftp.bin")]),
+            "sftp",
+        ),
+        (
+            "rsync to a path with a space",
+            b.rsync(&["-a", &tree, &b.remote("dst dir/")]),
+            "rsync",
+        ),
+    ];
+    for (what, cmd, shape) in transfers {
+        if let Some(a) = f.check(attempt(&b, what, cmd, b"")) {
+            if !a.out.status.success() {
+                f.0.push(format!("{what}: failed: {}", text(&a.out.stderr)));
+            }
+            f.check(a.metadata_transfer(shape));
+        }
+    }
+    let same_tree = |dir: &str| {
+        let d = b.home.join(dir);
+        d.is_dir() && tree_files(&d) == tree_files(&src)
+    };
+    for (file, ok) in [
+        ("up-legacy.bin", b.home.join("up-legacy.bin").is_file()),
+        ("up-sftp.bin", b.home.join("up-sftp.bin").is_file()),
+        ("dst dir/", same_tree("dst dir")),
+    ] {
+        if !ok {
+            f.0.push(format!("{file} was not transferred"));
+        }
+    }
+    let rsync_cmd = Rec::load(b.recordings().last().unwrap())
+        .meta("original_command")
+        .unwrap_or_default();
+    if !rsync_cmd.ends_with(". dst\\ dir/") {
+        f.0.push(format!("rsync's command: {rsync_cmd}"));
+    }
+
+    // rsync reads ~/.popt before it sees --server, and a popt `exec` alias there runs any
+    // program instead: a transfer runs without HOME, so it never does.
+    b.write_user_file(
+        ".popt",
+        b"rsync exec --server sh -c \"echo MARK-POPT-$((6*7)) >&2; exit 3\"\n",
+        0o644,
+    );
+    if let Some(a) = f.check(attempt(
+        &b,
+        "rsync with a hostile ~/.popt",
+        b.rsync(&["-a", &tree, &b.remote("popt-dst/")]),
+        b"",
+    )) {
+        if !a.out.status.success() {
+            f.0.push(format!(
+                "rsync with ~/.popt failed: {}",
+                text(&a.out.stderr)
+            ));
+        }
+        f.check(a.metadata_transfer("rsync"));
+    }
+    fs::remove_file(b.home.join(".popt")).unwrap();
+
+    // rsync --secluded-args sends its options on stdin: not a transfer, but it still works,
+    // recorded in full (the protocol stream is the `o` events).
+    if let Some(a) = f.check(attempt(
+        &b,
+        "rsync -s",
+        b.rsync(&["-a", "-s", &tree, &b.remote("secluded-dst/")]),
+        b"",
+    )) {
+        if !a.out.status.success() {
+            f.0.push(format!("rsync -s failed: {}", text(&a.out.stderr)));
+        }
+        if let Some(r) = f.check(a.one("exec")) {
+            if r.stream("o").is_empty() {
+                f.0.push(format!("rsync -s: nothing recorded: {}", r.describe()));
+            }
+        }
+    }
+    if !same_tree("secluded-dst") {
+        f.0.push("rsync -s did not transfer the tree".into());
+    }
+
+    // Session shapes around the command: `ssh host ''` is a shell reading stdin (recorded),
+    // a subsystem sshd does not know is refused before sealcast-shell runs.
+    if let Some(a) = f.check(attempt(
+        &b,
+        "ssh host ''",
+        b.ssh(&[""]),
+        b"echo MARK-EMPTY-$((1+1))\n",
+    )) {
+        f.check(a.one("shell-no-pty"));
+        if !markers(&text(&a.out.stdout)).contains("MARK-EMPTY-2") {
+            f.0.push(format!("ssh host '': {:?}", text(&a.out.stdout)));
+        }
+    }
+    if let Some(a) = f.check(attempt(
+        &b,
+        "unknown subsystem",
+        b.ssh(&["-s", "no-such-subsystem"]),
+        b"",
+    )) {
+        if !a.recs.is_empty() {
+            f.0.push("an unknown subsystem reached sealcast-shell".into());
+        }
+    }
+    f.assert_none();
+    b.assert_all_verify(&[]);
+}
+
+#[test]
+fn user_rc_and_authorized_keys_commands_never_run_around_sealcast_shell() {
+    if !require("user_rc_and_authorized_keys_commands_never_run_around_sealcast_shell") {
+        return;
+    }
+    // An operator who dropped `PermitUserRC no` from the snippet.
+    let weakened = Options {
+        login_shell: true,
+        sshd_extra: vec!["PermitUserRC yes".into()],
+        ..Options::default()
+    };
+    let mut b = Bastion::with(weakened.clone());
+    b.write_user_file(
+        ".ssh/rc",
+        b"echo MARK-RC-$((6*7)); touch \"$HOME/rc-ran\"\n",
+        0o644,
+    );
+    let rc_ran = b.home.join("rc-ran");
+    let mut f = Failures::default();
+
+    // With ForceCommand, sshd runs neither ~/.ssh/rc (session.c do_rc_files skips it for an
+    // admin forced command) nor an authorized_keys `command=` (ForceCommand wins).
+    if let Some(a) = f.check(attempt(
+        &b,
+        "ForceCommand, PermitUserRC yes",
+        b.ssh(&["echo MARK-CMD-$((1+1))"]),
+        b"",
+    )) {
+        f.check(a.recorded_in_full());
+    }
+    if rc_ran.exists() {
+        f.0.push("~/.ssh/rc ran despite ForceCommand".into());
+    }
+    b.authorize_key(r#"command="echo MARK-KEYCMD-$((6*7))""#);
+    if let Some(a) = f.check(attempt(
+        &b,
+        "ForceCommand, key command=",
+        b.ssh(&["echo MARK-CLIENT-$((1+1))"]),
+        b"",
+    )) {
+        if let Some(r) = f.check(a.recorded_in_full()) {
+            if r.meta("original_command").as_deref() != Some("echo MARK-CLIENT-$((1+1))")
+                || !text(&a.out.stdout).contains("MARK-CLIENT-2")
+            {
+                f.0.push(format!("the key's command= ran: {}", r.describe()));
+            }
+        }
+    }
+
+    // Without ForceCommand (sealcast-shell only as the login shell) sshd starts both through
+    // the login shell: `sealcast-shell -c '/bin/sh .ssh/rc'`, `sealcast-shell -c <command=>`.
+    // That sealcast-shell has no `--config`, and this machine has no system configuration, so
+    // it finds no key and refuses each (fail_closed): the rc is refused too, which shows it
+    // goes through sealcast-shell, not around it.
+    if Path::new("/etc/sealcast/sealcast.toml").exists() {
+        eprintln!("login-shell-only cases skipped: /etc/sealcast/sealcast.toml exists here");
+    } else {
+        b.restart_sshd(Options {
+            force_command: false,
+            ..weakened
+        });
+        for (what, key_options) in [
+            ("login shell only, PermitUserRC yes", ""),
+            (
+                "login shell only, key command=",
+                r#"command="scp -t /tmp; echo MARK-KEYCMD-$((6*7))""#,
+            ),
+        ] {
+            b.authorize_key(key_options);
+            if let Some(a) = f.check(attempt(&b, what, b.ssh(&["echo MARK-X"]), b"")) {
+                let err = text(&a.out.stderr);
+                let refusals = err.matches("sealcast: recording unavailable (").count();
+                if !a.recs.is_empty() || refusals != 2 || rc_ran.exists() {
+                    f.0.push(format!(
+                        "{what}: expected the rc and the command refused by sealcast-shell; \
+                         exit {}, stderr {err:?}, rc ran: {}",
+                        code(&a.out.status),
+                        rc_ran.exists()
+                    ));
+                }
+            }
+        }
+    }
+    f.assert_none();
+    b.assert_all_verify(&[]);
+}
+
+#[test]
+fn a_transfer_program_the_user_can_replace_is_refused() {
+    if !require("a_transfer_program_the_user_can_replace_is_refused") {
+        return;
+    }
+    let b = Bastion::with(Options {
+        login_shell: true,
+        ..Options::default()
+    });
+    // An operator pointed scp_path into a directory the user owns.
+    let user_scp = b.write_user_file("bin/scp", USER_SCP, 0o755);
+    b.set_config("scp_path", &format!("\"{}\"", user_scp.display()));
+    let a = attempt(&b, "user-owned scp_path", b.ssh(&["scp -t /tmp"]), b"").unwrap();
+    assert_eq!(code(&a.out.status), 1);
+    let err = text(&a.out.stderr);
+    assert!(
+        err.contains(&format!(
+            "sealcast: cannot start {}: not a trusted program: ",
+            user_scp.display()
+        )) && err.contains("is owned by uid"),
+        "{err}"
+    );
+    assert!(markers(&err).is_empty() && a.out.stdout.is_empty(), "{err}");
+    let r = a.one("scp").unwrap();
+    assert_eq!(r.exit().as_deref(), Some("1"), "{}", r.describe());
+    b.assert_all_verify(&[]);
+}
+
+#[test]
+fn forged_nesting_evidence_does_not_skip_the_recording() {
+    if !require("forged_nesting_evidence_does_not_skip_the_recording") {
+        return;
+    }
+    let b = Bastion::start();
+    // A process of the user's that looks like a recorder — a copy of /bin/sh named
+    // sealcast-shell (its /proc status Name), or `exec -a sealcast-shell` (its argv[0]) —
+    // as the parent of the real set-uid sealcast-shell, with a well-formed SEALCAST_SESSION:
+    // neither is the same file as the binary nor runs as the service user, so the session is
+    // recorded.
+    let fake_dir = b.home.join("fake");
+    let fake = b.write_user_file("fake/sealcast-shell", &fs::read("/bin/sh").unwrap(), 0o755);
+    let inner = format!(
+        "SEALCAST_SESSION=0123456789abcdef0123456789abcdef \
+         SSH_ORIGINAL_COMMAND='echo MARK-NESTED-$((6*7))' {} --config {}; true",
+        b.shell_bin.display(),
+        b.config.display()
+    );
+    let mut f = Failures::default();
+    for (what, script) in [
+        (
+            "a copy of /bin/sh named sealcast-shell",
+            format!("{} -c {}", fake.display(), sh_quote(&inner)),
+        ),
+        (
+            "exec -a sealcast-shell",
+            format!("exec -a sealcast-shell /bin/bash -c {}", sh_quote(&inner)),
+        ),
+    ] {
+        let mut c = b.as_user("/bin/bash");
+        c.arg("-c").arg(&script);
+        if let Some(a) = f.check(attempt(&b, what, c, b"")) {
+            if let Some(r) = f.check(a.one("exec")) {
+                if !r.text("o").contains("MARK-NESTED-42")
+                    || r.meta("session").as_deref() == Some("0123456789abcdef0123456789abcdef")
+                {
+                    f.0.push(format!("{what}: {}", r.describe()));
+                }
+            }
+        }
+    }
+    assert!(fake_dir.is_dir());
+    f.assert_none();
+    b.assert_all_verify(&[]);
+}
+
+/// `s` as one single-quoted sh word.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
 }

@@ -10,9 +10,11 @@
 use std::fs;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::Deserialize;
+
+use crate::classify::TransferPrograms;
 
 /// The system configuration file.
 pub const DEFAULT_CONFIG: &str = "/etc/sealcast/sealcast.toml";
@@ -24,6 +26,10 @@ pub const DEFAULT_KEY: &str = "/etc/sealcast/keys/signing.key";
 pub const DEFAULT_SHELL: &str = "/bin/bash";
 /// Default `sftp_server` (Debian's `openssh-sftp-server`).
 pub const DEFAULT_SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+/// Default `scp_path` (Debian's `openssh-client`).
+pub const DEFAULT_SCP: &str = "/usr/bin/scp";
+/// Default `rsync_path` (Debian's `rsync`).
+pub const DEFAULT_RSYNC: &str = "/usr/bin/rsync";
 /// Default `path`.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// Default `env_keep`.
@@ -81,9 +87,15 @@ pub struct Config {
     pub checkpoint_secs: u64,
     /// A signed checkpoint after this many bytes of events. Default 65536.
     pub checkpoint_bytes: u64,
-    /// The sftp server binary that sshd's `internal-sftp` maps to. Default
-    /// `/usr/lib/openssh/sftp-server`.
+    /// The sftp server binary that sshd's `internal-sftp` maps to; the only sftp server run
+    /// as a transfer (SPEC §10.1). Default `/usr/lib/openssh/sftp-server`.
     pub sftp_server: PathBuf,
+    /// The scp binary run for `scp -t` / `scp -f` transfers (SPEC §10.1). Default
+    /// `/usr/bin/scp`.
+    pub scp_path: PathBuf,
+    /// The rsync binary run for `rsync --server` transfers (SPEC §10.1). Default
+    /// `/usr/bin/rsync`.
+    pub rsync_path: PathBuf,
     /// Variables passed on from sealcast-shell's environment (sshd's) to the session; a name
     /// ending in `*` matches a prefix (`LC_*`). Default `["TERM", "LANG", "LC_ALL", "TZ"]`.
     pub env_keep: Vec<String>,
@@ -117,6 +129,8 @@ impl Default for Config {
             checkpoint_secs: 10,
             checkpoint_bytes: 64 * 1024,
             sftp_server: DEFAULT_SFTP_SERVER.into(),
+            scp_path: DEFAULT_SCP.into(),
+            rsync_path: DEFAULT_RSYNC.into(),
             env_keep: DEFAULT_ENV_KEEP.iter().map(|s| s.to_string()).collect(),
             path: DEFAULT_PATH.into(),
             upload: OtherTable,
@@ -202,6 +216,8 @@ impl Config {
             ("key", &self.key),
             ("shell", &self.shell),
             ("sftp_server", &self.sftp_server),
+            ("scp_path", &self.scp_path),
+            ("rsync_path", &self.rsync_path),
         ] {
             if !p.is_absolute() {
                 return Err(bad(key, "must be an absolute path"));
@@ -227,6 +243,15 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The transfer programs: `scp_path`, `rsync_path`, `sftp_server`.
+    pub fn transfer_programs(&self) -> TransferPrograms {
+        TransferPrograms {
+            scp: self.scp_path.clone(),
+            rsync: self.rsync_path.clone(),
+            sftp_server: self.sftp_server.clone(),
+        }
     }
 
     /// Whether the variable `name` is passed on by `env_keep`.
@@ -279,38 +304,87 @@ pub fn load(source: &Source, owners: &[u32]) -> Result<(Config, Option<PathBuf>)
     Ok((Config::parse(&text, &path)?, Some(path)))
 }
 
-/// Check that `path` (after resolving symlinks) is a regular file, and that it and every
-/// directory above it are owned by one of `owners` and not writable by group or others.
-/// Returns the resolved path to read.
+/// Check that `path` names a regular file that only `owners` can change: the file and every
+/// directory in which a component of its path is looked up — through every symbolic link,
+/// component by component — are owned by one of `owners` and not writable by group or
+/// others. (Checking only the fully resolved path would miss a directory holding a symlink on
+/// the way, such as `/etc/alternatives`.) Returns the resolved path to read or execute.
 ///
 /// # Errors
 /// A one-line reason naming the offending component.
 pub fn check_trusted_path(path: &Path, owners: &[u32]) -> Result<PathBuf, String> {
-    let real = fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut links = MAX_SYMLINKS;
+    let real = resolve_trusted(path, owners, &mut links)?;
     let meta = fs::metadata(&real).map_err(|e| format!("{}: {e}", real.display()))?;
     if !meta.is_file() {
         return Err(format!("{} is not a regular file", real.display()));
     }
-    let mut cur: Option<&Path> = Some(&real);
-    while let Some(p) = cur {
-        let m = fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        if !owners.contains(&m.uid()) {
-            return Err(format!(
-                "{} is owned by uid {}, not by root or the sealcast user",
-                p.display(),
-                m.uid()
-            ));
-        }
-        if m.mode() & 0o022 != 0 {
-            return Err(format!(
-                "{} is group- or world-writable (mode {:04o})",
-                p.display(),
-                m.mode() & 0o7777
-            ));
-        }
-        cur = p.parent();
-    }
+    check_owner_and_mode(&real, &meta, owners)?;
     Ok(real)
+}
+
+/// Symbolic links followed at most while resolving one path (Linux's `MAXSYMLINKS`).
+const MAX_SYMLINKS: u32 = 40;
+
+/// Resolve `path` one component at a time, checking each directory a name is looked up in
+/// with [`check_owner_and_mode`] and following symbolic links (relative ones from the
+/// directory holding them).
+fn resolve_trusted(path: &Path, owners: &[u32], links: &mut u32) -> Result<PathBuf, String> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| format!("current directory: {e}"))?
+            .join(path)
+    };
+    let mut cur = PathBuf::from("/");
+    for comp in abs.components() {
+        match comp {
+            Component::RootDir | Component::Prefix(_) => cur = PathBuf::from("/"),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                cur.pop();
+            }
+            Component::Normal(name) => {
+                let dir = fs::metadata(&cur).map_err(|e| format!("{}: {e}", cur.display()))?;
+                check_owner_and_mode(&cur, &dir, owners)?;
+                let next = cur.join(name);
+                let m =
+                    fs::symlink_metadata(&next).map_err(|e| format!("{}: {e}", next.display()))?;
+                if m.file_type().is_symlink() {
+                    if *links == 0 {
+                        return Err(format!("{}: too many symbolic links", path.display()));
+                    }
+                    *links -= 1;
+                    let target =
+                        fs::read_link(&next).map_err(|e| format!("{}: {e}", next.display()))?;
+                    cur = resolve_trusted(&cur.join(target), owners, links)?;
+                } else {
+                    cur = next;
+                }
+            }
+        }
+    }
+    Ok(cur)
+}
+
+/// `p` (with metadata `m`) is owned by one of `owners` and not group- or world-writable.
+fn check_owner_and_mode(p: &Path, m: &fs::Metadata, owners: &[u32]) -> Result<(), String> {
+    if !owners.contains(&m.uid()) {
+        return Err(format!(
+            "{} is owned by uid {}, not by root or the sealcast user",
+            p.display(),
+            m.uid()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is group- or world-writable (mode {:04o})",
+            p.display(),
+            m.mode() & 0o7777
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -350,6 +424,8 @@ capture_input = true
 checkpoint_secs = 3
 checkpoint_bytes = 100
 sftp_server = "/sftp"
+scp_path = "/opt/scp"
+rsync_path = "/opt/rsync"
 env_keep = ["TERM", "LC_*"]
 path = "/bin"
 "#,
@@ -360,6 +436,11 @@ path = "/bin"
         assert_eq!(c.transfer_policy, TransferPolicy::Deny);
         assert!(!c.fail_closed && c.capture_input);
         assert!(c.keeps("LC_TIME") && c.keeps("TERM") && !c.keeps("TERMINFO"));
+        let p = c.transfer_programs();
+        assert_eq!(
+            (p.scp.to_str(), p.rsync.to_str(), p.sftp_server.to_str()),
+            (Some("/opt/scp"), Some("/opt/rsync"), Some("/sftp"))
+        );
     }
 
     #[test]
@@ -385,6 +466,15 @@ path = "/bin"
             e,
             "configuration error: /e/s.toml: shell: must be an absolute path"
         );
+        for key in ["scp_path", "rsync_path", "sftp_server"] {
+            let e = Config::parse(&format!("{key} = \"scp\""), Path::new("/e/s.toml"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                format!("configuration error: /e/s.toml: {key}: must be an absolute path")
+            );
+        }
         let e = Config::parse("host_id = \"a b\"", Path::new("f")).unwrap_err();
         assert!(e.to_string().contains("host_id"), "{e}");
         let e = Config::parse("env_keep = [\"A*B\"]", Path::new("f")).unwrap_err();
@@ -425,5 +515,38 @@ path = "/bin"
         assert!(check_trusted_path(dir.path(), &owners)
             .unwrap_err()
             .contains("not a regular file"));
+
+        // Symbolic links: the directory holding each link on the way counts, not only the
+        // directories of the resolved path.
+        let good = dir.path().join("good-link.toml");
+        std::os::unix::fs::symlink(&f, &good).unwrap();
+        assert_eq!(
+            check_trusted_path(&good, &owners).unwrap(),
+            fs::canonicalize(&f).unwrap()
+        );
+        let open = dir.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let swappable = open.join("link.toml");
+        std::os::unix::fs::symlink(&f, &swappable).unwrap();
+        let e = check_trusted_path(&swappable, &owners).unwrap_err();
+        assert!(
+            e.contains(&open.display().to_string()) && e.contains("world-writable"),
+            "{e}"
+        );
+        // A chain: trusted link -> link in the open directory -> trusted file.
+        let chain = dir.path().join("chain.toml");
+        std::os::unix::fs::symlink(&swappable, &chain).unwrap();
+        let e = check_trusted_path(&chain, &owners).unwrap_err();
+        assert!(e.contains(&open.display().to_string()), "{e}");
+        // Relative links resolve from the link's directory; loops end.
+        let rel = dir.path().join("rel.toml");
+        std::os::unix::fs::symlink("c.toml", &rel).unwrap();
+        assert!(check_trusted_path(&rel, &owners).is_ok());
+        let lo = dir.path().join("loop");
+        std::os::unix::fs::symlink("loop", &lo).unwrap();
+        assert!(check_trusted_path(&lo, &owners)
+            .unwrap_err()
+            .contains("too many symbolic links"));
     }
 }

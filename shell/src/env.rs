@@ -68,6 +68,47 @@ pub fn child_env(
     env
 }
 
+/// Variables a transfer program (scp, rsync, sftp-server) is started with, when
+/// [`child_env`] has them: identity, `PATH`, the terminal and locale (`LC_*` too), the
+/// variables sshd sets, and `SEALCAST_SESSION`.
+///
+/// Everything else is dropped, whatever `env_keep` says: a variable can be a way to start a
+/// process (`LD_PRELOAD`, rsync's `RSYNC_PANIC_ACTION`…), and a transfer under the
+/// `metadata` policy records no payload (SPEC §10.1). `HOME` is dropped too: rsync reads
+/// `$HOME/.popt` before it sees `--server` (`options.c`, `poptReadDefaultConfig`), and a popt
+/// `exec` alias there runs any program in its place; none of the three uses `HOME`
+/// otherwise (they start in the home directory, and find it in the passwd entry).
+pub const TRANSFER_ENV: &[&str] = &[
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PATH",
+    "TERM",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "SSH_CONNECTION",
+    "SSH_CLIENT",
+    "SSH_TTY",
+    "SSH_ORIGINAL_COMMAND",
+    "SEALCAST_SESSION",
+];
+
+/// [`child_env`] restricted to [`TRANSFER_ENV`], for a transfer program.
+pub fn transfer_env(env: Vec<(OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    env.into_iter()
+        .filter(|(k, _)| {
+            k.to_str().is_some_and(|name| {
+                TRANSFER_ENV.iter().any(|t| match t.strip_suffix('*') {
+                    Some(prefix) => name.starts_with(prefix),
+                    None => *t == name,
+                })
+            })
+        })
+        .collect()
+}
+
 /// `argv[0]` for the shell: `-name` for a login shell (sshd's convention), else `name`.
 pub fn shell_arg0(shell: &Path, login: bool) -> OsString {
     let name = shell.file_name().unwrap_or(shell.as_os_str());
@@ -82,6 +123,23 @@ pub fn shell_arg0(shell: &Path, login: bool) -> OsString {
 /// Lossy text of a command for headers and logs.
 pub fn lossy(s: &OsStr) -> String {
     String::from_utf8_lossy(s.as_bytes()).into_owned()
+}
+
+/// Text of a client-supplied string that is safe to show on a terminal: [`lossy`], with
+/// every control character (C0, DEL, C1) and `\` escaped as Rust does (`\u{1b}`, `\n`,
+/// `\\`), so an `SSH_ORIGINAL_COMMAND` with terminal escapes cannot rewrite the screen of an
+/// operator reading the log.
+pub fn printable(s: &OsStr) -> String {
+    lossy(s)
+        .chars()
+        .map(|c| {
+            if c.is_control() || c == '\\' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -144,6 +202,57 @@ mod tests {
         // No PTY: TERM only through env_keep.
         let env = child_env(&Config::default(), &user, &ours, None, "abc");
         assert!(env.iter().any(|(n, v)| n == "TERM" && v == "vt100"));
+    }
+
+    #[test]
+    fn transfer_programs_get_no_home_and_no_extra_variables() {
+        let cfg = Config {
+            env_keep: vec!["*".into()],
+            ..Config::default()
+        };
+        let user = User {
+            name: "alice".into(),
+            home: "/home/alice".into(),
+        };
+        let ours = [
+            (os("LANG"), os("C.UTF-8")),
+            (os("LC_TIME"), os("de_DE")),
+            (os("LD_PRELOAD"), os("/tmp/x.so")),
+            (os("RSYNC_PANIC_ACTION"), os("sh")),
+            (os("POPT_X"), os("y")),
+            (os("SSH_CONNECTION"), os("192.0.2.1 5 192.0.2.2 22")),
+            (os("SSH_ORIGINAL_COMMAND"), os("scp -t .")),
+        ];
+        let env = transfer_env(child_env(&cfg, &user, &ours, None, "abc"));
+        let mut names: Vec<String> = env
+            .iter()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "LANG",
+                "LC_TIME",
+                "LOGNAME",
+                "PATH",
+                "SEALCAST_SESSION",
+                "SHELL",
+                "SSH_CONNECTION",
+                "SSH_ORIGINAL_COMMAND",
+                "USER"
+            ]
+        );
+    }
+
+    #[test]
+    fn printable_escapes_control_characters() {
+        use std::os::unix::ffi::OsStringExt;
+        let raw = OsString::from_vec(b"ls \x1b[2J\r\n\t\x7f\\ \xc2\x9b caf\xc3\xa9 \xff".to_vec());
+        assert_eq!(
+            printable(&raw),
+            "ls \\u{1b}[2J\\r\\n\\t\\u{7f}\\\\ \\u{9b} caf\u{e9} \u{fffd}"
+        );
     }
 
     #[test]

@@ -25,7 +25,11 @@
 //! 5. Runs the configured `shell` as the user, with a rebuilt environment ([`mod@env`]) in the
 //!    user's home: in a new PTY for interactive and `-t` sessions
 //!    ([`sealcast_recorder::pty`]), over pipes otherwise ([`sealcast_recorder::pipes`]:
-//!    stdout as `o`, stderr as `e` events). File transfers follow `transfer_policy`:
+//!    stdout as `o`, stderr as `e` events). A file transfer — exactly `scp -t`/`-f`,
+//!    `rsync --server` or an sftp server with the options their clients send
+//!    ([`classify::transfer`], SPEC §10.1) — runs its configured program directly instead,
+//!    without a shell and without `HOME`; anything else is an ordinary command, recorded in
+//!    full. File transfers follow `transfer_policy`:
 //!    `metadata` records only an `s` summary (bytes each way, duration), `full` everything,
 //!    `deny` refuses with `sealcast: file transfer (<kind>) is not allowed on this host`,
 //!    exit 1, and still records the attempt.
@@ -92,7 +96,7 @@
 //! | 1 | recording cannot be created, `fail_closed = true` | `sealcast: recording unavailable (<reason>); session refused` |
 //! | 1 | transfer under `deny` | `sealcast: file transfer (scp\|sftp\|rsync) is not allowed on this host` |
 //! | 1 | recording failed mid-session, `fail_closed = true` (session hung up) | `sealcast: recording failed (<reason>); session ended` |
-//! | 1 | shell / sftp server cannot be started | `sealcast: cannot start <program>: <error>` |
+//! | 1 | shell / transfer program cannot be started, or the transfer program is not trusted (recorded with `x` = 1) | `sealcast: cannot start <program>: <error>` |
 //! | 1 | bad command line, no passwd entry | `sealcast: <detail>` |
 //!
 //! With `fail_closed = false` the session runs anyway, after

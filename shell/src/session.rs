@@ -20,9 +20,9 @@ use sealcast_signer::SigningKey;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tracing::{error, info, warn};
 
-use crate::classify::{classify, ssh_endpoints, Context, Invocation, Shape, TransferKind};
+use crate::classify::{classify, ssh_endpoints, Context, Invocation, Shape};
 use crate::config::{self, Config, Source, TransferPolicy};
-use crate::env::{child_env, lossy, shell_arg0, User};
+use crate::env::{child_env, lossy, printable, shell_arg0, transfer_env, User};
 use crate::log::AUDIT;
 use crate::nested::recorder_ancestor;
 use crate::privs::Privileges;
@@ -153,7 +153,7 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
     let stdin_tty = sys::is_tty(io::stdin().as_fd());
     let ctx = Context {
         stdin_tty,
-        sftp_server: cfg.sftp_server.clone(),
+        programs: cfg.transfer_programs(),
     };
     let shape = classify(&inv, &env, &ctx);
 
@@ -250,9 +250,11 @@ fn load_key(path: &Path) -> Result<SigningKey, String> {
 }
 
 /// The command for the session: the configured shell — as a login shell (`-bash`) without a
-/// command, as `bash -c CMD` with one — or, for `internal-sftp`, the configured sftp server
-/// with the same arguments. Runs as the user (when set-uid) in their home directory with
-/// the rebuilt environment.
+/// command, as `bash -c CMD` with one — or, for a transfer, its configured program with the
+/// de-quoted arguments, executed directly (no shell, so nothing in the command but those
+/// arguments reaches anything; SPEC §10.1) with the reduced environment of
+/// [`transfer_env`]. Runs as the user (when set-uid) in their home directory with the rebuilt
+/// environment.
 fn child_command(
     cfg: &Config,
     shape: &Shape,
@@ -263,34 +265,23 @@ fn child_command(
 ) -> ChildCommand {
     let term = shape.uses_pty().then(|| pty_term(env_list));
     let mut cmd = ChildCommand::new(&cfg.shell);
-    match shape.command() {
-        None => cmd.arg0 = Some(shell_arg0(&cfg.shell, true)),
-        Some(c) => {
-            let words: Vec<&[u8]> = c
-                .as_bytes()
-                .split(|b| b.is_ascii_whitespace())
-                .filter(|w| !w.is_empty())
-                .collect();
-            if matches!(
-                shape,
-                Shape::Transfer {
-                    kind: TransferKind::Sftp,
-                    ..
-                }
-            ) && words.first() == Some(&&b"internal-sftp"[..])
-            {
-                cmd.program = cfg.sftp_server.clone();
-                cmd.args = words[1..]
-                    .iter()
-                    .map(|w| OsStr::from_bytes(w).to_os_string())
-                    .collect();
-            } else {
-                cmd.arg0 = Some(shell_arg0(&cfg.shell, false));
-                cmd.args = vec!["-c".into(), c.to_os_string()];
-            }
+    let env = child_env(cfg, user, env_list, term.as_deref(), session_id);
+    match shape {
+        Shape::Transfer { transfer, .. } => {
+            cmd.program = transfer.program.clone();
+            cmd.args = transfer.args.clone();
+            cmd.env = transfer_env(env);
+        }
+        Shape::Exec { cmd: c } | Shape::ExecPty { cmd: c } => {
+            cmd.arg0 = Some(shell_arg0(&cfg.shell, false));
+            cmd.args = vec!["-c".into(), c.clone()];
+            cmd.env = env;
+        }
+        Shape::Interactive | Shape::ShellNoPty => {
+            cmd.arg0 = Some(shell_arg0(&cfg.shell, true));
+            cmd.env = env;
         }
     }
-    cmd.env = child_env(cfg, user, env_list, term.as_deref(), session_id);
     cmd.cwd = Some(user.home.clone());
     cmd.uid = privs.setuid().then_some(privs.user);
     cmd
@@ -403,7 +394,7 @@ impl Session {
             user = %self.user.name,
             shape = shape_name,
             path = %path_text,
-            command = %self.shape.command().map(lossy).unwrap_or_default(),
+            command = %self.shape.command().map(printable).unwrap_or_default(),
             "session start"
         );
         let result = if self.shape.uses_pty() {
@@ -424,7 +415,10 @@ impl Session {
                 );
                 code
             }
-            Err(Failure::Start(e)) => {
+            Err(Failure::Start(e, closed)) => {
+                if let Some((sink, receipt)) = closed {
+                    self.store_receipt(rec.path.as_deref(), sink, &receipt);
+                }
                 say(&format!(
                     "sealcast: cannot start {}: {e}",
                     cmd.program.display()
@@ -570,7 +564,7 @@ impl Session {
     /// line, exit 1.
     fn deny(&mut self, session: &str, cols: u16, rows: u16) -> u8 {
         let kind = match &self.shape {
-            Shape::Transfer { kind, .. } => kind.name(),
+            Shape::Transfer { transfer, .. } => transfer.kind.name(),
             _ => "transfer",
         };
         say(&format!(
@@ -670,8 +664,13 @@ impl Session {
         cols: u16,
         rows: u16,
     ) -> Result<(u8, Spool, Vec<u8>), Failure> {
-        let stdin = dup_stdio(0).map_err(Failure::Start)?;
-        let stdout = dup_stdio(1).map_err(Failure::Start)?;
+        let stdin = dup_stdio(0).map_err(|e| Failure::Start(e, None))?;
+        let stdout = dup_stdio(1).map_err(|e| Failure::Start(e, None))?;
+        // Exclusive mode on sshd's terminal: the session's processes (running as the user,
+        // who owns that device) cannot open it by name to write or read past the recorder.
+        // Set before the child exists: set after, the child could open it first and keep
+        // the descriptor (exclusive mode only refuses later opens).
+        let _excl = self.stdin_tty.then(|| ExclusiveTty::new(&stdin)).flatten();
         self.start_signaller();
         // The PTY belongs to the user, as sshd's does (programs such as gpg's pinentry
         // reopen their terminal by name).
@@ -679,19 +678,12 @@ impl Session {
             PtySession::spawn_command(cmd, cols, rows, self.cfg.capture_input, self.fork_hook())
         }) {
             Ok(p) => p,
-            Err(e) => {
-                let _ = writer.finish(None);
-                return Err(Failure::Start(e));
-            }
+            Err(e) => return Err(Failure::start(e, writer)),
         };
         if let Err(e) = self.drop_privileges_after_spawn() {
             drop(pty); // hangs up the child
-            let _ = writer.finish(None);
-            return Err(Failure::Start(e));
+            return Err(Failure::start(e, writer));
         }
-        // Exclusive mode on sshd's terminal: the session's processes (running as the user,
-        // who owns that device) cannot open it by name to write or read past the recorder.
-        let _excl = self.stdin_tty.then(|| ExclusiveTty::new(&stdin)).flatten();
         self.hand_over_signals();
         let outcome = pty.run(writer, stdin, stdout).map_err(Failure::Recording)?;
         Ok((outcome.exit_code(), outcome.sink, outcome.receipt))
@@ -702,21 +694,26 @@ impl Session {
         cmd: &ChildCommand,
         writer: Writer,
     ) -> Result<(u8, Spool, Vec<u8>), Failure> {
-        let stdin = dup_stdio(0).map_err(Failure::Start)?;
-        let stdout = dup_stdio(1).map_err(Failure::Start)?;
-        let stderr = dup_stdio(2).map_err(Failure::Start)?;
+        let stdin = dup_stdio(0).map_err(|e| Failure::Start(e, None))?;
+        let stdout = dup_stdio(1).map_err(|e| Failure::Start(e, None))?;
+        let stderr = dup_stdio(2).map_err(|e| Failure::Start(e, None))?;
+        if let Shape::Transfer { transfer, .. } = &self.shape {
+            // The program runs with no payload recorded (metadata): it must be the binary the
+            // operator configured, which nobody but root or the service user can replace.
+            let owners = self.privs.trusted_owners();
+            if let Err(reason) = config::check_trusted_path(&transfer.program, &owners) {
+                let e = io::Error::other(format!("not a trusted program: {reason}"));
+                return Err(Failure::start(e, writer));
+            }
+        }
         self.start_signaller();
         let pipes = match PipeSession::spawn(cmd, self.fork_hook()) {
             Ok(p) => p,
-            Err(e) => {
-                let _ = writer.finish(None);
-                return Err(Failure::Start(e));
-            }
+            Err(e) => return Err(Failure::start(e, writer)),
         };
         if let Err(e) = self.drop_privileges_after_spawn() {
             drop(pipes);
-            let _ = writer.finish(None);
-            return Err(Failure::Start(e));
+            return Err(Failure::start(e, writer));
         }
         self.hand_over_signals();
         let opts = PipeOptions {
@@ -735,10 +732,19 @@ impl Session {
 }
 
 enum Failure {
-    /// The command could not be started (nothing ran).
-    Start(io::Error),
+    /// The command could not be started (nothing ran); the recording, when it could be
+    /// closed, with its receipt.
+    Start(io::Error, Option<(Spool, Vec<u8>)>),
     /// The recording failed mid-session (fail-closed): the session was hung up.
     Recording(io::Error),
+}
+
+impl Failure {
+    /// The command could not be started: close the recording with the exit status the client
+    /// gets (`x` = 1) and a final checkpoint, so the attempt is sealed like any session.
+    fn start(e: io::Error, writer: Writer) -> Failure {
+        Failure::Start(e, writer.finish(Some(i32::from(EXIT_FAILURE))).ok())
+    }
 }
 
 /// A duplicate of standard descriptor `fd`, as an unbuffered `File`.
@@ -829,22 +835,45 @@ mod tests {
         assert_eq!(c.arg0, Some(os("bash")));
         assert_eq!(c.args, [os("-c"), os("ls -l")]);
 
-        let sftp = Shape::Transfer {
-            kind: TransferKind::Sftp,
-            cmd: os("internal-sftp -l INFO"),
-        };
-        let c = child_command(&cfg, &sftp, &user(), &env, &privs(), "s");
-        assert_eq!(c.program, Path::new("/usr/lib/openssh/sftp-server"));
-        assert_eq!(c.args, [os("-l"), os("INFO")]);
-        assert_eq!(c.arg0, None);
-
-        let sftp = Shape::Transfer {
-            kind: TransferKind::Sftp,
-            cmd: os("/usr/lib/openssh/sftp-server"),
-        };
-        let c = child_command(&cfg, &sftp, &user(), &env, &privs(), "s");
-        assert_eq!(c.program, Path::new("/bin/bash"));
-        assert_eq!(c.args, [os("-c"), os("/usr/lib/openssh/sftp-server")]);
+        // Transfers: the configured program by argv, no shell, a reduced environment.
+        let ctx_programs = cfg.transfer_programs();
+        for (command, program, args) in [
+            (
+                "internal-sftp -l INFO",
+                "/usr/lib/openssh/sftp-server",
+                &["-l", "INFO"][..],
+            ),
+            (
+                "/usr/lib/openssh/sftp-server",
+                "/usr/lib/openssh/sftp-server",
+                &[],
+            ),
+            ("scp -t 'a b'", "/usr/bin/scp", &["-t", "a b"]),
+            (
+                "rsync --server -e.LsfxC . x\\ y",
+                "/usr/bin/rsync",
+                &["--server", "-e.LsfxC", ".", "x y"],
+            ),
+        ] {
+            let transfer = crate::classify::transfer(OsStr::new(command), &ctx_programs)
+                .unwrap_or_else(|| panic!("{command} is a transfer"));
+            let shape = Shape::Transfer {
+                cmd: os(command),
+                transfer,
+            };
+            let env = [
+                (os("TERM"), os("screen")),
+                (os("SSH_ORIGINAL_COMMAND"), os(command)),
+            ];
+            let c = child_command(&cfg, &shape, &user(), &env, &privs(), "s");
+            assert_eq!(c.program, Path::new(program), "{command}");
+            assert_eq!(c.args, args, "{command}");
+            assert_eq!(c.arg0, None, "{command}");
+            assert_eq!(c.uid, Some(1000));
+            assert_eq!(c.cwd.as_deref(), Some(Path::new("/home/u")));
+            assert!(!c.env.iter().any(|(k, _)| k == "HOME"), "{command}: HOME");
+            assert!(c.env.contains(&(os("SSH_ORIGINAL_COMMAND"), os(command))));
+        }
 
         let same = Privileges {
             user: 5,

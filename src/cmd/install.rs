@@ -38,6 +38,10 @@ pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/sealcast";
 pub const DEFAULT_SHELL: &str = "/bin/bash";
 /// Default sftp server that `internal-sftp` maps to.
 pub const DEFAULT_SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+/// Default scp binary run for `scp -t` / `scp -f` transfers.
+pub const DEFAULT_SCP: &str = "/usr/bin/scp";
+/// Default rsync binary run for `rsync --server` transfers.
+pub const DEFAULT_RSYNC: &str = "/usr/bin/rsync";
 /// Default `PATH` of recorded sessions.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 /// Default environment variables passed from sshd to the session.
@@ -187,8 +191,11 @@ capture_input = false
 checkpoint_secs = 10
 checkpoint_bytes = 65536
 
-# The real sftp server; sshd's `internal-sftp` maps to it.
+# The transfer programs, run directly (no shell) for scp -t/-f, sftp and rsync --server; each
+# must be changeable only by root. sshd's `internal-sftp` maps to sftp_server.
 sftp_server = {sftp}
+scp_path = {scp}
+rsync_path = {rsync}
 
 # Variables passed on from sshd's environment to the session; "NAME*" matches a prefix
 # (e.g. "LC_*"). Everything else is rebuilt: HOME, USER, LOGNAME, SHELL, PATH, TERM (PTY
@@ -203,6 +210,8 @@ path = {path}
         key = toml_string(&key.display().to_string()),
         shell = toml_string(DEFAULT_SHELL),
         sftp = toml_string(DEFAULT_SFTP_SERVER),
+        scp = toml_string(DEFAULT_SCP),
+        rsync = toml_string(DEFAULT_RSYNC),
         path = toml_string(DEFAULT_PATH),
     )
 }
@@ -1182,6 +1191,8 @@ mod tests {
             "checkpoint_secs",
             "checkpoint_bytes",
             "sftp_server",
+            "scp_path",
+            "rsync_path",
             "env_keep",
             "path",
         ] {

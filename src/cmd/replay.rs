@@ -389,9 +389,25 @@ fn info_text(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
     rows.push(("verification", verification_text(v)));
     let mut text = String::new();
     for (k, v) in rows {
-        text.push_str(&format!("{:<14}{v}\n", format!("{k}:")));
+        text.push_str(&format!("{:<14}{}\n", format!("{k}:"), printable(&v)));
     }
     text
+}
+
+/// `s` safe to print on a terminal: control characters (C0, DEL, C1) and `\` escaped as Rust
+/// does (`\u{1b}`, `\r`, `\\`). Header fields such as `command` carry what an SSH client sent
+/// (SPEC §2.3 `original_command`), which may hold escape sequences aimed at the terminal of
+/// whoever inspects the recording.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() || c == '\\' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Run `sealcast info`: metadata, statistics and a verification summary (text or one JSON
@@ -432,4 +448,17 @@ pub fn info(a: InfoArgs) -> Result<u8> {
         code = 1;
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn printable_escapes_terminal_controls() {
+        assert_eq!(
+            printable("ls\u{1b}]0;x\u{7}\r\n\u{9b}2J a\\b caf\u{e9}"),
+            "ls\\u{1b}]0;x\\u{7}\\r\\n\\u{9b}2J a\\\\b caf\u{e9}"
+        );
+    }
 }

@@ -215,6 +215,10 @@ pub struct Options {
     /// Also listen on a second port without ForceCommand ([`Bastion::plain_port`]), for
     /// side-by-side comparisons (the benchmark).
     pub plain_port: bool,
+    /// sshd_config lines written before install-bastion's snippet, so they win over it (for
+    /// most keywords sshd keeps the first value): what an operator who weakened the snippet
+    /// would have, e.g. `PermitUserRC yes`.
+    pub sshd_extra: Vec<String>,
 }
 
 impl Default for Options {
@@ -225,6 +229,7 @@ impl Default for Options {
             login_shell: false,
             config: Vec::new(),
             plain_port: false,
+            sshd_extra: Vec::new(),
         }
     }
 }
@@ -398,10 +403,7 @@ impl Bastion {
         let authorized = b.dir.join("authorized");
         fs::create_dir(&authorized).unwrap();
         fs::set_permissions(&authorized, Permissions::from_mode(0o755)).unwrap();
-        let pubkey = fs::read_to_string(b.dir.join("client_ed25519.pub")).unwrap();
-        let keys = authorized.join(format!("{user}.keys"));
-        fs::write(&keys, pubkey).unwrap();
-        fs::set_permissions(&keys, Permissions::from_mode(0o644)).unwrap();
+        b.authorize_key("");
 
         // sshd's host key and privilege separation directory.
         run_ok(
@@ -415,6 +417,23 @@ impl Bastion {
         }
         b.start_sshd();
         b
+    }
+
+    /// (Re)write the test user's authorized key line with these authorized_keys(5) options
+    /// in front (`""`: none; e.g. `command="…"`). sshd reads the file at each login.
+    pub fn authorize_key(&self, options: &str) {
+        let pubkey = fs::read_to_string(self.dir.join("client_ed25519.pub")).unwrap();
+        let keys = self
+            .dir
+            .join("authorized")
+            .join(format!("{}.keys", self.user));
+        let line = if options.is_empty() {
+            pubkey
+        } else {
+            format!("{options} {pubkey}")
+        };
+        fs::write(&keys, line).unwrap();
+        fs::set_permissions(&keys, Permissions::from_mode(0o644)).unwrap();
     }
 
     /// The sshd_config snippet install-bastion printed (between its markers).
@@ -462,6 +481,10 @@ impl Bastion {
             user = self.user,
             sftp = self.options.sftp_subsystem,
         );
+        for line in &self.options.sshd_extra {
+            c.push_str(line);
+            c.push('\n');
+        }
         // install-bastion's own snippet: ForceCommand and the hardening lines.
         let mut force = None;
         for line in self.snippet().lines() {
@@ -660,6 +683,15 @@ impl Bastion {
         c
     }
 
+    /// `ssh … user@127.0.0.1 COMMAND` with the command as raw bytes (control characters,
+    /// non-UTF-8), one argument: ssh sends it unchanged.
+    pub fn ssh_bytes(&self, command: &[u8]) -> Command {
+        use std::os::unix::ffi::OsStrExt;
+        let mut c = self.ssh(&[]);
+        c.arg(std::ffi::OsStr::from_bytes(command));
+        c
+    }
+
     /// `scp … -P PORT ARGS…`.
     pub fn scp(&self, args: &[&str]) -> Command {
         let mut c = Command::new("scp");
@@ -704,11 +736,24 @@ impl Bastion {
         c
     }
 
-    /// Write a file in the test user's home, owned by the user.
+    /// Write a file in the test user's home, owned by the user (and any missing directory on
+    /// the way, mode 0755).
     pub fn write_user_file(&self, name: &str, content: &[u8], mode: u32) -> PathBuf {
         let p = self.home.join(name);
-        fs::write(&p, content).unwrap();
         let gid = id_of(&self.user, "-g");
+        let mut missing: Vec<PathBuf> = p
+            .ancestors()
+            .skip(1)
+            .take_while(|d| !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        missing.reverse();
+        for d in missing {
+            fs::create_dir(&d).unwrap();
+            std::os::unix::fs::chown(&d, Some(self.uid), Some(gid)).unwrap();
+            fs::set_permissions(&d, Permissions::from_mode(0o755)).unwrap();
+        }
+        fs::write(&p, content).unwrap();
         std::os::unix::fs::chown(&p, Some(self.uid), Some(gid)).unwrap();
         fs::set_permissions(&p, Permissions::from_mode(mode)).unwrap();
         p
