@@ -31,6 +31,7 @@
 
 pub mod claims;
 pub mod osc133;
+pub mod proc;
 
 use std::io;
 
