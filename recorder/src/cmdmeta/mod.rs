@@ -30,6 +30,7 @@
 //! (`t` is the writer's monotonic clock).
 
 pub mod claims;
+pub mod hooks;
 pub mod osc133;
 pub mod proc;
 
