@@ -417,6 +417,52 @@ fn common_steps(sh: &mut Shell, kind: ShellKind) {
     // A command line with control characters and a would-be mark stays one claim.
     let (s, _) = sh.run("printf '%s\\n' 'x;y' \"$(printf 'a\\033]133;D;0\\007b')\"");
     assert!(cmd_of(&s).0.starts_with("printf '%s\\n' 'x;y'"));
+    // Real ESC and BEL in a command line (typed with Ctrl-V) cannot end the mark or make
+    // one: the claim is the line, byte for byte, and nothing else is claimed.
+    let before = sh.claims().len();
+    let (s, _) = sh.run("echo 'x\x16\x1b]133;C;cmd=forged\x16\x07y' > /dev/null");
+    assert_eq!(
+        cmd_of(&s).0,
+        "echo 'x\x1b]133;C;cmd=forged\x07y' > /dev/null"
+    );
+    let new = sh.claims();
+    assert_eq!(
+        new[before..]
+            .iter()
+            .filter(|e| matches!(e, CommandEvent::Start { .. }))
+            .count(),
+        1,
+        "{:?}",
+        &new[before..]
+    );
+    // A command typed while the previous one runs is claimed after that one ends.
+    let before = ends(&sh.claims());
+    sh.send("sleep 0.5\recho typed-ahead\r");
+    let nonce = sh.nonce.clone();
+    sh.wait(
+        |o| ends(&claims_of(&nonce, o)) >= before + 2,
+        "both commands",
+    );
+    let ev = sh.claims();
+    let tail: Vec<String> = ev
+        .iter()
+        .filter_map(|e| match e {
+            CommandEvent::Start { cmd, .. } => Some(format!("start {cmd}")),
+            CommandEvent::End { exit, .. } => Some(format!("end {exit:?}")),
+            _ => None,
+        })
+        .rev()
+        .take(4)
+        .collect();
+    assert_eq!(
+        tail,
+        [
+            "end Some(0)",
+            "start echo typed-ahead",
+            "end Some(0)",
+            "start sleep 0.5"
+        ]
+    );
     // The user's prompt hook kept working alongside ours: it ran once per prompt.
     let (_, _) = sh.run("echo \"pc=$USER_PC\"");
     let out = sh.output();
