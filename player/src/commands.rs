@@ -561,9 +561,11 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
         .collect();
     let mut startup = Vec::new();
     let mut unclaimed: Vec<usize> = Vec::new();
+    let mut has_process = vec![false; cmds.len()];
     for &i in &order {
         match owner[i] {
             Owner::Command(k) => {
+                has_process[k] = true;
                 rows[k].state = rows[k].state.max(procs[i].state);
                 rows[k].processes.push(procs[i].clone());
             }
@@ -661,9 +663,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
             let watched = blind_at.is_none_or(|b| b > windows[k].1);
             if d >= NO_PROCESS_PERIODS * period
                 && watched
-                && rows
-                    .iter()
-                    .any(|r| r.id == Some(c.id) && r.processes.is_empty())
+                && !has_process[k]
                 && !is_builtin_line(&c.cmd)
             {
                 disagreements.push(Disagreement::NoProcess {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use sealcast_format::CommandEvent;
 use sealcast_recorder::cmdmeta::claims::ShellClaims;
 use sealcast_recorder::cmdmeta::hooks::{self, HookDir, ShellKind, ShellMode};
+use sealcast_recorder::cmdmeta::osc133::{MarkKind, Osc133Scanner};
 use sealcast_recorder::cmdmeta::proc::ProcFs;
 use sealcast_recorder::cmdmeta::Nonce;
 
@@ -201,9 +202,26 @@ impl Shell {
         String::from_utf8_lossy(&self.out.0.lock().unwrap().bytes).into_owned()
     }
 
-    /// Type `line` (and Enter) and wait until the shell reports the command finished: the
-    /// last `start` and `end`.
+    /// Wait until the shell shows its prompt and waits for input: the last mark is `B`
+    /// (readline and ZLE switch the terminal to raw mode before they draw the prompt, so
+    /// typing now is not line-edited by the tty first).
+    fn wait_prompt(&self) {
+        let nonce = self.nonce.clone();
+        self.wait(
+            |o| {
+                Osc133Scanner::new(nonce.as_str())
+                    .feed(&o.bytes)
+                    .last()
+                    .is_some_and(|m| m.kind == MarkKind::PromptEnd)
+            },
+            "the prompt",
+        );
+    }
+
+    /// At the prompt, type `line` (and Enter) and wait until the shell reports the command
+    /// finished: the last `start` and `end`.
     fn run(&mut self, line: &str) -> (CommandEvent, CommandEvent) {
+        self.wait_prompt();
         let before = ends(&self.claims());
         self.send(&format!("{line}\r"));
         let nonce = self.nonce.clone();
@@ -372,6 +390,7 @@ fn common_steps(sh: &mut Shell, kind: ShellKind) {
     let (s, _) = sh.run("cat <<'EOF'\rhere line\rEOF");
     assert_eq!(cmd_of(&s).0, "cat <<'EOF'\nhere line\nEOF");
     // Ctrl-C on a running sleep: 130.
+    sh.wait_prompt();
     sh.send("sleep 30\r");
     let nonce = sh.nonce.clone();
     sh.wait(
@@ -436,6 +455,7 @@ fn common_steps(sh: &mut Shell, kind: ShellKind) {
         &new[before..]
     );
     // A command typed while the previous one runs is claimed after that one ends.
+    sh.wait_prompt();
     let before = ends(&sh.claims());
     sh.send("sleep 0.5\recho typed-ahead\r");
     let nonce = sh.nonce.clone();

@@ -12,22 +12,25 @@
 //!
 //! # Wiring (the seam for the relay)
 //!
-//! Before spawning: `let nonce = Nonce::generate()?`; for an interactive bash or zsh,
-//! `hooks::plan(shell, mode, &nonce, dir, zdotdir)` gives argv and environment, and
-//! `HookDir::create(base, &plan.files)` the directory (`dir` is its path, so create it first
-//! with the plan's files: `hooks::files(kind)`), kept until the session ends. After the
-//! header: write `ShellClaims::hooks_event(kind.name())` (when hooks were planned) and
+//! Before spawning an interactive shell: `let nonce = Nonce::generate()?`; when
+//! `ShellKind::of(shell)` is `Some(kind)`, `let dir = HookDir::create(base,
+//! &hooks::files(kind))?` (kept until the session ends; `base` per [`hooks`]) and
+//! `hooks::plan(shell, mode, &nonce, dir.path(), user_zdotdir)` give the argv and the
+//! environment to spawn with. After the header: write `ShellClaims::hooks_event(kind.name())`
+//! (only when hooks were planned) and, once the child exists,
 //! `ProcWatch::start(child_pid, t, &mut events)`.
 //!
 //! On every output read (PTY: the bytes as read, before or after relaying, unchanged):
 //! `claims.on_output(t, bytes, &mut c_events)` and, for a PTY,
 //! `watch.on_output(foreground_pgid(master), &mut p_events)`; write them after the read's
-//! `o` events. On every relay tick (at most [`proc::PERIOD_US`] apart):
-//! `watch.on_tick(t, &mut p_events)`. At the end, before `x`: `claims.finish(t, …)` and one
-//! last `watch.sample(…)`. The writer writes a [`sealcast_format::CommandEvent`] as `c` plus
-//! the `m` marker after a `start` (`SealedWriter::command`) and a
-//! [`sealcast_format::ProcessEvent`] as `p` (`SealedWriter::process`), at the time observed
-//! (`t` is the writer's monotonic clock).
+//! `o` events. Samples: `watch.on_tick(t, &mut p_events)` whenever
+//! `t >= watch.next_due_us()` — best from a sampler thread with its own timer that sends the
+//! events to the writer loop (a `/proc` read can block on a process stuck in the kernel, and
+//! the relay must not), else from a relay tick at most [`proc::PERIOD_US`] apart. At the end,
+//! before `x`: `claims.finish(t, …)` and one last `watch.sample(…)`. The writer writes a
+//! [`sealcast_format::CommandEvent`] as `c` plus the `m` marker after a `start`
+//! (`SealedWriter::command`) and a [`sealcast_format::ProcessEvent`] as `p`
+//! (`SealedWriter::process`), at the time observed (`t` is the writer's monotonic clock).
 
 pub mod claims;
 pub mod hooks;
