@@ -37,6 +37,8 @@ struct Shell {
     nonce: Nonce,
     home: tempfile::TempDir,
     _hooks: HookDir,
+    // Dropped after `_hooks` (fields drop in order), which removes its own directory first.
+    _hook_base: tempfile::TempDir,
     _run: tempfile::TempDir,
 }
 
@@ -74,7 +76,6 @@ impl Shell {
         let kind = ShellKind::of(path).unwrap();
         let base = tempfile::tempdir().unwrap();
         let hooks = HookDir::create(base.path(), &hooks::files(kind)).unwrap();
-        std::mem::forget(base); // the hook directory is removed by HookDir; its base leaks
         let plan = hooks::plan(
             path,
             ShellMode::Interactive { login: o.login },
@@ -151,6 +152,7 @@ impl Shell {
             nonce,
             home,
             _hooks: hooks,
+            _hook_base: base,
             _run: run,
         };
         // The first prompt: an A mark with the nonce.
