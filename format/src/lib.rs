@@ -11,13 +11,20 @@
 //! - [`scan`] walks a compressed file frame by frame; [`decompress_frame`] and
 //!   [`decompress_partial`] decode data frames; [`parse_event`] and [`Header`] read lines back;
 //!   [`EventRules`] are the line rules every reader applies.
+//! - [`CommandEvent`] and [`ProcessEvent`] are the data of the `c` and `p` extension events
+//!   (commands the shell claims, processes the recorder saw; §2.4).
 
+mod cmdmeta;
 mod container;
 mod error;
 mod event;
 mod header;
 mod rules;
 
+pub use cmdmeta::{
+    cut_at_char, marker_label, CommandEvent, ProcStart, ProcessEvent, COMMAND_CODE,
+    MARKER_LABEL_MAX, PROCESS_CODE, SHELL_SOURCE,
+};
 pub use container::{
     decompress_frame, decompress_partial, scan, skippable_frame, Decompressor, Frame,
     FrameCompressor, FrameKind, Scanner, CHECKPOINT_MAGIC, MAX_CHECKPOINT_PAYLOAD,

@@ -2,8 +2,10 @@
 //!
 //! Flow: compressed bytes → [`verify_bytes`] (container, chain, checkpoints → [`Report`]) and
 //! [`Reader`] (events with exact bytes) → replay ([`play()`]) and export ([`cat`],
-//! [`write_v3`], [`write_v2`], [`write_txt`], [`inspect`]).
+//! [`write_v3`], [`write_v2`], [`write_txt`], [`inspect`]). [`commands`] turns the `c` and `p`
+//! events into the commands report (SPEC §2.4.5).
 
+pub mod commands;
 mod export;
 mod play;
 mod read;

@@ -5,10 +5,12 @@
 //! layer for sessions without a terminal ([`pipes`]) and the archive layer ([`archive`]) are
 //! thin shells around it; [`spawn`] starts a child exactly as described (complete
 //! environment, user switch before `exec`), and [`sink::FailOpen`] keeps a session going
-//! unrecorded after a recording error.
+//! unrecorded after a recording error. [`cmdmeta`] holds the parts of command-level metadata
+//! (shell hooks, OSC 133 marks, process observation; SPEC §2.4).
 
 pub mod archive;
 mod clock;
+pub mod cmdmeta;
 pub mod pipes;
 pub mod pty;
 pub mod sink;

@@ -1,5 +1,6 @@
 //! Facts about the local system that the recorder needs: the real user's passwd entry, the
-//! login shell, the host name, and terminal queries on file descriptors.
+//! login shell, the host name, the kernel audit ids, and terminal queries on file
+//! descriptors.
 
 use std::ffi::{CStr, OsStr};
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -123,6 +124,34 @@ pub fn default_host_id() -> String {
     sanitize_host_id(&hostname())
 }
 
+/// The value the kernel shows for an unset audit id (`(u32)-1`, `AUDIT_SID_UNSET` and
+/// `AUDIT_UID_UNSET`).
+pub const AUDIT_UNSET: u32 = u32::MAX;
+
+/// Parse the content of `/proc/<pid>/sessionid` or `/proc/<pid>/loginuid`: a decimal `u32`
+/// (optional trailing newline); `None` for [`AUDIT_UNSET`] or anything else.
+pub fn parse_audit_id(text: &str) -> Option<u32> {
+    text.trim_end_matches('\n')
+        .parse::<u32>()
+        .ok()
+        .filter(|&v| v != AUDIT_UNSET)
+}
+
+/// The kernel audit session id of this process (`/proc/self/sessionid`; set by
+/// `pam_loginuid` when sshd or login opened the session, inherited by every child): the value
+/// for the header key `audit_session` (SPEC §2.4.4). `None` when unset, unreadable or not
+/// built into the kernel (`CONFIG_AUDIT`).
+pub fn audit_session_id() -> Option<u32> {
+    parse_audit_id(&std::fs::read_to_string("/proc/self/sessionid").ok()?)
+}
+
+/// The audit login uid of this process (`/proc/self/loginuid`, the `auid` of audit
+/// records): the value for the header key `loginuid` (SPEC §2.4.4). `None` when unset or
+/// unreadable.
+pub fn login_uid() -> Option<u32> {
+    parse_audit_id(&std::fs::read_to_string("/proc/self/loginuid").ok()?)
+}
+
 /// True if `fd` refers to a terminal (`isatty(3)`).
 pub fn is_tty(fd: BorrowedFd<'_>) -> bool {
     // SAFETY: isatty only inspects the descriptor.
@@ -166,6 +195,26 @@ pub fn default_term() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_ids_parse_and_unset_is_none() {
+        assert_eq!(parse_audit_id("42\n"), Some(42));
+        assert_eq!(parse_audit_id("0"), Some(0));
+        assert_eq!(parse_audit_id("4294967295"), None);
+        assert_eq!(parse_audit_id(""), None);
+        assert_eq!(parse_audit_id("-1"), None);
+        assert_eq!(parse_audit_id("4294967296"), None);
+        // Whatever this machine says, the readers agree with the files.
+        let file = |p: &str| std::fs::read_to_string(p).ok();
+        assert_eq!(
+            audit_session_id(),
+            file("/proc/self/sessionid").and_then(|t| parse_audit_id(&t))
+        );
+        assert_eq!(
+            login_uid(),
+            file("/proc/self/loginuid").and_then(|t| parse_audit_id(&t))
+        );
+    }
 
     #[test]
     fn facts_are_plausible() {

@@ -7,7 +7,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use sealcast_format::{
-    skippable_frame, EventEncoder, FrameCompressor, Header, SessionInfo, StreamDir,
+    marker_label, skippable_frame, CommandEvent, EventEncoder, FrameCompressor, Header,
+    ProcessEvent, SessionInfo, StreamDir,
 };
 use sealcast_signer::{Sealer, SigningKey};
 
@@ -449,6 +450,36 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         self.check()?;
         let t = self.now();
         let r = self.emit(|enc, e| enc.marker(t, label, &mut |l| e.line(l)));
+        self.latch(r)
+    }
+
+    /// Record what the shell claims about a command (`c` extension event, SPEC §2.4.1). A
+    /// `start` is followed at once by the asciicast marker `m` labelled with its command line
+    /// ([`sealcast_format::marker_label`]), so stock players list commands as chapters.
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn command(&mut self, ev: &CommandEvent) -> io::Result<()> {
+        self.check()?;
+        let t = self.now();
+        let r = self.emit(|enc, e| {
+            enc.command(t, ev, &mut |l| e.line(l));
+            if let CommandEvent::Start { cmd, .. } = ev {
+                enc.marker(t, &marker_label(cmd), &mut |l| e.line(l));
+            }
+        });
+        self.latch(r)
+    }
+
+    /// Record what the recorder saw of the session's processes (`p` extension event, SPEC
+    /// §2.4.2).
+    ///
+    /// # Errors
+    /// The sink's I/O errors.
+    pub fn process(&mut self, ev: &ProcessEvent) -> io::Result<()> {
+        self.check()?;
+        let t = self.now();
+        let r = self.emit(|enc, e| enc.process(t, ev, &mut |l| e.line(l)));
         self.latch(r)
     }
 

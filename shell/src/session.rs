@@ -487,6 +487,8 @@ impl Session {
             ssh_server: endpoints.map(|e| e.1),
             original_command: command,
             policy: self.policy().map(|p| p.as_str().to_string()),
+            audit_session: sys::audit_session_id(),
+            loginuid: sys::login_uid(),
         };
         (header, info)
     }

@@ -291,6 +291,9 @@ fn exec_keeps_stdout_and_stderr_apart_byte_exact() {
             ssh_server: Some("192.0.2.1 22".into()),
             original_command: Some(cmd.into()),
             policy: None,
+            // Inherited from this test's own audit session (absent where auditing is off).
+            audit_session: sealcast_recorder::sys::audit_session_id(),
+            loginuid: sealcast_recorder::sys::login_uid(),
         }
     );
     assert_eq!(r.header.command.as_deref(), Some(cmd));
@@ -299,6 +302,52 @@ fn exec_keeps_stdout_and_stderr_apart_byte_exact() {
     assert_eq!(meta.user, "root");
     assert!(meta.recorder.starts_with("sealcast-shell "));
     assert!(!meta.capture_input);
+}
+
+/// The recorder binds the session's kernel audit ids into the header (SPEC §2.4.4): a
+/// sealcast-shell whose login uid is set (as pam_loginuid does for sshd; root may do it once
+/// per process) records that login uid and the audit session the kernel gave it.
+#[test]
+fn the_sessions_audit_ids_are_in_the_header() {
+    // Can a child set its login uid here (root, CONFIG_AUDIT)?
+    let probe = Command::new("sh")
+        .args([
+            "-c",
+            "echo 4242 > /proc/self/loginuid && cat /proc/self/loginuid",
+        ])
+        .output()
+        .unwrap();
+    if probe.stdout != b"4242" {
+        assert!(std::env::var_os("CI").is_none(), "cannot set a login uid");
+        eprintln!("skipped: cannot set a login uid here (not root, or no CONFIG_AUDIT)");
+        return;
+    }
+    let b = Bastion::new("");
+    let mut c = b.command(Some("true"));
+    // SAFETY: open, write and close are async-signal-safe; the buffers outlive the calls.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        c.pre_exec(|| {
+            let path = b"/proc/self/loginuid\0";
+            let fd = libc::open(path.as_ptr().cast(), libc::O_WRONLY);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let uid = b"4242";
+            let _ = libc::write(fd, uid.as_ptr().cast(), uid.len());
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    let o = run_with_stdin(c, b"");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let r = b.only_recording();
+    assert_eq!(r.info.loginuid, Some(4242));
+    let session = r
+        .info
+        .audit_session
+        .expect("an audit session with the login uid");
+    assert_ne!(Some(session), sealcast_recorder::sys::audit_session_id());
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use sealcast_format::{Header, SealMeta, TermInfo};
+use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
 use sealcast_recorder::pty::{PtySession, SessionSpec};
 use sealcast_recorder::{
     archive, sys, CheckpointPolicy, Clock, SealedWriter, SyncedFile, SystemClock,
@@ -108,6 +108,12 @@ pub fn run(args: RecordArgs) -> Result<u8> {
             capture_input: args.capture_input,
         }),
     };
+    // The kernel audit ids join the recording to `ausearch --session` (SPEC §2.4.4).
+    let audit = SessionInfo {
+        audit_session: sys::audit_session_id(),
+        loginuid: sys::login_uid(),
+        ..SessionInfo::default()
+    };
     let key_id = key.id();
 
     let pty = match PtySession::spawn(&spec) {
@@ -126,7 +132,7 @@ pub fn run(args: RecordArgs) -> Result<u8> {
     };
     // The syncer thread starts only now: the child was forked before any thread existed.
     let writer = match SyncedFile::new(file)
-        .and_then(|file| SealedWriter::new(file, key, &header, clock, policy))
+        .and_then(|file| SealedWriter::with_session(file, key, &header, &audit, clock, policy))
     {
         Ok(w) => w,
         Err(e) => {
