@@ -1,0 +1,103 @@
+//! What the UI thread and the background threads share for one open recording: the
+//! recording (its frame table grows while a live file is followed) and the seek index
+//! (built in the background while the first frame is already on screen).
+
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use sealcast_term::{BlockCodec, EventSource, Index, IndexBuilder, IndexPolicy};
+
+use crate::recording::Recording;
+
+/// A recording and its index (see the module docs).
+#[derive(Debug)]
+pub struct Shared {
+    /// The recording.
+    pub rec: RwLock<Recording>,
+    /// Keyframes and transcript.
+    pub index: RwLock<Index>,
+}
+
+/// Transcript blocks compressed as zstd frames (sealcast-format's codec, level 1).
+struct Zstd;
+
+impl BlockCodec for Zstd {
+    fn pack(&self, raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let ok = sealcast_format::FrameCompressor::new(1).and_then(|mut c| {
+            c.write_line(raw, &mut out)?;
+            c.end_frame(&mut out)
+        });
+        match ok {
+            Ok(()) => out,
+            // Keep the raw text, marked by a leading 0 byte a zstd frame never starts with.
+            Err(_) => std::iter::once(0).chain(raw.iter().copied()).collect(),
+        }
+    }
+
+    fn unpack(&self, packed: &[u8]) -> Option<Vec<u8>> {
+        if packed.first() == Some(&0) {
+            return Some(packed[1..].to_vec());
+        }
+        let mut out = Vec::new();
+        sealcast_format::decompress_frame(packed, 0, &mut out).ok()?;
+        out.pop(); // the LF write_line added
+        Some(out)
+    }
+}
+
+/// Read access to the recording as an [`EventSource`].
+pub fn source(shared: &Shared) -> RwLockReadGuard<'_, Recording> {
+    shared.rec.read().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Wrap a recording with an empty index.
+    pub fn new(rec: Recording, policy: IndexPolicy) -> Arc<Shared> {
+        let m = rec.meta();
+        Arc::new(Shared {
+            index: RwLock::new(Index::new(m.cols, m.rows, policy, Some(Box::new(Zstd)))),
+            rec: RwLock::new(rec),
+        })
+    }
+
+    /// The index, for reading.
+    pub fn index(&self) -> RwLockReadGuard<'_, Index> {
+        self.index.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Feed up to `max_events` more events to `builder` and merge what it built. Returns
+    /// the number of events fed (0 when it has caught up with the recording).
+    pub fn index_step(&self, builder: &mut IndexBuilder, max_events: u64) -> u64 {
+        let fed = {
+            let rec = source(self);
+            let start = builder.next_event();
+            let end = rec.len().min(start + max_events);
+            if start >= end {
+                return 0;
+            }
+            rec.visit(start, &mut |i, ev| {
+                builder.feed(&ev);
+                i + 1 < end
+            });
+            builder.next_event() - start
+        };
+        let d = builder.take();
+        self.index
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .merge(d);
+        fed
+    }
+
+    /// A builder for this recording's index.
+    pub fn builder(&self, policy: IndexPolicy) -> IndexBuilder {
+        let m = source(self).meta();
+        IndexBuilder::new(m.cols, m.rows, policy)
+    }
+
+    /// Build the whole index now (tests, and recordings small enough not to bother).
+    pub fn index_all(&self, policy: IndexPolicy) {
+        let mut b = self.builder(policy);
+        while self.index_step(&mut b, 1 << 16) > 0 {}
+    }
+}
