@@ -173,6 +173,21 @@ impl Player {
         p
     }
 
+    /// Mark the player as following a live recording that is being written (tests).
+    #[doc(hidden)]
+    pub fn set_live_for_test(&mut self) {
+        self.live = Some(Live {
+            writing: true,
+            lag_us: 0,
+            following: false,
+        });
+    }
+
+    /// The recording and its index.
+    pub fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
+    }
+
     /// The recording's title facts.
     pub fn meta(&self) -> &Meta {
         &self.meta

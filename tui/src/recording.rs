@@ -380,11 +380,16 @@ impl Recording {
                     }
                     FrameKind::Data => {
                         buf.clear();
-                        if dec.frame(f.bytes, f.offset, &mut buf).is_err() {
-                            stop_at = Some((f.offset, false));
-                            break;
+                        // A damaged frame (a modified recording) still shows what decodes:
+                        // its complete lines, then the frames after it.
+                        let damaged = dec.frame(f.bytes, f.offset, &mut buf).is_err();
+                        if damaged {
+                            buf.clear();
+                            dec.partial(f.bytes, &mut buf);
+                            let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                            buf.truncate(keep);
                         }
-                        let fi = self.add_frame(start as u64 + f.offset, f.len, &buf, false);
+                        let fi = self.add_frame(start as u64 + f.offset, f.len, &buf, damaged);
                         pending_seq.push(fi);
                     }
                 }
