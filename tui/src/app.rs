@@ -100,6 +100,8 @@ pub struct Player {
     pub(crate) scroll: u64,
     pub(crate) message: Option<String>,
     pub(crate) live: Option<Live>,
+    /// `--at` beyond what is scanned yet: seek there once it is.
+    pending_at: Option<u64>,
     last_tick: Option<u64>,
 }
 
@@ -155,6 +157,7 @@ impl Player {
                 lag_us: 0,
                 following: true,
             }),
+            pending_at: None,
             last_tick: None,
         };
         if let Some(sp) = opts.speed {
@@ -167,6 +170,7 @@ impl Player {
         p.idle = opts.idle;
         if let Some(at) = opts.at_us {
             p.seek_time(at);
+            p.pending_at = Some(at).filter(|&at| p.t_us < at);
         } else if opts.follow {
             p.seek_end();
         }
@@ -254,8 +258,14 @@ impl Player {
         self.scroll = 0;
     }
 
+    /// [`Player::seek_time`], for the benchmark.
+    #[doc(hidden)]
+    pub fn seek_to_for_bench(&mut self, t: u64) {
+        self.seek_time(t);
+    }
+
     /// Seek to a time (µs, clamped to the recording).
-    pub fn seek_time(&mut self, t: u64) {
+    fn seek_time(&mut self, t: u64) {
         let (target, t) = {
             let rec = source(&self.shared);
             let t = t.min(rec.duration_us());
@@ -303,7 +313,8 @@ impl Player {
         let mut t = self.t_us;
         loop {
             if target >= n {
-                if self.live.is_none() {
+                // The end, unless more is still being scanned or written.
+                if self.live.is_none() && rec.scan_done() {
                     self.playing = false;
                 }
                 t = t.max(rec.duration_us());
@@ -492,6 +503,16 @@ impl Player {
     fn tick(&mut self, now: u64) {
         let dt = self.last_tick.map_or(0, |l| now.saturating_sub(l));
         self.last_tick = Some(now);
+        if let Some(at) = self.pending_at {
+            let (reached, done) = {
+                let rec = source(&self.shared);
+                (rec.duration_us() >= at, rec.scan_done())
+            };
+            if reached || done {
+                self.pending_at = None;
+                self.seek_time(at);
+            }
+        }
         if self.live.is_some_and(|l| l.following) {
             self.seek_end();
             if let Some(l) = self.live.as_mut() {

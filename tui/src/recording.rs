@@ -31,6 +31,10 @@ pub enum OpenError {
     Header(String),
 }
 
+/// Data frames scanned when a file is opened, before the first screen is drawn; the rest
+/// is scanned in the background.
+pub const FIRST_FRAMES: usize = 4;
+
 /// Idle gaps at least this long become side-panel rows (µs).
 pub const IDLE_ROW_US: u64 = 10_000_000;
 
@@ -87,6 +91,9 @@ pub struct Recording {
     last_kind: Option<Kind>,
     summary: Option<VerifySummary>,
     cache: Mutex<Option<(usize, Arc<Vec<Decoded>>)>>,
+    /// Frames scanned whose checkpoint was not seen yet.
+    pending_seq: Vec<usize>,
+    scan_done: bool,
 }
 
 /// A decoded event.
@@ -154,6 +161,7 @@ impl Recording {
     }
 
     fn from_parts(path: Option<PathBuf>, bytes: Bytes, live: bool) -> Result<Recording, OpenError> {
+        let path_given = path.is_some();
         let data = bytes.get();
         // The header: the first line of the first data frame.
         let mut dec = Decompressor::new();
@@ -184,8 +192,16 @@ impl Recording {
             last_kind: None,
             summary: None,
             cache: Mutex::new(None),
+            pending_seq: Vec::new(),
+            scan_done: false,
         };
-        r.scan_more(live);
+        // Enough for the first screen; the rest is scanned in the background
+        // ([`Recording::scan_step`]), or at once for recordings held in memory.
+        if path_given {
+            r.scan_step(FIRST_FRAMES, live);
+        } else {
+            while r.scan_step(usize::MAX, live) {}
+        }
         Ok(r)
     }
 
@@ -306,8 +322,8 @@ impl Recording {
         Some(self.time_of(f.first_event + u64::from(f.events) - 1))
     }
 
-    /// Re-map a growing file and scan the complete frames added since. Returns true when
-    /// events were added.
+    /// Re-map a growing file (the new frames are scanned by [`Recording::scan_step`]).
+    /// Returns true when the file grew.
     ///
     /// # Errors
     /// [`OpenError::Io`] when the file cannot be read again.
@@ -338,47 +354,59 @@ impl Recording {
         if let Ok(mut c) = self.cache.lock() {
             *c = None;
         }
-        let before = self.times.len();
-        self.scan_more(true);
-        Ok(self.times.len() > before)
+        self.pending_seq.retain(|&i| i < self.frames.len());
+        Ok(true)
     }
 
-    /// Scan frames from `scan_pos`. With `live`, a frame cut at the end is left for later;
-    /// otherwise its decodable lines are taken (a crash tail).
-    fn scan_more(&mut self, live: bool) {
+    /// Scan up to `max_frames` more data frames from where the last scan stopped. With
+    /// `live`, a frame cut at the end is left for a later [`Recording::refresh`]; otherwise
+    /// its decodable lines are taken (a crash tail) and the scan is complete. Returns true
+    /// while there is more to scan.
+    pub fn scan_step(&mut self, max_frames: usize, live: bool) -> bool {
+        if self.scan_done {
+            return false;
+        }
         let data_len = self.bytes.get().len();
         let start = self.scan_pos as usize;
         if start >= data_len {
-            return;
+            self.scan_done = !live;
+            return false;
         }
         let mut dec = Decompressor::new();
         let mut buf = Vec::new();
-        let mut pending_seq: Vec<usize> = Vec::new();
-        let mut frames = Vec::new();
+        let mut seqs = Vec::new();
         let mut stop_at = None;
+        let mut data_frames = 0;
+        let mut end = data_len as u64;
         // add_frame borrows self mutably; the bytes are moved out meanwhile.
         let bytes = std::mem::replace(&mut self.bytes, Bytes::Owned(Vec::new()));
         {
             let data = &bytes.get()[start..];
             let mut sc = scan(data);
             loop {
+                if data_frames >= max_frames {
+                    end = start as u64 + sc.position();
+                    break;
+                }
                 let f = match sc.next() {
                     None => break,
                     Some(Ok(f)) => f,
                     Some(Err(e)) => {
                         let off = e.offset().unwrap_or(0);
                         stop_at = Some((off, matches!(e, ContainerError::Truncated { .. })));
+                        end = start as u64 + off;
                         break;
                     }
                 };
                 match f.kind {
                     FrameKind::Checkpoint => {
                         let seq = note_seq(f.bytes);
-                        for i in pending_seq.drain(..) {
-                            frames.push((i, seq));
+                        for i in self.pending_seq.drain(..) {
+                            seqs.push((i, seq));
                         }
                     }
                     FrameKind::Data => {
+                        data_frames += 1;
                         buf.clear();
                         // A damaged frame (a modified recording) still shows what decodes:
                         // its complete lines, then the frames after it.
@@ -390,34 +418,50 @@ impl Recording {
                             buf.truncate(keep);
                         }
                         let fi = self.add_frame(start as u64 + f.offset, f.len, &buf, damaged);
-                        pending_seq.push(fi);
+                        self.pending_seq.push(fi);
                     }
                 }
             }
         }
         self.bytes = bytes;
-        for (i, seq) in frames {
+        for (i, seq) in seqs {
             self.frames[i].seq = seq;
         }
-        let end = match stop_at {
-            Some((off, _)) => start as u64 + off,
-            None => data_len as u64,
-        };
         self.scan_pos = end;
-        if let Some((off, truncated)) = stop_at {
-            // A crash tail: its complete lines, when not following a live file.
-            if !live && truncated {
-                let tail = &self.bytes.get()[start + off as usize..];
-                buf.clear();
-                dec.partial(tail, &mut buf);
-                if let Some(last_lf) = buf.iter().rposition(|&b| b == b'\n') {
-                    buf.truncate(last_lf + 1);
-                    let len = tail.len() as u64;
-                    let bufc = std::mem::take(&mut buf);
-                    self.add_frame(end, len, &bufc, true);
-                }
+        let more = data_frames >= max_frames && stop_at.is_none() && (end as usize) < data_len;
+        if more {
+            return true;
+        }
+        if live {
+            return false;
+        }
+        // The end of a closed (or crashed) file: a cut last frame gives its complete lines.
+        if let Some((off, true)) = stop_at {
+            let tail = &self.bytes.get()[start + off as usize..];
+            buf.clear();
+            dec.partial(tail, &mut buf);
+            if let Some(last_lf) = buf.iter().rposition(|&b| b == b'\n') {
+                buf.truncate(last_lf + 1);
+                let len = tail.len() as u64;
+                self.add_frame(end, len, &buf, true);
             }
         }
+        self.scan_done = true;
+        false
+    }
+
+    /// Share of the file scanned so far (0.0–1.0), while the scan is still running.
+    pub fn scan_progress(&self) -> Option<f64> {
+        if self.scan_done || self.scan_pos as usize >= self.bytes.get().len() {
+            return None;
+        }
+        let len = self.bytes.get().len().max(1) as f64;
+        Some((self.scan_pos as f64 / len).min(1.0))
+    }
+
+    /// True once every frame of the file was scanned (never while following a live file).
+    pub fn scan_done(&self) -> bool {
+        self.scan_done
     }
 
     /// Record one decoded frame; returns its index.

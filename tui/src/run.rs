@@ -58,10 +58,15 @@ fn start(
     {
         let (shared, stop) = (Arc::clone(shared), Arc::clone(&stop));
         std::thread::spawn(move || {
+            // One pass: scan frames (times, panel rows) and build keyframes and the
+            // transcript from the same events, a few frames at a time so the UI's read locks
+            // never wait long.
             let policy = IndexPolicy::default();
             let mut b = shared.builder(policy);
             while !stop.load(Ordering::SeqCst) {
-                if shared.index_step(&mut b, 2048) == 0 {
+                let more = shared.scan_step(8, follow);
+                let fed = shared.index_step(&mut b, 4096);
+                if !more && fed == 0 {
                     if !follow {
                         break;
                     }

@@ -95,9 +95,23 @@ impl Shared {
         IndexBuilder::new(m.cols, m.rows, policy)
     }
 
-    /// Build the whole index now (tests, and recordings small enough not to bother).
+    /// Scan up to `max_frames` more frames of the recording (a short write lock). Returns
+    /// true while there is more to scan.
+    pub fn scan_step(&self, max_frames: usize, live: bool) -> bool {
+        self.rec
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .scan_step(max_frames, live)
+    }
+
+    /// Scan and index the whole recording now (tests, fuzzing, benchmarks).
     pub fn index_all(&self, policy: IndexPolicy) {
         let mut b = self.builder(policy);
-        while self.index_step(&mut b, 1 << 16) > 0 {}
+        loop {
+            let more = self.scan_step(64, false);
+            if self.index_step(&mut b, 1 << 16) == 0 && !more {
+                break;
+            }
+        }
     }
 }

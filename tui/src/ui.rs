@@ -476,6 +476,12 @@ fn render_status(p: &Player, rec: &Recording, f: &mut Frame<'_>, area: Rect) {
     if p.idle {
         spans.push(Span::raw("  idle≤2s"));
     }
+    if let Some(f) = rec.scan_progress() {
+        spans.push(Span::styled(
+            format!("  loading {:.0}%", f * 100.0),
+            Style::new().fg(Color::DarkGray),
+        ));
+    }
     let (b, style) = badge(rec, p.live);
     spans.push(Span::raw("  "));
     spans.push(Span::styled(b, style));
