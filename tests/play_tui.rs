@@ -203,13 +203,7 @@ fn sigterm_restores_the_terminal() {
     tmux.wait_screen("the unverified badge", 20, |s| {
         status(s).contains("NOT VERIFIED")
     });
-    let shell = tmux.display("#{pane_pid}");
-    let mut pid = String::new();
-    assert!(wait_until(Duration::from_secs(10), || {
-        let o = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
-        pid = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        !pid.is_empty()
-    }));
+    let pid = player_pid(&tmux);
     let ok = Command::new("kill")
         .args(["-TERM", &pid])
         .stderr(Stdio::null())
@@ -217,6 +211,45 @@ fn sigterm_restores_the_terminal() {
         .unwrap();
     assert!(ok.success());
     assert_restored(&tmux);
+}
+
+/// The pid of the player: the child of the pane's shell.
+fn player_pid(tmux: &Tmux) -> String {
+    let shell = tmux.display("#{pane_pid}");
+    let mut pid = String::new();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let o = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+        pid = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        !pid.is_empty()
+    }));
+    pid
+}
+
+#[test]
+fn a_hung_up_terminal_ends_the_player() {
+    if !require_tmux("a_hung_up_terminal_ends_the_player") {
+        return;
+    }
+    // Regression: crossterm's poll spun on end-of-file once the terminal went away, so a
+    // player whose tmux (or ssh) died kept a core busy forever.
+    let env = TestEnv::new();
+    let rec = recording(&env);
+    let line = format!(
+        "{} play --at 0 {}",
+        sh_quote(&common::bin()),
+        sh_quote(&rec)
+    );
+    let tmux = pane(&env, &line, 100, 30);
+    tmux.wait_screen("the player", 20, |s| status(s).starts_with("⏸"));
+    let pid = player_pid(&tmux);
+    drop(tmux); // kill-server: the pane's terminal hangs up
+    let gone = wait_until(Duration::from_secs(10), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    if !gone {
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+    }
+    assert!(gone, "the player outlived its terminal");
 }
 
 #[test]

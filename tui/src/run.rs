@@ -251,13 +251,14 @@ fn event_loop(
         } else {
             Duration::from_millis(250)
         };
-        if event::poll(wait)? {
-            if let TermEvent::Key(k) = event::read()? {
-                app.update(Action::Key(k));
-            }
-            while event::poll(Duration::ZERO)? {
-                if let TermEvent::Key(k) = event::read()? {
-                    app.update(Action::Key(k));
+        match wait_tty(wait) {
+            Tty::HungUp => return Ok(()),
+            Tty::Idle => {}
+            Tty::Readable => {
+                while event::poll(Duration::ZERO)? {
+                    if let TermEvent::Key(k) = event::read()? {
+                        app.update(Action::Key(k));
+                    }
                 }
             }
         }
@@ -279,5 +280,38 @@ fn event_loop(
                 },
             }
         }
+    }
+}
+
+/// What the terminal (stdin) has for us.
+enum Tty {
+    Readable,
+    Idle,
+    HungUp,
+}
+
+/// Wait up to `timeout` for input on stdin (the terminal). crossterm's own `poll` loops
+/// forever reading end-of-file once the terminal hung up (its tmux or ssh went away), so
+/// the player polls the descriptor itself first and leaves on POLLHUP/POLLERR.
+fn wait_tty(timeout: Duration) -> Tty {
+    let mut fds = [libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd, its length given.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+    if rc < 0 {
+        // EINTR (a signal): the caller checks its flags.
+        return Tty::Idle;
+    }
+    let r = fds[0].revents;
+    if r & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        Tty::HungUp
+    } else if r & libc::POLLIN != 0 {
+        Tty::Readable
+    } else {
+        Tty::Idle
     }
 }

@@ -28,7 +28,8 @@ pub fn restore() {
     }
 }
 
-/// Holds the terminal in player mode (see the module docs).
+/// Holds the terminal in player mode (see the module docs). A second SIGTERM/SIGHUP/SIGINT
+/// while the first is handled ends the process at once (exit 1).
 #[derive(Debug)]
 pub struct TerminalGuard {
     stop: Arc<AtomicBool>,
@@ -54,6 +55,8 @@ impl TerminalGuard {
             signal_hook::consts::SIGHUP,
             signal_hook::consts::SIGINT,
         ] {
+            // A second signal while the first is still being handled ends the process.
+            signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
             signal_hook::flag::register(sig, Arc::clone(&stop))?;
         }
         enable_raw_mode()?;
