@@ -135,7 +135,17 @@ pub fn run(a: PlayArgs) -> Result<u8> {
     };
     let target = match a.file.clone() {
         Some(f) => f,
-        None => crate::paths::archive()?,
+        None => {
+            let archive = crate::paths::archive()?;
+            if !archive.is_dir() {
+                eprintln!(
+                    "sealcast: no recordings: the archive {} does not exist (give a file or a directory)",
+                    archive.display()
+                );
+                return Ok(1);
+            }
+            archive
+        }
     };
     let start = if target.is_dir() {
         match Library::scan(&target) {
@@ -177,4 +187,35 @@ pub fn run(a: PlayArgs) -> Result<u8> {
     };
     sealcast_tui::run(start, hooks)?;
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every test vector gets the badge its verification status calls for, through the real
+    /// adapter (receipts included): tampering is Broken, a crash Unsealed, OK Sealed.
+    #[test]
+    fn vectors_map_to_badges() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
+        let trust =
+            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let mut n = 0;
+        for (name, v) in expected.as_object().unwrap() {
+            let s = verify_path(&dir.join(format!("{name}.cast.zst")), &trust);
+            let status = v["status"].as_str().unwrap();
+            assert_eq!(s.status, status, "{name}");
+            let want = match status {
+                "OK" => Outcome::Sealed,
+                "UNSEALED_TAIL" | "UNCLOSED" => Outcome::Unsealed,
+                "FORMAT" => Outcome::Unsigned,
+                _ => Outcome::Broken,
+            };
+            assert_eq!(s.outcome, want, "{name}");
+            n += 1;
+        }
+        assert!(n > 20);
+    }
 }

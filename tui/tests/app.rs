@@ -294,3 +294,55 @@ fn verification_states_follow_the_checkpoints() {
     let last = sealcast_term::EventSource::len(&*sealcast_tui::shared::source(&shared)) - 1;
     assert_eq!(state(&a, last), Verification::Unsealed);
 }
+
+#[test]
+fn every_vector_opens_or_is_refused_without_panicking() {
+    // Valid, tampered, crash, foreign and garbage files (format-spec/vectors): each either
+    // opens (and then indexes, seeks and searches) or is refused with an error.
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../format-spec/vectors");
+    let mut opened = 0;
+    let mut refused = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if !path.to_string_lossy().ends_with(".cast.zst") {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        match sealcast_tui::Recording::from_bytes(data) {
+            Err(_) => refused += 1,
+            Ok(rec) => {
+                opened += 1;
+                let shared = sealcast_tui::Shared::new(rec, sealcast_term::IndexPolicy::default());
+                shared.index_all(sealcast_term::IndexPolicy::default());
+                let mut a =
+                    App::with_player(sealcast_tui::Player::new(shared, PlayerOptions::default()));
+                keys(&mut a, "G5g.");
+                key(&mut a, KeyCode::Char('/'));
+                keys(&mut a, "x");
+                key(&mut a, KeyCode::Enter);
+                a.player.as_mut().unwrap().finish_search();
+            }
+        }
+    }
+    assert!(
+        opened >= 5 && refused >= 2,
+        "opened {opened}, refused {refused}"
+    );
+}
+
+#[test]
+fn empty_garbage_and_cut_files() {
+    use sealcast_tui::{OpenError, Recording};
+    assert!(matches!(
+        Recording::from_bytes(Vec::new()),
+        Err(OpenError::Container(_))
+    ));
+    assert!(Recording::from_bytes(b"garbage\n".to_vec()).is_err());
+    let (data, _) = record(40, 8, &session(), Some(1), 64);
+    // Cut anywhere after the first frame: it opens and shows the decodable prefix.
+    let first = sealcast_format::scan(&data).next().unwrap().unwrap();
+    for cut in (first.len as usize + 1..data.len()).step_by(37) {
+        let rec = Recording::from_bytes(data[..cut].to_vec()).expect("a cut file opens");
+        assert!(rec.duration_us() <= 30_000_000);
+    }
+}
