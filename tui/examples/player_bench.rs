@@ -27,7 +27,13 @@ fn main() {
     let t0 = Instant::now();
     let rec = Recording::open(path.as_ref()).expect("open");
     let shared = Shared::new(rec, IndexPolicy::default());
-    let app = App::with_player(Player::new(shared.clone(), PlayerOptions { at_us: Some(0), ..Default::default() }));
+    let app = App::with_player(Player::new(
+        shared.clone(),
+        PlayerOptions {
+            at_us: Some(0),
+            ..Default::default()
+        },
+    ));
     let mut term = Terminal::new(TestBackend::new(200, 60)).unwrap();
     term.draw(|f| sealcast_tui::ui::render(&app, f)).unwrap();
     let first_ms = t0.elapsed().as_secs_f64() * 1e3;

@@ -222,6 +222,17 @@ impl Player {
         &self.emu
     }
 
+    /// Wall time until the next event is due while playing (µs), `None` at the end.
+    pub fn next_due_us(&self) -> Option<u64> {
+        let rec = source(&self.shared);
+        if self.pos >= rec.len() {
+            return None;
+        }
+        let gap = rec.time_of(self.pos).saturating_sub(self.t_us);
+        let gap = if self.idle { gap.min(IDLE_CAP_US) } else { gap };
+        Some((gap as f64 / self.speed()) as u64)
+    }
+
     /// True while a search is running.
     pub fn searching(&self) -> bool {
         self.search.is_some()

@@ -450,6 +450,17 @@ impl Recording {
         false
     }
 
+    /// Drop the file's pages from this process's resident set (they stay in the page cache
+    /// and fault back in when a frame is decoded again), so the memory-mapped recording does
+    /// not count against the player's RSS once scanned.
+    pub fn release_pages(&self) {
+        if let Bytes::Mapped(m) = &self.bytes {
+            // SAFETY: MADV_DONTNEED on a read-only private file mapping that is never written
+            // only discards resident pages; later reads fault in the same file bytes.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// Share of the file scanned so far (0.0–1.0), while the scan is still running.
     pub fn scan_progress(&self) -> Option<f64> {
         if self.scan_done || self.scan_pos as usize >= self.bytes.get().len() {

@@ -63,9 +63,14 @@ fn start(
             // never wait long.
             let policy = IndexPolicy::default();
             let mut b = shared.builder(policy);
+            let mut steps = 0u32;
             while !stop.load(Ordering::SeqCst) {
                 let more = shared.scan_step(8, follow);
                 let fed = shared.index_step(&mut b, 4096);
+                steps += 1;
+                if steps.is_multiple_of(64) || (!more && fed == 0) {
+                    crate::shared::source(&shared).release_pages();
+                }
                 if !more && fed == 0 {
                     if !follow {
                         break;
@@ -242,14 +247,15 @@ fn event_loop(
         if app.quit || guard.stopped() {
             return Ok(());
         }
-        let busy = app
-            .player
-            .as_ref()
-            .is_some_and(|p| p.playing() || p.searching());
-        let wait = if busy {
-            Duration::from_millis(33)
-        } else {
-            Duration::from_millis(250)
+        // Redraw at up to 30 fps while output is due or a search runs; otherwise 10 times a
+        // second for the clock (playing) or 4 (paused), so an idle screen costs almost nothing.
+        let wait = match &app.player {
+            Some(p) if p.searching() => Duration::from_millis(16),
+            Some(p) if p.playing() => match p.next_due_us() {
+                Some(us) if us < 100_000 => Duration::from_micros(us.clamp(1000, 33_000)),
+                _ => Duration::from_millis(100),
+            },
+            _ => Duration::from_millis(250),
         };
         match wait_tty(wait) {
             Tty::HungUp => return Ok(()),

@@ -107,11 +107,17 @@ impl Shared {
     /// Scan and index the whole recording now (tests, fuzzing, benchmarks).
     pub fn index_all(&self, policy: IndexPolicy) {
         let mut b = self.builder(policy);
+        let mut n = 0u32;
         loop {
             let more = self.scan_step(64, false);
             if self.index_step(&mut b, 1 << 16) == 0 && !more {
                 break;
             }
+            n += 1;
+            if n.is_multiple_of(16) {
+                source(self).release_pages();
+            }
         }
+        source(self).release_pages();
     }
 }
