@@ -342,3 +342,43 @@ fn tampered_garbage_and_live_files() {
     let _ = recorder.kill();
     let _ = recorder.wait();
 }
+
+#[test]
+fn library_filters_plays_and_returns() {
+    if !require_tmux("library_filters_plays_and_returns") {
+        return;
+    }
+    let env = TestEnv::new();
+    let lib = env.path("spool");
+    std::fs::create_dir_all(&lib).unwrap();
+    for (name, word) in [("aaaa", "first-session"), ("bbbb", "second-session")] {
+        let out = lib.join(format!("{name}.cast.zst"));
+        let o = env.record(&out, &[], &["sh", "-c", &format!("echo {word}")]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let line = format!(
+        "{} play --trusted {} {}",
+        sh_quote(&common::bin()),
+        sh_quote(&env.allowed_signers),
+        sh_quote(&lib)
+    );
+    let tmux = pane(&env, &line, 120, 20);
+    // Both rows, verified in the background.
+    tmux.wait_screen("two verified rows", 20, |s| {
+        s.contains("(2 of 2 recordings)") && s.matches(" OK").count() == 2
+    });
+    tmux.type_text("bbbb");
+    tmux.wait_screen("the filter", 20, |s| s.contains("(1 of 2 recordings)"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_screen("the player", 20, |s| on_screen(s, "second-session"));
+    tmux.keys(&["q"]);
+    tmux.wait_screen("the library again", 20, |s| {
+        s.contains("(1 of 2 recordings)")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the filter cleared", 20, |s| {
+        s.contains("(2 of 2 recordings)")
+    });
+    tmux.keys(&["Escape"]);
+    assert_restored(&tmux);
+}

@@ -14,7 +14,7 @@ use sealcast_term::IndexPolicy;
 
 use crate::app::{Action, App, Effect, Player, PlayerOptions};
 use crate::library::RowUpdate;
-use crate::model::{PanelKind, VerifySummary};
+use crate::model::VerifySummary;
 use crate::recording::Recording;
 use crate::shared::Shared;
 use crate::terminal::TerminalGuard;
@@ -150,10 +150,14 @@ fn library_details(paths: Vec<PathBuf>, hooks: Hooks, tx: Sender<Action>) {
         for path in paths {
             let live = (hooks.is_live)(&path);
             let u = match Recording::open(&path) {
-                Ok(rec) => {
+                Ok(mut rec) => {
+                    // Every frame, for the duration and the command count.
+                    while rec.scan_step(64, false) {
+                        rec.release_pages();
+                    }
+                    rec.release_pages();
                     let m = rec.meta();
                     let commands = rec.panel().iter().filter(|r| r.kind.is_command()).count();
-                    let _ = PanelKind::Marker;
                     let s = (hooks.verify)(&path);
                     RowUpdate {
                         path: path.clone(),
