@@ -89,16 +89,56 @@ impl vt100::Callbacks for ScrollSink {
         if !self.enabled {
             return;
         }
-        let mut formatted = String::new();
+        // The row comes only as "basic formatted" text (text and SGR sequences); the
+        // sequences are dropped while it is written, without a second pass.
+        let mut plain = Plain {
+            out: String::with_capacity(128),
+            in_sgr: false,
+        };
         let mut st = vt100::capture::BasicFormattedCaptureState::new();
-        if contents
-            .write_formatted_basic(&mut formatted, &mut st)
-            .is_err()
-        {
+        if contents.write_formatted_basic(&mut plain, &mut st).is_err() {
             return;
         }
-        let plain: String = vt100::capture::basic_formatted_to_plain(&formatted).collect();
-        self.rows.push((plain.trim_end().to_string(), alternate));
+        let mut text = plain.out;
+        text.truncate(text.trim_end().len());
+        self.rows.push((text, alternate));
+    }
+}
+
+/// A `fmt::Write` that keeps the text of vt100's basic formatted output and drops its SGR
+/// sequences (`ESC [ … m`, the only escapes that output contains).
+struct Plain {
+    out: String,
+    in_sgr: bool,
+}
+
+impl std::fmt::Write for Plain {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut rest = s;
+        while !rest.is_empty() {
+            if self.in_sgr {
+                match rest.find('m') {
+                    Some(i) => {
+                        self.in_sgr = false;
+                        rest = &rest[i + 1..];
+                    }
+                    None => return Ok(()),
+                }
+            } else {
+                match rest.find('\x1b') {
+                    Some(i) => {
+                        self.out.push_str(&rest[..i]);
+                        self.in_sgr = true;
+                        rest = &rest[i + 1..];
+                    }
+                    None => {
+                        self.out.push_str(rest);
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -227,8 +267,14 @@ mod tests {
         e.apply(&out(b"one\r\ntwo\r\nthree"));
         assert!(e.take_scrolled().is_empty());
         e.collect_scrolled(true);
-        e.apply(&out(b"\r\nfour"));
-        assert_eq!(e.take_scrolled(), vec![("two".to_string(), false)]);
-        assert_eq!(e.rows_text(), ["three", "four"]);
+        e.apply(&out(b"\r\n\x1b[31mfo\x1b[1mur\x1b[0m"));
+        e.apply(&out(b"\r\nfive"));
+        assert_eq!(
+            e.take_scrolled(),
+            vec![("two".to_string(), false), ("three".to_string(), false)]
+        );
+        assert_eq!(e.rows_text(), ["four", "five"]);
+        e.apply(&out(b"\r\nsix"));
+        assert_eq!(e.take_scrolled(), vec![("four".to_string(), false)], "colours dropped");
     }
 }

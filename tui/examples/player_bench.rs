@@ -39,8 +39,21 @@ fn main() {
     let first_ms = t0.elapsed().as_secs_f64() * 1e3;
 
     let t1 = Instant::now();
+    while shared.scan_step(64, false) {}
+    let scan_s = t1.elapsed().as_secs_f64();
+    // Replaying the events alone (decode + vt100, no keyframes or transcript), for scale.
+    let t2 = Instant::now();
+    {
+        let rec = sealcast_tui::shared::source(&shared);
+        let m = rec.meta();
+        let mut e = sealcast_term::Emulator::new(m.cols, m.rows);
+        let n = sealcast_term::EventSource::len(&*rec);
+        sealcast_term::replay(&mut e, &*rec, 0, n);
+    }
+    let replay_s = t2.elapsed().as_secs_f64();
+    let t1 = Instant::now();
     shared.index_all(IndexPolicy::default());
-    let index_s = t1.elapsed().as_secs_f64();
+    let index_s = t1.elapsed().as_secs_f64() + scan_s;
     let (out_bytes, kfs, kf_bytes, rows, tr_bytes) = {
         let i = shared.index();
         (
@@ -68,7 +81,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "file={path} output_mb={:.1} first_frame_ms={first_ms:.1} index_s={index_s:.2} index_mb_s={:.1} \
+        "file={path} scan_s={scan_s:.2} replay_only_s={replay_s:.2} output_mb={:.1} first_frame_ms={first_ms:.1} index_s={index_s:.2} index_mb_s={:.1} \
          keyframes={kfs} keyframe_mib={:.1} transcript_rows={rows} transcript_mib={:.1} \
          seek_p50_ms={:.2} seek_max_ms={:.2} peak_rss_mib={:.1}",
         out_bytes as f64 / 1e6,

@@ -45,6 +45,57 @@ impl BlockCodec for Zstd {
     }
 }
 
+/// Transcript blocks compressed and written to an unlinked temporary file; the transcript
+/// keeps only a 12-byte handle (offset, length) per block, so a long text recording's
+/// scrolled-off rows cost disk, not memory.
+struct Spill {
+    file: std::fs::File,
+    end: std::sync::Mutex<u64>,
+}
+
+impl BlockCodec for Spill {
+    fn pack(&self, raw: &[u8]) -> Vec<u8> {
+        use std::os::unix::fs::FileExt;
+        let packed = Zstd.pack(raw);
+        let Ok(mut end) = self.end.lock() else {
+            return Zstd.pack(raw);
+        };
+        if self.file.write_all_at(&packed, *end).is_err() {
+            // Keep it in memory instead, marked by its length (not 12).
+            return packed;
+        }
+        let mut h = Vec::with_capacity(12);
+        h.extend_from_slice(&end.to_le_bytes());
+        h.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+        *end += packed.len() as u64;
+        h
+    }
+
+    fn unpack(&self, packed: &[u8]) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        if packed.len() != 12 {
+            return Zstd.unpack(packed);
+        }
+        let off = u64::from_le_bytes(packed[..8].try_into().ok()?);
+        let len = u32::from_le_bytes(packed[8..].try_into().ok()?) as usize;
+        let mut buf = vec![0; len];
+        self.file.read_exact_at(&mut buf, off).ok()?;
+        Zstd.unpack(&buf)
+    }
+}
+
+/// The transcript codec: spilled to a temporary file when one can be made, else zstd in
+/// memory.
+fn codec() -> Box<dyn BlockCodec> {
+    match tempfile::tempfile() {
+        Ok(file) => Box::new(Spill {
+            file,
+            end: std::sync::Mutex::new(0),
+        }),
+        Err(_) => Box::new(Zstd),
+    }
+}
+
 /// Read access to the recording as an [`EventSource`].
 pub fn source(shared: &Shared) -> RwLockReadGuard<'_, Recording> {
     shared.rec.read().unwrap_or_else(|e| e.into_inner())
@@ -55,7 +106,7 @@ impl Shared {
     pub fn new(rec: Recording, policy: IndexPolicy) -> Arc<Shared> {
         let m = rec.meta();
         Arc::new(Shared {
-            index: RwLock::new(Index::new(m.cols, m.rows, policy, Some(Box::new(Zstd)))),
+            index: RwLock::new(Index::new(m.cols, m.rows, policy, Some(codec()))),
             rec: RwLock::new(rec),
         })
     }
