@@ -17,8 +17,7 @@ scale=${PLAYER_SCALE:-1}
 target=${CARGO_TARGET_DIR:-$root/target}
 work=$here/work/player
 mkdir -p "$work"
-cargo build --release --quiet --bin sealcast -p sealcast-tui --example player_bench >&2 || \
-    cargo build --release --quiet --bin sealcast >&2
+cargo build --release --quiet --bin sealcast >&2
 cargo build --release --quiet -p sealcast-tui --example player_bench >&2
 bin=$target/release/sealcast
 pbench=$target/release/examples/player_bench
