@@ -9,6 +9,7 @@
 #
 #   bench/player.sh                  # full sizes
 #   PLAYER_SCALE=0.05 bench/player.sh   # smoke run
+#   SEALCAST_BIN=path bench/player.sh    # record and play with that binary (no cargo build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -17,9 +18,11 @@ scale=${PLAYER_SCALE:-1}
 target=${CARGO_TARGET_DIR:-$root/target}
 work=$here/work/player
 mkdir -p "$work"
-cargo build --release --quiet --bin sealcast >&2
+if [ -z "${SEALCAST_BIN:-}" ]; then
+    cargo build --release --quiet --bin sealcast >&2
+fi
 cargo build --release --quiet -p sealcast-tui --example player_bench >&2
-bin=$target/release/sealcast
+bin=${SEALCAST_BIN:-$target/release/sealcast}
 pbench=$target/release/examples/player_bench
 asciinema=$(command -v asciinema || echo "$HOME/.cargo/bin/asciinema")
 

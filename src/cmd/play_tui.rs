@@ -8,8 +8,9 @@
 //! unsealed, failed) follows from `Report::verified_lines` (checkpoints cover whole frames,
 //! SPEC §1). When the `reader` crate exists, this module is re-pointed at it.
 //!
-//! Exit codes: 0 after the user quits; 1 when the file is not a playable recording (one
-//! line on stderr, terminal untouched); 3 for bad options; 4 for I/O errors.
+//! Exit codes: 0 after the user quits; 1 when the file is not a playable recording or
+//! cannot be read (one line on stderr, the terminal untouched); 3 for bad options; 4 for a
+//! library directory that cannot be listed and terminal I/O errors.
 
 use std::fs;
 use std::io;
@@ -173,11 +174,7 @@ pub fn run(a: PlayArgs) -> Result<u8> {
             ),
             Err(sealcast_tui::OpenError::Io { source, .. }) => {
                 eprintln!("sealcast: {}: {source}", target.display());
-                return Ok(if source.kind() == io::ErrorKind::NotFound {
-                    1
-                } else {
-                    4
-                });
+                return Ok(1);
             }
             Err(e) => {
                 eprintln!("sealcast: {}: {e}", target.display());
