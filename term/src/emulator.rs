@@ -275,6 +275,10 @@ mod tests {
         );
         assert_eq!(e.rows_text(), ["four", "five"]);
         e.apply(&out(b"\r\nsix"));
-        assert_eq!(e.take_scrolled(), vec![("four".to_string(), false)], "colours dropped");
+        assert_eq!(
+            e.take_scrolled(),
+            vec![("four".to_string(), false)],
+            "colours dropped"
+        );
     }
 }

@@ -35,8 +35,11 @@ pub struct Row {
 struct Block {
     first_row: u64,
     first_event: u64,
-    /// Event of each row, as a delta from `first_event`.
-    events: Vec<u32>,
+    /// Event of each row, run-length encoded: (delta from `first_event`, rows). A chunk of
+    /// output usually scrolls many rows off at once, so runs are few.
+    runs: Vec<(u32, u32)>,
+    /// Rows in the block.
+    rows: u64,
     /// Rows joined by LF; packed by the codec when the block is sealed.
     text: Vec<u8>,
     packed: bool,
@@ -47,14 +50,15 @@ impl Block {
         Block {
             first_row,
             first_event,
-            events: Vec::new(),
+            runs: Vec::new(),
+            rows: 0,
             text: Vec::new(),
             packed: false,
         }
     }
 
     fn last_event(&self) -> u64 {
-        self.first_event + u64::from(self.events.last().copied().unwrap_or(0))
+        self.first_event + u64::from(self.runs.last().map_or(0, |r| r.0))
     }
 }
 
@@ -104,7 +108,7 @@ impl Transcript {
     pub fn heap_bytes(&self) -> usize {
         self.blocks
             .iter()
-            .map(|b| b.text.capacity() + b.events.capacity() * 4 + 64)
+            .map(|b| b.text.capacity() + b.runs.capacity() * 8 + 64)
             .sum()
     }
 
@@ -125,11 +129,16 @@ impl Transcript {
         let Some(b) = self.blocks.last_mut() else {
             return;
         };
-        if !b.events.is_empty() {
+        if b.rows > 0 {
             b.text.push(b'\n');
         }
         b.text.extend_from_slice(text.as_bytes());
-        b.events.push((event - b.first_event) as u32);
+        let d = (event - b.first_event) as u32;
+        match b.runs.last_mut() {
+            Some(r) if r.0 == d => r.1 += 1,
+            _ => b.runs.push((d, 1)),
+        }
+        b.rows += 1;
         self.rows += 1;
     }
 
@@ -151,12 +160,15 @@ impl Transcript {
         }
         let b = &self.blocks[bi - 1];
         if b.last_event() < events {
-            return b.first_row + b.events.len() as u64;
+            return b.first_row + b.rows;
         }
-        let within = b
-            .events
-            .partition_point(|&d| b.first_event + u64::from(d) < events);
-        b.first_row + within as u64
+        let within: u64 = b
+            .runs
+            .iter()
+            .take_while(|r| b.first_event + u64::from(r.0) < events)
+            .map(|r| u64::from(r.1))
+            .sum();
+        b.first_row + within
     }
 
     fn block_text(&self, b: &Block) -> Option<Vec<u8>> {
@@ -183,8 +195,14 @@ impl Transcript {
             let Some(text) = self.block_text(b) else {
                 return;
             };
+            // The event of each row, from the runs.
+            let mut events = b
+                .runs
+                .iter()
+                .flat_map(|&(d, n)| std::iter::repeat_n(b.first_event + u64::from(d), n as usize));
             for (i, line) in text.split(|&c| c == b'\n').enumerate() {
                 let index = b.first_row + i as u64;
+                let event = events.next().unwrap_or(b.first_event);
                 if index < range.start {
                     continue;
                 }
@@ -193,7 +211,7 @@ impl Transcript {
                 }
                 let row = Row {
                     index,
-                    event: b.first_event + u64::from(b.events.get(i).copied().unwrap_or(0)),
+                    event,
                     text: String::from_utf8_lossy(line).into_owned(),
                 };
                 if !f(row) {

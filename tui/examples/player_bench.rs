@@ -24,9 +24,17 @@ fn peak_rss_kib() -> u64 {
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: player_bench FILE");
+    // PLAYER_BUDGET_MIB: the keyframe memory budget (default 64).
+    let policy = IndexPolicy {
+        budget_bytes: std::env::var("PLAYER_BUDGET_MIB")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map_or(IndexPolicy::default().budget_bytes, |m| m << 20),
+        ..IndexPolicy::default()
+    };
     let t0 = Instant::now();
     let rec = Recording::open(path.as_ref()).expect("open");
-    let shared = Shared::new(rec, IndexPolicy::default());
+    let shared = Shared::new(rec, policy);
     let app = App::with_player(Player::new(
         shared.clone(),
         PlayerOptions {
@@ -52,7 +60,7 @@ fn main() {
     }
     let replay_s = t2.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    shared.index_all(IndexPolicy::default());
+    shared.index_all(policy);
     let index_s = t1.elapsed().as_secs_f64() + scan_s;
     let (out_bytes, kfs, kf_bytes, rows, tr_bytes) = {
         let i = shared.index();

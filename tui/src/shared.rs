@@ -17,6 +17,9 @@ pub struct Shared {
     pub index: RwLock<Index>,
 }
 
+/// Output bytes fed to the index builder between two merges into the shared index.
+const STEP_BYTES: usize = 2 << 20;
+
 /// Transcript blocks compressed as zstd frames (sealcast-format's codec, level 1).
 struct Zstd;
 
@@ -126,9 +129,13 @@ impl Shared {
             if start >= end {
                 return 0;
             }
+            // Bounded by events and by output bytes, so the rows and keyframes built
+            // between merges stay small.
+            let mut bytes = 0usize;
             rec.visit(start, &mut |i, ev| {
                 builder.feed(&ev);
-                i + 1 < end
+                bytes += ev.data.len();
+                i + 1 < end && bytes < STEP_BYTES
             });
             builder.next_event() - start
         };
