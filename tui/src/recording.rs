@@ -73,6 +73,8 @@ struct FrameInfo {
     seq: Option<u64>,
     /// Number of panel rows before this frame's.
     panel_start: usize,
+    /// The frame starts with a `b` line (the exact bytes of the previous frame's last event).
+    leading_b: bool,
 }
 
 /// A recording ready to play (see the module docs).
@@ -93,6 +95,8 @@ pub struct Recording {
     cache: Mutex<Option<(usize, Arc<Vec<Decoded>>)>>,
     /// Frames scanned whose checkpoint was not seen yet.
     pending_seq: Vec<usize>,
+    /// The zstd context for decoding frames on demand.
+    dec: Mutex<Decompressor>,
     scan_done: bool,
 }
 
@@ -193,6 +197,7 @@ impl Recording {
             summary: None,
             cache: Mutex::new(None),
             pending_seq: Vec::new(),
+            dec: Mutex::new(Decompressor::new()),
             scan_done: false,
         };
         // Enough for the first screen; the rest is scanned in the background
@@ -488,6 +493,7 @@ impl Recording {
             partial,
             seq: None,
             panel_start: self.panel.len(),
+            leading_b: false,
         };
         for line in buf.split(|&b| b == b'\n') {
             if line.is_empty() {
@@ -505,6 +511,9 @@ impl Recording {
             let prev_t = self.time_us;
             self.time_us = self.time_us.saturating_add(ev.interval_us);
             if ev.code == "b" {
+                if info.events == 0 {
+                    info.leading_b = true;
+                }
                 continue;
             }
             let kind = Kind::from_code(&ev.code);
@@ -569,7 +578,15 @@ impl Recording {
         };
         let data = self.bytes.get();
         let mut buf = Vec::new();
-        let mut dec = Decompressor::new();
+        let mut own;
+        let mut guard = self.dec.lock();
+        let dec: &mut Decompressor = match guard.as_deref_mut() {
+            Ok(d) => d,
+            Err(_) => {
+                own = Decompressor::new();
+                &mut own
+            }
+        };
         let end = (f.offset + f.len).min(data.len() as u64) as usize;
         let bytes = &data[(f.offset as usize).min(end)..end];
         if f.partial {
@@ -614,7 +631,7 @@ impl Recording {
         }
         // A `b` at the start of the next frame belongs to this frame's last event.
         if let (Some(next), Some(last)) = (self.frames.get(fi + 1), out.last_mut()) {
-            if matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
+            if next.leading_b && matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
                 let end = (next.offset + next.len).min(data.len() as u64) as usize;
                 let nb = &data[(next.offset as usize).min(end)..end];
                 let mut nbuf = Vec::new();

@@ -346,3 +346,37 @@ fn empty_garbage_and_cut_files() {
         assert!(rec.duration_us() <= 30_000_000);
     }
 }
+
+#[test]
+fn events_carry_the_exact_bytes_of_b_events() {
+    use sealcast_term::EventSource;
+    let key = sealcast_signer::SigningKey::generate().unwrap();
+    let h = sealcast_format::Header::sealed(sealcast_format::SealMeta::new(
+        "0".repeat(32),
+        "h",
+        "u",
+        0,
+        "t",
+        key.id().to_string(),
+    ));
+    let mut w = sealcast_recorder::SealedWriter::new(
+        Vec::new(),
+        key,
+        &h,
+        common::TestClock::default(),
+        sealcast_recorder::CheckpointPolicy::default(),
+    )
+    .unwrap();
+    w.output(b"ok \xff\xfe raw").unwrap();
+    let (file, _) = w.finish(Some(0)).unwrap();
+    let rec = sealcast_tui::Recording::from_bytes(file).unwrap();
+    let mut got = Vec::new();
+    rec.visit(0, &mut |_, ev| {
+        got.push(ev.data.to_vec());
+        true
+    });
+    assert_eq!(
+        got[0], b"ok \xff\xfe raw",
+        "the `b` bytes, not the lossy `o` text"
+    );
+}
