@@ -138,7 +138,12 @@ fn open_player(
     hooks: &Hooks,
     tx: &Sender<Action>,
 ) -> Result<(Player, Background), String> {
-    let rec = Recording::open(path).map_err(|e| e.to_string())?;
+    let rec = if opts.follow {
+        Recording::open_live(path)
+    } else {
+        Recording::open(path)
+    }
+    .map_err(|e| e.to_string())?;
     let shared = Shared::new(rec, IndexPolicy::default());
     let bg = start(&shared, path, opts.follow, hooks, tx);
     Ok((Player::new(shared, opts), bg))
@@ -280,8 +285,16 @@ fn event_loop(
         }
         for e in app.take_effects() {
             match e {
-                Effect::Open(path) => match open_player(&path, PlayerOptions::default(), hooks, tx)
-                {
+                // A recording still being written (a spool) is followed live.
+                Effect::Open(path) => match open_player(
+                    &path,
+                    PlayerOptions {
+                        follow: (hooks.is_live)(&path),
+                        ..PlayerOptions::default()
+                    },
+                    hooks,
+                    tx,
+                ) {
                     Ok((p, b)) => {
                         app.open_player(p);
                         *bg = Some(b);
