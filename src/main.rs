@@ -30,7 +30,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Verify recordings (files or directories) against trusted keys.
     Verify(VerifyArgs),
-    /// Replay a recording to the terminal with its original timing.
+    /// Play a recording in the terminal player (seek, search, side panel, verification), or
+    /// browse a directory of recordings; --plain streams it with its original timing.
     Play(PlayArgs),
     /// Write the recorded output bytes, exactly, to stdout.
     Cat(FileArg),
@@ -148,8 +149,21 @@ pub struct PlayArgs {
     /// Cap idle gaps at this many seconds.
     #[arg(long, short, value_name = "SECS")]
     pub idle_limit: Option<f64>,
-    /// Recording (.cast.zst).
-    pub file: PathBuf,
+    /// Stream the output to stdout with its timing instead of opening the player (also when
+    /// stdout is not a terminal).
+    #[arg(long)]
+    pub plain: bool,
+    /// Follow a recording that is still being written (live).
+    #[arg(long, short)]
+    pub follow: bool,
+    /// Open paused at this time (1h2m3s, 83.5, 1:02).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// allowed_signers file for the verification badge (default: the dev trust file).
+    #[arg(long, value_name = "FILE")]
+    pub trusted: Option<PathBuf>,
+    /// Recording (.cast.zst), or a directory for the library view (default: the archive).
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

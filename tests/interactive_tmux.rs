@@ -5,104 +5,16 @@
 //! Skipped (with a message) when tmux is not installed, unless `CI` is set: then it fails.
 
 mod common;
+#[path = "support/tmux.rs"]
+mod tmux;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use common::{contains, events, exit_event, header, stream, verify_file, wait_until, TestEnv};
 use sealcast_player::Status;
-
-/// A private tmux server (own socket, no config) with one session; killed on drop.
-struct Tmux {
-    socket: PathBuf,
-    session: String,
-}
-
-impl Tmux {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.arg("-S").arg(&self.socket).arg("-f").arg("/dev/null");
-        c.env_remove("TMUX");
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let o = self.cmd().args(args).output().expect("run tmux");
-        assert!(
-            o.status.success(),
-            "tmux {args:?} failed: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        o
-    }
-
-    /// Type `text` literally.
-    fn type_text(&self, text: &str) {
-        self.run(&["send-keys", "-t", &self.session, "-l", text]);
-    }
-
-    /// Press named keys (`Enter`, `Escape`, `q`…).
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", &self.session];
-        args.extend_from_slice(keys);
-        self.run(&args);
-    }
-
-    /// The visible pane, one string per line.
-    fn screen(&self) -> String {
-        let o = self
-            .cmd()
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .expect("run tmux capture-pane");
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    /// Wait until the screen satisfies `pred`; panic with the screen after `secs`.
-    fn wait_screen(&self, what: &str, secs: u64, pred: impl Fn(&str) -> bool) -> String {
-        let mut last = String::new();
-        let ok = wait_until(Duration::from_secs(secs), || {
-            last = self.screen();
-            pred(&last)
-        });
-        assert!(ok, "timed out waiting for {what}; screen:\n{last}");
-        last
-    }
-
-    /// Run a shell command line and wait for a marker echoed after it, so the next step
-    /// starts at a fresh prompt.
-    fn shell(&self, line: &str, marker: &str) {
-        self.type_text(line);
-        self.keys(&["Enter"]);
-        self.type_text(&format!("echo {marker}-$((1+1))"));
-        self.keys(&["Enter"]);
-        let want = format!("{marker}-2");
-        self.wait_screen(&want, 20, |s| s.lines().any(|l| l.trim_end() == want));
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self
-            .cmd()
-            .arg("kill-server")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
+use tmux::{tmux_available, Tmux};
 
 fn sh_quote(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', r"'\''"))

@@ -5,6 +5,7 @@
 pub mod doctor;
 pub mod install;
 pub mod keygen;
+pub mod play_tui;
 pub mod record;
 pub mod replay;
 pub mod upload;

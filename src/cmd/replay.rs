@@ -84,13 +84,24 @@ fn terminal_size() -> Option<(u16, u16)> {
     (rc == 0 && ws.ws_col > 0).then_some((ws.ws_col, ws.ws_row))
 }
 
-/// Run `sealcast play`: the output to stdout with the recorded timing (see the module docs
-/// for exit codes). Warns on stderr when the terminal is smaller than the recording.
+/// Run `sealcast play`: on a terminal, the player ([`crate::cmd::play_tui`]); with `--plain`
+/// or when stdout is not a terminal, the output to stdout with the recorded timing (see the
+/// module docs for exit codes; a warning on stderr when the terminal is smaller than the
+/// recording).
 ///
 /// # Errors
 /// [`UsageError`] for a bad `--speed`/`--idle-limit`; I/O errors reading the file or
 /// writing stdout.
 pub fn play(a: PlayArgs) -> Result<u8> {
+    if !a.plain && io::stdout().is_terminal() && io::stdin().is_terminal() {
+        return crate::cmd::play_tui::run(a);
+    }
+    let Some(file) = a.file.clone() else {
+        return Err(UsageError(
+            "a recording is needed when stdout is not a terminal (or with --plain)".into(),
+        )
+        .into());
+    };
     if !(a.speed.is_finite() && a.speed > 0.0) {
         return Err(UsageError(format!(
             "--speed must be a positive number, not {}",
@@ -108,8 +119,8 @@ pub fn play(a: PlayArgs) -> Result<u8> {
             .into())
         }
     };
-    let data = read_file(&a.file)?;
-    let reader = match open(&a.file, &data) {
+    let data = read_file(&file)?;
+    let reader = match open(&file, &data) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
@@ -144,13 +155,13 @@ pub fn play(a: PlayArgs) -> Result<u8> {
         if *shortened > 0 {
             eprintln!(
                 "sealcast: {}: note: {shortened} pause(s) longer than {} s were shortened to {} s",
-                a.file.display(),
+                file.display(),
                 MAX_WAIT_US / 1_000_000,
                 MAX_WAIT_US / 1_000_000
             );
         }
     }
-    finish(&a.file, r.map(|p| p.end))
+    finish(&file, r.map(|p| p.end))
 }
 
 /// Run `sealcast cat`: the exact output bytes to stdout.

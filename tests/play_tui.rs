@@ -1,0 +1,384 @@
+//! End to end: the real `sealcast play` in a detached tmux pane, driven by `send-keys` and
+//! read with `capture-pane`: open, pause, seek back, search, side-panel jump, quit with the
+//! terminal restored; SIGTERM restores it too; a tampered file opens with CHAIN BROKEN;
+//! garbage exits 1 with one line and the terminal untouched; `-f` follows a live recording.
+//! Every wait polls the screen until a condition or a deadline, never a fixed sleep.
+//!
+//! Skipped (with a message) when tmux is not installed, unless `CI` is set: then it fails.
+
+mod common;
+#[path = "support/tmux.rs"]
+mod tmux;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{wait_until, TestEnv};
+use tmux::{tmux_available, Tmux};
+
+fn sh_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+fn require_tmux(name: &str) -> bool {
+    if tmux_available() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "tmux is not installed, and CI is set: {name} must run in CI"
+    );
+    eprintln!("SKIPPED {name}: tmux is not installed");
+    false
+}
+
+/// A tmux pane running `sh -c '<line>; echo EXIT=$?; <keep the pane>'` in `env`.
+fn pane(env: &TestEnv, line: &str, w: u16, h: u16) -> Tmux {
+    let tmux = Tmux {
+        socket: env.path("tmux.sock"),
+        session: "play".into(),
+    };
+    let script = format!("{line}; echo EXIT=$?; stty -a | grep -o -- '-\\?icanon'; exec sleep 600");
+    let o = tmux
+        .cmd()
+        .args([
+            "new-session",
+            "-d",
+            "-s",
+            "play",
+            "-x",
+            &w.to_string(),
+            "-y",
+            &h.to_string(),
+        ])
+        .arg("-c")
+        .arg(env.dir.path())
+        .arg(script)
+        .env("HOME", &env.home)
+        .env("XDG_DATA_HOME", &env.xdg_data)
+        .env("TERM", "xterm-256color")
+        .env_remove("SEALCAST_SESSION")
+        .output()
+        .expect("start tmux");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    tmux
+}
+
+/// True when a row of the recorded screen (inside the box) is `text`.
+fn on_screen(screen: &str, text: &str) -> bool {
+    screen.lines().any(|l| {
+        l.strip_prefix('│')
+            .is_some_and(|r| r.trim_end().starts_with(text))
+    })
+}
+
+/// The status line (the last non-empty line).
+fn status(screen: &str) -> String {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// A recording made by the real `sealcast record`: 30 numbered lines, a needle, an exit 3.
+fn recording(env: &TestEnv) -> std::path::PathBuf {
+    let out = env.path("s.cast.zst");
+    let o = env.record(
+        &out,
+        &["--checkpoint-bytes", "256"],
+        &["sh", "-c", "for i in $(seq 1 30); do echo row $i; done; sleep 0.3; echo the-needle-here; sleep 0.3; echo done; exit 3"],
+    );
+    assert!(
+        o.status.success() || o.status.code() == Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}
+
+/// After the player exits: not on the alternate screen, the cursor shown, the tty cooked.
+fn assert_restored(tmux: &Tmux) {
+    let s = tmux.wait_screen("the player's exit", 20, |s| s.contains("EXIT="));
+    tmux.wait_screen("stty output", 20, |s| s.contains("icanon"));
+    let s2 = tmux.screen();
+    assert!(
+        s2.lines().any(|l| l.trim() == "icanon"),
+        "terminal left in raw mode:\n{s2}"
+    );
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "0",
+        "still on the alternate screen:\n{s}"
+    );
+    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor hidden:\n{s}");
+}
+
+#[test]
+fn open_pause_seek_search_panel_quit() {
+    if !require_tmux("open_pause_seek_search_panel_quit") {
+        return;
+    }
+    let env = TestEnv::new();
+    let rec = recording(&env);
+    let line = format!(
+        "{} play --trusted {} {}",
+        sh_quote(&common::bin()),
+        sh_quote(&env.allowed_signers),
+        sh_quote(&rec)
+    );
+    let tmux = pane(&env, &line, 130, 40);
+    // Open: the badge says who signed it once verification ran; the recording plays to its end.
+    tmux.wait_screen("the verified badge", 20, |s| {
+        status(s).contains("✔ signed by ")
+    });
+    tmux.wait_screen("the end of the recording", 20, |s| {
+        on_screen(s, "done") && status(s).starts_with("⏸")
+    });
+    assert_eq!(tmux.display("#{alternate_on}"), "1");
+    // Seek back to the start: the rows are gone.
+    tmux.keys(&["g"]);
+    tmux.wait_screen("the start", 20, |s| {
+        !s.contains("row 30") && status(s).contains("0:00")
+    });
+    // Play, then pause.
+    tmux.keys(&["Space"]);
+    tmux.keys(&["Space"]);
+    tmux.wait_screen("paused", 20, |s| status(s).starts_with("⏸"));
+    // Search: jumps to where the needle appears and says so.
+    tmux.keys(&["g", "/"]);
+    tmux.type_text("needle-[a-z]+");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_screen("the match", 20, |s| status(s).contains("match at"));
+    assert!(s.contains("the-needle-here"), "{s}");
+    assert!(
+        !on_screen(&s, "done"),
+        "the search went past the match:\n{s}"
+    );
+    // The highlight is drawn (yellow background) in the escaped capture.
+    let esc = tmux.screen_escaped();
+    let line = esc
+        .lines()
+        .skip(1)
+        .find(|l| l.contains("needle-here"))
+        .unwrap_or("");
+    // Yellow background (tmux writes colour 3 as 48;5;3) right before the match.
+    assert!(
+        line.contains("\u{1b}[48;5;3mneedle-here"),
+        "no highlight: {line:?}"
+    );
+    // Side panel: Tab, Enter on the exit row jumps to it.
+    tmux.keys(&["g", "Tab", "End", "Enter"]);
+    tmux.wait_screen("the exit row's time", 20, |s| {
+        on_screen(s, "done") && s.contains("exit 3")
+    });
+    tmux.keys(&["Tab"]);
+    // Help overlay, then quit.
+    tmux.keys(&["h"]);
+    tmux.wait_screen("help", 20, |s| s.contains("idle compression"));
+    tmux.keys(&["x"]);
+    tmux.wait_screen("help closed", 20, |s| !s.contains("idle compression"));
+    tmux.keys(&["q"]);
+    assert_restored(&tmux);
+    assert!(tmux.screen().contains("EXIT=0"));
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    if !require_tmux("sigterm_restores_the_terminal") {
+        return;
+    }
+    let env = TestEnv::new();
+    let rec = recording(&env);
+    let line = format!(
+        "{} play --at 0.0 {}",
+        sh_quote(&common::bin()),
+        sh_quote(&rec)
+    );
+    let tmux = pane(&env, &line, 100, 30);
+    tmux.wait_screen("the player", 20, |s| status(s).starts_with("⏸"));
+    // No trust file in this environment: it still plays, and says it is not verified.
+    tmux.wait_screen("the unverified badge", 20, |s| {
+        status(s).contains("NOT VERIFIED")
+    });
+    let pid = player_pid(&tmux);
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid])
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert_restored(&tmux);
+}
+
+/// The pid of the player: the child of the pane's shell.
+fn player_pid(tmux: &Tmux) -> String {
+    let shell = tmux.display("#{pane_pid}");
+    let mut pid = String::new();
+    assert!(wait_until(Duration::from_secs(10), || {
+        let o = Command::new("pgrep").args(["-P", &shell]).output().unwrap();
+        pid = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        !pid.is_empty()
+    }));
+    pid
+}
+
+#[test]
+fn a_hung_up_terminal_ends_the_player() {
+    if !require_tmux("a_hung_up_terminal_ends_the_player") {
+        return;
+    }
+    // Regression: crossterm's poll spun on end-of-file once the terminal went away, so a
+    // player whose tmux (or ssh) died kept a core busy forever.
+    let env = TestEnv::new();
+    let rec = recording(&env);
+    let line = format!(
+        "{} play --at 0 {}",
+        sh_quote(&common::bin()),
+        sh_quote(&rec)
+    );
+    let tmux = pane(&env, &line, 100, 30);
+    tmux.wait_screen("the player", 20, |s| status(s).starts_with("⏸"));
+    let pid = player_pid(&tmux);
+    drop(tmux); // kill-server: the pane's terminal hangs up
+    let gone = wait_until(Duration::from_secs(10), || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+    });
+    if !gone {
+        let _ = Command::new("kill").args(["-9", &pid]).status();
+    }
+    assert!(gone, "the player outlived its terminal");
+}
+
+#[test]
+fn tampered_garbage_and_live_files() {
+    if !require_tmux("tampered_garbage_and_live_files") {
+        return;
+    }
+    let env = TestEnv::new();
+    let rec = recording(&env);
+    // Tampered: one byte of the last checkpoint's signature.
+    let mut data = std::fs::read(&rec).unwrap();
+    let cp = sealcast_format::scan(&data)
+        .flatten()
+        .filter(|f| f.kind == sealcast_format::FrameKind::Checkpoint)
+        .last()
+        .unwrap();
+    let note = std::str::from_utf8(cp.bytes).unwrap();
+    let at = cp.offset as usize + 8 + note.find("sig ").unwrap() + 6;
+    data[at] = if data[at] == b'A' { b'B' } else { b'A' };
+    let bad = env.path("bad.cast.zst");
+    std::fs::write(&bad, &data).unwrap();
+    let garbage = env.path("garbage.cast.zst");
+    std::fs::write(&garbage, b"this is not a recording\n").unwrap();
+    let bin = sh_quote(&common::bin());
+    let line = format!(
+        "{bin} play {g}; echo G=$?; {bin} play --trusted {t} {b}",
+        g = sh_quote(&garbage),
+        t = sh_quote(&env.allowed_signers),
+        b = sh_quote(&bad)
+    );
+    let tmux = pane(&env, &line, 120, 30);
+    let s = tmux.wait_screen("the broken badge", 20, |s| {
+        status(s).contains("CHAIN BROKEN")
+    });
+    assert!(s.contains("BAD_SIGNATURE"), "{s}");
+    tmux.keys(&["q"]);
+    let s = tmux.wait_screen("exit", 20, |s| s.contains("EXIT="));
+    // Garbage: one clear line, exit 1, the terminal never switched.
+    assert!(s.contains("not a recording"), "{s}");
+    assert!(s.contains("G=1"), "{s}");
+    drop(tmux);
+
+    // Live: a recording still being written; -f shows LIVE and keeps following.
+    let live = env.path("live.cast.zst");
+    let mut recorder = env
+        .command()
+        .args(["record", "--checkpoint-secs", "0.2", "--out"])
+        .arg(&live)
+        .arg("--key")
+        .arg(&env.key)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "i=0; while [ $i -lt 600 ]; do i=$((i+1)); echo tick-$i; sleep 0.1; done",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || std::fs::metadata(
+        &live
+    )
+    .map(|m| m.len() > 0)
+    .unwrap_or(false)));
+    let line = format!(
+        "{bin} play -f --trusted {} {}",
+        sh_quote(&env.allowed_signers),
+        sh_quote(&live)
+    );
+    let tmux = pane(&env, &line, 100, 30);
+    let tick = |s: &str| -> u32 {
+        s.lines()
+            .filter_map(|l| l.trim_start_matches('│').trim().strip_prefix("tick-"))
+            .filter_map(|n| n.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    let s = tmux.wait_screen("LIVE", 30, |s| status(s).contains("LIVE"));
+    let first = tick(&s);
+    tmux.wait_screen("newer output", 30, |s| tick(s) > first + 5);
+    // Seek back, then G snaps to the live edge again.
+    tmux.keys(&["g"]);
+    tmux.wait_screen("the start", 20, |s| tick(s) <= 2);
+    tmux.keys(&["G"]);
+    tmux.wait_screen("the live edge", 20, |s| tick(s) > first + 5);
+    tmux.keys(&["q"]);
+    assert_restored(&tmux);
+    let _ = recorder.kill();
+    let _ = recorder.wait();
+}
+
+#[test]
+fn library_filters_plays_and_returns() {
+    if !require_tmux("library_filters_plays_and_returns") {
+        return;
+    }
+    let env = TestEnv::new();
+    let lib = env.path("spool");
+    std::fs::create_dir_all(&lib).unwrap();
+    for (name, word) in [("aaaa", "first-session"), ("bbbb", "second-session")] {
+        let out = lib.join(format!("{name}.cast.zst"));
+        let o = env.record(&out, &[], &["sh", "-c", &format!("echo {word}")]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let line = format!(
+        "{} play --trusted {} {}",
+        sh_quote(&common::bin()),
+        sh_quote(&env.allowed_signers),
+        sh_quote(&lib)
+    );
+    let tmux = pane(&env, &line, 120, 20);
+    // Both rows, verified in the background.
+    tmux.wait_screen("two verified rows", 20, |s| {
+        s.contains("(2 of 2 recordings)") && s.matches(" OK").count() == 2
+    });
+    tmux.type_text("bbbb");
+    tmux.wait_screen("the filter", 20, |s| s.contains("(1 of 2 recordings)"));
+    tmux.keys(&["Enter"]);
+    tmux.wait_screen("the player", 20, |s| on_screen(s, "second-session"));
+    tmux.keys(&["q"]);
+    tmux.wait_screen("the library again", 20, |s| {
+        s.contains("(1 of 2 recordings)")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_screen("the filter cleared", 20, |s| {
+        s.contains("(2 of 2 recordings)")
+    });
+    tmux.keys(&["Escape"]);
+    assert_restored(&tmux);
+}

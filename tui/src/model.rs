@@ -1,0 +1,221 @@
+//! The player's input vocabulary: verification state per event, the verification summary of
+//! a file, and side-panel rows. Filled today from `sealcast_player`'s report and from `m`,
+//! `r`, `x` events and idle gaps; command and database events (other teams) add rows of
+//! their own kinds.
+
+/// Verification state of one event (SPEC §7). Checkpoints cover whole frames (SPEC §1), so
+/// every event of a frame has the frame's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verification {
+    /// Not known yet: verification is still running. Never drawn as verified.
+    #[default]
+    Pending,
+    /// Covered by the verified checkpoint with this `seq`.
+    Verified {
+        /// Checkpoint sequence number (SPEC §5).
+        seq: u64,
+    },
+    /// After the last verified checkpoint, nothing failed: a crash tail, a live recording's
+    /// newest part, or a file that could not be verified at all (unsigned, no trust file).
+    Unsealed,
+    /// After the first checkpoint that failed (modified, bad signature, untrusted key,
+    /// truncated).
+    Failed,
+}
+
+/// What verification concluded for the whole file; decides the badge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Every line verified and sealed (`OK`).
+    Sealed,
+    /// A verified prefix, then an unsealed tail or no final checkpoint (`UNSEALED_TAIL`,
+    /// `UNCLOSED`).
+    Unsealed,
+    /// Evidence of tampering (`MODIFIED`, `BAD_SIGNATURE`, `UNTRUSTED_KEY`, `TRUNCATED`).
+    Broken,
+    /// Not a sealed recording (`FORMAT`: plain asciicast, no checkpoint).
+    Unsigned,
+    /// Could not be checked (no trust file, unreadable receipt): the reason says why.
+    Unverifiable,
+}
+
+/// The verification of one file, as the player needs it (converted from
+/// `sealcast_player::Report` by the CLI's adapter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// Conclusion.
+    pub outcome: Outcome,
+    /// Status name as `sealcast verify` prints it (`OK`, `MODIFIED`, …).
+    pub status: String,
+    /// Why (empty for OK).
+    pub reason: String,
+    /// First principal of the trusted key that signed.
+    pub signer: Option<String>,
+    /// Key id (lowercase hex) that signed.
+    pub key_id: Option<String>,
+    /// Lines (header included) covered by verified checkpoints.
+    pub verified_lines: u64,
+}
+
+impl VerifySummary {
+    /// The state of events after the verified extent.
+    pub fn after_verified(&self) -> Verification {
+        match self.outcome {
+            Outcome::Broken => Verification::Failed,
+            _ => Verification::Unsealed,
+        }
+    }
+}
+
+/// Kind of a side-panel row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PanelKind {
+    /// A shell command (from command events, when they exist).
+    Command {
+        /// Working directory.
+        cwd: Option<String>,
+        /// Where the command line came from (shell hook, /proc), and what the sources
+        /// disagree about, if anything.
+        sources: Option<String>,
+    },
+    /// A database statement (from the database proxy, when it exists).
+    Query {
+        /// Connection label.
+        connection: Option<String>,
+        /// Rows returned or affected.
+        rows: Option<u64>,
+        /// SQLSTATE or error text.
+        error: Option<String>,
+    },
+    /// An `m` marker.
+    Marker,
+    /// An `r` resize.
+    Resize,
+    /// A gap of at least 10 s without events.
+    Idle,
+    /// The `x` exit status of the recorded command.
+    Exit,
+}
+
+impl PanelKind {
+    /// True for command and query rows (what `[`/`]` step through when there are any).
+    pub fn is_command(&self) -> bool {
+        matches!(self, PanelKind::Command { .. } | PanelKind::Query { .. })
+    }
+}
+
+/// One side-panel row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelRow {
+    /// Start, µs since the session start.
+    pub t_us: u64,
+    /// Duration, µs (0 for instants).
+    pub dur_us: u64,
+    /// Kind.
+    pub kind: PanelKind,
+    /// Exit status (commands, `x`); non-zero is a failure.
+    pub status: Option<i32>,
+    /// Command line, statement, marker label, size (`100×30`).
+    pub text: String,
+    /// Verification state of the event the row comes from.
+    pub verification: Verification,
+}
+
+impl PanelRow {
+    /// A row without status, verification pending.
+    pub fn new(t_us: u64, dur_us: u64, kind: PanelKind, text: String) -> PanelRow {
+        PanelRow {
+            t_us,
+            dur_us,
+            kind,
+            status: None,
+            text,
+            verification: Verification::Pending,
+        }
+    }
+
+    /// True when the row is a failure (non-zero status or an error).
+    pub fn failed(&self) -> bool {
+        self.status.is_some_and(|s| s != 0)
+            || matches!(&self.kind, PanelKind::Query { error: Some(_), .. })
+    }
+}
+
+/// `1h2m3s`, `83.5`, `1:02:03`, `2m`: a time from the `:` prompt or `--at`, in µs.
+pub fn parse_time(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let secs_f = |v: &str| -> Option<f64> {
+        let x: f64 = v.parse().ok()?;
+        (x.is_finite() && x >= 0.0).then_some(x)
+    };
+    let total = if s.contains(':') {
+        let mut t = 0.0;
+        for part in s.split(':') {
+            t = t * 60.0 + secs_f(part)?;
+        }
+        t
+    } else if s.chars().any(|c| matches!(c, 'h' | 'm' | 's')) {
+        let mut t = 0.0;
+        let mut num = String::new();
+        for c in s.chars() {
+            match c {
+                '0'..='9' | '.' => num.push(c),
+                'h' | 'm' | 's' => {
+                    let v = secs_f(&num)?;
+                    num.clear();
+                    t += v * match c {
+                        'h' => 3600.0,
+                        'm' => 60.0,
+                        _ => 1.0,
+                    };
+                }
+                _ => return None,
+            }
+        }
+        if !num.is_empty() {
+            t += secs_f(&num)?;
+        }
+        t
+    } else {
+        secs_f(s)?
+    };
+    if total > 1.0e9 {
+        return None;
+    }
+    Some((total * 1_000_000.0).round() as u64)
+}
+
+/// `1:02:03` or `2:03.4` for a time in µs.
+pub fn fmt_time(us: u64) -> String {
+    let s = us / 1_000_000;
+    let tenths = (us % 1_000_000) / 100_000;
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}:{:02}.{tenths}", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_in_every_form() {
+        assert_eq!(parse_time("1h2m3s"), Some(3_723_000_000));
+        assert_eq!(parse_time("83.5"), Some(83_500_000));
+        assert_eq!(parse_time("2m"), Some(120_000_000));
+        assert_eq!(parse_time("1:02:03"), Some(3_723_000_000));
+        assert_eq!(parse_time("1m30"), Some(90_000_000));
+        assert_eq!(parse_time("-1"), None);
+        assert_eq!(parse_time("x"), None);
+        assert_eq!(parse_time(""), None);
+        assert_eq!(fmt_time(83_500_000), "1:23.5");
+        assert_eq!(fmt_time(3_723_000_000), "1:02:03");
+    }
+}

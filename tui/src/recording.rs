@@ -1,0 +1,715 @@
+//! A recording opened for playing: the compressed bytes (memory-mapped, or owned), a table of
+//! its data frames and the time of every event, and the side-panel rows found on the way.
+//! Frames are decoded on demand when events are visited; the decompressed recording is never
+//! held whole (SPEC §1: every data frame holds complete lines, so each decodes alone).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use sealcast_format::{parse_event, scan, ContainerError, Decompressor, FrameKind, Header};
+use sealcast_term::{parse_resize, Event, EventSource, Kind};
+
+use crate::model::{PanelKind, PanelRow, Verification, VerifySummary};
+
+/// Why a file cannot be played.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// No decodable header: empty, not zstd, not asciicast v3 (offset inside).
+    #[error("not a recording: {0}")]
+    Container(#[from] ContainerError),
+    /// Line 0 is not an asciicast v3 header.
+    #[error("not a recording: line 0 (header): {0}")]
+    Header(String),
+}
+
+/// Data frames scanned when a file is opened, before the first screen is drawn; the rest
+/// is scanned in the background.
+pub const FIRST_FRAMES: usize = 4;
+
+/// Idle gaps at least this long become side-panel rows (µs).
+pub const IDLE_ROW_US: u64 = 10_000_000;
+
+/// The bytes of the file.
+enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+impl Bytes {
+    fn get(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+}
+
+/// One data frame (or the decodable part of a cut last frame).
+#[derive(Debug, Clone)]
+struct FrameInfo {
+    offset: u64,
+    len: u64,
+    /// Index of the first event that starts in this frame.
+    first_event: u64,
+    /// Events starting in this frame.
+    events: u32,
+    /// First line (0 = header) and number of lines.
+    first_line: u64,
+    lines: u64,
+    /// Time before the frame's first line, µs.
+    t0_us: u64,
+    /// Cut by a crash: decode what can be decoded.
+    partial: bool,
+    /// Checkpoint seq that follows the frame (claimed; trusted only when verified).
+    seq: Option<u64>,
+    /// Number of panel rows before this frame's.
+    panel_start: usize,
+    /// The frame starts with a `b` line (the exact bytes of the previous frame's last event).
+    leading_b: bool,
+}
+
+/// A recording ready to play (see the module docs).
+pub struct Recording {
+    path: Option<PathBuf>,
+    bytes: Bytes,
+    header: Header,
+    frames: Vec<FrameInfo>,
+    times: Vec<u64>,
+    panel: Vec<PanelRow>,
+    /// Where scanning continues when the file grows (end of the last complete frame).
+    scan_pos: u64,
+    next_line: u64,
+    time_us: u64,
+    /// Kind of the last event (a `b` that follows it belongs to it).
+    last_kind: Option<Kind>,
+    summary: Option<VerifySummary>,
+    cache: Mutex<Option<(usize, Arc<Vec<Decoded>>)>>,
+    /// Frames scanned whose checkpoint was not seen yet.
+    pending_seq: Vec<usize>,
+    /// The zstd context for decoding frames on demand.
+    dec: Mutex<Decompressor>,
+    scan_done: bool,
+}
+
+/// A decoded event.
+#[derive(Debug, Clone)]
+struct Decoded {
+    t_us: u64,
+    kind: Kind,
+    data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Recording {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recording")
+            .field("path", &self.path)
+            .field("frames", &self.frames.len())
+            .field("events", &self.times.len())
+            .finish()
+    }
+}
+
+/// Header-level facts shown in the title and the library.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Meta {
+    /// Recorded terminal size.
+    pub cols: u16,
+    /// Recorded terminal size.
+    pub rows: u16,
+    /// Login name of the recorded user, when sealcast metadata is present.
+    pub user: Option<String>,
+    /// Host id.
+    pub host: Option<String>,
+    /// Session start, Unix µs (or the asciicast `timestamp` × 10⁶).
+    pub start_us: Option<u64>,
+    /// Recorded command, when not the login shell.
+    pub command: Option<String>,
+    /// Session id.
+    pub session: Option<String>,
+}
+
+impl Recording {
+    /// Open and memory-map a file, and scan its frames.
+    ///
+    /// # Errors
+    /// [`OpenError::Io`] when it cannot be read, [`OpenError::Container`]/[`OpenError::Header`]
+    /// when it is not a recording.
+    pub fn open(path: &Path) -> Result<Recording, OpenError> {
+        Recording::from_parts(Some(path.to_path_buf()), map(path)?, false)
+    }
+
+    /// [`Recording::open`] for a file still being written: only complete frames are
+    /// decoded; [`Recording::refresh`] picks up what is added later.
+    ///
+    /// # Errors
+    /// As [`Recording::open`].
+    pub fn open_live(path: &Path) -> Result<Recording, OpenError> {
+        Recording::from_parts(Some(path.to_path_buf()), map(path)?, true)
+    }
+
+    /// A recording held in memory (tests, fuzzing).
+    ///
+    /// # Errors
+    /// As [`Recording::open`], without I/O errors.
+    pub fn from_bytes(data: Vec<u8>) -> Result<Recording, OpenError> {
+        Recording::from_parts(None, Bytes::Owned(data), false)
+    }
+
+    fn from_parts(path: Option<PathBuf>, bytes: Bytes, live: bool) -> Result<Recording, OpenError> {
+        let path_given = path.is_some();
+        let data = bytes.get();
+        // The header: the first line of the first data frame.
+        let mut dec = Decompressor::new();
+        let mut buf = Vec::new();
+        let first = scan(data).next().unwrap_or(Err(ContainerError::Empty))?;
+        if first.kind != FrameKind::Data {
+            return Err(OpenError::Header(
+                "the file starts with a checkpoint".into(),
+            ));
+        }
+        if let Err(e) = dec.frame(first.bytes, first.offset, &mut buf) {
+            if dec.partial(first.bytes, &mut buf) == 0 || !buf.contains(&b'\n') {
+                return Err(e.into());
+            }
+        }
+        let end = buf.iter().position(|&b| b == b'\n').unwrap_or(buf.len());
+        let header = Header::parse(&buf[..end]).map_err(|e| OpenError::Header(e.to_string()))?;
+        let mut r = Recording {
+            path,
+            bytes,
+            header,
+            frames: Vec::new(),
+            times: Vec::new(),
+            panel: Vec::new(),
+            scan_pos: 0,
+            next_line: 0,
+            time_us: 0,
+            last_kind: None,
+            summary: None,
+            cache: Mutex::new(None),
+            pending_seq: Vec::new(),
+            dec: Mutex::new(Decompressor::new()),
+            scan_done: false,
+        };
+        // Enough for the first screen; the rest is scanned in the background
+        // ([`Recording::scan_step`]), or at once for recordings held in memory.
+        if path_given {
+            r.scan_step(FIRST_FRAMES, live);
+        } else {
+            while r.scan_step(usize::MAX, live) {}
+        }
+        Ok(r)
+    }
+
+    /// The file, when opened from one.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The asciicast header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Title facts.
+    pub fn meta(&self) -> Meta {
+        let h = &self.header;
+        let s = h.sealcast.as_ref();
+        Meta {
+            cols: h.term.cols.clamp(1, sealcast_term::MAX_SIDE),
+            rows: h.term.rows.clamp(1, sealcast_term::MAX_SIDE),
+            user: s.map(|m| m.user.clone()),
+            host: s.map(|m| m.host.clone()),
+            start_us: s.map(|m| m.start_us).or_else(|| {
+                h.timestamp
+                    .and_then(|t| u64::try_from(t).ok())
+                    .map(|t| t * 1_000_000)
+            }),
+            command: h.command.clone(),
+            session: s.map(|m| m.session.clone()),
+        }
+    }
+
+    /// Compressed size, bytes.
+    pub fn file_bytes(&self) -> u64 {
+        self.bytes.get().len() as u64
+    }
+
+    /// Time of the last event, µs.
+    pub fn duration_us(&self) -> u64 {
+        self.times.last().copied().unwrap_or(0)
+    }
+
+    /// Time of event `i` (µs), or of the last event.
+    pub fn time_of(&self, i: u64) -> u64 {
+        let i = (i as usize).min(self.times.len().saturating_sub(1));
+        self.times.get(i).copied().unwrap_or(0)
+    }
+
+    /// Number of events with time ≤ `t_us`.
+    pub fn events_until(&self, t_us: u64) -> u64 {
+        self.times.partition_point(|&t| t <= t_us) as u64
+    }
+
+    /// Side-panel rows found so far.
+    pub fn panel(&self) -> &[PanelRow] {
+        &self.panel
+    }
+
+    /// Verification result, once known.
+    pub fn summary(&self) -> Option<&VerifySummary> {
+        self.summary.as_ref()
+    }
+
+    /// Record the verification result: from now on events have a verification state.
+    pub fn set_summary(&mut self, s: VerifySummary) {
+        self.summary = Some(s);
+        let states: Vec<Verification> = (0..self.panel.len())
+            .map(|i| self.state_at_time(self.panel[i].t_us))
+            .collect();
+        for (row, st) in self.panel.iter_mut().zip(states) {
+            row.verification = st;
+        }
+    }
+
+    fn frame_of(&self, event: u64) -> Option<usize> {
+        let i = self.frames.partition_point(|f| f.first_event <= event);
+        let f = self.frames.get(i.checked_sub(1)?)?;
+        (event < f.first_event + u64::from(f.events)).then_some(i - 1)
+    }
+
+    /// Verification state of event `i` (SPEC §7; checkpoints cover whole frames, §1).
+    pub fn state_of(&self, event: u64) -> Verification {
+        let Some(s) = &self.summary else {
+            return Verification::Pending;
+        };
+        let Some(fi) = self.frame_of(event) else {
+            return s.after_verified();
+        };
+        self.frame_state(s, fi)
+    }
+
+    fn frame_state(&self, s: &VerifySummary, fi: usize) -> Verification {
+        let f = &self.frames[fi];
+        if !f.partial && f.first_line + f.lines <= s.verified_lines {
+            let seq = self.frames[fi..].iter().find_map(|f| f.seq).unwrap_or(0);
+            Verification::Verified { seq }
+        } else {
+            s.after_verified()
+        }
+    }
+
+    fn state_at_time(&self, t: u64) -> Verification {
+        let n = self.events_until(t);
+        self.state_of(n.saturating_sub(1))
+    }
+
+    /// Time of the last verified event (the verified extent), when anything verified.
+    pub fn verified_until_us(&self) -> Option<u64> {
+        let s = self.summary.as_ref()?;
+        let fi = self
+            .frames
+            .iter()
+            .rposition(|f| !f.partial && f.first_line + f.lines <= s.verified_lines)?;
+        let f = &self.frames[fi];
+        if f.events == 0 {
+            return Some(f.t0_us);
+        }
+        Some(self.time_of(f.first_event + u64::from(f.events) - 1))
+    }
+
+    /// Re-map a growing file (the new frames are scanned by [`Recording::scan_step`]).
+    /// Returns true when the file grew.
+    ///
+    /// # Errors
+    /// [`OpenError::Io`] when the file cannot be read again.
+    pub fn refresh(&mut self) -> Result<bool, OpenError> {
+        let Some(path) = self.path.clone() else {
+            return Ok(false);
+        };
+        let len = std::fs::metadata(&path)
+            .map_err(|source| OpenError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        if len <= self.bytes.get().len() as u64 {
+            return Ok(false);
+        }
+        self.bytes = map(&path)?;
+        // A cut last frame scanned before is scanned again now that it may be complete.
+        if self.frames.last().is_some_and(|f| f.partial) {
+            let f = self.frames.pop();
+            if let Some(f) = f {
+                self.times.truncate(f.first_event as usize);
+                self.panel.truncate(f.panel_start);
+                self.next_line = f.first_line;
+                self.time_us = f.t0_us;
+            }
+        }
+        if let Ok(mut c) = self.cache.lock() {
+            *c = None;
+        }
+        self.pending_seq.retain(|&i| i < self.frames.len());
+        Ok(true)
+    }
+
+    /// Scan up to `max_frames` more data frames from where the last scan stopped. With
+    /// `live`, a frame cut at the end is left for a later [`Recording::refresh`]; otherwise
+    /// its decodable lines are taken (a crash tail) and the scan is complete. Returns true
+    /// while there is more to scan.
+    pub fn scan_step(&mut self, max_frames: usize, live: bool) -> bool {
+        if self.scan_done {
+            return false;
+        }
+        let data_len = self.bytes.get().len();
+        let start = self.scan_pos as usize;
+        if start >= data_len {
+            self.scan_done = !live;
+            return false;
+        }
+        let mut dec = Decompressor::new();
+        let mut buf = Vec::new();
+        let mut seqs = Vec::new();
+        let mut stop_at = None;
+        let mut data_frames = 0;
+        let mut end = data_len as u64;
+        // add_frame borrows self mutably; the bytes are moved out meanwhile.
+        let bytes = std::mem::replace(&mut self.bytes, Bytes::Owned(Vec::new()));
+        {
+            let data = &bytes.get()[start..];
+            let mut sc = scan(data);
+            loop {
+                if data_frames >= max_frames {
+                    end = start as u64 + sc.position();
+                    break;
+                }
+                let f = match sc.next() {
+                    None => break,
+                    Some(Ok(f)) => f,
+                    Some(Err(e)) => {
+                        let off = e.offset().unwrap_or(0);
+                        stop_at = Some((off, matches!(e, ContainerError::Truncated { .. })));
+                        end = start as u64 + off;
+                        break;
+                    }
+                };
+                match f.kind {
+                    FrameKind::Checkpoint => {
+                        let seq = note_seq(f.bytes);
+                        for i in self.pending_seq.drain(..) {
+                            seqs.push((i, seq));
+                        }
+                    }
+                    FrameKind::Data => {
+                        data_frames += 1;
+                        buf.clear();
+                        // A damaged frame (a modified recording) still shows what decodes:
+                        // its complete lines, then the frames after it.
+                        let damaged = dec.frame(f.bytes, f.offset, &mut buf).is_err();
+                        if damaged {
+                            buf.clear();
+                            dec.partial(f.bytes, &mut buf);
+                            let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                            buf.truncate(keep);
+                        }
+                        let fi = self.add_frame(start as u64 + f.offset, f.len, &buf, damaged);
+                        self.pending_seq.push(fi);
+                    }
+                }
+            }
+        }
+        self.bytes = bytes;
+        for (i, seq) in seqs {
+            self.frames[i].seq = seq;
+        }
+        self.scan_pos = end;
+        let more = data_frames >= max_frames && stop_at.is_none() && (end as usize) < data_len;
+        if more {
+            return true;
+        }
+        if live {
+            return false;
+        }
+        // The end of a closed (or crashed) file: a cut last frame gives its complete lines.
+        if let Some((off, true)) = stop_at {
+            let tail = &self.bytes.get()[start + off as usize..];
+            buf.clear();
+            dec.partial(tail, &mut buf);
+            if let Some(last_lf) = buf.iter().rposition(|&b| b == b'\n') {
+                buf.truncate(last_lf + 1);
+                let len = tail.len() as u64;
+                self.add_frame(end, len, &buf, true);
+            }
+        }
+        self.scan_done = true;
+        false
+    }
+
+    /// Drop the file's pages from this process's resident set (they stay in the page cache
+    /// and fault back in when a frame is decoded again), so the memory-mapped recording does
+    /// not count against the player's RSS once scanned.
+    pub fn release_pages(&self) {
+        if let Bytes::Mapped(m) = &self.bytes {
+            // SAFETY: MADV_DONTNEED on a read-only private file mapping that is never written
+            // only discards resident pages; later reads fault in the same file bytes.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
+    /// Share of the file scanned so far (0.0–1.0), while the scan is still running.
+    pub fn scan_progress(&self) -> Option<f64> {
+        if self.scan_done || self.scan_pos as usize >= self.bytes.get().len() {
+            return None;
+        }
+        let len = self.bytes.get().len().max(1) as f64;
+        Some((self.scan_pos as f64 / len).min(1.0))
+    }
+
+    /// True once every frame of the file was scanned (never while following a live file).
+    pub fn scan_done(&self) -> bool {
+        self.scan_done
+    }
+
+    /// Record one decoded frame; returns its index.
+    fn add_frame(&mut self, offset: u64, len: u64, buf: &[u8], partial: bool) -> usize {
+        let mut info = FrameInfo {
+            offset,
+            len,
+            first_event: self.times.len() as u64,
+            events: 0,
+            first_line: self.next_line,
+            lines: 0,
+            t0_us: self.time_us,
+            partial,
+            seq: None,
+            panel_start: self.panel.len(),
+            leading_b: false,
+        };
+        for line in buf.split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            let line_no = self.next_line;
+            self.next_line += 1;
+            info.lines += 1;
+            if line_no == 0 {
+                continue;
+            }
+            let Ok(ev) = parse_event(line) else {
+                continue;
+            };
+            let prev_t = self.time_us;
+            self.time_us = self.time_us.saturating_add(ev.interval_us);
+            if ev.code == "b" {
+                if info.events == 0 {
+                    info.leading_b = true;
+                }
+                continue;
+            }
+            let kind = Kind::from_code(&ev.code);
+            let t = self.time_us;
+            if self.time_us - prev_t >= IDLE_ROW_US && !self.times.is_empty() {
+                self.panel.push(PanelRow::new(
+                    prev_t,
+                    self.time_us - prev_t,
+                    PanelKind::Idle,
+                    String::new(),
+                ));
+            }
+            match kind {
+                Kind::Marker => {
+                    self.panel
+                        .push(PanelRow::new(t, 0, PanelKind::Marker, ev.data.clone()))
+                }
+                Kind::Resize => {
+                    let text = match parse_resize(ev.data.as_bytes()) {
+                        Some((c, r)) => format!("{c}×{r}"),
+                        None => ev.data.clone(),
+                    };
+                    self.panel
+                        .push(PanelRow::new(t, 0, PanelKind::Resize, text));
+                }
+                Kind::Exit => {
+                    let mut row = PanelRow::new(t, 0, PanelKind::Exit, format!("exit {}", ev.data));
+                    row.status = ev.data.trim().parse().ok();
+                    self.panel.push(row);
+                }
+                _ => {}
+            }
+            self.times.push(t);
+            self.last_kind = Some(kind);
+            info.events += 1;
+        }
+        self.frames.push(info);
+        self.frames.len() - 1
+    }
+
+    /// Decode frame `fi` into events (with exact bytes: `b` lines folded into the event
+    /// before them, also across a frame boundary).
+    fn decode(&self, fi: usize) -> Arc<Vec<Decoded>> {
+        if let Ok(c) = self.cache.lock() {
+            if let Some((i, evs)) = c.as_ref() {
+                if *i == fi {
+                    return evs.clone();
+                }
+            }
+        }
+        let out = Arc::new(self.decode_uncached(fi));
+        if let Ok(mut c) = self.cache.lock() {
+            *c = Some((fi, out.clone()));
+        }
+        out
+    }
+
+    fn decode_uncached(&self, fi: usize) -> Vec<Decoded> {
+        let mut out: Vec<Decoded> = Vec::new();
+        let Some(f) = self.frames.get(fi) else {
+            return out;
+        };
+        let data = self.bytes.get();
+        let mut buf = Vec::new();
+        let mut own;
+        let mut guard = self.dec.lock();
+        let dec: &mut Decompressor = match guard.as_deref_mut() {
+            Ok(d) => d,
+            Err(_) => {
+                own = Decompressor::new();
+                &mut own
+            }
+        };
+        let end = (f.offset + f.len).min(data.len() as u64) as usize;
+        let bytes = &data[(f.offset as usize).min(end)..end];
+        if f.partial {
+            dec.partial(bytes, &mut buf);
+            if let Some(lf) = buf.iter().rposition(|&b| b == b'\n') {
+                buf.truncate(lf + 1);
+            }
+        } else if dec.frame(bytes, f.offset, &mut buf).is_err() {
+            return out;
+        }
+        let mut t = f.t0_us;
+        let mut line_no = f.first_line;
+        let mut leading = true;
+        for line in buf.split(|&b| b == b'\n') {
+            if line.is_empty() {
+                continue;
+            }
+            line_no += 1;
+            if line_no == 1 {
+                continue;
+            }
+            let Ok(ev) = parse_event(line) else {
+                continue;
+            };
+            t = t.saturating_add(ev.interval_us);
+            if ev.code == "b" {
+                if !leading {
+                    if let (Some(last), Ok(raw)) = (out.last_mut(), ev.raw_bytes()) {
+                        if matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
+                            last.data = raw;
+                        }
+                    }
+                }
+                continue;
+            }
+            leading = false;
+            out.push(Decoded {
+                t_us: t,
+                kind: Kind::from_code(&ev.code),
+                data: ev.data.into_bytes(),
+            });
+        }
+        // A `b` at the start of the next frame belongs to this frame's last event.
+        if let (Some(next), Some(last)) = (self.frames.get(fi + 1), out.last_mut()) {
+            if next.leading_b && matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
+                let end = (next.offset + next.len).min(data.len() as u64) as usize;
+                let nb = &data[(next.offset as usize).min(end)..end];
+                let mut nbuf = Vec::new();
+                let ok = if next.partial {
+                    dec.partial(nb, &mut nbuf) > 0
+                } else {
+                    dec.frame(nb, next.offset, &mut nbuf).is_ok()
+                };
+                if ok {
+                    if let Some(first) = nbuf.split(|&b| b == b'\n').next() {
+                        if let Ok(ev) = parse_event(first) {
+                            if ev.code == "b" {
+                                if let Ok(raw) = ev.raw_bytes() {
+                                    last.data = raw;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn map(path: &Path) -> Result<Bytes, OpenError> {
+    let io = |source| OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len == 0 {
+        return Ok(Bytes::Owned(Vec::new()));
+    }
+    // SAFETY: the mapping is read-only and private; a recording is append-only while
+    // written (SPEC §5.1), and a file truncated under us can at worst fault, as any reader.
+    let m = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    Ok(Bytes::Mapped(m))
+}
+
+/// The `seq` field of a checkpoint note (SPEC §5), if it has one.
+fn note_seq(note: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(note).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("seq "))
+        .and_then(|v| v.parse().ok())
+}
+
+impl EventSource for Recording {
+    fn len(&self) -> u64 {
+        self.times.len() as u64
+    }
+
+    fn visit(&self, start: u64, f: &mut dyn FnMut(u64, Event<'_>) -> bool) {
+        let Some(mut fi) = self.frame_of(start) else {
+            return;
+        };
+        loop {
+            let Some(info) = self.frames.get(fi) else {
+                return;
+            };
+            let evs = self.decode(fi);
+            for (k, ev) in evs.iter().enumerate() {
+                let idx = info.first_event + k as u64;
+                if idx < start {
+                    continue;
+                }
+                let e = Event {
+                    t_us: ev.t_us,
+                    kind: ev.kind,
+                    data: &ev.data,
+                };
+                if !f(idx, e) {
+                    return;
+                }
+            }
+            fi += 1;
+        }
+    }
+}

@@ -1,0 +1,340 @@
+//! The event loop: terminal keys, a monotonic clock, and messages from the background
+//! threads (index builder, verifier, live follower, library details) become [`Action`]s.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event as TermEvent};
+use ratatui::backend::CrosstermBackend;
+use ratatui::Terminal;
+use sealcast_term::IndexPolicy;
+
+use crate::app::{Action, App, Effect, Player, PlayerOptions};
+use crate::library::RowUpdate;
+use crate::model::VerifySummary;
+use crate::recording::Recording;
+use crate::shared::Shared;
+use crate::terminal::TerminalGuard;
+
+/// What the player needs from outside its crate.
+#[derive(Clone)]
+pub struct Hooks {
+    /// Verify a recording (run on a background thread).
+    pub verify: Arc<dyn Fn(&Path) -> VerifySummary + Send + Sync>,
+    /// True while the recorder still writes the file (its `flock` is held, SPEC §5.1).
+    pub is_live: Arc<dyn Fn(&Path) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hooks")
+    }
+}
+
+/// Background work for one open recording; stops when dropped.
+#[derive(Debug)]
+struct Background {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Start the index builder, the verifier and (with `follow`) the live follower.
+fn start(
+    shared: &Arc<Shared>,
+    path: &Path,
+    follow: bool,
+    hooks: &Hooks,
+    tx: &Sender<Action>,
+) -> Background {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let (shared, stop) = (Arc::clone(shared), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            // One pass: scan frames (times, panel rows) and build keyframes and the
+            // transcript from the same events, a few frames at a time so the UI's read locks
+            // never wait long.
+            let policy = IndexPolicy::default();
+            let mut b = shared.builder(policy);
+            let mut steps = 0u32;
+            while !stop.load(Ordering::SeqCst) {
+                let more = shared.scan_step(8, follow);
+                let fed = shared.index_step(&mut b, 4096);
+                steps += 1;
+                if steps.is_multiple_of(64) || (!more && fed == 0) {
+                    crate::shared::source(&shared).release_pages();
+                }
+                if !more && fed == 0 {
+                    if !follow {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        });
+    }
+    {
+        let (path, stop, tx, hooks) = (
+            path.to_path_buf(),
+            Arc::clone(&stop),
+            tx.clone(),
+            hooks.clone(),
+        );
+        let shared = Arc::clone(shared);
+        std::thread::spawn(move || {
+            let mut verified_len = None;
+            let mut last_growth = Instant::now();
+            let mut last_verify = Instant::now() - Duration::from_secs(10);
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let len = std::fs::metadata(&path).map(|m| m.len()).ok();
+                if follow {
+                    let grew = shared
+                        .rec
+                        .write()
+                        .map(|mut r| r.refresh().unwrap_or(false))
+                        .unwrap_or(false);
+                    if grew {
+                        last_growth = Instant::now();
+                    }
+                    let writing = (hooks.is_live)(&path);
+                    let lag_us = last_growth.elapsed().as_micros() as u64;
+                    if tx.send(Action::Live { writing, lag_us }).is_err() {
+                        return;
+                    }
+                }
+                // Verify at once, then (following) again when the file grew, at most every 2 s.
+                if len != verified_len && last_verify.elapsed() >= Duration::from_secs(2) {
+                    let s = (hooks.verify)(&path);
+                    verified_len = len;
+                    last_verify = Instant::now();
+                    if tx.send(Action::Verified(s)).is_err() {
+                        return;
+                    }
+                }
+                if !follow {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+    }
+    Background { stop }
+}
+
+/// Open a file as a player (with its background work).
+fn open_player(
+    path: &Path,
+    opts: PlayerOptions,
+    hooks: &Hooks,
+    tx: &Sender<Action>,
+) -> Result<(Player, Background), String> {
+    let rec = if opts.follow {
+        Recording::open_live(path)
+    } else {
+        Recording::open(path)
+    }
+    .map_err(|e| e.to_string())?;
+    let shared = Shared::new(rec, IndexPolicy::default());
+    let bg = start(&shared, path, opts.follow, hooks, tx);
+    Ok((Player::new(shared, opts), bg))
+}
+
+/// Work out the details of each library row in the background.
+fn library_details(paths: Vec<PathBuf>, hooks: Hooks, tx: Sender<Action>) {
+    std::thread::spawn(move || {
+        for path in paths {
+            let live = (hooks.is_live)(&path);
+            let u = match Recording::open(&path) {
+                Ok(mut rec) => {
+                    // Every frame, for the duration and the command count.
+                    while rec.scan_step(64, false) {
+                        rec.release_pages();
+                    }
+                    rec.release_pages();
+                    let m = rec.meta();
+                    let commands = rec.panel().iter().filter(|r| r.kind.is_command()).count();
+                    let s = (hooks.verify)(&path);
+                    RowUpdate {
+                        path: path.clone(),
+                        start_us: m.start_us,
+                        user: m.user,
+                        host: m.host,
+                        duration_us: Some(rec.duration_us()),
+                        commands: Some(commands),
+                        status: Some((s.status.clone(), s.outcome)),
+                        error: None,
+                        live,
+                    }
+                }
+                Err(e) => RowUpdate {
+                    path: path.clone(),
+                    start_us: None,
+                    user: None,
+                    host: None,
+                    duration_us: None,
+                    commands: None,
+                    status: None,
+                    error: Some(e.to_string()),
+                    live,
+                },
+            };
+            if tx.send(Action::Library(u)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// What to show first.
+#[derive(Debug)]
+pub enum Start {
+    /// A recording (already opened, so errors were reported before the terminal changed).
+    Player(Box<Recording>, PlayerOptions),
+    /// A library of a directory.
+    Library(crate::library::Library),
+}
+
+/// Run the player on the terminal until the user quits or a signal arrives. The terminal is
+/// restored on return, on panic and on SIGTERM/SIGHUP/SIGINT.
+///
+/// # Errors
+/// Terminal I/O errors.
+pub fn run(start_with: Start, hooks: Hooks) -> std::io::Result<()> {
+    let (tx, rx) = channel::<Action>();
+    let mut bg: Option<Background> = None;
+    let mut app = match start_with {
+        Start::Player(rec, opts) => {
+            let path = rec.path().map(Path::to_path_buf);
+            let shared = Shared::new(*rec, IndexPolicy::default());
+            if let Some(p) = &path {
+                bg = Some(start(&shared, p, opts.follow, &hooks, &tx));
+            }
+            App::with_player(Player::new(shared, opts))
+        }
+        Start::Library(l) => {
+            library_details(
+                l.rows.iter().map(|r| r.path.clone()).collect(),
+                hooks.clone(),
+                tx.clone(),
+            );
+            App::with_library(l)
+        }
+    };
+    let guard = TerminalGuard::new()?;
+    let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+    term.clear()?;
+    let r = event_loop(&mut app, &mut term, &guard, &rx, &tx, &hooks, &mut bg);
+    drop(term);
+    drop(guard);
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn event_loop(
+    app: &mut App,
+    term: &mut Terminal<CrosstermBackend<std::io::Stdout>>,
+    guard: &TerminalGuard,
+    rx: &Receiver<Action>,
+    tx: &Sender<Action>,
+    hooks: &Hooks,
+    bg: &mut Option<Background>,
+) -> std::io::Result<()> {
+    let t0 = Instant::now();
+    loop {
+        app.update(Action::Tick(t0.elapsed().as_micros() as u64));
+        term.draw(|f| crate::ui::render(app, f))?;
+        if app.quit || guard.stopped() {
+            return Ok(());
+        }
+        // Redraw at up to 30 fps while output is due or a search runs; otherwise 10 times a
+        // second for the clock (playing) or 4 (paused), so an idle screen costs almost nothing.
+        let wait = match &app.player {
+            Some(p) if p.searching() => Duration::from_millis(16),
+            Some(p) if p.playing() => match p.next_due_us() {
+                Some(us) if us < 100_000 => Duration::from_micros(us.clamp(1000, 33_000)),
+                _ => Duration::from_millis(100),
+            },
+            _ => Duration::from_millis(250),
+        };
+        match wait_tty(wait) {
+            Tty::HungUp => return Ok(()),
+            Tty::Idle => {}
+            Tty::Readable => {
+                while event::poll(Duration::ZERO)? {
+                    if let TermEvent::Key(k) = event::read()? {
+                        app.update(Action::Key(k));
+                    }
+                }
+            }
+        }
+        while let Ok(a) = rx.try_recv() {
+            app.update(a);
+        }
+        if app.player.is_none() {
+            *bg = None;
+        }
+        for e in app.take_effects() {
+            match e {
+                // A recording still being written (a spool) is followed live.
+                Effect::Open(path) => match open_player(
+                    &path,
+                    PlayerOptions {
+                        follow: (hooks.is_live)(&path),
+                        ..PlayerOptions::default()
+                    },
+                    hooks,
+                    tx,
+                ) {
+                    Ok((p, b)) => {
+                        app.open_player(p);
+                        *bg = Some(b);
+                    }
+                    Err(why) => app.open_failed(why),
+                },
+            }
+        }
+    }
+}
+
+/// What the terminal (stdin) has for us.
+enum Tty {
+    Readable,
+    Idle,
+    HungUp,
+}
+
+/// Wait up to `timeout` for input on stdin (the terminal). crossterm's own `poll` loops
+/// forever reading end-of-file once the terminal hung up (its tmux or ssh went away), so
+/// the player polls the descriptor itself first and leaves on POLLHUP/POLLERR.
+fn wait_tty(timeout: Duration) -> Tty {
+    let mut fds = [libc::pollfd {
+        fd: libc::STDIN_FILENO,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: one valid pollfd, its length given.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+    if rc < 0 {
+        // EINTR (a signal): the caller checks its flags.
+        return Tty::Idle;
+    }
+    let r = fds[0].revents;
+    if r & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        Tty::HungUp
+    } else if r & libc::POLLIN != 0 {
+        Tty::Readable
+    } else {
+        Tty::Idle
+    }
+}
