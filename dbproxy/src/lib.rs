@@ -17,6 +17,7 @@
 //! - [`config`]: the `[db.<name>]` target tables of `sealcast.toml`.
 //! - [`queries`]: one row per statement out of a recording's `d` events (`sealcast queries`).
 
+pub mod access;
 pub mod config;
 pub mod event;
 pub mod mysql;

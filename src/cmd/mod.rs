@@ -1,8 +1,10 @@
 //! One module per subcommand; each `run` returns the process exit code.
 
+pub mod dbproxy;
 pub mod doctor;
 pub mod install;
 pub mod keygen;
+pub mod queries;
 pub mod record;
 pub mod replay;
 pub mod upload;
