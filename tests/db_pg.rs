@@ -237,3 +237,246 @@ fn sha256_hex(b: &[u8]) -> String {
         .map(|x| format!("{x:02x}"))
         .collect()
 }
+
+/// The results of statement `q` in `evs`.
+fn results_of(evs: &[Value], q: u64) -> Vec<&Value> {
+    evs.iter()
+        .filter(|e| e["k"] == "db.result" && e["q"] == q)
+        .collect()
+}
+
+#[test]
+fn auth_matrix_tls_on_and_off_passthrough_and_injected() {
+    if !require("auth_matrix_tls_on_and_off_passthrough_and_injected", false) {
+        return;
+    }
+    let pg = Postgres::shared();
+    for tls in [true, false] {
+        let p = proxy(pg, tls, "");
+        for (role, pw, _) in db::harness::PG_ROLES {
+            let out = psql(&p, role, pw, &["-w", "-At", "-c", "SELECT current_user"]);
+            assert!(
+                out.status.success(),
+                "{role} tls={tls}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), *role);
+        }
+        let out = psql(&p, "app_scram", "wrong", &["-w", "-c", "SELECT 1"]);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("password authentication failed"),
+            "{out:?}"
+        );
+        let recs = p.wait_sealed(4);
+        verify_all(&p, &recs);
+        let mut methods = Vec::new();
+        for r in &recs {
+            let e = d_events(r);
+            let open = kinds(&e, "db.open")[0];
+            assert_eq!(open["upstream"]["tls"].is_object(), tls, "{open}");
+            let a = kinds(&e, "db.auth")[0];
+            methods.push((
+                a["method"].as_str().unwrap().to_string(),
+                a["ok"].as_bool().unwrap(),
+                a["err"]["sqlstate"].as_str().map(str::to_string),
+            ));
+            for pw in ["scram-pw", "md5-pw", "clear-pw", "wrong"] {
+                assert!(
+                    !common::contains(&decompressed(r), pw.as_bytes()),
+                    "{pw} recorded"
+                );
+            }
+        }
+        methods.sort();
+        assert_eq!(
+            methods,
+            [
+                ("md5".into(), true, None),
+                ("password".into(), true, None),
+                ("scram-sha-256".into(), false, Some("28P01".into())),
+                ("scram-sha-256".into(), true, None),
+            ],
+            "tls={tls}"
+        );
+        p.stop();
+    }
+    // Injected: the client sends no password and never learns it; SCRAM and MD5 upstream.
+    for (role, pw) in [("app_scram", "scram-pw"), ("app_md5", "md5-pw")] {
+        let dir = tempfile::tempdir().unwrap();
+        let cred = dir.path().join("cred.toml");
+        std::fs::write(&cred, format!("user = \"{role}\"\npassword = \"{pw}\"\n")).unwrap();
+        std::fs::set_permissions(&cred, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let p = proxy(pg, true, &format!("credentials = \"injected\"\ncredentials_file = \"{}\"\nallowed_users = [\"root\"]\n", cred.display()));
+        let out = psql(
+            &p,
+            "contractor",
+            "",
+            &["-w", "-At", "-c", "SELECT current_user"],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), role);
+        let recs = p.wait_sealed(1);
+        verify_all(&p, &recs);
+        let e = d_events(&recs[0]);
+        assert_eq!(kinds(&e, "db.open")[0]["auth_mode"], "injected");
+        assert_eq!(kinds(&e, "db.open")[0]["startup"]["user"], "contractor");
+        let a = kinds(&e, "db.auth")[0];
+        assert_eq!(
+            (a["ok"].as_bool(), a["db_user"].as_str()),
+            (Some(true), Some(role))
+        );
+        assert!(!common::contains(&decompressed(&recs[0]), pw.as_bytes()));
+        p.stop();
+    }
+}
+
+#[test]
+fn tokio_postgres_binary_params_portals_copy_in_and_pipelining() {
+    if !require(
+        "tokio_postgres_binary_params_portals_copy_in_and_pipelining",
+        false,
+    ) {
+        return;
+    }
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    let sock = p.sock_dir();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (mut client, conn) = tokio_postgres::Config::new()
+            .host_path(&sock)
+            .port(5432)
+            .user("app_scram")
+            .password("scram-pw")
+            .dbname("shop")
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        let task = tokio::spawn(conn);
+        // Binary parameters, one NULL.
+        let row = client
+            .query_one(
+                "SELECT $1::int4 + 1, $2::bytea, $3::int4 IS NULL",
+                &[&41i32, &vec![0u8, 255], &None::<i32>],
+            )
+            .await
+            .unwrap();
+        assert_eq!(row.get::<_, i32>(0), 42);
+        // Prepared once, executed twice; a Describe-only prepare executes nothing.
+        let st = client.prepare("SELECT $1::text || 'x'").await.unwrap();
+        for v in ["a", "b"] {
+            client.query_one(&st, &[&v]).await.unwrap();
+        }
+        client.prepare("SELECT 'never executed'").await.unwrap();
+        // A portal read three rows at a time.
+        let tx = client.transaction().await.unwrap();
+        let portal = tx
+            .bind("SELECT g FROM generate_series(1, 5) g", &[])
+            .await
+            .unwrap();
+        assert_eq!(tx.query_portal(&portal, 3).await.unwrap().len(), 3);
+        assert_eq!(tx.query_portal(&portal, 3).await.unwrap().len(), 2);
+        tx.commit().await.unwrap();
+        // COPY in the extended protocol.
+        client
+            .execute("DELETE FROM acct WHERE a >= 100", &[])
+            .await
+            .unwrap();
+        let sink = client.copy_in("COPY acct FROM STDIN").await.unwrap();
+        futures_send(sink, b"100\tx\n101\ty\n").await;
+        // Two queries pipelined on one connection; the second fails.
+        let (a, b) = tokio::join!(
+            client.query("SELECT 1", &[]),
+            client.query("SELECT 1/0", &[])
+        );
+        assert!(a.is_ok() && b.is_err());
+        drop(client);
+        let _ = task.await;
+    });
+    let recs = p.wait_sealed(1);
+    verify_all(&p, &recs);
+    let e = d_events(&recs[0]);
+    let stmts = kinds(&e, "db.stmt");
+    let first = stmts[0];
+    assert_eq!(first["via"], "extended");
+    assert_eq!(
+        first["params"][0],
+        serde_json::json!({"t":"binary","oid":23,"b64":"AAAAKQ=="})
+    );
+    assert_eq!(
+        first["params"][1],
+        serde_json::json!({"t":"binary","oid":17,"b64":"AP8="})
+    );
+    assert_eq!(first["params"][2], serde_json::json!({"t":"null"}));
+    assert!(
+        !stmts.iter().any(|s| s["sql"] == "SELECT 'never executed'"),
+        "a Describe-only prepare is not a statement"
+    );
+    let x: Vec<&&Value> = stmts
+        .iter()
+        .filter(|s| s["sql"] == "SELECT $1::text || 'x'")
+        .collect();
+    assert_eq!(x.len(), 2);
+    assert_eq!(x[0]["stmt"], x[1]["stmt"]);
+    // tokio-postgres sends text as binary format (OID 25): the bytes of "b".
+    assert_eq!(
+        x[1]["params"][0],
+        serde_json::json!({"t":"binary","oid":25,"b64":"Yg=="})
+    );
+    let ports: Vec<&&Value> = stmts
+        .iter()
+        .filter(|s| s["sql"] == "SELECT g FROM generate_series(1, 5) g")
+        .collect();
+    assert_eq!(ports.len(), 2);
+    assert_eq!(ports[0]["max_rows"], 3);
+    assert_eq!(ports[1]["resumes"], ports[0]["q"]);
+    let r0 = results_of(&e, ports[0]["q"].as_u64().unwrap());
+    assert_eq!(
+        (r0[0]["status"].as_str(), r0[0]["rows_out"].as_u64()),
+        (Some("suspended"), Some(3))
+    );
+    let r1 = results_of(&e, ports[1]["q"].as_u64().unwrap());
+    assert_eq!(
+        (
+            r1[0]["status"].as_str(),
+            r1[0]["tag"].as_str(),
+            r1[0]["rows_out"].as_u64()
+        ),
+        (Some("ok"), Some("SELECT 2"), Some(2))
+    );
+    let copy = kinds(&e, "db.copy");
+    assert_eq!(copy.len(), 1);
+    assert_eq!(
+        (
+            copy[0]["dir"].as_str(),
+            copy[0]["bytes"].as_u64(),
+            copy[0]["msgs"].as_u64()
+        ),
+        (Some("in"), Some(12), Some(1))
+    );
+    let cq = copy[0]["q"].as_u64().unwrap();
+    assert_eq!(results_of(&e, cq)[0]["tag"], "COPY 2");
+    let z = stmts.iter().find(|s| s["sql"] == "SELECT 1/0").unwrap();
+    assert_eq!(
+        results_of(&e, z["q"].as_u64().unwrap())[0]["err"]["sqlstate"],
+        "22012",
+        "{:#?}",
+        &e[e.len().saturating_sub(8)..]
+    );
+    p.stop();
+}
+
+async fn futures_send(sink: tokio_postgres::CopyInSink<bytes::Bytes>, data: &'static [u8]) {
+    use futures_util::SinkExt;
+    let mut sink = std::pin::pin!(sink);
+    sink.send(bytes::Bytes::from_static(data)).await.unwrap();
+    assert_eq!(sink.as_mut().finish().await.unwrap(), 2);
+}

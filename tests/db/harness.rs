@@ -515,6 +515,20 @@ impl DbProxy {
         }
     }
 
+    /// The proxy's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Peak resident memory of the proxy so far (`VmHWM`, KiB).
+    pub fn peak_rss_kib(&self) -> u64 {
+        let s = fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    }
+
     /// The socket's directory (psql `-h`).
     pub fn sock_dir(&self) -> PathBuf {
         self.socket.parent().unwrap().to_path_buf()

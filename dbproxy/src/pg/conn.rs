@@ -58,7 +58,8 @@ enum Item {
         t0: u64,
     },
     Bind,
-    Describe,
+    /// `Some(name)` for a statement Describe (its ParameterDescription fills the OIDs).
+    Describe(Option<String>),
     Execute {
         portal: String,
         acc: Acc,
@@ -69,6 +70,9 @@ enum Item {
         acc: Acc,
         done: bool,
     },
+    /// The client's CopyDone / CopyFail: the server ignores Syncs sent between an Execute
+    /// that starts COPY FROM STDIN and this (PostgreSQL docs, "COPY Operations").
+    CopyEnd,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +130,7 @@ pub struct Conn {
     degraded: bool,
     large_c: Option<Large>,
     copy_in: Option<CopyAcc>,
+    copy_ignore_sync: bool,
     s2c_tag: Option<u8>,
     /// Counters.
     pub stats: Stats,
@@ -155,6 +160,7 @@ impl Conn {
             degraded: false,
             large_c: None,
             copy_in: None,
+            copy_ignore_sync: false,
             s2c_tag: None,
             stats: Stats::default(),
             fatal: None,
@@ -260,9 +266,6 @@ impl Conn {
                         out,
                     );
                 }
-                if len == 0 {
-                    return self.client_end(tag, now, out);
-                }
                 None
             }
             Piece::Data(d) => {
@@ -280,10 +283,17 @@ impl Conn {
     fn client_end(&mut self, tag: u8, now: Now, out: &mut Vec<String>) -> Option<ClientNote> {
         match tag {
             b'S' => {
-                self.fifo.push_back(Item::Sync);
+                if !self.copy_ignore_sync {
+                    self.fifo.push_back(Item::Sync);
+                }
                 None
             }
             b'X' => Some(ClientNote::Terminate),
+            b'c' => {
+                self.copy_ignore_sync = false;
+                self.fifo.push_back(Item::CopyEnd);
+                None
+            }
             _ => {
                 let l = self.large_c.take()?;
                 let full_len = l.len;
@@ -424,7 +434,10 @@ impl Conn {
                 self.portals.insert(portal.0, portal.1);
                 self.fifo.push_back(Item::Bind);
             }
-            b'D' => self.fifo.push_back(Item::Describe),
+            b'D' => {
+                let stmt = msg::parse_target(body).and_then(|(k, n)| (k == b'S').then_some(n));
+                self.fifo.push_back(Item::Describe(stmt));
+            }
             b'C' => {
                 if let Some((k, name)) = msg::parse_target(body) {
                     if k == b'S' {
@@ -521,6 +534,8 @@ impl Conn {
                 });
             }
             b'f' => {
+                self.copy_ignore_sync = false;
+                self.fifo.push_back(Item::CopyEnd);
                 let m = msg::cstr_body(body);
                 if let Some(c) = self.copy_in.as_mut() {
                     c.fail = Some(m);
@@ -674,10 +689,20 @@ impl Conn {
             },
             b'2' => self.expect(|i| matches!(i, Item::Bind), "BindComplete", now, out),
             b'3' => self.expect(|i| matches!(i, Item::Close), "CloseComplete", now, out),
-            b'n' => self.expect(|i| matches!(i, Item::Describe), "NoData", now, out),
-            b't' => {}
+            b'n' => self.expect(|i| matches!(i, Item::Describe(_)), "NoData", now, out),
+            b't' => {
+                // ParameterDescription of a statement Describe: the types the server chose.
+                if let Some(Item::Describe(Some(name))) = self.fifo.front() {
+                    let mut c = msg::Cur::new(body);
+                    let n = c.i16().unwrap_or(0).max(0) as usize;
+                    let oids: Vec<u32> = (0..n).map_while(|_| c.i32().map(|v| v as u32)).collect();
+                    if let Some(st) = self.stmts.get_mut(name) {
+                        st.oids = oids;
+                    }
+                }
+            }
             b'T' => {
-                if matches!(self.fifo.front(), Some(Item::Describe)) {
+                if matches!(self.fifo.front(), Some(Item::Describe(_))) {
                     self.fifo.pop_front();
                 } else if let Some(acc) = self.front_acc() {
                     acc.cols = msg::row_description(body, MAX_COLS);
@@ -697,6 +722,15 @@ impl Conn {
                 };
                 if tag != b'H' {
                     self.copy_in = Some(c.clone());
+                    // Syncs sent after the Execute and before CopyDone/CopyFail are ignored.
+                    let end = self.fifo.iter().position(|i| matches!(i, Item::CopyEnd));
+                    let mut k = 0;
+                    self.fifo.retain(|i| {
+                        k += 1;
+                        !(end.is_none_or(|e| k - 1 < e) && matches!(i, Item::Sync))
+                    });
+                    // Not yet sent: Syncs from now until CopyDone/CopyFail are ignored too.
+                    self.copy_ignore_sync = end.is_none();
                 }
                 if let Some(acc) = self.front_acc() {
                     acc.copy = Some(c);
@@ -809,6 +843,14 @@ impl Conn {
         self.done(o, out);
     }
 
+    fn drop_copy_end(&mut self, had_copy_in: bool) {
+        if had_copy_in {
+            if let Some(k) = self.fifo.iter().position(|i| matches!(i, Item::CopyEnd)) {
+                self.fifo.remove(k);
+            }
+        }
+    }
+
     fn complete(
         &mut self,
         status: &str,
@@ -818,6 +860,7 @@ impl Conn {
         out: &mut Vec<String>,
     ) {
         let cin = self.copy_in.take();
+        self.drop_copy_end(cin.is_some());
         match self.fifo.front_mut() {
             Some(Item::Simple { i, acc, .. }) => {
                 let (k, mut a) = (*i, acc.clone());
@@ -852,6 +895,7 @@ impl Conn {
 
     fn error(&mut self, err: ErrInfo, now: Now, out: &mut Vec<String>) {
         let cin = self.copy_in.take();
+        self.drop_copy_end(cin.is_some());
         let status = if err.sqlstate.as_deref() == Some("57014") {
             "cancelled"
         } else {
@@ -957,5 +1001,167 @@ impl Conn {
             }
             _ => None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ParamPolicy;
+    use crate::pg::frame::Framer;
+    use crate::pg::{CLIENT_KEEP, SERVER_KEEP};
+
+    fn m(tag: u8, body: &[u8]) -> Vec<u8> {
+        msg::encode(tag, body)
+    }
+
+    struct T {
+        conn: Conn,
+        c: Framer,
+        s: Framer,
+        evs: Vec<String>,
+    }
+
+    impl T {
+        fn new() -> T {
+            T {
+                conn: Conn::new(ConnCtx {
+                    c: 1,
+                    proto: "pg",
+                    params: ParamPolicy::Full,
+                    sql_max: 1 << 20,
+                }),
+                c: Framer::new(CLIENT_KEEP, 1 << 20),
+                s: Framer::new(SERVER_KEEP, 1 << 20),
+                evs: Vec::new(),
+            }
+        }
+        fn client(&mut self, bytes: &[u8]) {
+            let (conn, evs) = (&mut self.conn, &mut self.evs);
+            self.c
+                .feed(bytes, &mut |p| {
+                    conn.client(p, Now::default(), evs);
+                })
+                .unwrap();
+        }
+        fn server(&mut self, bytes: &[u8]) {
+            let (conn, evs) = (&mut self.conn, &mut self.evs);
+            self.s
+                .feed(bytes, &mut |p| conn.server(p, Now::default(), evs))
+                .unwrap();
+        }
+        fn kinds(&self) -> Vec<serde_json::Value> {
+            self.evs
+                .iter()
+                .map(|e| serde_json::from_str(e).unwrap())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn parameter_description_gives_bind_oids() {
+        let mut t = T::new();
+        t.client(
+            &[
+                m(b'P', b"s1\0SELECT $1::text\0\0\0"),
+                m(b'D', b"Ss1\0"),
+                m(b'S', b""),
+            ]
+            .concat(),
+        );
+        t.server(
+            &[
+                m(b'1', b""),
+                m(b't', b"\0\x01\0\0\0\x19"),
+                m(b'T', b"\0\0"),
+                m(b'Z', b"I"),
+            ]
+            .concat(),
+        );
+        t.client(
+            &[
+                m(b'B', b"\0s1\0\0\x01\0\x01\0\x01\0\0\0\x01b\0\0"),
+                m(b'E', b"\0\0\0\0\0"),
+                m(b'S', b""),
+            ]
+            .concat(),
+        );
+        let ev = t.kinds();
+        let st = ev.iter().find(|e| e["k"] == "db.stmt").unwrap();
+        assert_eq!(
+            st["params"][0],
+            serde_json::json!({"t":"binary","oid":25,"b64":"Yg=="}),
+            "{st}"
+        );
+    }
+
+    #[test]
+    fn pipelined_batch_error_skips_the_rest() {
+        let mut t = T::new();
+        let bde = |stmt: &[u8]| {
+            let mut b = b"\0".to_vec();
+            b.extend_from_slice(stmt);
+            b.extend_from_slice(b"\0\0\0\0\0\0\0");
+            [m(b'B', &b), m(b'D', b"P\0"), m(b'E', b"\0\0\0\0\0")].concat()
+        };
+        t.client(
+            &[
+                m(b'P', b"P_0\0SELECT 1\0\0\0"),
+                m(b'P', b"P_1\0SELECT 2\0\0\0"),
+                m(b'S', b""),
+            ]
+            .concat(),
+        );
+        t.server(&[m(b'1', b""), m(b'1', b""), m(b'Z', b"I")].concat());
+        t.client(&[bde(b"P_0"), bde(b"P_2"), bde(b"P_1"), m(b'S', b"")].concat());
+        t.server(
+            &[
+                m(b'2', b""),
+                m(
+                    b'T',
+                    b"\0\x01a\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\0",
+                ),
+                m(b'D', b"\0\x01\0\0\0\x011"),
+                m(b'C', b"SELECT 1\0"),
+            ]
+            .concat(),
+        );
+        t.server(
+            &[
+                m(
+                    b'E',
+                    b"SERROR\0C26000\0Mprepared statement \"P_2\" does not exist\0\0",
+                ),
+                m(b'Z', b"I"),
+            ]
+            .concat(),
+        );
+        let ev = t.kinds();
+        let res: Vec<(u64, String)> = ev
+            .iter()
+            .filter(|e| e["k"] == "db.result")
+            .map(|e| {
+                (
+                    e["q"].as_u64().unwrap(),
+                    e["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            res,
+            [(1, "ok".into()), (2, "error".into()), (3, "skipped".into())]
+        );
+        let unknown = ev
+            .iter()
+            .find(|e| e["k"] == "db.stmt" && e["q"] == 2)
+            .unwrap();
+        assert_eq!(unknown["stmt_unknown"], true);
+        assert_eq!(
+            ev.iter()
+                .filter(|e| e["k"] == "db.prepare" && e["ok"] == true)
+                .count(),
+            2
+        );
+        assert!(!t.conn.degraded());
     }
 }
