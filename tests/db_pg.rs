@@ -480,3 +480,226 @@ async fn futures_send(sink: tokio_postgres::CopyInSink<bytes::Bytes>, data: &'st
     sink.send(bytes::Bytes::from_static(data)).await.unwrap();
     assert_eq!(sink.as_mut().finish().await.unwrap(), 2);
 }
+
+#[test]
+fn pgbench_prepared_and_a_pipeline_with_an_error() {
+    if !require("pgbench_prepared_and_a_pipeline_with_an_error", false) {
+        return;
+    }
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    let dir = p.dir.path().to_path_buf();
+    std::fs::write(dir.join("plain.sql"), "\\set a random(1, 1000)\nSELECT :a;\n").unwrap();
+    std::fs::write(dir.join("pipe.sql"), "\\startpipeline\nSELECT 1;\nSELECT 1/0;\nSELECT 2;\n\\endpipeline\n").unwrap();
+    let bench = |script: &str, tx: &str| {
+        Command::new("pgbench")
+            .args(["-n", "-M", "prepared", "-t", tx, "-f"])
+            .arg(dir.join(script))
+            .arg("-h")
+            .arg(p.sock_dir())
+            .args(["-p", "5432", "-U", "app_scram", "shop"])
+            .env("PGPASSWORD", "scram-pw")
+            .output()
+            .unwrap()
+    };
+    let out = bench("plain.sql", "50");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = bench("pipe.sql", "1"); // the client aborts on the error, by design
+    // pgbench also opens a connection of its own before the clients' (no statements).
+    let recs = p.wait_sealed(4);
+    verify_all(&p, &recs);
+    let all: Vec<Vec<Value>> = recs.iter().map(|r| d_events(r)).collect();
+    let e = all.iter().max_by_key(|e| kinds(e, "db.stmt").len()).unwrap().clone();
+    let stmts = kinds(&e, "db.stmt");
+    assert_eq!(stmts.len(), 50);
+    assert!(stmts.iter().all(|s| s["via"] == "extended" && s["stmt"] == "P_0" && s["n_params"] == 1));
+    assert_eq!(kinds(&e, "db.result").iter().filter(|r| r["status"] == "ok" && r["rows_out"] == 1).count(), 50);
+    assert_eq!(kinds(&e, "db.prepare").len(), 1);
+    // The pipeline: ok, error, skipped (the server discards what follows an error until Sync).
+    let e = all.iter().find(|e| kinds(e, "db.stmt").iter().any(|s| s["sql"] == "SELECT 1/0;")).unwrap().clone();
+    let st: Vec<(String, String)> = kinds(&e, "db.stmt")
+        .iter()
+        .map(|s| {
+            let r = results_of(&e, s["q"].as_u64().unwrap());
+            (s["sql"].as_str().unwrap_or("?").to_string(), r.first().map(|r| r["status"].as_str().unwrap().to_string()).unwrap_or_default())
+        })
+        .collect();
+    assert_eq!(st, [("SELECT 1;".into(), "ok".into()), ("SELECT 1/0;".into(), "error".into()), ("SELECT 2;".into(), "skipped".into())]);
+    p.stop();
+}
+
+#[test]
+fn copy_both_ways_and_two_million_rows_in_bounded_memory() {
+    if !require("copy_both_ways_and_two_million_rows_in_bounded_memory", false) {
+        return;
+    }
+    let pg = Postgres::shared();
+    pg.admin("shop", "DELETE FROM acct WHERE a >= 1000");
+    let p = proxy(pg, true, "");
+    // psql's \copy from stdin: sent as COPY ... FROM STDIN; the local side is not on the wire.
+    let mut child = Command::new("psql")
+        .args(["-X", "-h"])
+        .arg(p.sock_dir())
+        .args(["-p", "5432", "-U", "app_scram", "-d", "shop", "-c", "\\copy acct from stdin"])
+        .env("PGPASSWORD", "scram-pw")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut w = child.stdin.take().unwrap();
+        for i in 1000..21000 {
+            writeln!(w, "{i}\trow{i}").unwrap();
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    let big = "COPY (SELECT g, repeat('x', 100) FROM generate_series(1, 2000000) g) TO STDOUT";
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("psql -X -h '{}' -p 5432 -U app_scram -d shop -c \"{big}\" | wc -c", p.sock_dir().display()))
+        .env("PGPASSWORD", "scram-pw")
+        .output()
+        .unwrap();
+    let bytes: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let out = psql(&p, "app_scram", "scram-pw", &["-At", "-o", "/dev/null", "-c", "SELECT g FROM generate_series(1, 2000000) g"]);
+    assert!(out.status.success());
+    let rss_mib = p.peak_rss_kib() / 1024;
+    let recs = p.wait_sealed(3);
+    verify_all(&p, &recs);
+    let e = d_events(&recs[0]);
+    let c = kinds(&e, "db.copy")[0];
+    let sent: usize = (1000..21000).map(|i: u32| format!("{i}\trow{i}\n").len()).sum();
+    assert_eq!((c["dir"].as_str(), c["bytes"].as_u64()), (Some("in"), Some(sent as u64)));
+    assert_eq!(kinds(&e, "db.stmt")[0]["sql"], "COPY  acct FROM STDIN ");
+    assert_eq!(kinds(&e, "db.result")[0]["tag"], "COPY 20000");
+    let e = d_events(&recs[1]);
+    let c = kinds(&e, "db.copy")[0];
+    assert_eq!((c["dir"].as_str(), c["msgs"].as_u64(), c["bytes"].as_u64()), (Some("out"), Some(2_000_000), Some(bytes)));
+    assert_eq!(kinds(&e, "db.result")[0]["rows"], 2_000_000);
+    let e = d_events(&recs[2]);
+    let r = kinds(&e, "db.result")[0];
+    assert_eq!((r["rows"].as_u64(), r["rows_out"].as_u64()), (Some(2_000_000), Some(2_000_000)));
+    // Row data is counted, never copied: the recording stays small.
+    assert!(std::fs::metadata(&recs[2]).unwrap().len() < 16 * 1024);
+    assert!(rss_mib <= 32, "proxy peak RSS {rss_mib} MiB");
+    p.stop();
+}
+
+/// tmux session running `cmd`; killed on drop.
+struct Tmux(String);
+impl Tmux {
+    fn start(name: &str, cmd: &str) -> Tmux {
+        let _ = Command::new("tmux").args(["kill-session", "-t", name]).output();
+        db::harness::run(Command::new("tmux").args(["new-session", "-d", "-s", name, "-x", "200", "-y", "50", cmd]));
+        Tmux(name.to_string())
+    }
+    fn keys(&self, k: &str) {
+        db::harness::run(Command::new("tmux").args(["send-keys", "-t", &self.0, k]));
+    }
+}
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
+    }
+}
+
+#[test]
+fn ctrl_c_cancel_is_forwarded_and_a_forged_one_is_not() {
+    if !require("ctrl_c_cancel_is_forwarded_and_a_forged_one_is_not", false) {
+        return;
+    }
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    let done = p.dir.path().join("done");
+    let t = Tmux::start(
+        "sealcast-db-cancel",
+        &format!("PGPASSWORD=scram-pw psql -X -h '{}' -p 5432 -U app_scram -d shop -c 'SELECT pg_sleep(30) AS cancel_me'; touch '{}'", p.sock_dir().display(), done.display()),
+    );
+    db::harness::wait_for("pg_sleep to run", std::time::Duration::from_secs(20), || pg.log_text().contains("SELECT pg_sleep(30) AS cancel_me"));
+    let t0 = std::time::Instant::now();
+    t.keys("C-c");
+    db::harness::wait_for("psql to end", std::time::Duration::from_secs(20), || done.exists());
+    assert!(t0.elapsed() < std::time::Duration::from_secs(20));
+    // A forged CancelRequest (unknown pid/key) on the socket: recorded, not forwarded.
+    {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(&p.socket).unwrap();
+        let mut pkt = 16u32.to_be_bytes().to_vec();
+        pkt.extend_from_slice(&80_877_102u32.to_be_bytes());
+        pkt.extend_from_slice(&4242u32.to_be_bytes());
+        pkt.extend_from_slice(b"kkkk");
+        s.write_all(&pkt).unwrap();
+    }
+    let recs = p.wait_sealed(2);
+    verify_all(&p, &recs);
+    let (mut main, mut forged) = (None, None);
+    for r in &recs {
+        let e = d_events(r);
+        if kinds(&e, "db.stmt").is_empty() {
+            forged = Some(e);
+        } else {
+            main = Some(e);
+        }
+    }
+    let e = main.unwrap();
+    let q = kinds(&e, "db.stmt")[0]["q"].as_u64().unwrap();
+    let c = kinds(&e, "db.cancel")[0];
+    assert_eq!((c["forwarded"].as_bool(), c["target_q"].as_u64()), (Some(true), Some(q)));
+    let r = results_of(&e, q)[0];
+    assert_eq!((r["status"].as_str(), r["err"]["sqlstate"].as_str()), (Some("cancelled"), Some("57014")));
+    let f = forged.unwrap();
+    let c = kinds(&f, "db.cancel")[0];
+    assert_eq!((c["forwarded"].as_bool(), c["target_pid"].as_u64()), (Some(false), Some(4242)));
+    p.stop();
+}
+
+#[test]
+fn a_foreign_uid_is_refused_and_recorded() {
+    if !require("a_foreign_uid_is_refused_and_recorded", false) {
+        return;
+    }
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    // Open the socket up so that only SO_PEERCRED stands in the way.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p.sock_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(p.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&p.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let out = Command::new("runuser")
+        .args(["-u", "nobody", "--", "psql", "-X", "-w", "-h"])
+        .arg(p.sock_dir())
+        .args(["-p", "5432", "-U", "app_scram", "-d", "shop", "-c", "SELECT 'from nobody'"])
+        .env("PGPASSWORD", "scram-pw")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let recs = p.wait_sealed(1);
+    verify_all(&p, &recs);
+    let e = d_events(&recs[0]);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0]["k"], "db.refused");
+    assert_eq!(e[0]["client"]["peer_uid"], 65534);
+    assert!(!pg.log_text().contains("from nobody"));
+    p.stop();
+}
+
+#[test]
+fn passwords_are_redacted() {
+    if !require("passwords_are_redacted", false) {
+        return;
+    }
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    let out = psql(&p, "postgres", "super-pw", &["-c", "ALTER ROLE only_plus PASSWORD 'Very-Secret-1'"]);
+    assert!(out.status.success(), "{out:?}");
+    let recs = p.wait_sealed(1);
+    verify_all(&p, &recs);
+    let raw = decompressed(&recs[0]);
+    assert!(!common::contains(&raw, b"Very-Secret-1"));
+    let e = d_events(&recs[0]);
+    let s = kinds(&e, "db.stmt")[0];
+    assert_eq!(s["sql"], "ALTER ROLE only_plus PASSWORD '***'");
+    assert_eq!(s["redacted"][0], "password_literal");
+    p.stop();
+}
