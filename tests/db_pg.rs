@@ -703,3 +703,183 @@ fn passwords_are_redacted() {
     assert_eq!(s["redacted"][0], "password_literal");
     p.stop();
 }
+
+/// A tmpfs mounted over `dir` for the test; unmounted on drop.
+struct Tmpfs(PathBuf);
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        db::harness::run(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir));
+        Tmpfs(dir.to_path_buf())
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
+    if !require("a_failing_recording_refuses_the_statement_before_the_server_sees_it", false) {
+        return;
+    }
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    let _fs = Tmpfs::mount(&p.spool, "256k");
+    let sock = p.sock_dir();
+    let spool = p.spool.clone();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (failed_at, err) = rt.block_on(async {
+        let (client, conn) = tokio_postgres::Config::new().host_path(&sock).port(5432).user("app_scram").password("scram-pw").dbname("shop").connect(tokio_postgres::NoTls).await.unwrap();
+        let task = tokio::spawn(conn);
+        client.simple_query("SELECT 'probe-0'").await.unwrap();
+        // Fill the file system the recording lives on.
+        let mut filler = std::fs::File::create(spool.join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+        let mut failed = None;
+        for i in 1..500 {
+            if let Err(e) = client.simple_query(&format!("SELECT 'probe-{i}'")).await {
+                failed = Some((i, format!("{e:?}")));
+                break;
+            }
+        }
+        drop(client);
+        let _ = task.await;
+        failed.expect("a statement must fail once the recording cannot be written")
+    });
+    assert!(err.contains("recording failed") || err.contains("closed"), "{err}");
+    let recs = p.recordings();
+    assert_eq!(recs.len(), 1);
+    let rec = &recs[0];
+    // Every probe the server saw was recorded first; the refused one never reached it.
+    let recorded: Vec<String> = common::events(rec)
+        .into_iter()
+        .filter(|e| e.code == "d")
+        .filter_map(|e| serde_json::from_slice::<Value>(&e.bytes).ok())
+        .filter(|v| v["k"] == "db.stmt")
+        .map(|v| v["sql"].as_str().unwrap().to_string())
+        .collect();
+    let log = pg.log_text();
+    for i in 0..=failed_at {
+        let probe = format!("SELECT 'probe-{i}'");
+        if log.contains(&format!("statement: {probe}\n")) {
+            assert!(recorded.contains(&probe), "{probe} reached the server unrecorded");
+        }
+    }
+    assert!(!log.contains(&format!("statement: SELECT 'probe-{failed_at}'\n")), "the refused statement reached the server");
+    // Nothing unverified is called verified: the recording is not OK.
+    let out = Command::new(sealcast()).arg("verify").arg("--trusted").arg(&p.trust).arg(rec).output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    p.stop();
+}
+
+/// Raw protocol over the proxy socket.
+mod raw {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    pub fn startup(params: &[(&str, &str)], version: u32) -> Vec<u8> {
+        let mut b = version.to_be_bytes().to_vec();
+        for (k, v) in params {
+            b.extend_from_slice(k.as_bytes());
+            b.push(0);
+            b.extend_from_slice(v.as_bytes());
+            b.push(0);
+        }
+        b.push(0);
+        let mut out = ((b.len() + 4) as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(&b);
+        out
+    }
+
+    pub fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut v = vec![tag];
+        v.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    }
+
+    /// Read one tagged message.
+    pub fn read(s: &mut UnixStream) -> Option<(u8, Vec<u8>)> {
+        let mut h = [0u8; 5];
+        s.read_exact(&mut h).ok()?;
+        let n = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
+        let mut b = vec![0u8; n - 4];
+        s.read_exact(&mut b).ok()?;
+        Some((h[0], b))
+    }
+
+    pub fn connect(p: &std::path::Path) -> UnixStream {
+        let s = UnixStream::connect(p).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    pub fn send(s: &mut UnixStream, b: &[u8]) {
+        s.write_all(b).unwrap();
+    }
+}
+
+#[test]
+fn raw_gssenc_direct_tls_replication_and_protocol_3_2() {
+    if !require("raw_gssenc_direct_tls_replication_and_protocol_3_2", false) {
+        return;
+    }
+    use std::io::Read;
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    // GSSENCRequest → 'N', then a normal startup with cleartext authentication.
+    let mut s = raw::connect(&p.socket);
+    raw::send(&mut s, &[8u32.to_be_bytes(), 80_877_104u32.to_be_bytes()].concat());
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"N");
+    raw::send(&mut s, &raw::startup(&[("user", "app_clear"), ("database", "shop")], 196_608));
+    let (t, body) = raw::read(&mut s).unwrap();
+    assert_eq!((t, &body[..4]), (b'R', &3i32.to_be_bytes()[..]));
+    raw::send(&mut s, &raw::msg(b'p', b"clear-pw\0"));
+    while let Some((t, _)) = raw::read(&mut s) {
+        if t == b'Z' {
+            break;
+        }
+    }
+    raw::send(&mut s, &raw::msg(b'Q', b"SELECT 'after gss'\0"));
+    while let Some((t, _)) = raw::read(&mut s) {
+        if t == b'Z' {
+            break;
+        }
+    }
+    raw::send(&mut s, &raw::msg(b'X', b""));
+    drop(s);
+    // A TLS ClientHello on the socket: closed, recorded as a protocol error.
+    let mut s = raw::connect(&p.socket);
+    raw::send(&mut s, &[0x16, 0x03, 0x01, 0x00, 0x10, 0, 0, 0, 0]);
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    // replication=database is refused (FATAL 28000).
+    let mut s = raw::connect(&p.socket);
+    raw::send(&mut s, &raw::startup(&[("user", "app_scram"), ("database", "shop"), ("replication", "database")], 196_608));
+    let (t, body) = raw::read(&mut s).unwrap();
+    assert_eq!(t, b'E');
+    assert!(String::from_utf8_lossy(&body).contains("28000"));
+    // Protocol 3.2 with an unknown _pq_ option: PostgreSQL 15's NegotiateProtocolVersion is relayed.
+    let mut s = raw::connect(&p.socket);
+    raw::send(&mut s, &raw::startup(&[("user", "app_clear"), ("database", "shop"), ("_pq_.sealcast_test", "1")], 196_610));
+    let (t, body) = raw::read(&mut s).unwrap();
+    assert_eq!(t, b'v', "{}", String::from_utf8_lossy(&body));
+    let (t, _) = raw::read(&mut s).unwrap();
+    assert_eq!(t, b'R');
+    drop(s);
+    let recs = p.wait_sealed(4);
+    verify_all(&p, &recs);
+    let all: Vec<Vec<Value>> = recs.iter().map(|r| d_events(r)).collect();
+    let gss = all.iter().find(|e| kinds(e, "db.stmt").iter().any(|s| s["sql"] == "SELECT 'after gss'")).expect("gss session");
+    assert_eq!(kinds(gss, "db.open")[0]["gss_requested"], true);
+    assert_eq!(kinds(gss, "db.auth")[0]["method"], "password");
+    assert!(all.iter().any(|e| kinds(e, "db.proto_error").iter().any(|x| x["detail"].as_str().unwrap_or("").contains("direct TLS"))));
+    let repl = all.iter().find(|e| kinds(e, "db.open").iter().any(|o| o["startup"]["replication"] == "database")).expect("replication attempt");
+    assert_eq!(kinds(repl, "db.auth")[0]["err"]["sqlstate"], "28000");
+    assert!(all.iter().any(|e| kinds(e, "db.open").iter().any(|o| o["startup"]["protocol"] == "3.2")));
+    p.stop();
+}

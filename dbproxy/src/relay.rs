@@ -1238,10 +1238,12 @@ async fn pump(
     tokio::select! {
         r = &mut s2c => r,
         r = &mut c2s => {
-            // The client is done: let the server finish (it closes after Terminate).
-            match tokio::time::timeout(Duration::from_secs(5), &mut s2c).await {
-                Ok(_) | Err(_) => r,
+            // After Terminate the server closes at once: let it finish. Otherwise (client
+            // gone, recording failed) drop the upstream now; pending results are aborted.
+            if r.0 == "terminate" {
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut s2c).await;
             }
+            r
         }
         _ = stopped(&mut shutdown) => ("session_end", None),
     }
