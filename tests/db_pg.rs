@@ -489,8 +489,16 @@ fn pgbench_prepared_and_a_pipeline_with_an_error() {
     let pg = Postgres::shared();
     let p = proxy(pg, true, "");
     let dir = p.dir.path().to_path_buf();
-    std::fs::write(dir.join("plain.sql"), "\\set a random(1, 1000)\nSELECT :a;\n").unwrap();
-    std::fs::write(dir.join("pipe.sql"), "\\startpipeline\nSELECT 1;\nSELECT 1/0;\nSELECT 2;\n\\endpipeline\n").unwrap();
+    std::fs::write(
+        dir.join("plain.sql"),
+        "\\set a random(1, 1000)\nSELECT :a;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("pipe.sql"),
+        "\\startpipeline\nSELECT 1;\nSELECT 1/0;\nSELECT 2;\n\\endpipeline\n",
+    )
+    .unwrap();
     let bench = |script: &str, tx: &str| {
         Command::new("pgbench")
             .args(["-n", "-M", "prepared", "-t", tx, "-f"])
@@ -503,34 +511,73 @@ fn pgbench_prepared_and_a_pipeline_with_an_error() {
             .unwrap()
     };
     let out = bench("plain.sql", "50");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = bench("pipe.sql", "1"); // the client aborts on the error, by design
-    // pgbench also opens a connection of its own before the clients' (no statements).
+                                    // pgbench also opens a connection of its own before the clients' (no statements).
     let recs = p.wait_sealed(4);
     verify_all(&p, &recs);
     let all: Vec<Vec<Value>> = recs.iter().map(|r| d_events(r)).collect();
-    let e = all.iter().max_by_key(|e| kinds(e, "db.stmt").len()).unwrap().clone();
+    let e = all
+        .iter()
+        .max_by_key(|e| kinds(e, "db.stmt").len())
+        .unwrap()
+        .clone();
     let stmts = kinds(&e, "db.stmt");
     assert_eq!(stmts.len(), 50);
-    assert!(stmts.iter().all(|s| s["via"] == "extended" && s["stmt"] == "P_0" && s["n_params"] == 1));
-    assert_eq!(kinds(&e, "db.result").iter().filter(|r| r["status"] == "ok" && r["rows_out"] == 1).count(), 50);
+    assert!(stmts
+        .iter()
+        .all(|s| s["via"] == "extended" && s["stmt"] == "P_0" && s["n_params"] == 1));
+    assert_eq!(
+        kinds(&e, "db.result")
+            .iter()
+            .filter(|r| r["status"] == "ok" && r["rows_out"] == 1)
+            .count(),
+        50
+    );
     assert_eq!(kinds(&e, "db.prepare").len(), 1);
     // The pipeline: ok, error, skipped (the server discards what follows an error until Sync).
-    let e = all.iter().find(|e| kinds(e, "db.stmt").iter().any(|s| s["sql"] == "SELECT 1/0;")).unwrap().clone();
+    let e = all
+        .iter()
+        .find(|e| {
+            kinds(e, "db.stmt")
+                .iter()
+                .any(|s| s["sql"] == "SELECT 1/0;")
+        })
+        .unwrap()
+        .clone();
     let st: Vec<(String, String)> = kinds(&e, "db.stmt")
         .iter()
         .map(|s| {
             let r = results_of(&e, s["q"].as_u64().unwrap());
-            (s["sql"].as_str().unwrap_or("?").to_string(), r.first().map(|r| r["status"].as_str().unwrap().to_string()).unwrap_or_default())
+            (
+                s["sql"].as_str().unwrap_or("?").to_string(),
+                r.first()
+                    .map(|r| r["status"].as_str().unwrap().to_string())
+                    .unwrap_or_default(),
+            )
         })
         .collect();
-    assert_eq!(st, [("SELECT 1;".into(), "ok".into()), ("SELECT 1/0;".into(), "error".into()), ("SELECT 2;".into(), "skipped".into())]);
+    assert_eq!(
+        st,
+        [
+            ("SELECT 1;".into(), "ok".into()),
+            ("SELECT 1/0;".into(), "error".into()),
+            ("SELECT 2;".into(), "skipped".into())
+        ]
+    );
     p.stop();
 }
 
 #[test]
 fn copy_both_ways_and_two_million_rows_in_bounded_memory() {
-    if !require("copy_both_ways_and_two_million_rows_in_bounded_memory", false) {
+    if !require(
+        "copy_both_ways_and_two_million_rows_in_bounded_memory",
+        false,
+    ) {
         return;
     }
     let pg = Postgres::shared();
@@ -540,7 +587,16 @@ fn copy_both_ways_and_two_million_rows_in_bounded_memory() {
     let mut child = Command::new("psql")
         .args(["-X", "-h"])
         .arg(p.sock_dir())
-        .args(["-p", "5432", "-U", "app_scram", "-d", "shop", "-c", "\\copy acct from stdin"])
+        .args([
+            "-p",
+            "5432",
+            "-U",
+            "app_scram",
+            "-d",
+            "shop",
+            "-c",
+            "\\copy acct from stdin",
+        ])
         .env("PGPASSWORD", "scram-pw")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -557,29 +613,54 @@ fn copy_both_ways_and_two_million_rows_in_bounded_memory() {
     let big = "COPY (SELECT g, repeat('x', 100) FROM generate_series(1, 2000000) g) TO STDOUT";
     let out = Command::new("sh")
         .arg("-c")
-        .arg(format!("psql -X -h '{}' -p 5432 -U app_scram -d shop -c \"{big}\" | wc -c", p.sock_dir().display()))
+        .arg(format!(
+            "psql -X -h '{}' -p 5432 -U app_scram -d shop -c \"{big}\" | wc -c",
+            p.sock_dir().display()
+        ))
         .env("PGPASSWORD", "scram-pw")
         .output()
         .unwrap();
     let bytes: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    let out = psql(&p, "app_scram", "scram-pw", &["-At", "-o", "/dev/null", "-c", "SELECT g FROM generate_series(1, 2000000) g"]);
+    let out = psql(
+        &p,
+        "app_scram",
+        "scram-pw",
+        &[
+            "-At",
+            "-o",
+            "/dev/null",
+            "-c",
+            "SELECT g FROM generate_series(1, 2000000) g",
+        ],
+    );
     assert!(out.status.success());
     let rss_mib = p.peak_rss_kib() / 1024;
     let recs = p.wait_sealed(3);
     verify_all(&p, &recs);
     let e = d_events(&recs[0]);
     let c = kinds(&e, "db.copy")[0];
-    let sent: usize = (1000..21000).map(|i: u32| format!("{i}\trow{i}\n").len()).sum();
-    assert_eq!((c["dir"].as_str(), c["bytes"].as_u64()), (Some("in"), Some(sent as u64)));
+    let sent: usize = (1000..21000)
+        .map(|i: u32| format!("{i}\trow{i}\n").len())
+        .sum();
+    assert_eq!(
+        (c["dir"].as_str(), c["bytes"].as_u64()),
+        (Some("in"), Some(sent as u64))
+    );
     assert_eq!(kinds(&e, "db.stmt")[0]["sql"], "COPY  acct FROM STDIN ");
     assert_eq!(kinds(&e, "db.result")[0]["tag"], "COPY 20000");
     let e = d_events(&recs[1]);
     let c = kinds(&e, "db.copy")[0];
-    assert_eq!((c["dir"].as_str(), c["msgs"].as_u64(), c["bytes"].as_u64()), (Some("out"), Some(2_000_000), Some(bytes)));
+    assert_eq!(
+        (c["dir"].as_str(), c["msgs"].as_u64(), c["bytes"].as_u64()),
+        (Some("out"), Some(2_000_000), Some(bytes))
+    );
     assert_eq!(kinds(&e, "db.result")[0]["rows"], 2_000_000);
     let e = d_events(&recs[2]);
     let r = kinds(&e, "db.result")[0];
-    assert_eq!((r["rows"].as_u64(), r["rows_out"].as_u64()), (Some(2_000_000), Some(2_000_000)));
+    assert_eq!(
+        (r["rows"].as_u64(), r["rows_out"].as_u64()),
+        (Some(2_000_000), Some(2_000_000))
+    );
     // Row data is counted, never copied: the recording stays small.
     assert!(std::fs::metadata(&recs[2]).unwrap().len() < 16 * 1024);
     assert!(rss_mib <= 32, "proxy peak RSS {rss_mib} MiB");
@@ -590,8 +671,20 @@ fn copy_both_ways_and_two_million_rows_in_bounded_memory() {
 struct Tmux(String);
 impl Tmux {
     fn start(name: &str, cmd: &str) -> Tmux {
-        let _ = Command::new("tmux").args(["kill-session", "-t", name]).output();
-        db::harness::run(Command::new("tmux").args(["new-session", "-d", "-s", name, "-x", "200", "-y", "50", cmd]));
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", name])
+            .output();
+        db::harness::run(Command::new("tmux").args([
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "200",
+            "-y",
+            "50",
+            cmd,
+        ]));
         Tmux(name.to_string())
     }
     fn keys(&self, k: &str) {
@@ -600,7 +693,9 @@ impl Tmux {
 }
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["kill-session", "-t", &self.0]).output();
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
     }
 }
 
@@ -616,10 +711,16 @@ fn ctrl_c_cancel_is_forwarded_and_a_forged_one_is_not() {
         "sealcast-db-cancel",
         &format!("PGPASSWORD=scram-pw psql -X -h '{}' -p 5432 -U app_scram -d shop -c 'SELECT pg_sleep(30) AS cancel_me'; touch '{}'", p.sock_dir().display(), done.display()),
     );
-    db::harness::wait_for("pg_sleep to run", std::time::Duration::from_secs(20), || pg.log_text().contains("SELECT pg_sleep(30) AS cancel_me"));
+    db::harness::wait_for(
+        "pg_sleep to run",
+        std::time::Duration::from_secs(20),
+        || pg.log_text().contains("SELECT pg_sleep(30) AS cancel_me"),
+    );
     let t0 = std::time::Instant::now();
     t.keys("C-c");
-    db::harness::wait_for("psql to end", std::time::Duration::from_secs(20), || done.exists());
+    db::harness::wait_for("psql to end", std::time::Duration::from_secs(20), || {
+        done.exists()
+    });
     assert!(t0.elapsed() < std::time::Duration::from_secs(20));
     // A forged CancelRequest (unknown pid/key) on the socket: recorded, not forwarded.
     {
@@ -645,12 +746,21 @@ fn ctrl_c_cancel_is_forwarded_and_a_forged_one_is_not() {
     let e = main.unwrap();
     let q = kinds(&e, "db.stmt")[0]["q"].as_u64().unwrap();
     let c = kinds(&e, "db.cancel")[0];
-    assert_eq!((c["forwarded"].as_bool(), c["target_q"].as_u64()), (Some(true), Some(q)));
+    assert_eq!(
+        (c["forwarded"].as_bool(), c["target_q"].as_u64()),
+        (Some(true), Some(q))
+    );
     let r = results_of(&e, q)[0];
-    assert_eq!((r["status"].as_str(), r["err"]["sqlstate"].as_str()), (Some("cancelled"), Some("57014")));
+    assert_eq!(
+        (r["status"].as_str(), r["err"]["sqlstate"].as_str()),
+        (Some("cancelled"), Some("57014"))
+    );
     let f = forged.unwrap();
     let c = kinds(&f, "db.cancel")[0];
-    assert_eq!((c["forwarded"].as_bool(), c["target_pid"].as_u64()), (Some(false), Some(4242)));
+    assert_eq!(
+        (c["forwarded"].as_bool(), c["target_pid"].as_u64()),
+        (Some(false), Some(4242))
+    );
     p.stop();
 }
 
@@ -669,7 +779,16 @@ fn a_foreign_uid_is_refused_and_recorded() {
     let out = Command::new("runuser")
         .args(["-u", "nobody", "--", "psql", "-X", "-w", "-h"])
         .arg(p.sock_dir())
-        .args(["-p", "5432", "-U", "app_scram", "-d", "shop", "-c", "SELECT 'from nobody'"])
+        .args([
+            "-p",
+            "5432",
+            "-U",
+            "app_scram",
+            "-d",
+            "shop",
+            "-c",
+            "SELECT 'from nobody'",
+        ])
         .env("PGPASSWORD", "scram-pw")
         .output()
         .unwrap();
@@ -691,7 +810,12 @@ fn passwords_are_redacted() {
     }
     let pg = Postgres::shared();
     let p = proxy(pg, true, "");
-    let out = psql(&p, "postgres", "super-pw", &["-c", "ALTER ROLE only_plus PASSWORD 'Very-Secret-1'"]);
+    let out = psql(
+        &p,
+        "postgres",
+        "super-pw",
+        &["-c", "ALTER ROLE only_plus PASSWORD 'Very-Secret-1'"],
+    );
     assert!(out.status.success(), "{out:?}");
     let recs = p.wait_sealed(1);
     verify_all(&p, &recs);
@@ -708,7 +832,11 @@ fn passwords_are_redacted() {
 struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Tmpfs {
-        db::harness::run(Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir));
+        db::harness::run(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir),
+        );
         Tmpfs(dir.to_path_buf())
     }
 }
@@ -720,7 +848,10 @@ impl Drop for Tmpfs {
 
 #[test]
 fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
-    if !require("a_failing_recording_refuses_the_statement_before_the_server_sees_it", false) {
+    if !require(
+        "a_failing_recording_refuses_the_statement_before_the_server_sees_it",
+        false,
+    ) {
         return;
     }
     let pg = Postgres::shared();
@@ -728,9 +859,20 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
     let _fs = Tmpfs::mount(&p.spool, "256k");
     let sock = p.sock_dir();
     let spool = p.spool.clone();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let (failed_at, err) = rt.block_on(async {
-        let (client, conn) = tokio_postgres::Config::new().host_path(&sock).port(5432).user("app_scram").password("scram-pw").dbname("shop").connect(tokio_postgres::NoTls).await.unwrap();
+        let (client, conn) = tokio_postgres::Config::new()
+            .host_path(&sock)
+            .port(5432)
+            .user("app_scram")
+            .password("scram-pw")
+            .dbname("shop")
+            .connect(tokio_postgres::NoTls)
+            .await
+            .unwrap();
         let task = tokio::spawn(conn);
         client.simple_query("SELECT 'probe-0'").await.unwrap();
         // Fill the file system the recording lives on.
@@ -748,7 +890,10 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
         let _ = task.await;
         failed.expect("a statement must fail once the recording cannot be written")
     });
-    assert!(err.contains("recording failed") || err.contains("closed"), "{err}");
+    assert!(
+        err.contains("recording failed") || err.contains("closed"),
+        "{err}"
+    );
     let recs = p.recordings();
     assert_eq!(recs.len(), 1);
     let rec = &recs[0];
@@ -764,13 +909,30 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
     for i in 0..=failed_at {
         let probe = format!("SELECT 'probe-{i}'");
         if log.contains(&format!("statement: {probe}\n")) {
-            assert!(recorded.contains(&probe), "{probe} reached the server unrecorded");
+            assert!(
+                recorded.contains(&probe),
+                "{probe} reached the server unrecorded"
+            );
         }
     }
-    assert!(!log.contains(&format!("statement: SELECT 'probe-{failed_at}'\n")), "the refused statement reached the server");
+    assert!(
+        !log.contains(&format!("statement: SELECT 'probe-{failed_at}'\n")),
+        "the refused statement reached the server"
+    );
     // Nothing unverified is called verified: the recording is not OK.
-    let out = Command::new(sealcast()).arg("verify").arg("--trusted").arg(&p.trust).arg(rec).output().unwrap();
-    assert_ne!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = Command::new(sealcast())
+        .arg("verify")
+        .arg("--trusted")
+        .arg(&p.trust)
+        .arg(rec)
+        .output()
+        .unwrap();
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     p.stop();
 }
 
@@ -812,7 +974,8 @@ mod raw {
 
     pub fn connect(p: &std::path::Path) -> UnixStream {
         let s = UnixStream::connect(p).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
         s
     }
 
@@ -831,11 +994,17 @@ fn raw_gssenc_direct_tls_replication_and_protocol_3_2() {
     let p = proxy(pg, true, "");
     // GSSENCRequest → 'N', then a normal startup with cleartext authentication.
     let mut s = raw::connect(&p.socket);
-    raw::send(&mut s, &[8u32.to_be_bytes(), 80_877_104u32.to_be_bytes()].concat());
+    raw::send(
+        &mut s,
+        &[8u32.to_be_bytes(), 80_877_104u32.to_be_bytes()].concat(),
+    );
     let mut b = [0u8; 1];
     s.read_exact(&mut b).unwrap();
     assert_eq!(&b, b"N");
-    raw::send(&mut s, &raw::startup(&[("user", "app_clear"), ("database", "shop")], 196_608));
+    raw::send(
+        &mut s,
+        &raw::startup(&[("user", "app_clear"), ("database", "shop")], 196_608),
+    );
     let (t, body) = raw::read(&mut s).unwrap();
     assert_eq!((t, &body[..4]), (b'R', &3i32.to_be_bytes()[..]));
     raw::send(&mut s, &raw::msg(b'p', b"clear-pw\0"));
@@ -859,13 +1028,33 @@ fn raw_gssenc_direct_tls_replication_and_protocol_3_2() {
     let _ = s.read_to_end(&mut rest);
     // replication=database is refused (FATAL 28000).
     let mut s = raw::connect(&p.socket);
-    raw::send(&mut s, &raw::startup(&[("user", "app_scram"), ("database", "shop"), ("replication", "database")], 196_608));
+    raw::send(
+        &mut s,
+        &raw::startup(
+            &[
+                ("user", "app_scram"),
+                ("database", "shop"),
+                ("replication", "database"),
+            ],
+            196_608,
+        ),
+    );
     let (t, body) = raw::read(&mut s).unwrap();
     assert_eq!(t, b'E');
     assert!(String::from_utf8_lossy(&body).contains("28000"));
     // Protocol 3.2 with an unknown _pq_ option: PostgreSQL 15's NegotiateProtocolVersion is relayed.
     let mut s = raw::connect(&p.socket);
-    raw::send(&mut s, &raw::startup(&[("user", "app_clear"), ("database", "shop"), ("_pq_.sealcast_test", "1")], 196_610));
+    raw::send(
+        &mut s,
+        &raw::startup(
+            &[
+                ("user", "app_clear"),
+                ("database", "shop"),
+                ("_pq_.sealcast_test", "1"),
+            ],
+            196_610,
+        ),
+    );
     let (t, body) = raw::read(&mut s).unwrap();
     assert_eq!(t, b'v', "{}", String::from_utf8_lossy(&body));
     let (t, _) = raw::read(&mut s).unwrap();
@@ -874,12 +1063,30 @@ fn raw_gssenc_direct_tls_replication_and_protocol_3_2() {
     let recs = p.wait_sealed(4);
     verify_all(&p, &recs);
     let all: Vec<Vec<Value>> = recs.iter().map(|r| d_events(r)).collect();
-    let gss = all.iter().find(|e| kinds(e, "db.stmt").iter().any(|s| s["sql"] == "SELECT 'after gss'")).expect("gss session");
+    let gss = all
+        .iter()
+        .find(|e| {
+            kinds(e, "db.stmt")
+                .iter()
+                .any(|s| s["sql"] == "SELECT 'after gss'")
+        })
+        .expect("gss session");
     assert_eq!(kinds(gss, "db.open")[0]["gss_requested"], true);
     assert_eq!(kinds(gss, "db.auth")[0]["method"], "password");
-    assert!(all.iter().any(|e| kinds(e, "db.proto_error").iter().any(|x| x["detail"].as_str().unwrap_or("").contains("direct TLS"))));
-    let repl = all.iter().find(|e| kinds(e, "db.open").iter().any(|o| o["startup"]["replication"] == "database")).expect("replication attempt");
+    assert!(all.iter().any(|e| kinds(e, "db.proto_error")
+        .iter()
+        .any(|x| x["detail"].as_str().unwrap_or("").contains("direct TLS"))));
+    let repl = all
+        .iter()
+        .find(|e| {
+            kinds(e, "db.open")
+                .iter()
+                .any(|o| o["startup"]["replication"] == "database")
+        })
+        .expect("replication attempt");
     assert_eq!(kinds(repl, "db.auth")[0]["err"]["sqlstate"], "28000");
-    assert!(all.iter().any(|e| kinds(e, "db.open").iter().any(|o| o["startup"]["protocol"] == "3.2")));
+    assert!(all.iter().any(|e| kinds(e, "db.open")
+        .iter()
+        .any(|o| o["startup"]["protocol"] == "3.2")));
     p.stop();
 }

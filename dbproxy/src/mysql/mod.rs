@@ -3,4 +3,7 @@
 //! [`conn::Conn`] turns a connection's commands and responses into `d` events (SPEC §11).
 //! [`relay`] is the tokio side.
 
+pub mod conn;
+pub mod frame;
+pub mod msg;
 pub mod relay;
