@@ -25,11 +25,11 @@ use crate::tls::{self, TlsInfo};
 /// Bytes read per direction at a time.
 pub const CHUNK: usize = 64 * 1024;
 /// Largest startup or authentication message accepted.
-const AUTH_MAX: usize = 64 * 1024;
+pub(crate) const AUTH_MAX: usize = 64 * 1024;
 /// Largest kept client message (statement text, Bind); longer ones stream through.
-const CLIENT_CAP: usize = 1 << 20;
+pub(crate) const CLIENT_CAP: usize = 1 << 20;
 /// Largest kept server message.
-const SERVER_CAP: usize = 1 << 20;
+pub(crate) const SERVER_CAP: usize = 1 << 20;
 
 /// Why a connection could not be relayed.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +80,8 @@ pub struct Proxy {
     pub name: String,
     /// Its settings.
     pub target: Target,
-    tls: Option<Arc<rustls::ClientConfig>>,
-    secret: Option<Secret>,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) secret: Option<Secret>,
     /// The only uid allowed to connect (`SO_PEERCRED`).
     pub allowed_uid: u32,
     cancels: Mutex<HashMap<u32, CancelEntry>>,
@@ -124,11 +124,11 @@ impl Proxy {
         })
     }
 
-    fn now(&self) -> Now {
+    pub(crate) fn now(&self) -> Now {
         Now::system(self.origin)
     }
 
-    fn ctx(&self, c: u64) -> ConnCtx {
+    pub(crate) fn ctx(&self, c: u64) -> ConnCtx {
         ConnCtx {
             c,
             proto: self.target.protocol.tag(),
@@ -139,7 +139,7 @@ impl Proxy {
 
     /// Open the upstream connection: TCP, then (PostgreSQL) SSLRequest and `'S'`, or
     /// (MySQL) nothing yet. Returns the stream and the address connected to.
-    async fn tcp(&self) -> Result<(TcpStream, String), RelayError> {
+    pub(crate) async fn tcp(&self) -> Result<(TcpStream, String), RelayError> {
         let t = &self.target;
         let d = Duration::from_secs(t.connect_timeout_secs.max(1));
         let s = tokio::time::timeout(d, TcpStream::connect((t.host.as_str(), t.port())))
@@ -199,7 +199,7 @@ pub struct Peer {
     pub pid: Option<i32>,
 }
 
-fn client_obj(peer: Peer) -> Obj {
+pub(crate) fn client_obj(peer: Peer) -> Obj {
     let mut o = Obj::new();
     o.str("transport", "unix")
         .u64("peer_uid", u64::from(peer.uid));
@@ -210,7 +210,7 @@ fn client_obj(peer: Peer) -> Obj {
 }
 
 /// Record one event list, in order.
-fn record(sink: &dyn EventSink, evs: &mut Vec<String>) -> Result<(), SinkError> {
+pub(crate) fn record(sink: &dyn EventSink, evs: &mut Vec<String>) -> Result<(), SinkError> {
     for e in evs.drain(..) {
         sink.record(&e)?;
     }

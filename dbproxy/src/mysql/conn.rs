@@ -56,6 +56,8 @@ enum Pending {
     },
     /// A command answered by one packet (PING, STATISTICS, RESET…).
     One,
+    /// COM_FIELD_LIST: column definitions until EOF (or an ERR).
+    FieldList,
 }
 
 #[derive(Debug, Clone)]
@@ -430,6 +432,8 @@ impl Conn {
             }
             0x01 => return Some(ClientNote::Quit),
             0x0E | 0x09 | 0x1A | 0x1B | 0x1F => self.pending.push_back(Pending::One),
+            // COM_FIELD_LIST (the client's table-name completion): metadata only.
+            0x04 => self.pending.push_back(Pending::FieldList),
             0x1C => {
                 // COM_STMT_FETCH: more rows of a cursor.
                 let mut c = Cur::new(rest);
@@ -642,6 +646,11 @@ impl Conn {
             return;
         };
         match front {
+            Pending::FieldList => {
+                if is_eof || first == 0xFF {
+                    self.pending.pop_front();
+                }
+            }
             Pending::One => {
                 self.pending.pop_front();
                 if first == 0x00 {

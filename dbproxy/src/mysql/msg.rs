@@ -210,6 +210,9 @@ pub struct Response {
     pub max_packet: u32,
     /// Collation id.
     pub collation: u8,
+    /// The 23 reserved bytes; MariaDB keeps its extended capabilities in the last four
+    /// (when `CLIENT_MYSQL` is clear), so an injected login must repeat them.
+    pub filler: [u8; 23],
     /// User.
     pub user: String,
     /// Database, when sent.
@@ -228,7 +231,7 @@ impl Response {
         }
         let max_packet = c.u32()?;
         let collation = c.u8()?;
-        c.take(23)?;
+        let filler: [u8; 23] = c.take(23)?.try_into().ok()?;
         let user = lossy(c.cstr());
         if caps & AUTH_LENENC != 0 {
             c.lenenc_str()?;
@@ -244,6 +247,7 @@ impl Response {
             caps,
             max_packet,
             collation,
+            filler,
             user,
             database,
             plugin,
@@ -251,10 +255,12 @@ impl Response {
     }
 
     /// A HandshakeResponse41 payload for the proxy's own (injected) login.
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         caps: u32,
         max_packet: u32,
         collation: u8,
+        filler: &[u8; 23],
         user: &str,
         auth: &[u8],
         database: Option<&str>,
@@ -270,7 +276,7 @@ impl Response {
         let mut p = caps.to_le_bytes().to_vec();
         p.extend_from_slice(&max_packet.to_le_bytes());
         p.push(collation);
-        p.extend_from_slice(&[0u8; 23]);
+        p.extend_from_slice(filler);
         p.extend_from_slice(user.as_bytes());
         p.push(0);
         p.push(auth.len() as u8);
@@ -566,6 +572,7 @@ mod tests {
             PROTOCOL_41,
             1 << 24,
             45,
+            &[0; 23],
             "app",
             &[1; 20],
             Some("shop"),
