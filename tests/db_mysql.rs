@@ -59,19 +59,7 @@ fn results_of(evs: &[Value], q: u64) -> Vec<&Value> {
 
 fn verify_all(p: &DbProxy, recs: &[PathBuf]) {
     for r in recs {
-        let out = Command::new(common::bin())
-            .arg("verify")
-            .arg("--trusted")
-            .arg(&p.trust)
-            .arg(r)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "verify {}: {}",
-            r.display(),
-            String::from_utf8_lossy(&out.stdout)
-        );
+        db::harness::check_recording(&common::bin(), &p.trust, r);
     }
 }
 

@@ -63,20 +63,7 @@ fn kinds<'a>(evs: &'a [Value], k: &str) -> Vec<&'a Value> {
 /// `sealcast verify` says OK (exit 0) for every recording of `p`.
 fn verify_all(p: &DbProxy, recs: &[PathBuf]) {
     for r in recs {
-        let out = Command::new(sealcast())
-            .arg("verify")
-            .arg("--trusted")
-            .arg(&p.trust)
-            .arg(r)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "verify {}: {}{}",
-            r.display(),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        db::harness::check_recording(&sealcast(), &p.trust, r);
     }
 }
 
@@ -879,9 +866,27 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
         let mut filler = std::fs::File::create(spool.join("filler")).unwrap();
         let block = vec![0u8; 4096];
         while std::io::Write::write_all(&mut filler, &block).is_ok() {}
+        // Each probe carries 32 KiB of incompressible text, so its statement event needs
+        // new pages of the full file system: the first probe's event cannot be written.
+        let noise = |i: usize| -> String {
+            use base64::Engine;
+            let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let bytes: Vec<u8> = (0..24 * 1024)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        };
         let mut failed = None;
-        for i in 1..500 {
-            if let Err(e) = client.simple_query(&format!("SELECT 'probe-{i}'")).await {
+        for i in 1..5 {
+            if let Err(e) = client
+                .simple_query(&format!("SELECT 'probe-{i}', '{}'", noise(i)))
+                .await
+            {
                 failed = Some((i, format!("{e:?}")));
                 break;
             }
@@ -1088,5 +1093,103 @@ fn raw_gssenc_direct_tls_replication_and_protocol_3_2() {
     assert!(all.iter().any(|e| kinds(e, "db.open")
         .iter()
         .any(|o| o["startup"]["protocol"] == "3.2")));
+    p.stop();
+}
+
+#[test]
+fn sealcast_queries_lists_verified_statements_and_marks_the_rest() {
+    if !require(
+        "sealcast_queries_lists_verified_statements_and_marks_the_rest",
+        false,
+    ) {
+        return;
+    }
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    let out = psql(
+        &p,
+        "app_scram",
+        "scram-pw",
+        &["-c", "SELECT 1; SELECT 1/0;"],
+    );
+    assert!(!out.status.success());
+    let recs = p.wait_sealed(1);
+    verify_all(&p, &recs);
+    let q = |file: &Path| {
+        Command::new(sealcast())
+            .args(["queries", "--json", "--trusted"])
+            .arg(&p.trust)
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let out = q(&recs[0]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (
+            rows[0]["status"].as_str(),
+            rows[0]["rows"].as_u64(),
+            rows[0]["verified"].as_bool()
+        ),
+        (Some("ok"), Some(1), Some(true))
+    );
+    assert_eq!(
+        (
+            rows[1]["status"].as_str(),
+            rows[1]["sqlstate"].as_str(),
+            rows[1]["i"].as_u64()
+        ),
+        (Some("error"), Some("22012"), Some(1))
+    );
+    assert_eq!(
+        (
+            rows[0]["db_user"].as_str(),
+            rows[0]["db"].as_str(),
+            rows[0]["sql"].as_str()
+        ),
+        (
+            Some("app_scram"),
+            Some("shop"),
+            Some("SELECT 1; SELECT 1/0;")
+        )
+    );
+    // Without its final checkpoint (a crash tail) nothing after checkpoint 0 is verified:
+    // the rows are still listed, marked, and the exit code is not 0.
+    let data = std::fs::read(&recs[0]).unwrap();
+    let last = sealcast_format::scan(&data)
+        .map(|f| f.unwrap())
+        .last()
+        .unwrap();
+    assert_eq!(last.kind, sealcast_format::FrameKind::Checkpoint);
+    let cut = p.dir.path().join("cut.cast.zst");
+    std::fs::write(&cut, &data[..last.offset as usize]).unwrap();
+    let out = q(&cut);
+    assert_eq!(out.status.code(), Some(2));
+    let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["verified"] == false));
+    let human = Command::new(sealcast())
+        .args(["queries", "--trusted"])
+        .arg(&p.trust)
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout)
+        .lines()
+        .skip(1)
+        .all(|l| l.starts_with("UNVERIFIED ")));
     p.stop();
 }

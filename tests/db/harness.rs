@@ -595,3 +595,73 @@ impl Drop for DbProxy {
         }
     }
 }
+
+/// asciinema 3 (`~/.cargo/bin/asciinema` or PATH); `None` (with a note) when absent and `CI`
+/// is not set.
+pub fn asciinema() -> Option<PathBuf> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let cands = home
+        .map(|h| h.join("bin/asciinema"))
+        .into_iter()
+        .chain(std::env::split_paths(&path).map(|d| d.join("asciinema")));
+    for c in cands {
+        if c.is_file() {
+            return Some(c);
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "asciinema 3 is missing (scripts/setup-debian.sh installs it)"
+    );
+    eprintln!("asciinema not found: skipping the asciinema check");
+    None
+}
+
+/// `sealcast verify --trusted TRUST REC` exits 0 (OK), and asciinema 3 converts the
+/// decompressed recording (its `d` lines are ignored, not an error).
+pub fn check_recording(sealcast: &Path, trust: &Path, rec: &Path) {
+    let out = Command::new(sealcast)
+        .arg("verify")
+        .arg("--trusted")
+        .arg(trust)
+        .arg(rec)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "verify {}: {}{}",
+        rec.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if let Some(a) = asciinema() {
+        let cast = rec.with_extension("plain");
+        let raw = run(Command::new("zstd").args(["-dc", "-q"]).arg(rec)).stdout;
+        fs::write(&cast, raw).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(a)
+            .args(["convert", "-f", "asciicast-v2"])
+            .arg(&cast)
+            .arg("-")
+            .env("HOME", dir.path())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .env("XDG_STATE_HOME", dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let _ = fs::remove_file(&cast);
+        assert!(
+            out.status.success(),
+            "asciinema convert {}: {}",
+            rec.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with("{\"version\":2"),
+            "asciinema convert output"
+        );
+    }
+}
