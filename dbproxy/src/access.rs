@@ -112,7 +112,7 @@ impl Target {
         if self.allowed_users.is_empty() && self.allowed_groups.is_empty() {
             return true;
         }
-        self.allowed_users.iter().any(|u| *u == user.name)
+        self.allowed_users.contains(&user.name)
             || self.allowed_groups.iter().any(|g| user.groups.contains(g))
     }
 }

@@ -63,6 +63,8 @@ pub struct DbProxyArgs {
 }
 
 type Sink = SealedSink<SyncedFile, SystemClock>;
+/// The recording of one connection once it is opened: its sink and path.
+type Slot = Arc<Mutex<Option<(Arc<Sink>, PathBuf)>>>;
 
 struct Recorder {
     dir: PathBuf,
@@ -244,7 +246,7 @@ async fn connection(
     stream: tokio::net::UnixStream,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let slot: Arc<Mutex<Option<(Arc<Sink>, PathBuf)>>> = Arc::new(Mutex::new(None));
+    let slot: Slot = Arc::new(Mutex::new(None));
     let opener = {
         let (slot, rec) = (slot.clone(), rec.clone());
         Box::new(move || {

@@ -587,6 +587,7 @@ impl Conn {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn result(
         &mut self,
         acc: &Acc,
