@@ -381,6 +381,15 @@ host = "db.internal"
     }
 
     #[test]
+    fn the_example_file_has_a_valid_example_target_at_its_defaults() {
+        let text = include_str!("../../shell/sealcast.toml.example");
+        let c = DbConfig::parse(text, Path::new("sealcast.toml.example")).unwrap();
+        let t = c.target("example", Path::new("x")).unwrap();
+        let defaults = DbConfig::parse("[db.x]\nprotocol = \"postgres\"\nhost = \"db.internal.example\"\n", Path::new("x")).unwrap();
+        assert_eq!(t, &defaults.db["x"]);
+    }
+
+    #[test]
     fn unknown_key_names_file_and_line() {
         let text = "[db.main]\nprotocol = \"mysql\"\nhost = \"h\"\ntsl = \"disable\"\n";
         let e = DbConfig::parse(text, Path::new("/x/sealcast.toml")).unwrap_err();
