@@ -385,7 +385,11 @@ host = "db.internal"
         let text = include_str!("../../shell/sealcast.toml.example");
         let c = DbConfig::parse(text, Path::new("sealcast.toml.example")).unwrap();
         let t = c.target("example", Path::new("x")).unwrap();
-        let defaults = DbConfig::parse("[db.x]\nprotocol = \"postgres\"\nhost = \"db.internal.example\"\n", Path::new("x")).unwrap();
+        let defaults = DbConfig::parse(
+            "[db.x]\nprotocol = \"postgres\"\nhost = \"db.internal.example\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
         assert_eq!(t, &defaults.db["x"]);
     }
 

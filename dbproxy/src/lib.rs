@@ -20,6 +20,8 @@
 pub mod access;
 pub mod config;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mysql;
 pub mod pg;
 pub mod queries;
