@@ -1193,3 +1193,115 @@ fn sealcast_queries_lists_verified_statements_and_marks_the_rest() {
         .all(|l| l.starts_with("UNVERIFIED ")));
     p.stop();
 }
+
+#[test]
+fn channel_binding_latin1_long_statements_and_upstreams_that_refuse_tls() {
+    if !require(
+        "channel_binding_latin1_long_statements_and_upstreams_that_refuse_tls",
+        false,
+    ) {
+        return;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "sql_max = 64\n");
+    // channel_binding=require cannot work through a proxy that terminates TLS: refused.
+    let out = Command::new("psql")
+        .args(["-X", "-w", "-h"])
+        .arg(p.sock_dir())
+        .args([
+            "-p",
+            "5432",
+            "-U",
+            "app_scram",
+            "-d",
+            "shop",
+            "-c",
+            "SELECT 1",
+        ])
+        .env("PGPASSWORD", "scram-pw")
+        .env("PGCHANNELBINDING", "require")
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("channel binding"),
+        "{out:?}"
+    );
+    // A LATIN1 client: the statement bytes are not UTF-8.
+    let out = Command::new("psql")
+        .args(["-X", "-h"])
+        .arg(p.sock_dir())
+        .args(["-p", "5432", "-U", "app_scram", "-d", "shop", "-c"])
+        .arg(std::ffi::OsStr::from_bytes(b"SELECT 'caf\xe9'"))
+        .env("PGPASSWORD", "scram-pw")
+        .env("PGCLIENTENCODING", "LATIN1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let long = format!("SELECT '{}'", "y".repeat(200));
+    assert!(psql(&p, "app_scram", "scram-pw", &["-c", &long])
+        .status
+        .success());
+    let recs = p.wait_sealed(3);
+    verify_all(&p, &recs);
+    let all: Vec<Vec<Value>> = recs.iter().map(|r| d_events(r)).collect();
+    let cb = all
+        .iter()
+        .find(|e| kinds(e, "db.stmt").is_empty())
+        .expect("the channel-binding attempt");
+    assert_eq!(kinds(cb, "db.auth")[0]["ok"], false);
+    let stmts: Vec<&Value> = all.iter().flat_map(|e| kinds(e, "db.stmt")).collect();
+    let latin = stmts
+        .iter()
+        .find(|s| s["sql_b64"].is_string())
+        .expect("a sql_b64 statement");
+    assert_eq!(latin["sql_b64"], "U0VMRUNUICdjYWbpJw==");
+    let cut = stmts
+        .iter()
+        .find(|s| s["trunc"] == true)
+        .expect("a cut statement");
+    assert_eq!(cut["sql_len"].as_u64(), Some(long.len() as u64));
+    assert_eq!(cut["sql"].as_str().unwrap().len(), 64);
+    assert_eq!(cut["sql_sha256"], sha256_hex(long.as_bytes()));
+    p.stop();
+
+    // An upstream that answers 'N' to SSLRequest, and one that sends bytes after 'S'
+    // (buffer stuffing): both refused, never a plaintext fallback.
+    for answer in [&b"N"[..], b"Sxxxxxxxxxxxxxxx"] {
+        let fake = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = fake.local_addr().unwrap().port();
+        let answer = answer.to_vec();
+        let t = std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut s, _) = fake.accept().unwrap();
+            let mut req = [0u8; 8];
+            s.read_exact(&mut req).unwrap();
+            assert_eq!(&req[4..], &80_877_103u32.to_be_bytes());
+            s.write_all(&answer).unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+            rest
+        });
+        let t_body = format!(
+            "protocol = \"postgres\"\nhost = \"127.0.0.1\"\nport = {port}\nca_file = \"{}\"\n",
+            pg.pki.ca.display()
+        );
+        let p = DbProxy::start(&sealcast(), &t_body, ".s.PGSQL.5432", &[]);
+        let out = psql(&p, "app_scram", "scram-pw", &["-w", "-c", "SELECT 'never'"]);
+        assert!(!out.status.success());
+        let sent_after = t.join().unwrap();
+        assert!(
+            !common::contains(&sent_after, b"app_scram"),
+            "the startup message went out in plaintext"
+        );
+        let recs = p.wait_sealed(1);
+        verify_all(&p, &recs);
+        let e = d_events(&recs[0]);
+        let err = kinds(&e, "db.open")[0]["upstream"]["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("refused TLS") || err.contains("TLS"), "{err}");
+        p.stop();
+    }
+}
