@@ -465,3 +465,60 @@ fn ctrl_c_kill_query_on_a_second_connection() {
     );
     p.stop();
 }
+
+#[test]
+fn local_infile_forbidden_by_default_and_recorded_when_allowed() {
+    if !require(
+        "local_infile_forbidden_by_default_and_recorded_when_allowed",
+        true,
+    ) {
+        return;
+    }
+    let m = Mariadb::shared();
+    m.admin("CREATE TABLE IF NOT EXISTS shop.inf (a int, b varchar(10)); DELETE FROM shop.inf");
+    let data = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(data.path(), "1\tone\n2\ttwo\n").unwrap();
+    let load = format!(
+        "LOAD DATA LOCAL INFILE '{}' INTO TABLE inf",
+        data.path().display()
+    );
+    for allow in [false, true] {
+        let p = proxy(
+            m,
+            true,
+            if allow {
+                "allow_local_infile = true\n"
+            } else {
+                ""
+            },
+        );
+        let out = mariadb(
+            &p,
+            "app",
+            Some("app-pw"),
+            &["--local-infile=1", "shop", "-e", &load],
+        );
+        assert_eq!(out.status.success(), allow, "{out:?}");
+        let recs = p.wait_sealed(1);
+        verify_all(&p, &recs);
+        let e = d_events(&recs[0]);
+        let r = stmt_result(&e, &load);
+        if allow {
+            let c = kinds(&e, "db.copy")[0];
+            assert_eq!(
+                (c["format"].as_str(), c["file"].as_str()),
+                (Some("local_infile"), data.path().to_str())
+            );
+            assert_eq!(
+                (r[0]["status"].as_str(), r[0]["rows"].as_u64()),
+                (Some("ok"), Some(2)),
+                "{e:#?}"
+            );
+        } else {
+            assert!(kinds(&e, "db.copy").is_empty());
+            assert_eq!(r[0]["status"], "error");
+        }
+        p.stop();
+    }
+    assert_eq!(m.admin("SELECT COUNT(*) FROM shop.inf").trim(), "2");
+}

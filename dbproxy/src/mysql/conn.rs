@@ -635,6 +635,11 @@ impl Conn {
         }
         let deprecate_eof = self.caps & msg::DEPRECATE_EOF != 0;
         let first = b.first().copied().unwrap_or(0);
+        if first == 0xFF && b.get(1..3) == Some(&[0xFF, 0xFF][..]) {
+            // MariaDB progress report (error code 0xFFFF, MARIADB_CLIENT_PROGRESS): not an
+            // outcome; the command goes on.
+            return;
+        }
         let is_eof = first == 0xFE && len < 9;
         let Some(front) = self.pending.front_mut() else {
             if first == 0xFF {
