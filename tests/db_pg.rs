@@ -1305,3 +1305,180 @@ fn channel_binding_latin1_long_statements_and_upstreams_that_refuse_tls() {
         p.stop();
     }
 }
+
+#[test]
+fn a_client_killed_mid_statement_leaves_it_aborted() {
+    if !require("a_client_killed_mid_statement_leaves_it_aborted", false) {
+        return;
+    }
+    let pg = Postgres::shared();
+    let p = proxy(pg, true, "");
+    let mut child = Command::new("psql")
+        .args(["-X", "-h"])
+        .arg(p.sock_dir())
+        .args([
+            "-p",
+            "5432",
+            "-U",
+            "app_scram",
+            "-d",
+            "shop",
+            "-c",
+            "SELECT pg_sleep(3) AS killed_client",
+        ])
+        .env("PGPASSWORD", "scram-pw")
+        .spawn()
+        .unwrap();
+    db::harness::wait_for("the statement", std::time::Duration::from_secs(20), || {
+        pg.log_text()
+            .contains("SELECT pg_sleep(3) AS killed_client")
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let recs = p.wait_sealed(1);
+    verify_all(&p, &recs);
+    let e = d_events(&recs[0]);
+    let q = kinds(&e, "db.stmt")[0]["q"].as_u64().unwrap();
+    assert_eq!(results_of(&e, q)[0]["status"], "aborted");
+    assert_eq!(kinds(&e, "db.close")[0]["reason"], "client_eof");
+    p.stop();
+}
+
+/// The proxy as a library, writing into a recording it shares with a PTY-like writer:
+/// two client connections (c = 1, 2) and `o` events interleave in one verified file.
+#[test]
+fn one_recording_shared_by_the_proxy_and_a_terminal_session() {
+    if !require(
+        "one_recording_shared_by_the_proxy_and_a_terminal_session",
+        false,
+    ) {
+        return;
+    }
+    use sealcast_dbproxy::relay::{self, Opened, Proxy};
+    use sealcast_dbproxy::{DbConfig, EventSink, SealedSink};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let pg = Postgres::shared();
+    let env = common::TestEnv::new();
+    let cfg = DbConfig::parse(
+        &format!("[db.t]\n{}", target(pg, true, "")),
+        Path::new("inline"),
+    )
+    .unwrap();
+    let proxy = Arc::new(Proxy::new("t", cfg.db["t"].clone(), 0).unwrap());
+    let key =
+        sealcast_signer::SigningKey::from_file_bytes(&std::fs::read(&env.key).unwrap()).unwrap();
+    let meta = sealcast_format::SealMeta::new(
+        "0123456789abcdef0123456789abcdef",
+        "test",
+        "root",
+        1,
+        "test",
+        key.id().to_string(),
+    );
+    let w = sealcast_recorder::SealedWriter::new(
+        Vec::new(),
+        key,
+        &sealcast_format::Header::sealed(meta),
+        sealcast_recorder::SystemClock::new(),
+        sealcast_recorder::CheckpointPolicy::default(),
+    )
+    .unwrap();
+    let sink = Arc::new(SealedSink::new(w));
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock = sock_dir.path().join(".s.PGSQL.5432");
+    let next_c = Arc::new(AtomicU64::new(1));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(async { tokio::net::UnixListener::bind(&sock) })
+        .unwrap();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let server = {
+        let (sink, proxy, next_c) = (sink.clone(), proxy.clone(), next_c.clone());
+        rt.spawn(async move {
+            let mut tasks = Vec::new();
+            for _ in 0..2 {
+                let (s, _) = listener.accept().await.unwrap();
+                let (sink, next_c) = (sink.clone(), next_c.clone());
+                let open: relay::Opener = Box::new(move || {
+                    Ok(Opened {
+                        sink: sink as Arc<dyn EventSink>,
+                        c: next_c.fetch_add(1, Ordering::SeqCst),
+                        session_id: "0123456789abcdef0123456789abcdef".into(),
+                    })
+                });
+                tasks.push(tokio::spawn(relay::handle(
+                    proxy.clone(),
+                    s,
+                    open,
+                    rx.clone(),
+                )));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+        })
+    };
+    sink.with_writer(|w| w.output(b"$ psql\r\n")).unwrap();
+    for n in 1..=2 {
+        let out = Command::new("psql")
+            .args(["-X", "-h"])
+            .arg(sock_dir.path())
+            .args([
+                "-p",
+                "5432",
+                "-U",
+                "app_scram",
+                "-d",
+                "shop",
+                "-c",
+                &format!("SELECT {n} AS shared"),
+            ])
+            .env("PGPASSWORD", "scram-pw")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        sink.with_writer(|w| w.output(format!("connection {n} done\r\n").as_bytes()))
+            .unwrap();
+    }
+    rt.block_on(server).unwrap();
+    let _ = tx.send(true);
+    let (file, note) = sink.finish().unwrap();
+    let path = env.path("shared.cast.zst");
+    std::fs::write(&path, &file).unwrap();
+    std::fs::write(common::receipt_path(&path), &note).unwrap();
+    let report = common::verify_file(&path, &env.trust());
+    assert_eq!(
+        report.status,
+        sealcast_player::Status::Ok,
+        "{}",
+        report.reason
+    );
+    let evs = common::events(&path);
+    let codes: String = evs
+        .iter()
+        .map(|e| e.code.as_str())
+        .collect::<Vec<_>>()
+        .join("");
+    assert!(
+        codes.starts_with('o') && codes.contains("do") && codes.contains("od"),
+        "{codes}"
+    );
+    let d: Vec<Value> = evs
+        .iter()
+        .filter(|e| e.code == "d")
+        .map(|e| serde_json::from_slice(&e.bytes).unwrap())
+        .collect();
+    let stmts: Vec<(u64, &str)> = kinds(&d, "db.stmt")
+        .iter()
+        .map(|s| (s["c"].as_u64().unwrap(), s["sql"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        stmts,
+        [(1, "SELECT 1 AS shared"), (2, "SELECT 2 AS shared")]
+    );
+}

@@ -70,6 +70,18 @@ impl<W: Durable, C: Clock> SealedSink<W, C> {
         }
     }
 
+    /// Run `f` on the shared writer: how a PTY session that shares this recording writes its
+    /// own events (`output`, `resize`, …) between the proxy's `d` events.
+    ///
+    /// # Errors
+    /// [`SinkError::Closed`] after [`SealedSink::finish`], else `f`'s I/O error.
+    pub fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut SealedWriter<W, C>) -> io::Result<T>,
+    ) -> Result<T, SinkError> {
+        self.with(f)
+    }
+
     /// The writer's periodic housekeeping (time-based checkpoints); call about every second.
     ///
     /// # Errors
