@@ -522,3 +522,50 @@ fn local_infile_forbidden_by_default_and_recorded_when_allowed() {
     }
     assert_eq!(m.admin("SELECT COUNT(*) FROM shop.inf").trim(), "2");
 }
+
+#[test]
+fn a_failing_recording_refuses_the_command_before_the_server_sees_it() {
+    if !require(
+        "a_failing_recording_refuses_the_command_before_the_server_sees_it",
+        true,
+    ) {
+        return;
+    }
+    use mysql_async::prelude::*;
+    let m = Mariadb::shared();
+    let p = proxy(m, true, "");
+    let _fs = db::harness::Tmpfs::mount(&p.spool, "256k");
+    let (sock, spool) = (p.socket.clone(), p.spool.clone());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt.block_on(async {
+        let opts = mysql_async::OptsBuilder::default()
+            .socket(Some(sock.to_str().unwrap()))
+            .user(Some("app"))
+            .pass(Some("app-pw"))
+            .db_name(Some("shop"))
+            .prefer_socket(true);
+        let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+        conn.query_drop("SELECT 'myprobe-0'").await.unwrap();
+        let mut filler = std::fs::File::create(spool.join("filler")).unwrap();
+        while std::io::Write::write_all(&mut filler, &[0u8; 4096]).is_ok() {}
+        // 32 KiB of incompressible text: the statement event needs new pages of the full disk.
+        let r = conn
+            .query_drop(format!(
+                "SELECT 'myprobe-1', '{}'",
+                db::harness::noise(1, 32 * 1024)
+            ))
+            .await;
+        format!("{:?}", r.expect_err("the command must be refused"))
+    });
+    assert!(err.contains("recording failed"), "{err}");
+    let log = m.log_text();
+    assert!(log.contains("SELECT 'myprobe-0'"));
+    assert!(
+        !log.contains("myprobe-1"),
+        "the refused command reached the server"
+    );
+    p.stop();
+}

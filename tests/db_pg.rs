@@ -815,24 +815,6 @@ fn passwords_are_redacted() {
     p.stop();
 }
 
-/// A tmpfs mounted over `dir` for the test; unmounted on drop.
-struct Tmpfs(PathBuf);
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        db::harness::run(
-            Command::new("mount")
-                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-                .arg(dir),
-        );
-        Tmpfs(dir.to_path_buf())
-    }
-}
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
-    }
-}
-
 #[test]
 fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
     if !require(
@@ -843,7 +825,7 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
     }
     let pg = Postgres::shared();
     let p = proxy(pg, true, "");
-    let _fs = Tmpfs::mount(&p.spool, "256k");
+    let _fs = db::harness::Tmpfs::mount(&p.spool, "256k");
     let sock = p.sock_dir();
     let spool = p.spool.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -868,23 +850,13 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
         while std::io::Write::write_all(&mut filler, &block).is_ok() {}
         // Each probe carries 32 KiB of incompressible text, so its statement event needs
         // new pages of the full file system: the first probe's event cannot be written.
-        let noise = |i: usize| -> String {
-            use base64::Engine;
-            let mut x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-            let bytes: Vec<u8> = (0..24 * 1024)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        };
         let mut failed = None;
         for i in 1..5 {
             if let Err(e) = client
-                .simple_query(&format!("SELECT 'probe-{i}', '{}'", noise(i)))
+                .simple_query(&format!(
+                    "SELECT 'probe-{i}', '{}'",
+                    db::harness::noise(i as u64, 32 * 1024)
+                ))
                 .await
             {
                 failed = Some((i, format!("{e:?}")));

@@ -665,3 +665,35 @@ pub fn check_recording(sealcast: &Path, trust: &Path, rec: &Path) {
         );
     }
 }
+
+/// A tmpfs mounted over `dir` for the test; unmounted on drop.
+pub struct Tmpfs(PathBuf);
+impl Tmpfs {
+    /// Mount a tmpfs of `size` (e.g. `256k`) over `dir`.
+    pub fn mount(dir: &Path, size: &str) -> Tmpfs {
+        run(Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir));
+        Tmpfs(dir.to_path_buf())
+    }
+}
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).output();
+    }
+}
+
+/// `n` bytes of incompressible base64 text, seeded.
+pub fn noise(seed: u64, n: usize) -> String {
+    use base64::Engine;
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let bytes: Vec<u8> = (0..n * 3 / 4)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
