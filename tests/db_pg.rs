@@ -791,8 +791,11 @@ fn a_foreign_uid_is_refused_and_recorded() {
 }
 
 #[test]
-fn passwords_are_redacted() {
-    if !require("passwords_are_redacted", false) {
+fn passwords_are_redacted_and_parameter_changes_recorded() {
+    if !require(
+        "passwords_are_redacted_and_parameter_changes_recorded",
+        false,
+    ) {
         return;
     }
     let pg = Postgres::shared();
@@ -801,7 +804,12 @@ fn passwords_are_redacted() {
         &p,
         "postgres",
         "super-pw",
-        &["-c", "ALTER ROLE only_plus PASSWORD 'Very-Secret-1'"],
+        &[
+            "-c",
+            "ALTER ROLE only_plus PASSWORD 'Very-Secret-1'",
+            "-c",
+            "SET SESSION AUTHORIZATION app_md5",
+        ],
     );
     assert!(out.status.success(), "{out:?}");
     let recs = p.wait_sealed(1);
@@ -812,6 +820,16 @@ fn passwords_are_redacted() {
     let s = kinds(&e, "db.stmt")[0];
     assert_eq!(s["sql"], "ALTER ROLE only_plus PASSWORD '***'");
     assert_eq!(s["redacted"][0], "password_literal");
+    // Parameter changes the server reports after startup are recorded.
+    let params: Vec<(&str, &str)> = kinds(&e, "db.param")
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["value"].as_str().unwrap()))
+        .collect();
+    assert!(
+        params.contains(&("session_authorization", "app_md5"))
+            && params.contains(&("is_superuser", "off")),
+        "{params:?}"
+    );
     p.stop();
 }
 
