@@ -117,7 +117,6 @@ export PGSSLROOTCERT="$W/pki/ca.pem"
 
 tps() { # name clients args...
     local c=$1; shift
-    local mode=prefer; [ "$1" = 127.0.0.1 ] || true
     PGSSLMODE=$SSLMODE pgbench -n -S -M prepared -c "$c" -j "$([ "$c" -gt 1 ] && echo 2 || echo 1)" -T "$SECS" "$@" -U bench bench 2>/dev/null \
         | awk '/^tps/ {printf "%.0f", $3; exit}'
 }
@@ -176,7 +175,7 @@ slap() { # concurrency args...
     local c=$1; shift
     mariadb-slap --no-defaults "$@" -ubench -pbench-pw --concurrency="$c" --iterations=1 \
         --number-of-queries="$N_Q" --query="SELECT 1" --create-schema=bench 2>/dev/null \
-        | awk '/Average number of seconds/ {print $NF}'
+        | awk '/Average number of seconds/ {print $(NF-1)}'
 }
 MY_D1=$(slap 1 --host=127.0.0.1 --port="$MPORT" --ssl-ca="$W/pki/ca.pem" --ssl-verify-server-cert)
 MY_S1=$(slap 1 --socket="$W/sc/sock/mysqld.sock")
