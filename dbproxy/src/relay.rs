@@ -209,10 +209,18 @@ pub(crate) fn client_obj(peer: Peer) -> Obj {
     o
 }
 
-/// Record one event list, in order.
+/// Record one event list, in order, write-ahead (before forwarding what they describe).
 pub(crate) fn record(sink: &dyn EventSink, evs: &mut Vec<String>) -> Result<(), SinkError> {
     for e in evs.drain(..) {
         sink.record(&e)?;
+    }
+    Ok(())
+}
+
+/// Record outcome events, in order ([`EventSink::note`]).
+pub(crate) fn note(sink: &dyn EventSink, evs: &mut Vec<String>) -> Result<(), SinkError> {
+    for e in evs.drain(..) {
+        sink.note(&e)?;
     }
     Ok(())
 }
@@ -1223,7 +1231,7 @@ async fn pump(
                         g.degrade(now, &e.to_string(), &mut evs);
                     }
                 }
-                if let Err(e) = record(&*sink, &mut evs) {
+                if let Err(e) = note(&*sink, &mut evs) {
                     let _ = cw.lock().await.write_all(&refuse(&e)).await;
                     return ("error", Some(e.to_string()));
                 }

@@ -31,11 +31,24 @@ pub trait EventSink: Send + Sync {
     /// # Errors
     /// [`SinkError`] when it could not be recorded; later calls fail too.
     fn record(&self, json: &str) -> Result<(), SinkError>;
+
+    /// Accept an outcome event (a result, a parameter change): in the recording's chain
+    /// before returning, like [`EventSink::record`], but its bytes may reach the file with
+    /// the next `record` or housekeeping tick instead of at once. Default: `record`.
+    ///
+    /// # Errors
+    /// As [`EventSink::record`].
+    fn note(&self, json: &str) -> Result<(), SinkError> {
+        self.record(json)
+    }
 }
 
 impl<T: EventSink + ?Sized> EventSink for Arc<T> {
     fn record(&self, json: &str) -> Result<(), SinkError> {
         (**self).record(json)
+    }
+    fn note(&self, json: &str) -> Result<(), SinkError> {
+        (**self).note(json)
     }
 }
 
@@ -107,6 +120,9 @@ impl<W: Durable, C: Clock> SealedSink<W, C> {
 
 impl<W: Durable + Send, C: Clock> EventSink for SealedSink<W, C> {
     fn record(&self, json: &str) -> Result<(), SinkError> {
-        self.with(|w| w.db_event(json))
+        self.with(|w| w.db_event(json, true))
+    }
+    fn note(&self, json: &str) -> Result<(), SinkError> {
+        self.with(|w| w.db_event(json, false))
     }
 }

@@ -16,8 +16,8 @@ use super::msg::{self, Greeting, Response};
 use crate::config::Credentials;
 use crate::event::{self, ErrInfo, Obj};
 use crate::relay::{
-    client_obj, record, stopped, Opener, Outcome, Peer, Proxy, RelayError, Stream, AUTH_MAX, CHUNK,
-    CLIENT_CAP, SERVER_CAP,
+    client_obj, note, record, stopped, Opener, Outcome, Peer, Proxy, RelayError, Stream, AUTH_MAX,
+    CHUNK, CLIENT_CAP, SERVER_CAP,
 };
 use crate::sink::{EventSink, SinkError};
 use crate::tls;
@@ -544,7 +544,7 @@ async fn pump(
                     fr.feed(&buf[..n], &mut |p| g.server(p, now, &mut evs));
                     g.last_seq
                 };
-                if let Err(e) = record(&*sink, &mut evs) {
+                if let Err(e) = note(&*sink, &mut evs) {
                     let m: SinkError = e;
                     let _ = cw
                         .lock()
