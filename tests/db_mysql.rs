@@ -534,7 +534,7 @@ fn a_failing_recording_refuses_the_command_before_the_server_sees_it() {
     use mysql_async::prelude::*;
     let m = Mariadb::shared();
     let p = proxy(m, true, "");
-    let _fs = db::harness::Tmpfs::mount(&p.spool, "256k");
+    let fs = db::harness::Tmpfs::mount(&p.spool, "256k");
     let (sock, spool) = (p.socket.clone(), p.spool.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -567,5 +567,7 @@ fn a_failing_recording_refuses_the_command_before_the_server_sees_it() {
         !log.contains("myprobe-1"),
         "the refused command reached the server"
     );
+    // Unmount first, so the proxy's temp dir can be removed.
+    drop(fs);
     p.stop();
 }

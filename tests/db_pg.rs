@@ -843,7 +843,7 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
     }
     let pg = Postgres::shared();
     let p = proxy(pg, true, "");
-    let _fs = db::harness::Tmpfs::mount(&p.spool, "256k");
+    let fs = db::harness::Tmpfs::mount(&p.spool, "256k");
     let sock = p.sock_dir();
     let spool = p.spool.clone();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -928,6 +928,8 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // Unmount first, so the proxy's temp dir can be removed.
+    drop(fs);
     p.stop();
 }
 
