@@ -20,6 +20,14 @@ have cc          || need_apt+=(build-essential)
 have pkg-config  || need_apt+=(pkg-config)
 [ -x /usr/bin/time ] || need_apt+=(time)
 have python3     || need_apt+=(python3)
+# Database-proxy tests and bench (tests/db_*.rs, bench/db.sh): PostgreSQL 15 server and
+# client (psql, pgbench), MariaDB 10.11 server and client, PgBouncer (the bench's peer).
+[ -x /usr/lib/postgresql/15/bin/initdb ] || need_apt+=(postgresql-15)
+have psql        || need_apt+=(postgresql-client-15)
+have pgbench     || need_apt+=(postgresql-client-15)
+[ -x /usr/sbin/mariadbd ] || need_apt+=(mariadb-server)
+have mariadb     || need_apt+=(mariadb-client)
+have pgbouncer   || need_apt+=(pgbouncer)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""

@@ -46,6 +46,10 @@ pub enum Command {
     Upload(cmd::upload::UploadArgs),
     /// Probe what an S3 bucket really enforces (conditional writes, checksums, versioning, Object Lock).
     Doctor(cmd::doctor::DoctorArgs),
+    /// Recording proxy for a PostgreSQL or MySQL/MariaDB target on a Unix socket; one sealed recording per connection.
+    DbProxy(cmd::dbproxy::DbProxyArgs),
+    /// One row per database statement of a recording (verified content only).
+    Queries(cmd::queries::QueriesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -223,6 +227,8 @@ fn main() -> ExitCode {
         Command::InstallBastion(a) => cmd::install::run(a),
         Command::Upload(a) => cmd::upload::run(a),
         Command::Doctor(a) => cmd::doctor::run(a),
+        Command::DbProxy(a) => cmd::dbproxy::run(a),
+        Command::Queries(a) => cmd::queries::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

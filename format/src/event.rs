@@ -137,6 +137,12 @@ impl EventEncoder {
         self.simple(t_us, PROCESS_CODE, ev.to_json().as_bytes(), emit);
     }
 
+    /// Encode a database event: a `d` extension line (SPEC §11) whose data is `json`, a JSON
+    /// object serialised as text (carried as a JSON *string*, escaped), with a real interval.
+    pub fn db(&mut self, t_us: u64, json: &str, emit: &mut impl FnMut(&[u8])) {
+        self.simple(t_us, b'd', json.as_bytes(), emit);
+    }
+
     /// Encode an arbitrary single-character event whose data is valid UTF-8 text.
     fn simple(&mut self, t_us: u64, code: u8, text: &[u8], emit: &mut impl FnMut(&[u8])) {
         let interval = self.interval(t_us);

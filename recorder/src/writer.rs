@@ -431,6 +431,30 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         self.latch(r)
     }
 
+    /// Record a database event (`d` extension event, SPEC §11): `json` is a JSON object as
+    /// text. With `write_ahead` the line is chained and its compressed bytes are handed to
+    /// the sink (zstd flush, no `fdatasync`) before this returns, so a statement is forwarded
+    /// only after its event reached the file; without it (outcomes) the bytes follow with the
+    /// next flush or [`SealedWriter::tick`]. Either way it is signed by the next checkpoint.
+    ///
+    /// # Errors
+    /// The sink's I/O errors (the writer is then broken: nothing more is written or signed).
+    pub fn db_event(&mut self, json: &str, write_ahead: bool) -> io::Result<()> {
+        self.check()?;
+        let t = self.now();
+        let r = self
+            .emit(|enc, e| enc.db(t, json, &mut |l| e.line(l)))
+            .and_then(|()| {
+                if write_ahead && self.unflushed {
+                    self.comp.flush(&mut self.out)?;
+                    self.out.flush()?;
+                    self.unflushed = false;
+                }
+                Ok(())
+            });
+        self.latch(r)
+    }
+
     /// Record a terminal resize (`r`).
     ///
     /// # Errors

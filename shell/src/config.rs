@@ -103,6 +103,9 @@ pub struct Config {
     pub path: String,
     /// The `[upload]` table: settings of `sealcast upload`, which checks them; ignored here.
     pub upload: OtherTable,
+    /// The `[db.<name>]` tables: database targets of `sealcast db-proxy`, which checks them;
+    /// ignored here.
+    pub db: OtherTable,
 }
 
 /// A table of the same file that belongs to another program (accepted, not interpreted).
@@ -134,6 +137,7 @@ impl Default for Config {
             env_keep: DEFAULT_ENV_KEEP.iter().map(|s| s.to_string()).collect(),
             path: DEFAULT_PATH.into(),
             upload: OtherTable,
+            db: OtherTable,
         }
     }
 }

@@ -2,10 +2,12 @@
 //! verdict commands open files (regular files only, never blocking on a FIFO) and write
 //! their output (a closed pipe stops the output, never the verdict).
 
+pub mod dbproxy;
 pub mod doctor;
 pub mod install;
 pub mod keygen;
 pub mod play_tui;
+pub mod queries;
 pub mod record;
 pub mod replay;
 pub mod upload;
