@@ -1363,7 +1363,7 @@ fn one_recording_shared_by_the_proxy_and_a_terminal_session() {
     let meta = sealcast_format::SealMeta::new(
         "0123456789abcdef0123456789abcdef",
         // The host id the environment's trust file binds the key to (SPEC §6).
-        &sealcast_recorder::sys::default_host_id(),
+        sealcast_recorder::sys::default_host_id(),
         "root",
         1,
         "test",
