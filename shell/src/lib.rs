@@ -12,8 +12,9 @@
 //!
 //! # What it does
 //!
-//! 1. Reads only `/etc/sealcast/sealcast.toml` ([`config`]; `--config FILE` only for a file
-//!    that root or `sealcast` owns in directories nobody else can write).
+//! 1. Reads only `/etc/sealcast/sealcast.toml` (through [`sealcast_config`], the one schema
+//!    of that file; `--config FILE` only for a file that root or `sealcast` owns in
+//!    directories nobody else can write, [`sealcast_config::load_trusted`]).
 //! 2. Classifies the session from `argv` and sshd's environment ([`classify`]): interactive,
 //!    `ssh host cmd`, `ssh -t host cmd`, `ssh -T host`, or an scp / sftp / rsync transfer.
 //! 3. Detects a session already recorded by an ancestor sealcast-shell ([`nested`]) and then
@@ -106,7 +107,6 @@
 //! a `configuration error` line.
 
 pub mod classify;
-pub mod config;
 pub mod env;
 pub mod log;
 pub mod nested;

@@ -8,6 +8,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use sealcast_config::{Config, Source, TransferPolicy};
 use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
 use sealcast_recorder::pipes::{ByteCounts, Payload, PipeOptions, PipeSession};
 use sealcast_recorder::pty::PtySession;
@@ -20,8 +21,7 @@ use sealcast_signer::SigningKey;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tracing::{error, info, warn};
 
-use crate::classify::{classify, ssh_endpoints, Context, Invocation, Shape};
-use crate::config::{self, Config, Source, TransferPolicy};
+use crate::classify::{classify, ssh_endpoints, Context, Invocation, Shape, TransferPrograms};
 use crate::env::{child_env, lossy, printable, shell_arg0, transfer_env, User};
 use crate::log::AUDIT;
 use crate::nested::recorder_ancestor;
@@ -119,11 +119,8 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    let source = match &inv.config {
-        Some(p) => Source::Explicit(p.clone()),
-        None => Source::System,
-    };
-    let (cfg, cfg_path) = match config::load(&source, &privs.trusted_owners()) {
+    let source = Source::from_flag(inv.config.clone());
+    let (cfg, cfg_path) = match source.load_trusted(&privs.trusted_owners()) {
         Ok(c) => c,
         Err(e) => {
             say(&format!("sealcast: {e}"));
@@ -153,7 +150,7 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
     let stdin_tty = sys::is_tty(io::stdin().as_fd());
     let ctx = Context {
         stdin_tty,
-        programs: cfg.transfer_programs(),
+        programs: TransferPrograms::from_config(&cfg),
     };
     let shape = classify(&inv, &env, &ctx);
 
@@ -198,25 +195,25 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
 fn check_config(cfg: &Config, path: Option<&Path>) -> u8 {
     let from = path
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|| format!("{} absent, defaults", config::DEFAULT_CONFIG));
-    let key = match load_key(&cfg.key) {
+        .unwrap_or_else(|| format!("{} absent, defaults", sealcast_config::DEFAULT_CONFIG));
+    let key = match load_key(cfg.key()) {
         Ok(k) => k,
         Err(e) => {
             say(&format!("sealcast: configuration error: {e}"));
             return EXIT_FAILURE;
         }
     };
-    if let Err(e) = writable_dir(&cfg.spool_dir) {
+    if let Err(e) = writable_dir(cfg.spool_dir()) {
         say(&format!(
             "sealcast: configuration error: spool_dir {}: {e}",
-            cfg.spool_dir.display()
+            cfg.spool_dir().display()
         ));
         return EXIT_FAILURE;
     }
     println!(
         "sealcast-shell: configuration OK ({from}); key {}; spool {}",
         key.id(),
-        cfg.spool_dir.display()
+        cfg.spool_dir().display()
     );
     0
 }
@@ -502,8 +499,8 @@ impl Session {
     /// Load the key, create `<spool>/<session>.cast.zst` and write its header and checkpoint
     /// 0 — all before the child exists. Returns a one-line reason on failure.
     fn open_recording(&self, session: &str, cols: u16, rows: u16) -> Result<Recording, String> {
-        let key = load_key(&self.cfg.key)?;
-        let path = self.cfg.spool_dir.join(format!("{session}.cast.zst"));
+        let key = load_key(self.cfg.key())?;
+        let path = self.cfg.spool_dir().join(format!("{session}.cast.zst"));
         let file = archive::create_recording(&path)
             .map_err(|e| format!("creating {}: {e}", path.display()))?;
         let clock = SystemClock::new();
@@ -701,7 +698,7 @@ impl Session {
             // The program runs with no payload recorded (metadata): it must be the binary the
             // operator configured, which nobody but root or the service user can replace.
             let owners = self.privs.trusted_owners();
-            if let Err(reason) = config::check_trusted_path(&transfer.program, &owners) {
+            if let Err(reason) = sealcast_config::check_trusted_path(&transfer.program, &owners) {
                 let e = io::Error::other(format!("not a trusted program: {reason}"));
                 return Err(Failure::start(e, writer));
             }
@@ -836,7 +833,7 @@ mod tests {
         assert_eq!(c.args, [os("-c"), os("ls -l")]);
 
         // Transfers: the configured program by argv, no shell, a reduced environment.
-        let ctx_programs = cfg.transfer_programs();
+        let ctx_programs = TransferPrograms::from_config(&cfg);
         for (command, program, args) in [
             (
                 "internal-sftp -l INFO",

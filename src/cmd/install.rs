@@ -13,7 +13,6 @@
 //! a set-gid one still runs with the user's real uid, so the user could signal it.
 
 use std::ffi::{CString, OsStr};
-use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -22,6 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use sealcast_config::{
+    ConfigError, Installed, CONFIG_FILE_NAME, DEFAULT_CONFIG, DEFAULT_CONFIG_DIR, DEFAULT_SPOOL_DIR,
+};
 use sealcast_signer::{PublicKey, SigningKey, RECORDING_NAMESPACE};
 
 use super::UsageError;
@@ -30,23 +32,6 @@ use super::UsageError;
 pub const SYSTEM_USER: &str = "sealcast";
 /// Default installation prefix: the binary goes to `<prefix>/lib/sealcast/sealcast-shell`.
 pub const DEFAULT_PREFIX: &str = "/usr/local";
-/// Default configuration directory.
-pub const DEFAULT_CONFIG_DIR: &str = "/etc/sealcast";
-/// Default spool directory.
-pub const DEFAULT_SPOOL_DIR: &str = "/var/spool/sealcast";
-/// Default real shell of the recorded users.
-pub const DEFAULT_SHELL: &str = "/bin/bash";
-/// Default sftp server that `internal-sftp` maps to.
-pub const DEFAULT_SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
-/// Default scp binary run for `scp -t` / `scp -f` transfers.
-pub const DEFAULT_SCP: &str = "/usr/bin/scp";
-/// Default rsync binary run for `rsync --server` transfers.
-pub const DEFAULT_RSYNC: &str = "/usr/bin/rsync";
-/// Default `PATH` of recorded sessions.
-pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-/// Default environment variables passed from sshd to the session.
-pub const DEFAULT_ENV_KEEP: &[&str] = &["TERM", "LANG", "LC_ALL", "TZ"];
-
 /// Arguments of `sealcast install-bastion`.
 #[derive(Debug, clap::Args)]
 pub struct InstallBastionArgs {
@@ -109,7 +94,7 @@ impl Layout {
     }
     /// `<config_dir>/sealcast.toml`.
     pub fn config(&self) -> PathBuf {
-        self.config_dir.join("sealcast.toml")
+        self.config_dir.join(CONFIG_FILE_NAME)
     }
     /// `<config_dir>/keys`.
     pub fn keys_dir(&self) -> PathBuf {
@@ -129,7 +114,7 @@ impl Layout {
     }
     /// The ForceCommand value: the binary, plus `--config` unless the config is the default.
     pub fn force_command(&self) -> String {
-        if self.config() == Path::new(DEFAULT_CONFIG_DIR).join("sealcast.toml") {
+        if self.config() == Path::new(DEFAULT_CONFIG) {
             self.shell_bin().display().to_string()
         } else {
             format!(
@@ -140,80 +125,15 @@ impl Layout {
         }
     }
 
-    /// The default `sealcast.toml` for this layout: every key at its default, with a comment.
+    /// The default `sealcast.toml` for this layout: every key at its default, with a comment
+    /// ([`sealcast_config::render_default`]).
     pub fn default_config(&self) -> String {
-        default_config_text(&self.host_id, &self.spool_dir, &self.key())
+        sealcast_config::render_default(&Installed {
+            host_id: self.host_id.clone(),
+            spool_dir: self.spool_dir.clone(),
+            key: self.key(),
+        })
     }
-}
-
-/// The text of a default `sealcast.toml`.
-pub fn default_config_text(host_id: &str, spool_dir: &Path, key: &Path) -> String {
-    let env_keep = DEFAULT_ENV_KEEP
-        .iter()
-        .map(|v| toml_string(v))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(
-        r#"# sealcast-shell configuration, written by `sealcast install-bastion` with every key at
-# its default. sealcast-shell reads only this file for policy (never the user's files or
-# environment). Owned by root, mode 0644. `sealcast install-bastion --uninstall` deletes it
-# only while it is unchanged.
-
-# Host id stored in every recording and checkpoint (no whitespace). It is also the principal
-# of this host's key in allowed_signers. Default: the host name at install time.
-host_id = {host_id}
-
-# Recordings: <spool_dir>/<session-id>.cast.zst and <session-id>.cast.zst.seal, mode 0640.
-# The directory is owned by the sealcast user, mode 0750.
-spool_dir = {spool_dir}
-
-# Host signing key (PKCS#8 PEM), readable only by the sealcast user. Never overwritten.
-key = {key}
-
-# The recorded users' real shell. Never taken from $SHELL or from the passwd entry (which
-# should be sealcast-shell itself: `usermod -s`).
-shell = {shell}
-
-# true: when the spool cannot be written (disk full, permissions, I/O error) refuse new
-# sessions and end running ones with a final checkpoint. false: keep the session going and
-# log loudly. Nothing already recorded is lost either way.
-fail_closed = true
-
-# File transfers (scp, sftp, rsync): "metadata" records the command line, bytes in each
-# direction, duration and exit status but no payload; "full" also records the payload;
-# "deny" refuses them with a one-line message (the attempt is still recorded).
-transfer_policy = "metadata"
-
-# Also record keystrokes ("i" events). Off by default: input contains passwords.
-capture_input = false
-
-# A signed checkpoint every checkpoint_secs seconds or checkpoint_bytes bytes of events.
-checkpoint_secs = 10
-checkpoint_bytes = 65536
-
-# The transfer programs, run directly (no shell) for scp -t/-f, sftp and rsync --server; each
-# must be changeable only by root. sshd's `internal-sftp` maps to sftp_server.
-sftp_server = {sftp}
-scp_path = {scp}
-rsync_path = {rsync}
-
-# Variables passed on from sshd's environment to the session; "NAME*" matches a prefix
-# (e.g. "LC_*"). Everything else is rebuilt: HOME, USER, LOGNAME, SHELL, PATH, TERM (PTY
-# sessions), SSH_CONNECTION, SSH_CLIENT, SSH_TTY, SSH_ORIGINAL_COMMAND, SEALCAST_SESSION.
-env_keep = [{env_keep}]
-
-# PATH of recorded sessions.
-path = {path}
-"#,
-        host_id = toml_string(host_id),
-        spool_dir = toml_string(&spool_dir.display().to_string()),
-        key = toml_string(&key.display().to_string()),
-        shell = toml_string(DEFAULT_SHELL),
-        sftp = toml_string(DEFAULT_SFTP_SERVER),
-        scp = toml_string(DEFAULT_SCP),
-        rsync = toml_string(DEFAULT_RSYNC),
-        path = toml_string(DEFAULT_PATH),
-    )
 }
 
 /// The sshd_config lines for `force_command` (also shipped as
@@ -277,31 +197,39 @@ pub fn run(args: InstallBastionArgs) -> Result<u8> {
 fn layout(args: &InstallBastionArgs) -> Result<Layout> {
     let prefix = absolute(&args.prefix, "--prefix")?;
     let config_dir = absolute(&args.config_dir, "--config-dir")?;
-    let existing = match fs::read_to_string(config_dir.join("sealcast.toml")) {
-        Ok(text) => Some(text),
+    let config_path = config_dir.join(CONFIG_FILE_NAME);
+    let existing = match fs::symlink_metadata(&config_path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) if args.dry_run && e.kind() == io::ErrorKind::PermissionDenied => None,
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("reading {}/sealcast.toml", config_dir.display()))
-        }
+        _ => match sealcast_config::load(&config_path) {
+            Ok(c) => Some(c),
+            Err(ConfigError::Read { source, .. })
+                if args.dry_run && source.kind() == io::ErrorKind::PermissionDenied =>
+            {
+                None
+            }
+            Err(e @ ConfigError::Read { .. }) => return Err(e.into()),
+            Err(e) => return Err(UsageError(e.to_string()).into()),
+        },
     };
-    let from_config = |key: &str| existing.as_deref().and_then(|t| toml_top_string(t, key));
-    let spool_dir = match (&args.spool_dir, from_config("spool_dir")) {
-        (Some(flag), Some(conf)) if absolute(flag, "--spool-dir")? != Path::new(&conf) => {
+    let spool_dir = match (
+        &args.spool_dir,
+        existing.as_ref().and_then(|c| c.spool_dir.as_ref()),
+    ) {
+        (Some(flag), Some(conf)) if absolute(flag, "--spool-dir")? != *conf => {
             return Err(UsageError(format!(
-                "--spool-dir {} differs from spool_dir = {conf:?} in the existing {}; edit the \
+                "--spool-dir {} differs from spool_dir = {:?} in the existing {}; edit the \
                  config instead (install-bastion never rewrites it)",
                 flag.display(),
-                config_dir.join("sealcast.toml").display()
+                conf.display().to_string(),
+                config_path.display()
             ))
             .into())
         }
         (Some(flag), _) => absolute(flag, "--spool-dir")?,
-        (None, Some(conf)) => absolute(Path::new(&conf), "spool_dir in sealcast.toml")?,
+        (None, Some(conf)) => absolute(conf, "spool_dir in sealcast.toml")?,
         (None, None) => PathBuf::from(DEFAULT_SPOOL_DIR),
     };
-    let host_id = match (&args.host_id, from_config("host_id")) {
+    let host_id = match (&args.host_id, existing.and_then(|c| c.host_id)) {
         (Some(h), _) => h.trim().to_string(),
         (None, Some(h)) => h,
         (None, None) => sealcast_recorder::sys::hostname()
@@ -1086,67 +1014,6 @@ fn group_gid(name: &str) -> Option<u32> {
     }
 }
 
-/// A TOML basic string (`"…"` with escapes).
-fn toml_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// The value of a top-level `key = "string"` line (before any `[table]`), if there is one.
-/// Enough to read back what install-bastion wrote; sealcast-shell has the real parser.
-fn toml_top_string(text: &str, key: &str) -> Option<String> {
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('[') {
-            return None;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let k = k.trim().trim_matches('"');
-        if k != key {
-            continue;
-        }
-        let v = v.trim();
-        if let Some(rest) = v.strip_prefix('\'') {
-            return rest.split_once('\'').map(|(s, _)| s.to_string());
-        }
-        let mut chars = v.strip_prefix('"')?.chars();
-        let mut out = String::new();
-        while let Some(c) = chars.next() {
-            match c {
-                '"' => return Some(out),
-                '\\' => match chars.next()? {
-                    'n' => out.push('\n'),
-                    't' => out.push('\t'),
-                    'u' => {
-                        let hex: String = chars.by_ref().take(4).collect();
-                        out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-                    }
-                    other => out.push(other),
-                },
-                c => out.push(c),
-            }
-        }
-        return None;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1157,58 +1024,6 @@ mod tests {
         assert_eq!(
             packaged,
             sshd_snippet("/usr/local/lib/sealcast/sealcast-shell")
-        );
-    }
-
-    #[test]
-    fn default_config_reads_back() {
-        let text = default_config_text(
-            "bastion-1",
-            Path::new("/var/spool/sealcast"),
-            Path::new("/etc/sealcast/keys/signing.key"),
-        );
-        assert_eq!(
-            toml_top_string(&text, "host_id").as_deref(),
-            Some("bastion-1")
-        );
-        assert_eq!(
-            toml_top_string(&text, "spool_dir").as_deref(),
-            Some("/var/spool/sealcast")
-        );
-        assert_eq!(
-            toml_top_string(&text, "key").as_deref(),
-            Some("/etc/sealcast/keys/signing.key")
-        );
-        assert_eq!(toml_top_string(&text, "missing"), None);
-        for key in [
-            "host_id",
-            "spool_dir",
-            "key",
-            "shell",
-            "fail_closed",
-            "transfer_policy",
-            "capture_input",
-            "checkpoint_secs",
-            "checkpoint_bytes",
-            "sftp_server",
-            "scp_path",
-            "rsync_path",
-            "env_keep",
-            "path",
-        ] {
-            assert!(
-                text.lines().any(|l| l.starts_with(&format!("{key} = "))),
-                "{key} missing from the default config"
-            );
-        }
-    }
-
-    #[test]
-    fn toml_strings_escape() {
-        assert_eq!(toml_string(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(
-            toml_top_string(r#"x = "a\"b\\c""#, "x").as_deref(),
-            Some(r#"a"b\c"#)
         );
     }
 
