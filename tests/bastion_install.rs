@@ -18,7 +18,8 @@ use bastion::harness::{
     chain_is_root_only, group_exists, id_of, require_root, sealcast_bin, secure_base, user_exists,
     GlobalLock,
 };
-use sealcast_signer::{PublicKey, SigningKey, TrustStore};
+use sealcast_signer::sshsig::MANIFEST_NAMESPACE;
+use sealcast_signer::{PublicKey, SigningKey, TrustStore, RECORDING_NAMESPACE};
 
 struct Paths {
     prefix: PathBuf,
@@ -198,11 +199,20 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
     assert_eq!(
         signers,
         format!(
-            "install-test-host namespaces=\"sealcast\" {}\n",
+            "install-test-host namespaces=\"sealcast,sealcast-manifest\" {}\n",
             key.public().to_openssh("")
         )
     );
-    TrustStore::parse(&signers).expect("allowed_signers parses");
+    // The host key signs this host's recordings and its bucket manifests (SPEC §6,
+    // MANIFEST.md §3), so bucket verify does not call them UNTRUSTED_KEY.
+    let trusted_for = |text: &str, ns: &str| {
+        TrustStore::parse(text)
+            .expect("allowed_signers parses")
+            .lookup(&key.public().id(), ns, "install-test-host", 0)
+            .is_ok()
+    };
+    assert!(trusted_for(&signers, RECORDING_NAMESPACE));
+    assert!(trusted_for(&signers, MANIFEST_NAMESPACE));
     let config = fs::read_to_string(p.etc.join("sealcast.toml")).unwrap();
     for line in [
         "host_id = \"install-test-host\"".to_string(),
@@ -274,6 +284,28 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
         fs::read(p.etc.join("sealcast.toml")).unwrap(),
         config_before
     );
+
+    // A trust file an earlier install-bastion wrote (recordings only) gets the line that
+    // also trusts the key for manifests, once.
+    let old_style = format!(
+        "# kept\ninstall-test-host namespaces=\"sealcast\" {}",
+        key.public().to_openssh("")
+    );
+    fs::write(p.etc.join("allowed_signers"), &old_style).unwrap();
+    assert!(!trusted_for(&old_style, MANIFEST_NAMESPACE));
+    let o = p.install(&[]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains("appended the host key to"),
+        "{}",
+        stdout(&o)
+    );
+    let upgraded = fs::read_to_string(p.etc.join("allowed_signers")).unwrap();
+    assert_eq!(upgraded, format!("{old_style}\n{signers}"));
+    assert!(trusted_for(&upgraded, MANIFEST_NAMESPACE));
+    let o = p.install(&[]);
+    assert!(stdout(&o).contains("nothing to change"), "{}", stdout(&o));
+    fs::write(p.etc.join("allowed_signers"), &signers).unwrap();
 
     // Drift is repaired; the key is never replaced.
     fs::set_permissions(&key_path, Permissions::from_mode(0o644)).unwrap();

@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 use sealcast_config::{
     ConfigError, Installed, CONFIG_FILE_NAME, DEFAULT_CONFIG, DEFAULT_CONFIG_DIR, DEFAULT_SPOOL_DIR,
 };
-use sealcast_signer::{PublicKey, SigningKey, RECORDING_NAMESPACE};
+use sealcast_recorder::sys;
+use sealcast_signer::sshsig::MANIFEST_NAMESPACE;
+use sealcast_signer::{PublicKey, SigningKey, TrustStore, RECORDING_NAMESPACE};
 
 pub use error::InstallError;
 
@@ -62,8 +64,10 @@ pub struct Options {
     /// Spool directory; `None`: `spool_dir` of an existing `sealcast.toml`, else
     /// [`DEFAULT_SPOOL_DIR`].
     pub spool_dir: Option<PathBuf>,
-    /// Host id for a new `sealcast.toml` and the `allowed_signers` principal; `None`:
-    /// `host_id` of an existing `sealcast.toml`, else the host name.
+    /// Host id for a new `sealcast.toml` and the `allowed_signers` principal, sanitized as
+    /// `sealcast record --host-id` does (whitespace becomes `-`); `None`: `host_id` of an
+    /// existing `sealcast.toml`, else the host id `sealcast record` and sealcast-shell write
+    /// by default ([`sys::default_host_id`]).
     pub host_id: Option<String>,
     /// Remove the installed binary and the unchanged default config instead; keys,
     /// `allowed_signers` and recordings are kept.
@@ -248,25 +252,39 @@ fn layout(opts: &Options) -> Result<Layout, InstallError> {
         (None, Some(conf)) => absolute(conf, "spool_dir in sealcast.toml")?,
         (None, None) => PathBuf::from(DEFAULT_SPOOL_DIR),
     };
-    let host_id = match (&opts.host_id, existing.and_then(|c| c.host_id)) {
-        (Some(h), _) => h.trim().to_string(),
-        (None, Some(h)) => h,
-        (None, None) => sealcast_recorder::sys::hostname()
-            .chars()
-            .map(|c| if c.is_whitespace() { '-' } else { c })
-            .collect(),
-    };
-    if host_id.is_empty() || host_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(InstallError::Usage(format!(
-            "host id {host_id:?} must be non-empty without whitespace"
-        )));
-    }
+    let host_id = host_id(opts.host_id.as_deref(), existing.and_then(|c| c.host_id))?;
     Ok(Layout {
         prefix,
         config_dir,
         spool_dir,
         host_id,
     })
+}
+
+/// The host id: `flag` through [`sys::sanitize_host_id`] (as `sealcast record --host-id`),
+/// else the existing config's `host_id` (which sealcast-shell writes as it is), else
+/// [`sys::default_host_id`] (what sealcast-shell writes without one). It is also the
+/// principal of the host key in `allowed_signers`, so it must read back as exactly one
+/// literal principal that matches the host id (SPEC §6): no whitespace or control
+/// characters, no `"`, no pattern characters `,` `*` `?` `!`, no leading `#`.
+fn host_id(flag: Option<&str>, from_config: Option<String>) -> Result<String, InstallError> {
+    let h = match (flag, from_config) {
+        (Some(h), _) => sys::sanitize_host_id(h),
+        (None, Some(h)) => h,
+        (None, None) => sys::default_host_id(),
+    };
+    let literal = !h.is_empty()
+        && !h.starts_with('#')
+        && !h
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "\",*?!".contains(c));
+    if !literal {
+        return Err(InstallError::Usage(format!(
+            "host id {h:?} cannot be an allowed_signers principal: it must be non-empty, \
+             without whitespace, control characters, quotes or the pattern characters , * ? !"
+        )));
+    }
+    Ok(h)
 }
 
 fn absolute(p: &Path, what: &str) -> Result<PathBuf, InstallError> {
@@ -604,41 +622,85 @@ fn ensure_public_key(
     })
 }
 
+/// The `allowed_signers` line that lets `public` sign recordings and manifests for `host`
+/// (SPEC §6, MANIFEST.md §3): `<host> namespaces="sealcast,sealcast-manifest" ssh-ed25519 …`.
+pub fn trust_line(host: &str, public: &PublicKey) -> String {
+    format!(
+        "{host} namespaces=\"{RECORDING_NAMESPACE},{MANIFEST_NAMESPACE}\" {}\n",
+        public.to_openssh("")
+    )
+}
+
+/// Make `allowed_signers` trust the host key for the host id in both namespaces: written
+/// when missing; otherwise [`trust_line`] is appended unless some line already trusts the
+/// key for this host in both (now). A line naming the key with `valid-after` /
+/// `valid-before` is the operator's decision and is left alone (with a warning).
 fn ensure_allowed_signers(
     ctx: &mut Ctx,
     l: &Layout,
     public: &PublicKey,
 ) -> Result<(), InstallError> {
     let path = l.allowed_signers();
-    let key_text = public.to_openssh("");
-    let entry = format!(
-        "{} namespaces=\"{RECORDING_NAMESPACE}\" {key_text}\n",
-        l.host_id
-    );
-    match fs::read_to_string(&path) {
-        Ok(text) => {
-            let blob = key_text.split_whitespace().nth(1).unwrap_or_default();
-            if text
-                .lines()
-                .filter(|line| !line.trim_start().starts_with('#'))
-                .any(|line| line.split_whitespace().any(|w| w == blob))
-            {
-                return ensure_mode(ctx, &path, 0o644, Owner::Ids(0, 0));
-            }
-            ctx.act(format!("append the host key to {}", path.display()), || {
-                append_line(&path, &text, &entry)
-            })
+    let entry = trust_line(&l.host_id, public);
+    let namespaces = format!("{RECORDING_NAMESPACE},{MANIFEST_NAMESPACE}");
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return ctx.act(
+                format!(
+                    "write {} (principal {}, namespaces=\"{namespaces}\")",
+                    path.display(),
+                    l.host_id
+                ),
+                || write_new(&path, entry.as_bytes(), 0o644, Owner::Ids(0, 0)),
+            );
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => ctx.act(
-            format!(
-                "write {} (principal {}, namespaces=\"{RECORDING_NAMESPACE}\")",
-                path.display(),
-                l.host_id
-            ),
-            || write_new(&path, entry.as_bytes(), 0o644, Owner::Ids(0, 0)),
-        ),
-        Err(e) => Err(InstallError::io("reading", &path)(e)),
+        Err(e) => return Err(InstallError::io("reading", &path)(e)),
+    };
+    let store = TrustStore::parse(&text).map_err(|e| {
+        InstallError::Usage(format!(
+            "{}: {e}; fix that line by hand (install-bastion only appends to this file)",
+            path.display()
+        ))
+    })?;
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    let trusted_for = |ns: &str| store.lookup(&public.id(), ns, &l.host_id, now_us).is_ok();
+    if trusted_for(RECORDING_NAMESPACE) && trusted_for(MANIFEST_NAMESPACE) {
+        return ensure_mode(ctx, &path, 0o644, Owner::Ids(0, 0));
     }
+    let blob = entry.split_whitespace().last().unwrap_or_default();
+    let naming: Vec<&str> = text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter(|line| line.split_whitespace().any(|w| w == blob))
+        .collect();
+    if naming
+        .iter()
+        .any(|line| line.contains("valid-after") || line.contains("valid-before"))
+    {
+        ctx.warn(format_args!(
+            "{} limits the host key with valid-after/valid-before and does not trust it for \
+             {} in namespaces \"{namespaces}\" now; left as it is",
+            path.display(),
+            l.host_id
+        ))?;
+        return ensure_mode(ctx, &path, 0o644, Owner::Ids(0, 0));
+    }
+    let why = if naming.is_empty() {
+        String::new()
+    } else {
+        " (the existing line does not let it sign this host's recordings and manifests)".into()
+    };
+    ctx.act(
+        format!(
+            "append the host key to {} (principal {}, namespaces=\"{namespaces}\"){why}",
+            path.display(),
+            l.host_id
+        ),
+        || append_line(&path, &text, &entry),
+    )
 }
 
 #[cfg(test)]
@@ -652,6 +714,50 @@ mod tests {
             packaged,
             sshd_snippet("/usr/local/lib/sealcast/sealcast-shell")
         );
+    }
+
+    #[test]
+    fn host_ids_are_sanitized_as_record_writes_them() {
+        // --host-id: as `sealcast record --host-id` (whitespace becomes '-').
+        assert_eq!(host_id(Some(" bastion 01\t"), None).unwrap(), "bastion-01");
+        assert_eq!(host_id(Some("b1"), Some("b2".into())).unwrap(), "b1");
+        // The existing config's host_id is what sealcast-shell writes.
+        assert_eq!(host_id(None, Some("b2".into())).unwrap(), "b2");
+        // Neither: what sealcast-shell and record write without one.
+        assert_eq!(host_id(None, None).unwrap(), sys::default_host_id());
+        // Not usable as one literal principal.
+        for bad in [
+            "",
+            " ",
+            "bastion-*",
+            "a,b",
+            "!a",
+            "#a",
+            "a\"b",
+            "a\u{1}b",
+            "a?",
+        ] {
+            let e = host_id(Some(bad), None).unwrap_err();
+            assert!(
+                e.is_usage() && e.to_string().contains("principal"),
+                "{bad:?}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_trust_line_trusts_the_key_for_recordings_and_manifests_of_the_host() {
+        let key = SigningKey::generate().unwrap().public();
+        let line = trust_line("bastion-01", &key);
+        let store = TrustStore::parse(&line).unwrap();
+        assert_eq!(store.len(), 1);
+        for ns in [RECORDING_NAMESPACE, MANIFEST_NAMESPACE] {
+            assert!(store.lookup(&key.id(), ns, "bastion-01", 0).is_ok(), "{ns}");
+            assert!(
+                store.lookup(&key.id(), ns, "bastion-02", 0).is_err(),
+                "{ns}"
+            );
+        }
     }
 
     #[test]
