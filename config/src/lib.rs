@@ -61,6 +61,11 @@ pub const DEFAULT_ENV_KEEP: &[&str] = &["TERM", "LANG", "LC_ALL", "TZ"];
 pub const DEFAULT_CHECKPOINT_SECS: u64 = 10;
 /// Default `checkpoint_bytes`, bytes of events (SPEC §5).
 pub const DEFAULT_CHECKPOINT_BYTES: u64 = 64 * 1024;
+/// Largest `checkpoint_bytes` (and `sealcast record --checkpoint-bytes`): 8 MiB, so a data
+/// frame — the events between two checkpoints, plus the event that crosses the limit (under
+/// 1 MiB even for a 64 KiB chunk of control bytes escaped 6×) — stays under the 16 MiB that
+/// readers accept (SPEC §8). A larger value made real sessions unverifiable.
+pub const MAX_CHECKPOINT_BYTES: u64 = 8 << 20;
 
 #[cfg(test)]
 mod tests {
@@ -308,6 +313,20 @@ part_size_mib = 8
         assert!(e.to_string().contains("env_keep"), "{e}");
         let e = Config::parse("checkpoint_secs = 0", Path::new("f")).unwrap_err();
         assert!(e.to_string().contains("checkpoint_secs"), "{e}");
+        for bad in [MAX_CHECKPOINT_BYTES + 1, 32 << 20, 0] {
+            let e = Config::parse(&format!("checkpoint_bytes = {bad}"), Path::new("/e/s.toml"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(
+                e,
+                "configuration error: /e/s.toml: checkpoint_bytes: must be 1 to 8388608 (a data \
+                 frame holds the events between two checkpoints, and readers refuse frames \
+                 over 16 MiB, SPEC §8)"
+            );
+        }
+        let c = Config::parse("checkpoint_bytes = 8388608", Path::new("f")).unwrap();
+        assert_eq!(c.checkpoint_bytes, MAX_CHECKPOINT_BYTES);
+        assert!(MAX_CHECKPOINT_BYTES + (1 << 20) < sealcast_format::MAX_FRAME_CONTENT as u64);
         // The [upload] table: unknown keys and bad values, with file and line.
         let e = Config::parse(
             "[upload]\nto = \"s3://rec/pfx\"\nbukket = \"x\"\n",

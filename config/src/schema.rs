@@ -10,6 +10,7 @@ use crate::load::ConfigError;
 use crate::{
     DEFAULT_CHECKPOINT_BYTES, DEFAULT_CHECKPOINT_SECS, DEFAULT_ENV_KEEP, DEFAULT_KEY, DEFAULT_PATH,
     DEFAULT_RSYNC, DEFAULT_SCP, DEFAULT_SFTP_SERVER, DEFAULT_SHELL, DEFAULT_SPOOL_DIR,
+    MAX_CHECKPOINT_BYTES,
 };
 
 /// What happens to file transfers (scp, sftp, rsync; SPEC §2.3, §10.1).
@@ -71,7 +72,8 @@ pub struct Config {
     /// A signed checkpoint at least every this many seconds while events arrive (1 to
     /// 1,000,000). Default 10.
     pub checkpoint_secs: u64,
-    /// A signed checkpoint after this many bytes of events. Default 65536.
+    /// A signed checkpoint after this many bytes of events: 1 to [`MAX_CHECKPOINT_BYTES`]
+    /// (8 MiB). Default 65536.
     pub checkpoint_bytes: u64,
     /// The sftp server binary that sshd's `internal-sftp` maps to; the only sftp server run
     /// as a transfer (SPEC §10.1). Default `/usr/lib/openssh/sftp-server`.
@@ -167,8 +169,14 @@ impl Config {
         if self.checkpoint_secs == 0 || self.checkpoint_secs > 1_000_000 {
             return Err(bad("checkpoint_secs", "must be 1 to 1000000 seconds"));
         }
-        if self.checkpoint_bytes == 0 {
-            return Err(bad("checkpoint_bytes", "must be positive"));
+        if self.checkpoint_bytes == 0 || self.checkpoint_bytes > MAX_CHECKPOINT_BYTES {
+            return Err(bad(
+                "checkpoint_bytes",
+                &format!(
+                    "must be 1 to {MAX_CHECKPOINT_BYTES} (a data frame holds the events between \
+                     two checkpoints, and readers refuse frames over 16 MiB, SPEC §8)"
+                ),
+            ));
         }
         if self.path.is_empty() {
             return Err(bad("path", "must not be empty"));
