@@ -103,8 +103,11 @@
 //! With `fail_closed = false` the session runs anyway, after
 //! `sealcast: warning: recording unavailable (<reason>); session NOT recorded` or, mid-session,
 //! `sealcast: warning: recording failed (<reason>); the session continues UNRECORDED`.
-//! `--check-config` prints `sealcast-shell: configuration OK (...)` and exits 0, or 1 with
-//! a `configuration error` line.
+//! `--check-config` checks the configuration, the key, the spool directory and that each
+//! transfer program (`scp_path`, `rsync_path`, `sftp_server`) passes the trusted-path check a
+//! transfer gets before it runs (one that is not installed is a warning); it prints
+//! `sealcast-shell: configuration OK (...)` and exits 0, or 1 with a `configuration error`
+//! line.
 
 pub mod classify;
 pub mod env;

@@ -129,7 +129,7 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
         }
     };
     if inv.check_config {
-        return check_config(&cfg, cfg_path.as_deref());
+        return check_config(&cfg, cfg_path.as_deref(), &privs.trusted_owners());
     }
     if !privs.setuid() {
         info!("not installed set-uid: running unprivileged (no user switch)");
@@ -191,8 +191,11 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
 }
 
 /// `--check-config`: the configuration parsed; the key loads; the spool directory is a
-/// directory this process can write to.
-fn check_config(cfg: &Config, path: Option<&Path>) -> u8 {
+/// directory this process can write to; each transfer program (`scp_path`, `rsync_path`,
+/// `sftp_server`) passes the trusted-path check that sessions apply before running one
+/// (SPEC §10.1) — one that is not installed is only a warning (its transfers fail), since
+/// only `owners` could create it where every directory on the way is theirs.
+fn check_config(cfg: &Config, path: Option<&Path>, owners: &[u32]) -> u8 {
     let from = path
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| format!("{} absent, defaults", sealcast_config::DEFAULT_CONFIG));
@@ -209,6 +212,26 @@ fn check_config(cfg: &Config, path: Option<&Path>) -> u8 {
             cfg.spool_dir().display()
         ));
         return EXIT_FAILURE;
+    }
+    for (key, program) in [
+        ("scp_path", &cfg.scp_path),
+        ("rsync_path", &cfg.rsync_path),
+        ("sftp_server", &cfg.sftp_server),
+    ] {
+        match sealcast_config::check_trusted_path(program, owners) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => say(&format!(
+                "sealcast-shell: warning: {key} {}: not installed ({e}); these transfers will fail",
+                program.display()
+            )),
+            Err(e) => {
+                say(&format!(
+                    "sealcast: configuration error: {key} {}: not a trusted program: {e}",
+                    program.display()
+                ));
+                return EXIT_FAILURE;
+            }
+        }
     }
     println!(
         "sealcast-shell: configuration OK ({from}); key {}; spool {}",

@@ -989,6 +989,57 @@ fn check_config_reports_key_and_spool() {
     assert!(out.contains(&b.spool.display().to_string()), "{out}");
 }
 
+#[test]
+fn check_config_checks_the_transfer_programs() {
+    // A transfer program the user could replace: refused at run time (not a trusted
+    // program), so --check-config must not call the configuration OK.
+    let b = Bastion::new("");
+    let open = b.path("open");
+    fs::create_dir(&open).unwrap();
+    chmod(&open, 0o777);
+    let scp = open.join("scp");
+    fs::copy("/usr/bin/scp", &scp).unwrap();
+    chmod(&scp, 0o755);
+    let check = |b: &Bastion| {
+        Command::new(bin())
+            .arg("--config")
+            .arg(&b.config)
+            .arg("--check-config")
+            .output()
+            .unwrap()
+    };
+    for key in ["scp_path", "rsync_path", "sftp_server"] {
+        b.write_config(&format!("{key} = {scp:?}\n"));
+        let o = check(&b);
+        assert_eq!(o.status.code(), Some(1), "{key}: {o:?}");
+        let err = text(&o.stderr);
+        assert_eq!(
+            err,
+            format!(
+                "sealcast: configuration error: {key} {0}: not a trusted program: {1} is \
+                 group- or world-writable (mode 0777)\n",
+                scp.display(),
+                open.display()
+            )
+        );
+        assert_eq!(text(&o.stdout), "");
+    }
+    // One that is not installed, in trusted directories: only a warning.
+    let missing = b.path("no-rsync");
+    b.write_config(&format!("rsync_path = {missing:?}\n"));
+    let o = check(&b);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "sealcast-shell: warning: rsync_path {}: not installed (",
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(text(&o.stdout).starts_with("sealcast-shell: configuration OK ("));
+}
+
 // ---------------------------------------------------------------------------------------
 // Nesting and signals
 
