@@ -1,8 +1,9 @@
 //! `sealcast install-bastion` as root under a temp prefix/config/spool: what it creates and
 //! with which owners and modes, that a second run changes nothing, that it repairs drifted
-//! modes and a replaced binary but never a key, `--dry-run`, the not-root error, and
-//! `--uninstall` (binary and unchanged config removed; keys, trust file and recordings kept;
-//! refusal while a user's login shell is the binary; `--purge`).
+//! modes and a replaced binary but never a key, `--dry-run`, the not-root error, `--users` and
+//! `--group` (their login shell becomes the binary), and `--uninstall` (binary and unchanged
+//! config removed; keys, trust file and recordings kept; refusal while a user's login shell
+//! is the binary; `--purge`).
 //!
 //! Does not need sealcast-shell: it installs a copy of /bin/true in its place. Shares the
 //! bastion tests' lock because it may create and delete the `sealcast` system user.
@@ -64,18 +65,24 @@ impl Paths {
 }
 
 /// Removes the base dir and, when this test created them, the `sealcast` user/group, and
-/// the helper user, even when an assertion fails.
+/// the helper users and group, even when an assertion fails.
 struct Cleanup {
     base: PathBuf,
     created_service_user: bool,
-    extra_user: Option<String>,
+    extra_users: Vec<String>,
+    extra_group: Option<String>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Some(u) = self.extra_user.take() {
+        for u in self.extra_users.drain(..) {
             if user_exists(&u) {
                 let _ = Command::new("userdel").arg("--remove").arg(&u).status();
+            }
+        }
+        if let Some(g) = self.extra_group.take() {
+            if group_exists(&g) {
+                let _ = Command::new("groupdel").arg(&g).status();
             }
         }
         if self.created_service_user && user_exists("sealcast") {
@@ -119,7 +126,8 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
     let mut cleanup = Cleanup {
         base: base.clone(),
         created_service_user: !user_exists("sealcast"),
-        extra_user: None,
+        extra_users: Vec::new(),
+        extra_group: None,
     };
     let p = Paths {
         prefix: base.join("prefix"),
@@ -339,22 +347,90 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
     let evidence = p.spool.join("0123456789abcdef0123456789abcdef.cast.zst");
     fs::write(&evidence, b"evidence").unwrap();
 
-    // Uninstall refuses while a user logs in through the binary.
+    // --users and --group: the recorded users' login shell becomes the binary (sealcast-shell
+    // refuses sessions of users whose login shell is anything else), once.
+    let login_shell = |user: &str| {
+        let o = Command::new("getent")
+            .args(["passwd", user])
+            .output()
+            .unwrap();
+        stdout(&o)
+            .trim_end()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     let helper = format!("scinst{}", std::process::id());
-    let o = Command::new("useradd")
-        .args(["--no-create-home", "--shell"])
-        .arg(p.bin())
-        .arg(&helper)
-        .output()
-        .unwrap();
+    let grouped = format!("scinsg{}", std::process::id());
+    let group = format!("scinsgrp{}", std::process::id());
+    cleanup.extra_group = Some(group.clone());
+    let o = Command::new("groupadd").arg(&group).output().unwrap();
     assert!(o.status.success(), "{o:?}");
-    cleanup.extra_user = Some(helper.clone());
+    for (user, extra) in [(&helper, vec![]), (&grouped, vec!["--gid", group.as_str()])] {
+        let o = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/bin/bash"])
+            .args(extra)
+            .arg(user)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        cleanup.extra_users.push(user.clone());
+    }
+    let bin = p.bin().display().to_string();
+    let o = p.install(&["--users", &helper, "--dry-run"]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains(&format!(
+            "would set the login shell of {helper} to {bin} (was /bin/bash)"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(login_shell(&helper), "/bin/bash");
+    let o = p.install(&["--users", &helper, "--group", &group]);
+    assert!(o.status.success());
+    for user in [&helper, &grouped] {
+        assert!(
+            stdout(&o).contains(&format!(
+                "set the login shell of {user} to {bin} (was /bin/bash)"
+            )),
+            "{}",
+            stdout(&o)
+        );
+        assert_eq!(login_shell(user), bin);
+    }
+    assert!(
+        stdout(&o).contains(&format!("recorded users of group {group}: {grouped} ")),
+        "{}",
+        stdout(&o)
+    );
+    let o = p.install(&["--users", &helper, "--group", &group]);
+    assert!(stdout(&o).contains("nothing to change"), "{}", stdout(&o));
+    let root_shell = login_shell("root");
+    for bad in [
+        vec!["--users", "root"],
+        vec!["--users", "sealcast"],
+        vec!["--users", "no-such-user-x"],
+    ] {
+        let o = p.install(&bad);
+        assert_eq!(o.status.code(), Some(3), "{bad:?}");
+    }
+    assert_eq!(
+        login_shell("root"),
+        root_shell,
+        "root's login shell changed"
+    );
+
+    // Uninstall refuses while a user logs in through the binary.
     let o = p.install(&["--uninstall"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains(&helper));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&grouped));
     assert!(p.bin().exists(), "refused uninstall removed the binary");
-    let _ = Command::new("userdel").arg(&helper).status();
-    cleanup.extra_user = None;
+    for user in cleanup.extra_users.drain(..) {
+        let _ = Command::new("userdel").arg(&user).status();
+    }
 
     // Uninstall with the default config: binary and config go, evidence stays.
     let o = p.install(&["--uninstall", "--dry-run"]);

@@ -169,14 +169,17 @@ mod tests {
         let example: toml::Table =
             toml::from_str(include_str!("../../shell/sealcast.toml.example")).unwrap();
         // Every top-level key the example documents (it documents all of them), none of the
-        // other programs' tables.
+        // other programs' tables — except the unsafe allow_foreign_login_shell, which the
+        // default file does not offer (and whose absence keeps the text of earlier default
+        // files, which uninstall compares byte for byte).
         let keys = |t: &toml::Table| -> Vec<String> {
             t.iter()
-                .filter(|(_, v)| !v.is_table())
+                .filter(|(k, v)| !v.is_table() && *k != "allow_foreign_login_shell")
                 .map(|(k, _)| k.clone())
                 .collect()
         };
         assert_eq!(keys(&rendered), keys(&example));
+        assert!(example.contains_key("allow_foreign_login_shell"));
         assert_eq!(rendered.len(), keys(&rendered).len(), "{text}");
         // Each key has a comment right above it (or above its group).
         let lines: Vec<&str> = text.lines().collect();
@@ -218,6 +221,7 @@ scp_path = "/opt/scp"
 rsync_path = "/opt/rsync"
 env_keep = ["TERM", "LC_*"]
 path = "/bin"
+allow_foreign_login_shell = true
 
 [upload]
 to = "s3://b/p"
@@ -233,6 +237,7 @@ part_size_mib = 8
         assert_eq!(c.transfer_policy, TransferPolicy::Deny);
         assert!(!c.fail_closed && c.capture_input);
         assert!(c.keeps("LC_TIME") && c.keeps("TERM") && !c.keeps("TERMINFO"));
+        assert!(c.allow_foreign_login_shell);
         assert_eq!(
             (&c.scp_path, &c.rsync_path, &c.sftp_server),
             (

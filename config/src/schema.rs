@@ -89,6 +89,12 @@ pub struct Config {
     pub env_keep: Vec<String>,
     /// `PATH` of the session. Default `/usr/local/bin:/usr/bin:/bin`.
     pub path: String,
+    /// **Unsafe.** Run sessions even when the user's login shell (passwd) is not this
+    /// sealcast-shell. Default `false`: such sessions are refused, because with ForceCommand
+    /// alone sshd runs `<login shell> -c <ForceCommand>`, and the login shell may first run
+    /// files the user controls (Debian's bash sources `~/.bashrc`, zsh `~/.zshenv`), unrecorded
+    /// (SPEC §10.2). `true` accepts that hole, for setups that cannot change login shells.
+    pub allow_foreign_login_shell: bool,
     /// The `[upload]` table: settings of `sealcast upload`.
     pub upload: Upload,
     /// `[db.<name>]` tables: targets of the database proxy, kept as raw TOML (accepted, not
@@ -116,6 +122,7 @@ impl Default for Config {
             rsync_path: DEFAULT_RSYNC.into(),
             env_keep: DEFAULT_ENV_KEEP.iter().map(|s| s.to_string()).collect(),
             path: DEFAULT_PATH.into(),
+            allow_foreign_login_shell: false,
             upload: Upload::default(),
             db: BTreeMap::new(),
             index: None,

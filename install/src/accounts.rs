@@ -77,6 +77,26 @@ pub fn users_with_shell(shell: &Path) -> Result<Vec<String>, InstallError> {
         .collect())
 }
 
+/// The members of group `name`: the users listed in its entry and, from `/etc/passwd`, the
+/// users whose primary group it is; sorted, without duplicates.
+///
+/// # Errors
+/// [`InstallError::Usage`] when there is no such group; lookup and read errors.
+pub fn group_members(name: &str) -> Result<Vec<String>, InstallError> {
+    let g = group(name)?
+        .ok_or_else(|| InstallError::Usage(format!("--group {name}: no such group")))?;
+    let mut members = g.mem.clone();
+    members.extend(
+        passwd_entries()?
+            .into_iter()
+            .filter(|(_, gid, _)| *gid == g.gid.as_raw())
+            .map(|(user, _, _)| user),
+    );
+    members.sort();
+    members.dedup();
+    Ok(members)
+}
+
 /// Run `tool args…`; its standard error becomes the error message when it fails.
 ///
 /// # Errors

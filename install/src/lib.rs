@@ -38,7 +38,7 @@ use sealcast_signer::{PublicKey, SigningKey, TrustStore, RECORDING_NAMESPACE};
 
 pub use error::InstallError;
 
-use accounts::{group_gid, run_tool, user_uid, users_with_shell};
+use accounts::{group_gid, group_members, run_tool, user, user_uid, users_with_shell};
 use steps::{
     append_line, chown_tree, ensure_dir, ensure_mode, install_binary, is_empty_dir, only_entry_is,
     owned_by_service, warn_writable_parents, write_new, Ctx, Ids, Owner,
@@ -72,6 +72,12 @@ pub struct Options {
     /// Remove the installed binary and the unchanged default config instead; keys,
     /// `allowed_signers` and recordings are kept.
     pub uninstall: bool,
+    /// Users to record: their login shell becomes the installed sealcast-shell (which refuses
+    /// sessions of users whose login shell is anything else). Install only.
+    pub users: Vec<String>,
+    /// A group whose members are recorded like [`Options::users`]: those listed in its entry
+    /// and those whose primary group it is, at the time of the run. Install only.
+    pub group: Option<String>,
     /// With `uninstall`: also delete the `sealcast` user and group (kept files are handed to
     /// root first, so a future account that reuses the id cannot read them).
     pub purge: bool,
@@ -90,6 +96,8 @@ impl Default for Options {
             config_dir: DEFAULT_CONFIG_DIR.into(),
             spool_dir: None,
             host_id: None,
+            users: Vec::new(),
+            group: None,
             uninstall: false,
             purge: false,
             force: false,
@@ -211,9 +219,15 @@ pub fn run(opts: &Options, out: &mut dyn Write, warn: &mut dyn Write) -> Result<
     let layout = layout(opts)?;
     let mut ctx = Ctx::new(opts.dry_run, out, warn);
     if opts.uninstall {
+        if !opts.users.is_empty() || opts.group.is_some() {
+            return Err(InstallError::Usage(
+                "--users and --group are for installing, not with --uninstall".into(),
+            ));
+        }
         uninstall(&mut ctx, &layout, opts)
     } else {
-        install(&mut ctx, &layout, opts)
+        let recorded = recorded_users(&mut ctx, opts)?;
+        install(&mut ctx, &layout, opts, &recorded)
     }
 }
 
@@ -307,7 +321,72 @@ fn absolute(p: &Path, what: &str) -> Result<PathBuf, InstallError> {
     Ok(abs)
 }
 
-fn install(ctx: &mut Ctx, l: &Layout, opts: &Options) -> Result<(), InstallError> {
+/// A user to record and their current login shell.
+struct Recorded {
+    name: String,
+    shell: PathBuf,
+    /// A member of [`Options::group`].
+    in_group: bool,
+}
+
+/// The users of [`Options::users`] and the members of [`Options::group`], checked before
+/// anything changes: each must exist; root and the service user are refused by name and
+/// skipped (with a warning) as group members — a broken sealcast-shell must not lock root
+/// out, and the service user must never log in.
+fn recorded_users(ctx: &mut Ctx, opts: &Options) -> Result<Vec<Recorded>, InstallError> {
+    let mut names: Vec<(String, bool)> = opts.users.iter().map(|u| (u.clone(), true)).collect();
+    if let Some(g) = &opts.group {
+        let members = group_members(g)?;
+        if members.is_empty() {
+            ctx.warn(format_args!(
+                "group {g} has no members; no login shell changed for it"
+            ))?;
+        }
+        names.extend(members.into_iter().map(|u| (u, false)));
+    }
+    let mut out: Vec<Recorded> = Vec::new();
+    for (name, named) in names {
+        if let Some(r) = out.iter_mut().find(|r| r.name == name) {
+            r.in_group |= !named;
+            continue;
+        }
+        let u = user(&name)?
+            .ok_or_else(|| InstallError::Usage(format!("--users {name}: no such user")))?;
+        let why_not = if u.uid.is_root() {
+            Some("a broken sealcast-shell would lock root out")
+        } else if name == SYSTEM_USER {
+            Some("the service user never logs in")
+        } else {
+            None
+        };
+        match why_not {
+            Some(why) if named => {
+                return Err(InstallError::Usage(format!(
+                    "--users {name}: refusing to make sealcast-shell its login shell ({why})"
+                )))
+            }
+            Some(why) => {
+                ctx.warn(format_args!(
+                    "group member {name} skipped: sealcast-shell is not made its login shell \
+                     ({why})"
+                ))?;
+            }
+            None => out.push(Recorded {
+                name,
+                shell: u.shell,
+                in_group: !named,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn install(
+    ctx: &mut Ctx,
+    l: &Layout,
+    opts: &Options,
+    recorded: &[Recorded],
+) -> Result<(), InstallError> {
     let source = match &opts.shell_binary {
         Some(p) => p.clone(),
         None => std::env::current_exe()
@@ -396,6 +475,39 @@ fn install(ctx: &mut Ctx, l: &Layout, opts: &Options) -> Result<(), InstallError
     warn_writable_parents(ctx, &l.shell_bin())?;
     warn_writable_parents(ctx, &l.config())?;
 
+    // 5. The recorded users' login shell: sealcast-shell refuses anything else.
+    let bin = l.shell_bin();
+    for r in recorded {
+        if r.shell == bin {
+            continue;
+        }
+        let bin_text = bin.display().to_string();
+        ctx.act(
+            format!(
+                "set the login shell of {} to {bin_text} (was {})",
+                r.name,
+                r.shell.display()
+            ),
+            || run_tool("usermod", &["--shell", &bin_text, &r.name]),
+        )?;
+    }
+    if let Some(g) = &opts.group {
+        let names: Vec<&str> = recorded
+            .iter()
+            .filter(|r| r.in_group)
+            .map(|r| r.name.as_str())
+            .collect();
+        ctx.say(format_args!(
+            "recorded users of group {g}: {} (users who join it later need \
+             `install-bastion --group {g}` again, or usermod -s)",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))?;
+    }
+
     if ctx.changes == 0 {
         ctx.say("nothing to change: the bastion install is complete")?;
     }
@@ -410,10 +522,10 @@ fn print_next_steps(ctx: &mut Ctx, l: &Layout) -> Result<(), InstallError> {
     ctx.say("# --- end of snippet ---")?;
     ctx.say("")?;
     ctx.say(
-        "Also make sealcast-shell the login shell of every recorded user. With ForceCommand \
-         alone, sshd runs `<login shell> -c <ForceCommand>`, and Debian's bash first sources \
-         ~/.bashrc, which the user controls and which can exec something else before any \
-         recording starts:",
+        "Every recorded user's login shell must be sealcast-shell (--users and --group set \
+         it): with ForceCommand alone, sshd runs `<login shell> -c <ForceCommand>`, and \
+         Debian's bash first sources ~/.bashrc, which the user controls and which runs before \
+         any recording starts, so sealcast-shell refuses those sessions. For other users:",
     )?;
     ctx.say(format_args!("    usermod -s {} USER", bin.display()))?;
     ctx.say(format_args!(

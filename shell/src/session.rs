@@ -6,6 +6,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use sealcast_config::{Config, Source, TransferPolicy};
@@ -143,6 +144,31 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
         error!(target: AUDIT, uid = privs.user, "no passwd entry; session refused");
         return EXIT_FAILURE;
     };
+    if !login_shell_is_this_binary(&pw.shell) {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "sealcast-shell".into());
+        let shell = printable(pw.shell.as_os_str());
+        if cfg.allow_foreign_login_shell {
+            warn!(target: AUDIT, user = %pw.name, login_shell = %shell,
+                  "login shell {shell} is not this sealcast-shell ({exe}); session allowed by \
+                   allow_foreign_login_shell (UNSAFE: the login shell may have run the user's \
+                   files unrecorded before sealcast-shell started)");
+        } else {
+            say(&format!(
+                "sealcast: session refused: the login shell of {} is {shell}, not sealcast-shell \
+                 ({exe}); this setup cannot be recorded",
+                pw.name
+            ));
+            error!(target: AUDIT, user = %pw.name, login_shell = %shell,
+                   "session refused: login shell {shell} is not this sealcast-shell ({exe}): \
+                    with ForceCommand alone sshd runs `{shell} -c <ForceCommand>`, which may run \
+                    the user's files (~/.bashrc, ~/.zshenv) unrecorded before sealcast-shell \
+                    starts; make it the login shell (usermod -s {exe} {}) or set \
+                    allow_foreign_login_shell", pw.name);
+            return EXIT_FAILURE;
+        }
+    }
     let user = User {
         name: pw.name,
         home: pw.home,
@@ -239,6 +265,21 @@ fn check_config(cfg: &Config, path: Option<&Path>, owners: &[u32]) -> u8 {
         cfg.spool_dir().display()
     );
     0
+}
+
+/// Whether `shell` (the user's passwd login shell) is the file this process runs: the same
+/// device and inode as `/proc/self/exe`, symbolic links followed. When it is, sshd started
+/// sealcast-shell itself (directly, or with `-c <ForceCommand>`), so nothing of the user's
+/// ran first; when it is not — ForceCommand through another login shell — the login shell
+/// may already have run files the user controls, unrecorded (SPEC §10.2). Anything that
+/// cannot be checked (an empty or missing shell) counts as not this binary.
+fn login_shell_is_this_binary(shell: &Path) -> bool {
+    match (fs::metadata("/proc/self/exe"), fs::metadata(shell)) {
+        (Ok(me), Ok(s)) => {
+            !shell.as_os_str().is_empty() && me.dev() == s.dev() && me.ino() == s.ino()
+        }
+        _ => false,
+    }
 }
 
 fn writable_dir(dir: &Path) -> io::Result<()> {

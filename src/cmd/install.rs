@@ -34,6 +34,19 @@ pub struct InstallBastionArgs {
     /// an existing sealcast.toml, else the host name).
     #[arg(long, value_name = "ID")]
     pub host_id: Option<String>,
+    /// Users to record (comma-separated or repeated): their login shell becomes the installed
+    /// sealcast-shell, which refuses sessions of users whose login shell is anything else.
+    #[arg(
+        long,
+        value_name = "USER",
+        value_delimiter = ',',
+        conflicts_with = "uninstall"
+    )]
+    pub users: Vec<String>,
+    /// Record the members of this group (listed in it, or with it as primary group) like
+    /// --users. Users who join it later need another run (or usermod -s).
+    #[arg(long, value_name = "GROUP", conflicts_with = "uninstall")]
+    pub group: Option<String>,
     /// Remove the installed binary and the unchanged default config; keys, allowed_signers
     /// and recordings are kept.
     #[arg(long)]
@@ -64,6 +77,8 @@ pub fn run(a: InstallBastionArgs) -> Result<u8> {
         config_dir: a.config_dir,
         spool_dir: a.spool_dir,
         host_id: a.host_id,
+        users: a.users,
+        group: a.group,
         uninstall: a.uninstall,
         purge: a.purge,
         force: a.force,
