@@ -173,8 +173,13 @@ fn ssh_latency_and_throughput() {
     }
     let bytes = env_num("SSH_BENCH_BYTES", 200_000_000);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    // The plain port must run bash without sealcast-shell, so the user keeps bash as login
+    // shell; sealcast-shell then needs the (unsafe) allow_foreign_login_shell to run the
+    // ForceCommand port's sessions. The recording path measured is the same.
     let b = Bastion::with(Options {
         plain_port: true,
+        login_shell: false,
+        config: vec![("allow_foreign_login_shell".into(), "true".into())],
         ..Options::default()
     });
 

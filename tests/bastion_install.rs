@@ -1,8 +1,9 @@
 //! `sealcast install-bastion` as root under a temp prefix/config/spool: what it creates and
 //! with which owners and modes, that a second run changes nothing, that it repairs drifted
-//! modes and a replaced binary but never a key, `--dry-run`, the not-root error, and
-//! `--uninstall` (binary and unchanged config removed; keys, trust file and recordings kept;
-//! refusal while a user's login shell is the binary; `--purge`).
+//! modes and a replaced binary but never a key, `--dry-run`, the not-root error, `--users` and
+//! `--group` (their login shell becomes the binary), and `--uninstall` (binary and unchanged
+//! config removed; keys, trust file and recordings kept; refusal while a user's login shell
+//! is the binary; `--purge`).
 //!
 //! Does not need sealcast-shell: it installs a copy of /bin/true in its place. Shares the
 //! bastion tests' lock because it may create and delete the `sealcast` system user.
@@ -18,7 +19,8 @@ use bastion::harness::{
     chain_is_root_only, group_exists, id_of, require_root, sealcast_bin, secure_base, user_exists,
     GlobalLock,
 };
-use sealcast_signer::{PublicKey, SigningKey, TrustStore};
+use sealcast_signer::sshsig::MANIFEST_NAMESPACE;
+use sealcast_signer::{PublicKey, SigningKey, TrustStore, RECORDING_NAMESPACE};
 
 struct Paths {
     prefix: PathBuf,
@@ -63,18 +65,24 @@ impl Paths {
 }
 
 /// Removes the base dir and, when this test created them, the `sealcast` user/group, and
-/// the helper user, even when an assertion fails.
+/// the helper users and group, even when an assertion fails.
 struct Cleanup {
     base: PathBuf,
     created_service_user: bool,
-    extra_user: Option<String>,
+    extra_users: Vec<String>,
+    extra_group: Option<String>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        if let Some(u) = self.extra_user.take() {
+        for u in self.extra_users.drain(..) {
             if user_exists(&u) {
                 let _ = Command::new("userdel").arg("--remove").arg(&u).status();
+            }
+        }
+        if let Some(g) = self.extra_group.take() {
+            if group_exists(&g) {
+                let _ = Command::new("groupdel").arg(&g).status();
             }
         }
         if self.created_service_user && user_exists("sealcast") {
@@ -118,7 +126,8 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
     let mut cleanup = Cleanup {
         base: base.clone(),
         created_service_user: !user_exists("sealcast"),
-        extra_user: None,
+        extra_users: Vec::new(),
+        extra_group: None,
     };
     let p = Paths {
         prefix: base.join("prefix"),
@@ -198,11 +207,20 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
     assert_eq!(
         signers,
         format!(
-            "install-test-host namespaces=\"sealcast\" {}\n",
+            "install-test-host namespaces=\"sealcast,sealcast-manifest\" {}\n",
             key.public().to_openssh("")
         )
     );
-    TrustStore::parse(&signers).expect("allowed_signers parses");
+    // The host key signs this host's recordings and its bucket manifests (SPEC §6,
+    // MANIFEST.md §3), so bucket verify does not call them UNTRUSTED_KEY.
+    let trusted_for = |text: &str, ns: &str| {
+        TrustStore::parse(text)
+            .expect("allowed_signers parses")
+            .lookup(&key.public().id(), ns, "install-test-host", 0)
+            .is_ok()
+    };
+    assert!(trusted_for(&signers, RECORDING_NAMESPACE));
+    assert!(trusted_for(&signers, MANIFEST_NAMESPACE));
     let config = fs::read_to_string(p.etc.join("sealcast.toml")).unwrap();
     for line in [
         "host_id = \"install-test-host\"".to_string(),
@@ -275,6 +293,28 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
         config_before
     );
 
+    // A trust file an earlier install-bastion wrote (recordings only) gets the line that
+    // also trusts the key for manifests, once.
+    let old_style = format!(
+        "# kept\ninstall-test-host namespaces=\"sealcast\" {}",
+        key.public().to_openssh("")
+    );
+    fs::write(p.etc.join("allowed_signers"), &old_style).unwrap();
+    assert!(!trusted_for(&old_style, MANIFEST_NAMESPACE));
+    let o = p.install(&[]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains("appended the host key to"),
+        "{}",
+        stdout(&o)
+    );
+    let upgraded = fs::read_to_string(p.etc.join("allowed_signers")).unwrap();
+    assert_eq!(upgraded, format!("{old_style}\n{signers}"));
+    assert!(trusted_for(&upgraded, MANIFEST_NAMESPACE));
+    let o = p.install(&[]);
+    assert!(stdout(&o).contains("nothing to change"), "{}", stdout(&o));
+    fs::write(p.etc.join("allowed_signers"), &signers).unwrap();
+
     // Drift is repaired; the key is never replaced.
     fs::set_permissions(&key_path, Permissions::from_mode(0o644)).unwrap();
     fs::set_permissions(&p.spool, Permissions::from_mode(0o777)).unwrap();
@@ -307,22 +347,90 @@ fn install_bastion_is_idempotent_and_uninstall_keeps_evidence() {
     let evidence = p.spool.join("0123456789abcdef0123456789abcdef.cast.zst");
     fs::write(&evidence, b"evidence").unwrap();
 
-    // Uninstall refuses while a user logs in through the binary.
+    // --users and --group: the recorded users' login shell becomes the binary (sealcast-shell
+    // refuses sessions of users whose login shell is anything else), once.
+    let login_shell = |user: &str| {
+        let o = Command::new("getent")
+            .args(["passwd", user])
+            .output()
+            .unwrap();
+        stdout(&o)
+            .trim_end()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_string()
+    };
     let helper = format!("scinst{}", std::process::id());
-    let o = Command::new("useradd")
-        .args(["--no-create-home", "--shell"])
-        .arg(p.bin())
-        .arg(&helper)
-        .output()
-        .unwrap();
+    let grouped = format!("scinsg{}", std::process::id());
+    let group = format!("scinsgrp{}", std::process::id());
+    cleanup.extra_group = Some(group.clone());
+    let o = Command::new("groupadd").arg(&group).output().unwrap();
     assert!(o.status.success(), "{o:?}");
-    cleanup.extra_user = Some(helper.clone());
+    for (user, extra) in [(&helper, vec![]), (&grouped, vec!["--gid", group.as_str()])] {
+        let o = Command::new("useradd")
+            .args(["--no-create-home", "--shell", "/bin/bash"])
+            .args(extra)
+            .arg(user)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{o:?}");
+        cleanup.extra_users.push(user.clone());
+    }
+    let bin = p.bin().display().to_string();
+    let o = p.install(&["--users", &helper, "--dry-run"]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains(&format!(
+            "would set the login shell of {helper} to {bin} (was /bin/bash)"
+        )),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(login_shell(&helper), "/bin/bash");
+    let o = p.install(&["--users", &helper, "--group", &group]);
+    assert!(o.status.success());
+    for user in [&helper, &grouped] {
+        assert!(
+            stdout(&o).contains(&format!(
+                "set the login shell of {user} to {bin} (was /bin/bash)"
+            )),
+            "{}",
+            stdout(&o)
+        );
+        assert_eq!(login_shell(user), bin);
+    }
+    assert!(
+        stdout(&o).contains(&format!("recorded users of group {group}: {grouped} ")),
+        "{}",
+        stdout(&o)
+    );
+    let o = p.install(&["--users", &helper, "--group", &group]);
+    assert!(stdout(&o).contains("nothing to change"), "{}", stdout(&o));
+    let root_shell = login_shell("root");
+    for bad in [
+        vec!["--users", "root"],
+        vec!["--users", "sealcast"],
+        vec!["--users", "no-such-user-x"],
+    ] {
+        let o = p.install(&bad);
+        assert_eq!(o.status.code(), Some(3), "{bad:?}");
+    }
+    assert_eq!(
+        login_shell("root"),
+        root_shell,
+        "root's login shell changed"
+    );
+
+    // Uninstall refuses while a user logs in through the binary.
     let o = p.install(&["--uninstall"]);
     assert_eq!(o.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&o.stderr).contains(&helper));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&grouped));
     assert!(p.bin().exists(), "refused uninstall removed the binary");
-    let _ = Command::new("userdel").arg(&helper).status();
-    cleanup.extra_user = None;
+    for user in cleanup.extra_users.drain(..) {
+        let _ = Command::new("userdel").arg(&user).status();
+    }
 
     // Uninstall with the default config: binary and config go, evidence stays.
     let o = p.install(&["--uninstall", "--dry-run"]);

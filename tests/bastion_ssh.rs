@@ -929,19 +929,50 @@ fn hostile_bashrc_cannot_run_an_unrecorded_command() {
     if !require("hostile_bashrc_cannot_run_an_unrecorded_command") {
         return;
     }
-    // Measured first, for the record: ForceCommand alone, bash as the login shell.
+    // ForceCommand alone, bash as the login shell: sshd runs `bash -c <ForceCommand>`, and
+    // Debian's bash sources ~/.bashrc first (SSH_SOURCE_BASHRC), unrecorded — a hostile one
+    // could exec anything instead. That setup cannot be recorded, so sealcast-shell refuses
+    // every session in it: one line to the client, exit 1, an audit line saying why.
     {
-        let b = Bastion::start();
-        b.write_user_file(".bashrc", HOSTILE_BASHRC.as_bytes(), 0o644);
-        let before = b.recordings();
+        let b = Bastion::with(Options {
+            login_shell: false,
+            journal: true,
+            ..Options::default()
+        });
+        b.write_user_file(".bashrc", b"echo ran >> ~/bashrc-ran\n", 0o644);
         let o = run(&mut b.ssh(&["echo legit-$((2+3))"]), b"", 60);
-        let pwned = b.home.join("pwned").exists();
-        std::thread::sleep(Duration::from_millis(500));
-        let new = b.recordings().len() - before.len();
-        eprintln!(
-            "ForceCommand-only mode (login shell bash): stdout {:?}, ~/pwned exists: {pwned}, \
-             new recordings: {new}",
-            text(&o.stdout)
+        let shell_bin = b.shell_bin.display().to_string();
+        assert_eq!(code(&o.status), 1, "{o:?}");
+        assert_eq!(text(&o.stdout), "");
+        assert_eq!(
+            text(&o.stderr),
+            format!(
+                "sealcast: session refused: the login shell of {} is /bin/bash, not \
+                 sealcast-shell ({shell_bin}); this setup cannot be recorded\n",
+                b.user
+            )
+        );
+        // The reason, for the record: ~/.bashrc did run, before sealcast-shell.
+        assert!(b.home.join("bashrc-ran").exists(), "~/.bashrc did not run");
+        assert!(b.recordings().is_empty(), "{:?}", b.recordings());
+        let audit = |j: &[std::collections::BTreeMap<String, String>]| {
+            j.iter().any(|e| {
+                e.get("SYSLOG_IDENTIFIER").map(String::as_str) == Some("sealcast-shell")
+                    && e.get("PRIORITY").map(String::as_str) == Some("3")
+                    && e.get("SEALCAST_USER") == Some(&b.user)
+                    && e.get("MESSAGE").is_some_and(|m| {
+                        m.starts_with(&format!(
+                            "session refused: login shell /bin/bash is not this sealcast-shell \
+                             ({shell_bin}): with ForceCommand alone sshd runs `/bin/bash -c \
+                             <ForceCommand>`"
+                        ))
+                    })
+            })
+        };
+        assert!(
+            wait_for(Duration::from_secs(10), || audit(&b.journal())),
+            "no audit line: {:#?}",
+            b.journal()
         );
     }
 

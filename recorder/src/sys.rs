@@ -2,7 +2,6 @@
 //! login shell, the host name, the kernel audit ids, and terminal queries on file
 //! descriptors.
 
-use std::ffi::{CStr, OsStr};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -19,41 +18,15 @@ pub struct Passwd {
 }
 
 /// The passwd entry of the **real** user id of this process (not the effective one, so a
-/// set-uid wrapper still records who ran it). `None` when the uid has no entry (containers
-/// running as an arbitrary uid) or the lookup fails.
+/// set-uid wrapper still records who ran it): `getpwuid_r(3)` through `nix`. `None` when the
+/// uid has no entry (containers running as an arbitrary uid) or the lookup fails.
 pub fn current_user() -> Option<Passwd> {
-    // SAFETY: getuid has no preconditions.
-    let uid = unsafe { libc::getuid() };
-    let mut buf: Vec<libc::c_char> = vec![0; 4096];
-    loop {
-        // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids); it is only read
-        // after getpwuid_r filled it.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the given length for the duration of the call.
-        let rc =
-            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-        if rc == libc::ERANGE && buf.len() < (1 << 20) {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        // SAFETY: on success the string fields point into `buf`, NUL-terminated (or are null).
-        let field = |p: *const libc::c_char| -> &[u8] {
-            if p.is_null() {
-                &[]
-            } else {
-                unsafe { CStr::from_ptr(p) }.to_bytes()
-            }
-        };
-        return Some(Passwd {
-            name: String::from_utf8_lossy(field(pwd.pw_name)).into_owned(),
-            home: PathBuf::from(OsStr::from_bytes(field(pwd.pw_dir))),
-            shell: PathBuf::from(OsStr::from_bytes(field(pwd.pw_shell))),
-        });
-    }
+    let u = nix::unistd::User::from_uid(nix::unistd::getuid()).ok()??;
+    Some(Passwd {
+        name: u.name,
+        home: u.dir,
+        shell: u.shell,
+    })
 }
 
 /// Login name of the real user: the passwd entry, else `$USER`, else the numeric uid.
@@ -63,8 +36,7 @@ pub fn user_name() -> String {
     }
     match std::env::var("USER") {
         Ok(u) if !u.is_empty() => u,
-        // SAFETY: getuid has no preconditions.
-        _ => unsafe { libc::getuid() }.to_string(),
+        _ => nix::unistd::getuid().to_string(),
     }
 }
 

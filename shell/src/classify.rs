@@ -66,6 +66,15 @@ pub struct TransferPrograms {
 }
 
 impl TransferPrograms {
+    /// The programs of the trusted configuration: `scp_path`, `rsync_path`, `sftp_server`.
+    pub fn from_config(cfg: &sealcast_config::Config) -> TransferPrograms {
+        TransferPrograms {
+            scp: cfg.scp_path.clone(),
+            rsync: cfg.rsync_path.clone(),
+            sftp_server: cfg.sftp_server.clone(),
+        }
+    }
+
     /// The configured program for `kind`.
     pub fn path(&self, kind: TransferKind) -> &Path {
         match kind {
@@ -149,7 +158,7 @@ impl Shape {
 pub struct Invocation {
     /// Started as a login shell (`argv[0]` starts with `-`, or `-l` / `--login`).
     pub login: bool,
-    /// `--config FILE` (honoured only for a trusted file, see [`crate::config`]).
+    /// `--config FILE` (honoured only for a trusted file, [`sealcast_config::load_trusted`]).
     pub config: Option<PathBuf>,
     /// `--check-config`: validate the configuration and key, print one line, exit.
     pub check_config: bool,

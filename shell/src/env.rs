@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::config::Config;
+use sealcast_config::Config;
 
 /// Variables sshd sets that are passed on unchanged when present (`session.c`,
 /// `do_setup_env`).

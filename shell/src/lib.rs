@@ -5,15 +5,18 @@
 //!
 //! Installed (by `sealcast install-bastion`) owned by the dedicated system user `sealcast`,
 //! mode 4755, and used both as sshd's `ForceCommand` (sshd_config(5)) and as the recorded
-//! users' login shell (`usermod -s`): with ForceCommand alone, sshd runs
-//! `<login shell> -c <ForceCommand>`, and a bash login shell reads the user's `~/.bashrc`
-//! first, which could `exec` something else. As the login shell, sealcast-shell is the first
-//! thing sshd runs.
+//! users' login shell (`usermod -s`, or `install-bastion --users/--group`): with ForceCommand
+//! alone, sshd runs `<login shell> -c <ForceCommand>`, and a bash login shell reads the user's
+//! `~/.bashrc` first, which could `exec` something else or run anything unrecorded. As the
+//! login shell, sealcast-shell is the first thing sshd runs. It therefore refuses a session
+//! whose user's passwd login shell is not this binary (same file), unless the configuration
+//! says `allow_foreign_login_shell = true` (unsafe; SPEC §10.2).
 //!
 //! # What it does
 //!
-//! 1. Reads only `/etc/sealcast/sealcast.toml` ([`config`]; `--config FILE` only for a file
-//!    that root or `sealcast` owns in directories nobody else can write).
+//! 1. Reads only `/etc/sealcast/sealcast.toml` (through [`sealcast_config`], the one schema
+//!    of that file; `--config FILE` only for a file that root or `sealcast` owns in
+//!    directories nobody else can write, [`sealcast_config::load_trusted`]).
 //! 2. Classifies the session from `argv` and sshd's environment ([`classify`]): interactive,
 //!    `ssh host cmd`, `ssh -t host cmd`, `ssh -T host`, or an scp / sftp / rsync transfer.
 //! 3. Detects a session already recorded by an ancestor sealcast-shell ([`nested`]) and then
@@ -93,6 +96,7 @@
 //! | the session's status | the session ran: the command's exit code, `128 + N` for signal N (the recorder's signal when it ended the session first) | — |
 //! | 1 | configuration unusable | `sealcast: configuration error: <file>[:<line>]: <detail>` |
 //! | 1 | `--config` not trusted | `sealcast: refusing --config <file>: <reason>` |
+//! | 1 | the user's login shell is not this sealcast-shell, `allow_foreign_login_shell = false` | `sealcast: session refused: the login shell of <user> is <shell>, not sealcast-shell (<path>); this setup cannot be recorded` |
 //! | 1 | recording cannot be created, `fail_closed = true` | `sealcast: recording unavailable (<reason>); session refused` |
 //! | 1 | transfer under `deny` | `sealcast: file transfer (scp\|sftp\|rsync) is not allowed on this host` |
 //! | 1 | recording failed mid-session, `fail_closed = true` (session hung up) | `sealcast: recording failed (<reason>); session ended` |
@@ -102,11 +106,13 @@
 //! With `fail_closed = false` the session runs anyway, after
 //! `sealcast: warning: recording unavailable (<reason>); session NOT recorded` or, mid-session,
 //! `sealcast: warning: recording failed (<reason>); the session continues UNRECORDED`.
-//! `--check-config` prints `sealcast-shell: configuration OK (...)` and exits 0, or 1 with
-//! a `configuration error` line.
+//! `--check-config` checks the configuration, the key, the spool directory and that each
+//! transfer program (`scp_path`, `rsync_path`, `sftp_server`) passes the trusted-path check a
+//! transfer gets before it runs (one that is not installed is a warning); it prints
+//! `sealcast-shell: configuration OK (...)` and exits 0, or 1 with a `configuration error`
+//! line.
 
 pub mod classify;
-pub mod config;
 pub mod env;
 pub mod log;
 pub mod nested;

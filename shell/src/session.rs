@@ -6,8 +6,10 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use sealcast_config::{Config, Source, TransferPolicy};
 use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
 use sealcast_recorder::pipes::{ByteCounts, Payload, PipeOptions, PipeSession};
 use sealcast_recorder::pty::PtySession;
@@ -20,8 +22,7 @@ use sealcast_signer::SigningKey;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tracing::{error, info, warn};
 
-use crate::classify::{classify, ssh_endpoints, Context, Invocation, Shape};
-use crate::config::{self, Config, Source, TransferPolicy};
+use crate::classify::{classify, ssh_endpoints, Context, Invocation, Shape, TransferPrograms};
 use crate::env::{child_env, lossy, printable, shell_arg0, transfer_env, User};
 use crate::log::AUDIT;
 use crate::nested::recorder_ancestor;
@@ -119,11 +120,8 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
             return EXIT_FAILURE;
         }
     };
-    let source = match &inv.config {
-        Some(p) => Source::Explicit(p.clone()),
-        None => Source::System,
-    };
-    let (cfg, cfg_path) = match config::load(&source, &privs.trusted_owners()) {
+    let source = Source::from_flag(inv.config.clone());
+    let (cfg, cfg_path) = match source.load_trusted(&privs.trusted_owners()) {
         Ok(c) => c,
         Err(e) => {
             say(&format!("sealcast: {e}"));
@@ -132,7 +130,7 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
         }
     };
     if inv.check_config {
-        return check_config(&cfg, cfg_path.as_deref());
+        return check_config(&cfg, cfg_path.as_deref(), &privs.trusted_owners());
     }
     if !privs.setuid() {
         info!("not installed set-uid: running unprivileged (no user switch)");
@@ -146,6 +144,31 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
         error!(target: AUDIT, uid = privs.user, "no passwd entry; session refused");
         return EXIT_FAILURE;
     };
+    if !login_shell_is_this_binary(&pw.shell) {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "sealcast-shell".into());
+        let shell = printable(pw.shell.as_os_str());
+        if cfg.allow_foreign_login_shell {
+            warn!(target: AUDIT, user = %pw.name, login_shell = %shell,
+                  "login shell {shell} is not this sealcast-shell ({exe}); session allowed by \
+                   allow_foreign_login_shell (UNSAFE: the login shell may have run the user's \
+                   files unrecorded before sealcast-shell started)");
+        } else {
+            say(&format!(
+                "sealcast: session refused: the login shell of {} is {shell}, not sealcast-shell \
+                 ({exe}); this setup cannot be recorded",
+                pw.name
+            ));
+            error!(target: AUDIT, user = %pw.name, login_shell = %shell,
+                   "session refused: login shell {shell} is not this sealcast-shell ({exe}): \
+                    with ForceCommand alone sshd runs `{shell} -c <ForceCommand>`, which may run \
+                    the user's files (~/.bashrc, ~/.zshenv) unrecorded before sealcast-shell \
+                    starts; make it the login shell (usermod -s {exe} {}) or set \
+                    allow_foreign_login_shell", pw.name);
+            return EXIT_FAILURE;
+        }
+    }
     let user = User {
         name: pw.name,
         home: pw.home,
@@ -153,7 +176,7 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
     let stdin_tty = sys::is_tty(io::stdin().as_fd());
     let ctx = Context {
         stdin_tty,
-        programs: cfg.transfer_programs(),
+        programs: TransferPrograms::from_config(&cfg),
     };
     let shape = classify(&inv, &env, &ctx);
 
@@ -194,31 +217,69 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
 }
 
 /// `--check-config`: the configuration parsed; the key loads; the spool directory is a
-/// directory this process can write to.
-fn check_config(cfg: &Config, path: Option<&Path>) -> u8 {
+/// directory this process can write to; each transfer program (`scp_path`, `rsync_path`,
+/// `sftp_server`) passes the trusted-path check that sessions apply before running one
+/// (SPEC §10.1) — one that is not installed is only a warning (its transfers fail), since
+/// only `owners` could create it where every directory on the way is theirs.
+fn check_config(cfg: &Config, path: Option<&Path>, owners: &[u32]) -> u8 {
     let from = path
         .map(|p| p.display().to_string())
-        .unwrap_or_else(|| format!("{} absent, defaults", config::DEFAULT_CONFIG));
-    let key = match load_key(&cfg.key) {
+        .unwrap_or_else(|| format!("{} absent, defaults", sealcast_config::DEFAULT_CONFIG));
+    let key = match load_key(cfg.key()) {
         Ok(k) => k,
         Err(e) => {
             say(&format!("sealcast: configuration error: {e}"));
             return EXIT_FAILURE;
         }
     };
-    if let Err(e) = writable_dir(&cfg.spool_dir) {
+    if let Err(e) = writable_dir(cfg.spool_dir()) {
         say(&format!(
             "sealcast: configuration error: spool_dir {}: {e}",
-            cfg.spool_dir.display()
+            cfg.spool_dir().display()
         ));
         return EXIT_FAILURE;
+    }
+    for (key, program) in [
+        ("scp_path", &cfg.scp_path),
+        ("rsync_path", &cfg.rsync_path),
+        ("sftp_server", &cfg.sftp_server),
+    ] {
+        match sealcast_config::check_trusted_path(program, owners) {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => say(&format!(
+                "sealcast-shell: warning: {key} {}: not installed ({e}); these transfers will fail",
+                program.display()
+            )),
+            Err(e) => {
+                say(&format!(
+                    "sealcast: configuration error: {key} {}: not a trusted program: {e}",
+                    program.display()
+                ));
+                return EXIT_FAILURE;
+            }
+        }
     }
     println!(
         "sealcast-shell: configuration OK ({from}); key {}; spool {}",
         key.id(),
-        cfg.spool_dir.display()
+        cfg.spool_dir().display()
     );
     0
+}
+
+/// Whether `shell` (the user's passwd login shell) is the file this process runs: the same
+/// device and inode as `/proc/self/exe`, symbolic links followed. When it is, sshd started
+/// sealcast-shell itself (directly, or with `-c <ForceCommand>`), so nothing of the user's
+/// ran first; when it is not — ForceCommand through another login shell — the login shell
+/// may already have run files the user controls, unrecorded (SPEC §10.2). Anything that
+/// cannot be checked (an empty or missing shell) counts as not this binary.
+fn login_shell_is_this_binary(shell: &Path) -> bool {
+    match (fs::metadata("/proc/self/exe"), fs::metadata(shell)) {
+        (Ok(me), Ok(s)) => {
+            !shell.as_os_str().is_empty() && me.dev() == s.dev() && me.ino() == s.ino()
+        }
+        _ => false,
+    }
 }
 
 fn writable_dir(dir: &Path) -> io::Result<()> {
@@ -504,8 +565,8 @@ impl Session {
     /// Load the key, create `<spool>/<session>.cast.zst` and write its header and checkpoint
     /// 0 — all before the child exists. Returns a one-line reason on failure.
     fn open_recording(&self, session: &str, cols: u16, rows: u16) -> Result<Recording, String> {
-        let key = load_key(&self.cfg.key)?;
-        let path = self.cfg.spool_dir.join(format!("{session}.cast.zst"));
+        let key = load_key(self.cfg.key())?;
+        let path = self.cfg.spool_dir().join(format!("{session}.cast.zst"));
         let file = archive::create_recording(&path)
             .map_err(|e| format!("creating {}: {e}", path.display()))?;
         let clock = SystemClock::new();
@@ -703,7 +764,7 @@ impl Session {
             // The program runs with no payload recorded (metadata): it must be the binary the
             // operator configured, which nobody but root or the service user can replace.
             let owners = self.privs.trusted_owners();
-            if let Err(reason) = config::check_trusted_path(&transfer.program, &owners) {
+            if let Err(reason) = sealcast_config::check_trusted_path(&transfer.program, &owners) {
                 let e = io::Error::other(format!("not a trusted program: {reason}"));
                 return Err(Failure::start(e, writer));
             }
@@ -838,7 +899,7 @@ mod tests {
         assert_eq!(c.args, [os("-c"), os("ls -l")]);
 
         // Transfers: the configured program by argv, no shell, a reduced environment.
-        let ctx_programs = cfg.transfer_programs();
+        let ctx_programs = TransferPrograms::from_config(&cfg);
         for (command, program, args) in [
             (
                 "internal-sftp -l INFO",

@@ -67,7 +67,10 @@ impl Bastion {
         b
     }
 
-    /// host_id, key and spool_dir (unless `extra` sets them), then `extra`.
+    /// host_id, key and spool_dir (unless `extra` sets them), then `extra` (top-level keys
+    /// only), then allow_foreign_login_shell = true unless `extra` sets it: these tests run
+    /// sealcast-shell directly, as users whose login shell is not sealcast-shell (root,
+    /// daemon), which only that setting allows.
     fn write_config(&self, extra: &str) {
         let sets = |k: &str| extra.lines().any(|l| l.starts_with(&format!("{k} =")));
         let mut text = String::from("host_id = \"test-bastion\"\n");
@@ -78,6 +81,9 @@ impl Bastion {
             text.push_str(&format!("spool_dir = {:?}\n", self.spool));
         }
         text.push_str(extra);
+        if !sets("allow_foreign_login_shell") {
+            text.push_str("allow_foreign_login_shell = true\n");
+        }
         fs::write(&self.config, text).unwrap();
         chmod(&self.config, 0o644);
     }
@@ -1021,6 +1027,42 @@ fn untrusted_or_invalid_config_is_refused() {
 }
 
 #[test]
+fn a_user_whose_login_shell_is_another_program_is_refused() {
+    // Run directly (as root here, login shell /bin/bash), sealcast-shell stands in for
+    // ForceCommand behind a bash login shell, which may already have run ~/.bashrc.
+    let b = Bastion::new("allow_foreign_login_shell = false\n");
+    let user = Command::new("id").arg("-un").output().unwrap();
+    let user = text(&user.stdout).trim().to_string();
+    let passwd = Command::new("getent")
+        .args(["passwd", &user])
+        .output()
+        .unwrap();
+    let shell = text(&passwd.stdout)
+        .trim_end()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    let o = b.run("echo ran > ran.txt; echo ran", b"");
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        text(&o.stderr),
+        format!(
+            "sealcast: session refused: the login shell of {user} is {shell}, not \
+             sealcast-shell ({}); this setup cannot be recorded\n",
+            fs::canonicalize(bin()).unwrap().display()
+        )
+    );
+    assert_eq!(text(&o.stdout), "");
+    assert!(b.recordings().is_empty());
+    // With the unsafe setting the same session runs, recorded.
+    b.write_config("allow_foreign_login_shell = true\n");
+    let o = b.run("echo ran", b"");
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert_eq!(text(&b.only_recording().stream("o")), "ran\n");
+}
+
+#[test]
 fn check_config_reports_key_and_spool() {
     let b = Bastion::new("");
     let o = Command::new(bin())
@@ -1036,6 +1078,57 @@ fn check_config_reports_key_and_spool() {
         "{out}"
     );
     assert!(out.contains(&b.spool.display().to_string()), "{out}");
+}
+
+#[test]
+fn check_config_checks_the_transfer_programs() {
+    // A transfer program the user could replace: refused at run time (not a trusted
+    // program), so --check-config must not call the configuration OK.
+    let b = Bastion::new("");
+    let open = b.path("open");
+    fs::create_dir(&open).unwrap();
+    chmod(&open, 0o777);
+    let scp = open.join("scp");
+    fs::copy("/usr/bin/scp", &scp).unwrap();
+    chmod(&scp, 0o755);
+    let check = |b: &Bastion| {
+        Command::new(bin())
+            .arg("--config")
+            .arg(&b.config)
+            .arg("--check-config")
+            .output()
+            .unwrap()
+    };
+    for key in ["scp_path", "rsync_path", "sftp_server"] {
+        b.write_config(&format!("{key} = {scp:?}\n"));
+        let o = check(&b);
+        assert_eq!(o.status.code(), Some(1), "{key}: {o:?}");
+        let err = text(&o.stderr);
+        assert_eq!(
+            err,
+            format!(
+                "sealcast: configuration error: {key} {0}: not a trusted program: {1} is \
+                 group- or world-writable (mode 0777)\n",
+                scp.display(),
+                open.display()
+            )
+        );
+        assert_eq!(text(&o.stdout), "");
+    }
+    // One that is not installed, in trusted directories: only a warning.
+    let missing = b.path("no-rsync");
+    b.write_config(&format!("rsync_path = {missing:?}\n"));
+    let o = check(&b);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let err = text(&o.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "sealcast-shell: warning: rsync_path {}: not installed (",
+            missing.display()
+        )),
+        "{err}"
+    );
+    assert!(text(&o.stdout).starts_with("sealcast-shell: configuration OK ("));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use sealcast_config::MAX_CHECKPOINT_BYTES;
 use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
 use sealcast_recorder::pty::{PtySession, SessionSpec};
 use sealcast_recorder::{
@@ -169,11 +170,6 @@ pub fn run(args: RecordArgs) -> Result<u8> {
     }
     Ok(outcome.exit_code())
 }
-
-/// Largest `--checkpoint-bytes`: 8 MiB, so a frame (these bytes plus the event that crosses
-/// them, under 1 MiB even for a 64 KiB chunk of control bytes escaped 6×) stays under the
-/// 16 MiB frame limit of SPEC §8.
-const MAX_CHECKPOINT_BYTES: u64 = 8 << 20;
 
 fn checkpoint_policy(args: &RecordArgs) -> Result<CheckpointPolicy> {
     let secs = args.checkpoint_secs;

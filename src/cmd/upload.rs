@@ -2,17 +2,19 @@
 //! [--key FILE] [--watch] [--endpoint-url URL]`: ship the spool to S3 — closed recordings,
 //! segments of live ones, recordings whose recorder died — with signed manifests
 //! ([`sealcast_store::upload`], format-spec/MANIFEST.md §2). Settings come from flags, else
-//! the `[upload]` table of the settings file.
+//! the `[upload]` table of the settings file (read through [`sealcast_config`], the one
+//! schema of sealcast.toml), else their defaults ([`Upload`]'s constants).
 //!
 //! Exit code: 0 when every recording due is stored, 4 when some could not be (they stay in
 //! the spool for the next run), 3 for usage errors (bad flags or settings file).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::ValueEnum;
 
+use sealcast_config::{LockMode as FileLockMode, Source, Upload};
 use sealcast_signer::SigningKey;
 use sealcast_store::s3::{Backoff, S3Url};
 use sealcast_store::upload::{self, LockMode, Options};
@@ -27,9 +29,6 @@ pub enum LockModeArg {
     /// Principals allowed to bypass governance retention can.
     Governance,
 }
-
-/// Where `sealcast upload` reads its settings when `--config` is not given and the file exists.
-pub const DEFAULT_CONFIG: &str = "/etc/sealcast/sealcast.toml";
 
 #[derive(Debug, clap::Args)]
 pub struct UploadArgs {
@@ -101,81 +100,6 @@ pub struct UploadArgs {
     pub max_backoff_secs: Option<u64>,
 }
 
-/// The `[upload]` table of sealcast.toml: the same settings as the flags, by the same names
-/// (`lock_mode = "compliance"`). Unknown keys are an error.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UploadConfig {
-    /// `--spool`.
-    pub spool: Option<PathBuf>,
-    /// `--to`.
-    pub to: Option<String>,
-    /// `--host`.
-    pub host: Option<String>,
-    /// `--key`.
-    pub key: Option<PathBuf>,
-    /// `--endpoint-url`.
-    pub endpoint_url: Option<String>,
-    /// `--watch`.
-    pub watch: Option<bool>,
-    /// `--period-secs`.
-    pub period_secs: Option<u64>,
-    /// `--poll-secs`.
-    pub poll_secs: Option<u64>,
-    /// `--lock-mode`: `compliance` or `governance`.
-    pub lock_mode: Option<String>,
-    /// `--lock-days`.
-    pub lock_days: Option<u32>,
-    /// `--max-attempts`.
-    pub max_attempts: Option<u32>,
-    /// `--max-backoff-secs`.
-    pub max_backoff_secs: Option<u64>,
-    /// `--multipart-threshold-mib`.
-    pub multipart_threshold_mib: Option<u64>,
-    /// `--part-size-mib`.
-    pub part_size_mib: Option<u64>,
-    /// `--parallel-parts`.
-    pub parallel_parts: Option<usize>,
-    /// `--segment-secs`.
-    pub segment_secs: Option<u64>,
-    /// `--recover-after-secs`.
-    pub recover_after_secs: Option<u64>,
-}
-
-/// The top level of sealcast.toml as the uploader sees it: the recorder's keys it reuses as
-/// defaults, and `[upload]`; the other keys belong to sealcast-shell and are not checked here.
-#[derive(Debug, Default, serde::Deserialize)]
-struct FileConfig {
-    host_id: Option<String>,
-    spool_dir: Option<PathBuf>,
-    key: Option<PathBuf>,
-    #[serde(default)]
-    upload: UploadConfig,
-}
-
-/// Read the settings file: the named one (must exist), else [`DEFAULT_CONFIG`] when present.
-fn load_config(named: Option<&Path>) -> Result<FileConfig> {
-    let (path, required) = match named {
-        Some(p) => (p.to_path_buf(), true),
-        None => (PathBuf::from(DEFAULT_CONFIG), false),
-    };
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(FileConfig::default())
-        }
-        Err(e) => return Err(UsageError(format!("--config {}: {e}", path.display())).into()),
-    };
-    toml::from_str(&text).map_err(|e| {
-        UsageError(format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().trim().replace('\n', " ")
-        ))
-        .into()
-    })
-}
-
 fn this_host() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into the buffer we own.
@@ -193,7 +117,10 @@ fn this_host() -> String {
 /// [`UsageError`] for a bad URL, host name, spool, key or settings file; setup failures
 /// (exit 4).
 pub fn run(a: UploadArgs) -> Result<u8> {
-    let file = load_config(a.config.as_deref())?;
+    // The named file (must exist), else /etc/sealcast/sealcast.toml when present.
+    let (file, _) = Source::from_flag(a.config.clone())
+        .load()
+        .map_err(|e| UsageError(e.to_string()))?;
     let c = file.upload;
     let to = a.to.or(c.to).ok_or_else(|| {
         UsageError(
@@ -229,13 +156,17 @@ pub fn run(a: UploadArgs) -> Result<u8> {
         }
         None => None,
     };
-    let lock_mode = match (a.lock_mode, c.lock_mode.as_deref()) {
-        (Some(m), _) => m,
-        (None, None) => LockModeArg::Compliance,
-        (None, Some(s)) => LockModeArg::from_str(s, true)
-            .map_err(|_| UsageError(format!("upload.lock_mode {s:?}: compliance or governance")))?,
+    let lock_mode = match a.lock_mode {
+        Some(m) => m,
+        None => match c.lock_mode.unwrap_or(Upload::DEFAULT_LOCK_MODE) {
+            FileLockMode::Compliance => LockModeArg::Compliance,
+            FileLockMode::Governance => LockModeArg::Governance,
+        },
     };
-    let segment_secs = a.segment_secs.or(c.segment_secs).unwrap_or(300);
+    let segment_secs = a
+        .segment_secs
+        .or(c.segment_secs)
+        .unwrap_or(Upload::DEFAULT_SEGMENT_SECS);
     let opts = Options {
         spool,
         dest,
@@ -245,29 +176,55 @@ pub fn run(a: UploadArgs) -> Result<u8> {
             LockModeArg::Compliance => LockMode::Compliance,
             LockModeArg::Governance => LockMode::Governance,
         },
-        lock_days: a.lock_days.or(c.lock_days).unwrap_or(365),
+        lock_days: a
+            .lock_days
+            .or(c.lock_days)
+            .unwrap_or(Upload::DEFAULT_LOCK_DAYS),
         backoff: Backoff {
-            attempts: a.max_attempts.or(c.max_attempts).unwrap_or(8).max(1),
+            attempts: a
+                .max_attempts
+                .or(c.max_attempts)
+                .unwrap_or(Upload::DEFAULT_MAX_ATTEMPTS)
+                .max(1),
             cap: Duration::from_secs(
                 a.max_backoff_secs
                     .or(c.max_backoff_secs)
-                    .unwrap_or(30)
+                    .unwrap_or(Upload::DEFAULT_MAX_BACKOFF_SECS)
                     .max(1),
             ),
             ..Backoff::default()
         },
         watch: a.watch || c.watch.unwrap_or(false),
-        poll: Duration::from_secs(a.poll_secs.or(c.poll_secs).unwrap_or(10).max(1)),
+        poll: Duration::from_secs(
+            a.poll_secs
+                .or(c.poll_secs)
+                .unwrap_or(Upload::DEFAULT_POLL_SECS)
+                .max(1),
+        ),
         signing_key,
-        period: Duration::from_secs(a.period_secs.or(c.period_secs).unwrap_or(300).max(1)),
+        period: Duration::from_secs(
+            a.period_secs
+                .or(c.period_secs)
+                .unwrap_or(Upload::DEFAULT_PERIOD_SECS)
+                .max(1),
+        ),
         multipart_threshold: a
             .multipart_threshold_mib
             .or(c.multipart_threshold_mib)
-            .unwrap_or(64)
+            .unwrap_or(Upload::DEFAULT_MULTIPART_THRESHOLD_MIB)
             .max(1)
             << 20,
-        part_size: a.part_size_mib.or(c.part_size_mib).unwrap_or(16).max(5) << 20,
-        parallel_parts: a.parallel_parts.or(c.parallel_parts).unwrap_or(4).max(1),
+        part_size: a
+            .part_size_mib
+            .or(c.part_size_mib)
+            .unwrap_or(Upload::DEFAULT_PART_SIZE_MIB)
+            .max(5)
+            << 20,
+        parallel_parts: a
+            .parallel_parts
+            .or(c.parallel_parts)
+            .unwrap_or(Upload::DEFAULT_PARALLEL_PARTS)
+            .max(1),
         segment_every: (segment_secs > 0).then(|| Duration::from_secs(segment_secs)),
         recover_grace: Duration::from_secs(
             a.recover_after_secs

@@ -1,8 +1,10 @@
 //! A real OpenSSH bastion for the end-to-end tests: its own `sshd` on a loopback port with its
 //! own host key and config, `ForceCommand` pointing at a freshly built `sealcast-shell` that
 //! `sealcast install-bastion` installed set-uid `sealcast` under a temp prefix, a throwaway
-//! test user with an authorised ed25519 key, and builders for `ssh`, `scp`, `sftp` and
-//! `rsync` commands that talk to it.
+//! test user with an authorised ed25519 key whose login shell install-bastion made that
+//! sealcast-shell (`--users`: the recommended setup, login shell + ForceCommand), and builders
+//! for `ssh`, `scp`, `sftp` and `rsync` commands that talk to it. With
+//! [`Options::journal`], what sealcast-shell logs to journald is captured ([`Journal`]).
 //!
 //! Everything global (the test user, the `sealcast` system user, mounts) is created under a
 //! file lock, so bastion tests in every test binary run one at a time, and undone in `Drop`
@@ -16,16 +18,18 @@
 //! `SEALCAST_SHELL_BIN=PATH` installs that binary instead of building sealcast-shell.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, MasterPty, PtySize};
@@ -208,8 +212,14 @@ pub struct Options {
     /// Put `ForceCommand` in sshd_config (the recommended setup; off to test login-shell mode
     /// on its own).
     pub force_command: bool,
-    /// Make sealcast-shell the test user's login shell (`usermod -s`).
+    /// Make sealcast-shell the test user's login shell (`install-bastion --users`; the
+    /// recommended setup and the default). Off: the user keeps bash, which sealcast-shell
+    /// refuses unless the config sets `allow_foreign_login_shell = true`.
     pub login_shell: bool,
+    /// Capture sealcast-shell's journald log ([`Bastion::journal`]): sshd runs in a mount
+    /// namespace of its own where `/run/systemd/journal` is a directory of the harness whose
+    /// socket it reads.
+    pub journal: bool,
     /// `key = value` TOML lines replacing those of the installed default config.
     pub config: Vec<(String, String)>,
     /// Also listen on a second port without ForceCommand ([`Bastion::plain_port`]), for
@@ -226,7 +236,8 @@ impl Default for Options {
         Options {
             sftp_subsystem: "/usr/lib/openssh/sftp-server".into(),
             force_command: true,
-            login_shell: false,
+            login_shell: true,
+            journal: false,
             config: Vec::new(),
             plain_port: false,
             sshd_extra: Vec::new(),
@@ -270,6 +281,8 @@ pub struct Bastion {
     pub install_output: String,
     /// The options the bastion was started with.
     pub options: Options,
+    /// With [`Options::journal`]: what sealcast-shell logged.
+    pub journal: Option<Journal>,
     sshd: Option<Child>,
     sshd_config: PathBuf,
     created_service_user: bool,
@@ -315,6 +328,7 @@ impl Bastion {
             sshd_log: dir.join("sshd.log"),
             install_output: String::new(),
             options: options.clone(),
+            journal: None,
             sshd: None,
             sshd_config: dir.join("sshd_config"),
             created_service_user: !user_exists("sealcast"),
@@ -323,47 +337,6 @@ impl Bastion {
             dir,
             _lock: lock,
         };
-
-        // The install, exactly as an operator would run it (but under a temp prefix).
-        let out = Command::new(sealcast_bin())
-            .arg("install-bastion")
-            .arg("--prefix")
-            .arg(&b.prefix)
-            .arg("--config-dir")
-            .arg(&b.etc)
-            .arg("--spool-dir")
-            .arg(&b.spool)
-            .arg("--host-id")
-            .arg(HOST_ID)
-            .arg("--shell-binary")
-            .arg(&shell_src)
-            .output()
-            .expect("run sealcast install-bastion");
-        b.install_output = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "install-bastion failed ({}): {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr),
-            b.install_output
-        );
-        for (k, v) in &options.config {
-            b.set_config(k, v);
-        }
-        // The installed binary accepts the installed config (as root: the set-uid bit makes
-        // it read as `sealcast`, like a session would).
-        let check = Command::new(&b.shell_bin)
-            .arg("--config")
-            .arg(&b.config)
-            .arg("--check-config")
-            .output()
-            .expect("run sealcast-shell --check-config");
-        assert!(
-            check.status.success(),
-            "sealcast-shell --check-config rejects the installed config: {}{}",
-            String::from_utf8_lossy(&check.stdout),
-            String::from_utf8_lossy(&check.stderr)
-        );
 
         // The test user: bash, a home from /etc/skel, a password field that is not locked
         // (sshd without PAM refuses accounts whose password starts with '!').
@@ -381,9 +354,63 @@ impl Bastion {
         b.uid = id_of(&user, "-u");
         b.home = PathBuf::from(format!("/home/{user}"));
         assert!(b.home.is_dir(), "useradd made no home for {user}");
+
+        // The install, exactly as an operator would run it (but under a temp prefix).
+        let out = Command::new(sealcast_bin())
+            .arg("install-bastion")
+            .arg("--prefix")
+            .arg(&b.prefix)
+            .arg("--config-dir")
+            .arg(&b.etc)
+            .arg("--spool-dir")
+            .arg(&b.spool)
+            .arg("--host-id")
+            .arg(HOST_ID)
+            .arg("--shell-binary")
+            .arg(&shell_src)
+            .args(if options.login_shell {
+                vec!["--users", user.as_str()]
+            } else {
+                vec![]
+            })
+            .output()
+            .expect("run sealcast install-bastion");
+        b.install_output = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "install-bastion failed ({}): {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            b.install_output
+        );
         if options.login_shell {
-            b.set_login_shell(true);
+            let shell = format!(
+                "set the login shell of {user} to {} (was /bin/bash)",
+                b.shell_bin.display()
+            );
+            assert!(
+                b.install_output.contains(&shell),
+                "install-bastion --users did not say: {shell}\n{}",
+                b.install_output
+            );
         }
+        for (k, v) in &options.config {
+            b.set_config(k, v);
+        }
+        // The installed binary accepts the installed config (as root: the set-uid bit makes
+        // it read as `sealcast`, like a session would).
+        let check = Command::new(&b.shell_bin)
+            .arg("--config")
+            .arg(&b.config)
+            .arg("--check-config")
+            .output()
+            .expect("run sealcast-shell --check-config");
+        assert!(
+            check.status.success(),
+            "sealcast-shell --check-config rejects the installed config: {}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
 
         // Client key, authorised for the user (sshd reads the file as the user).
         run_ok(
@@ -415,8 +442,22 @@ impl Bastion {
             fs::create_dir_all("/run/sshd").expect("create /run/sshd");
             fs::set_permissions("/run/sshd", Permissions::from_mode(0o755)).unwrap();
         }
+        if options.journal {
+            b.journal = Some(Journal::start(&b.dir.join("journal")));
+        }
         b.start_sshd();
         b
+    }
+
+    /// Entries sealcast-shell logged so far ([`Options::journal`]).
+    ///
+    /// # Panics
+    /// Without [`Options::journal`].
+    pub fn journal(&self) -> Vec<BTreeMap<String, String>> {
+        self.journal
+            .as_ref()
+            .expect("Options::journal is off")
+            .entries()
     }
 
     /// (Re)write the test user's authorized key line with these authorized_keys(5) options
@@ -526,7 +567,21 @@ impl Bastion {
             }
             self.write_sshd_config();
             let log = File::create(&self.sshd_log).unwrap();
-            let child = Command::new("/usr/sbin/sshd")
+            let mut sshd = match &self.journal {
+                // sshd (same pid: unshare and sh exec) in a mount namespace of its own, where
+                // the harness's journal directory is /run/systemd/journal. Mounts made later
+                // outside (small_spool) still propagate in (slave).
+                Some(j) => {
+                    let mut c = Command::new("unshare");
+                    c.args(["--mount", "--propagation", "slave", "--", "sh", "-c"])
+                        .arg("mount --bind \"$0\" /run/systemd/journal && exec \"$@\"")
+                        .arg(&j.dir)
+                        .arg("/usr/sbin/sshd");
+                    c
+                }
+                None => Command::new("/usr/sbin/sshd"),
+            };
+            let child = sshd
                 .arg("-D")
                 .arg("-e")
                 .arg("-f")
@@ -969,6 +1024,7 @@ impl Bastion {
 impl Drop for Bastion {
     fn drop(&mut self) {
         self.kill_everything();
+        drop(self.journal.take());
         for m in self.mounts.drain(..).rev() {
             let ok = Command::new("umount")
                 .arg(&m)
@@ -1011,6 +1067,105 @@ impl Drop for Bastion {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A stand-in for journald for one bastion: a datagram socket `<dir>/socket` (mode 0666)
+/// that sshd's mount namespace sees as `/run/systemd/journal/socket`, read by a thread into
+/// entries of the native protocol (`KEY=value` lines, or `KEY`, a 64-bit little-endian length,
+/// the value and a newline). `/run/systemd/journal` is created as the mount point when
+/// missing (and removed again, empty, on drop); the global lock keeps other harnesses away.
+pub struct Journal {
+    /// The directory bound on `/run/systemd/journal`.
+    pub dir: PathBuf,
+    entries: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+    created_mount_point: Option<PathBuf>,
+}
+
+impl Journal {
+    fn start(dir: &Path) -> Journal {
+        let mount_point = Path::new("/run/systemd/journal");
+        let created_mount_point = (!mount_point.exists()).then(|| {
+            fs::create_dir_all(mount_point).expect("create /run/systemd/journal");
+            mount_point.to_path_buf()
+        });
+        fs::create_dir_all(dir).unwrap();
+        fs::set_permissions(dir, Permissions::from_mode(0o755)).unwrap();
+        let path = dir.join("socket");
+        let socket = UnixDatagram::bind(&path).expect("bind the journal socket");
+        fs::set_permissions(&path, Permissions::from_mode(0o666)).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let entries = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (entries, stop) = (entries.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 1 << 16];
+                while !stop.load(Ordering::SeqCst) {
+                    if let Ok(n) = socket.recv(&mut buf) {
+                        if n > 0 {
+                            entries.lock().unwrap().push(parse_journal_entry(&buf[..n]));
+                        }
+                    }
+                }
+            })
+        };
+        Journal {
+            dir: dir.to_path_buf(),
+            entries,
+            stop,
+            reader: Some(reader),
+            created_mount_point,
+        }
+    }
+
+    /// The entries so far.
+    pub fn entries(&self) -> Vec<BTreeMap<String, String>> {
+        self.entries.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        if let Some(p) = self.created_mount_point.take() {
+            let _ = fs::remove_dir(p);
+        }
+    }
+}
+
+/// One datagram of journald's native protocol as fields (values lossily UTF-8).
+fn parse_journal_entry(mut b: &[u8]) -> BTreeMap<String, String> {
+    let mut fields = BTreeMap::new();
+    while let Some(nl) = b.iter().position(|&c| c == b'\n') {
+        let line = &b[..nl];
+        if let Some(eq) = line.iter().position(|&c| c == b'=') {
+            fields.insert(
+                String::from_utf8_lossy(&line[..eq]).into_owned(),
+                String::from_utf8_lossy(&line[eq + 1..]).into_owned(),
+            );
+            b = &b[nl + 1..];
+        } else {
+            let key = String::from_utf8_lossy(line).into_owned();
+            let rest = &b[nl + 1..];
+            if rest.len() < 8 {
+                break;
+            }
+            let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+            let Some(value) = rest.get(8..8 + len) else {
+                break;
+            };
+            fields.insert(key, String::from_utf8_lossy(value).into_owned());
+            b = rest.get(8 + len + 1..).unwrap_or_default();
+        }
+    }
+    fields
 }
 
 /// Options before the destination, command words after: `["-t", "-o", "X=y", "cmd"]` splits

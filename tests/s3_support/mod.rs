@@ -698,9 +698,23 @@ pub fn manifest_trust(env: &TestEnv, name: &str, host: &str) -> PathBuf {
     path
 }
 
-/// `sealcast upload --spool SPOOL [--key KEY] --to s3://rec/pfx --host HOST --endpoint-url
-/// ENDPOINT` in the env, with [`aws_env`]; without `key` no manifest is signed. Add flags to
-/// it, then [`run`] or spawn it.
+/// A settings file of the env's own that sets nothing (`<env>/upload-settings.toml`), for
+/// `sealcast upload --config`: without one, upload reads /etc/sealcast/sealcast.toml — and
+/// its signing key — on a machine where `install-bastion` has run.
+///
+/// # Panics
+/// When the file cannot be written.
+pub fn empty_settings(env: &TestEnv) -> PathBuf {
+    let path = env.path("upload-settings.toml");
+    if !path.exists() {
+        fs::write(&path, "# every setting comes from the command line\n").unwrap();
+    }
+    path
+}
+
+/// `sealcast upload --config <empty settings> --spool SPOOL [--key KEY] --to s3://rec/pfx
+/// --host HOST --endpoint-url ENDPOINT` in the env, with [`aws_env`]; without `key` no
+/// manifest is signed. Add flags to it, then [`run`] or spawn it.
 pub fn upload_cmd(
     env: &TestEnv,
     spool: &Path,
@@ -709,7 +723,12 @@ pub fn upload_cmd(
     endpoint: &str,
 ) -> Command {
     let mut c = env.command();
-    aws_env(&mut c).arg("upload").arg("--spool").arg(spool);
+    aws_env(&mut c)
+        .arg("upload")
+        .arg("--config")
+        .arg(empty_settings(env))
+        .arg("--spool")
+        .arg(spool);
     if let Some(key) = key {
         c.arg("--key").arg(key);
     }
