@@ -1,9 +1,10 @@
 //! sealcast recorder: captures a session and writes it as a sealed recording.
 //!
 //! The core ([`SealedWriter`]) takes events and an injected [`Clock`] and writes into any
-//! [`Durable`] sink, so it is tested without a terminal. The PTY layer ([`pty`]), the pipe
-//! layer for sessions without a terminal ([`pipes`]) and the archive layer ([`archive`]) are
-//! thin shells around it; [`spawn`] starts a child exactly as described (complete
+//! [`Durable`] sink, so it is tested without a terminal. The relay engine ([`relay`]) runs
+//! the one writer loop of a session; its sources, the PTY layer ([`pty`]) and the pipe layer
+//! for sessions without a terminal ([`pipes`]), and the archive layer ([`archive`]) are thin
+//! shells around it; [`spawn`] starts a child exactly as described (complete
 //! environment, user switch before `exec`), and [`sink::FailOpen`] keeps a session going
 //! unrecorded after a recording error. [`cmdmeta`] holds the parts of command-level metadata
 //! (shell hooks, OSC 133 marks, process observation; SPEC §2.4).
@@ -13,6 +14,7 @@ mod clock;
 pub mod cmdmeta;
 pub mod pipes;
 pub mod pty;
+pub mod relay;
 pub mod sink;
 pub mod spawn;
 pub mod sys;
@@ -24,7 +26,7 @@ mod writer;
 pub use clock::{Clock, SystemClock};
 pub use sink::FailOpen;
 pub use spawn::ChildCommand;
-pub use writer::{CheckpointPolicy, Durable, SealedWriter, SyncedFile};
+pub use writer::{CheckpointPolicy, Closed, Durable, SealedWriter, SyncedFile};
 
 #[cfg(test)]
 mod tests {

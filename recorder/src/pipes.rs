@@ -10,15 +10,16 @@
 //! Two payload modes ([`Payload`]): record everything, or record no payload at all and only
 //! count bytes (file transfers under the `metadata` policy), ending with an `s` summary event.
 //!
-//! Threads during [`PipeSession::run`]: an **input pump** (recorder stdin → child stdin,
-//! non-blocking, `poll` with a stop pipe), one **output pump** per child stream (child stdout
-//! → recorder stdout, child stderr → recorder stderr; each chunk relayed first, then handed to
-//! the writer loop over a bounded channel, which is the backpressure), a **signal** thread
-//! (`SIGTERM`, `SIGHUP`, `SIGINT`) and a detached **waiter**. The calling thread runs the
-//! writer loop. The session ends when the child has exited **and** both of its output pipes
-//! reached EOF (a background process still holding them keeps the session open, as with sshd),
-//! or, after a recorder signal, a failed stdout or a recording error, once the hung-up process
-//! group is gone (`SIGHUP`, then `SIGKILL` after [`HANGUP_GRACE`]). A client that stops
+//! Threads during [`PipeSession::run`] (the sources of the relay engine's messages,
+//! [`crate::relay`]): an **input pump** (recorder stdin → child stdin, non-blocking, `poll`
+//! with a stop pipe), one **output pump** per child stream (child stdout → recorder stdout,
+//! child stderr → recorder stderr; each chunk relayed first, then handed to the writer loop
+//! over the bounded channel, which is the backpressure), a **signal** thread (`SIGTERM`,
+//! `SIGHUP`, `SIGINT`) and a detached **waiter**. The calling thread runs the engine's writer
+//! loop. The session ends when the child has exited **and** both of its output pipes reached
+//! EOF (a background process still holding them keeps the session open, as with sshd), or by
+//! the engine's hang-up policy (a recorder signal, a failed stdout, a recording error:
+//! `SIGHUP` to the process group, `SIGKILL` after [`HANGUP_GRACE`]). A client that stops
 //! reading stdout (POLLHUP on `watch_hangup`, or a failed write to it) hangs the command up
 //! only after [`CLIENT_GONE_GRACE`], so a command ending on its own at the client's EOF
 //! (sftp-server after a batch) keeps its status.
@@ -28,10 +29,9 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -39,21 +39,16 @@ use std::time::{Duration, Instant};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::relay::{
+    forward_signals, spawn_in, status_code, Buffers, Control, EventSender, Msg, NoObserver,
+    Observer, Outcome, Policy, Relay, Shared, Stream, CHANNEL_DEPTH,
+};
 use crate::spawn::{ChildCommand, ForkHook, SessionMode};
 use crate::wake::{read_ready, set_nonblocking, wait_hangup, wait_ready, Got, Ready, StopPipe};
 use crate::{Clock, Durable, SealedWriter};
 
-/// Largest chunk one pump reads and relays at once, bytes (a Linux pipe holds 64 KiB).
-pub const CHUNK_SIZE: usize = 64 * 1024;
-/// Messages the channel to the writer loop holds before the pumps block.
-const CHANNEL_DEPTH: usize = 8;
-/// The writer loop calls [`SealedWriter::tick`] at least this often.
-const TICK: Duration = Duration::from_millis(500);
-/// After hanging up the child's process group (`SIGHUP`), wait this long for it to exit and
-/// release its pipes before `SIGKILL`.
-pub const HANGUP_GRACE: Duration = Duration::from_secs(3);
-/// After `SIGKILL`, wait this long before closing the recording regardless.
-const KILL_GRACE: Duration = Duration::from_secs(1);
+pub use crate::relay::{ByteCounts, CHUNK_SIZE, HANGUP_GRACE};
+
 /// When the client stops reading (`watch_hangup`), the command gets this long to end on its
 /// own before it is hung up: a client that is done (sftp after its batch) closes stdin and
 /// stdout together, and the command exits at the EOF; only one still running is hung up.
@@ -88,63 +83,8 @@ pub struct PipeOptions {
     pub watch_hangup: Option<RawFd>,
 }
 
-/// Bytes relayed in each direction and how long the session took.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ByteCounts {
-    /// Recorder stdin → child stdin.
-    pub bytes_in: u64,
-    /// Child stdout → recorder stdout.
-    pub bytes_out: u64,
-    /// Child stderr → recorder stderr.
-    pub bytes_err: u64,
-    /// From the start of the child to the end of the relay, microseconds.
-    pub duration_us: u64,
-}
-
-impl ByteCounts {
-    /// The `s` event's data (SPEC §2.3), keys in this order:
-    /// `{"policy":"<policy>","bytes_in":N,"bytes_out":N,"bytes_err":N,"duration_us":N}`.
-    pub fn summary_json(&self, policy: &str) -> String {
-        let mut p = Vec::new();
-        sealcast_format::write_json_string(&mut p, policy.as_bytes());
-        format!(
-            "{{\"policy\":{},\"bytes_in\":{},\"bytes_out\":{},\"bytes_err\":{},\"duration_us\":{}}}",
-            String::from_utf8_lossy(&p),
-            self.bytes_in,
-            self.bytes_out,
-            self.bytes_err,
-            self.duration_us
-        )
-    }
-}
-
-/// How a pipe session ended, returned by [`PipeSession::run`].
-#[derive(Debug)]
-pub struct PipeOutcome<W> {
-    /// The command's exit status as recorded in `x`: its exit code, or `128 + N` when killed
-    /// by signal N. `None` when the recorder closed without learning it.
-    pub exit_status: Option<i32>,
-    /// The recorder signal (`SIGTERM`, `SIGHUP`, `SIGINT`) that ended the session, if any.
-    pub signal: Option<i32>,
-    /// The recording sink, returned by [`SealedWriter::finish`] (synced).
-    pub sink: W,
-    /// The final checkpoint note (the seal receipt, SPEC §5).
-    pub receipt: Vec<u8>,
-    /// Lines in the closed recording, header included.
-    pub lines: u64,
-    /// Bytes relayed in each direction.
-    pub counts: ByteCounts,
-    /// The first error writing to the recorder's stdout, after which the session was hung up.
-    pub stdout_error: Option<io::Error>,
-}
-
-impl<W> PipeOutcome<W> {
-    /// The exit code a recorder process should return: the exit status, else `128 + signal`
-    /// for the recorder signal that ended the session, else 1; clamped to 0–255.
-    pub fn exit_code(&self) -> u8 {
-        crate::pty::exit_code(self.exit_status, self.signal)
-    }
-}
+/// How a pipe session ended, returned by [`PipeSession::run`]: the engine's [`Outcome`].
+pub type PipeOutcome<W> = Outcome<W>;
 
 /// A command running with piped stdin, stdout and stderr, not yet relayed. Dropping it
 /// without [`PipeSession::run`] hangs up the child's process group.
@@ -156,6 +96,7 @@ pub struct PipeSession {
     stderr: Option<ChildStderr>,
     signals: Option<Signals>,
     started: Instant,
+    observer: Box<dyn Observer>,
 }
 
 impl fmt::Debug for PipeSession {
@@ -166,52 +107,9 @@ impl fmt::Debug for PipeSession {
     }
 }
 
-/// Which child stream a pump relays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stream {
-    Out,
-    Err,
-}
-
-enum Msg {
-    Data(Stream, Vec<u8>),
-    Input(Vec<u8>),
-    Eof(Stream),
-    ChildExited(Option<i32>),
-    Signal(i32),
-    StdoutGone,
-}
-
-struct Shared {
-    /// Set when the pumps must stop; wakes them from `poll`.
-    stop: StopPipe,
-    child_exited: AtomicBool,
-    bytes_in: AtomicU64,
-    bytes_out: AtomicU64,
-    bytes_err: AtomicU64,
-    stdout_error: std::sync::Mutex<Option<io::Error>>,
-}
-
-impl Shared {
-    fn new() -> io::Result<Shared> {
-        Ok(Shared {
-            stop: StopPipe::new()?,
-            child_exited: AtomicBool::new(false),
-            bytes_in: AtomicU64::new(0),
-            bytes_out: AtomicU64::new(0),
-            bytes_err: AtomicU64::new(0),
-            stdout_error: std::sync::Mutex::new(None),
-        })
-    }
-}
-
 /// Wait until `fd` is ready for `events` (true) or the pumps must stop (false).
 fn ready(fd: RawFd, events: libc::c_short, stop: &StopPipe) -> bool {
     !matches!(wait_ready(fd, events, stop, -1), Ready::Stop)
-}
-
-fn status_code(st: std::process::ExitStatus) -> Option<i32> {
-    st.code().or_else(|| st.signal().map(|s| 128 + s))
 }
 
 /// Send `sig` to the child's process group (it is a session leader: pgid = pid), through
@@ -260,12 +158,18 @@ impl PipeSession {
             child: Some(child),
             signals: Some(signals),
             started,
+            observer: Box::new(NoObserver),
         })
     }
 
     /// Process id of the child (also its process group and session id).
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The [`Observer`] the writer loop calls during [`PipeSession::run`] (default: none).
+    pub fn observe(&mut self, observer: Box<dyn Observer>) {
+        self.observer = observer;
     }
 
     /// Relay `stdin` → child, child stdout → `stdout`, child stderr → `stderr`, recording
@@ -286,7 +190,7 @@ impl PipeSession {
     /// to its last checkpoint, without a final checkpoint that could claim lines not on disk.
     pub fn run<W, C, I, O, E>(
         mut self,
-        mut writer: SealedWriter<W, C>,
+        writer: SealedWriter<W, C>,
         opts: &PipeOptions,
         stdin: I,
         stdout: O,
@@ -339,29 +243,36 @@ impl PipeSession {
         };
 
         let sig_handle = signals.handle();
-        let mut st = LoopState {
-            status: None,
-            exited: false,
-            out_done: child_out.is_none(),
-            err_done: child_err.is_none(),
-            signal: None,
-            deadline: None,
-            killed: false,
-            failed: None,
-            client_gone: None,
+        let mut control = PipeControl { pid };
+        let policy = Policy {
+            ends: [child_out.is_some(), child_err.is_some()],
+            client_gone_grace: CLIENT_GONE_GRACE,
         };
+        let mut relay = Relay::new(
+            writer,
+            &mut control,
+            &shared,
+            &mut *self.observer,
+            EventSender::new(tx.clone()),
+            policy,
+            self.started,
+        );
+        let (out_bufs, recycle) = Buffers::new();
+        relay.recycle(Stream::Output, recycle);
+        let (err_bufs, recycle) = Buffers::new();
+        relay.recycle(Stream::Stderr, recycle);
         let setup_err = thread::scope(|s| -> Option<io::Error> {
             let sh = &*shared;
-            let mut handles = Vec::with_capacity(4);
+            let mut handles = Vec::with_capacity(5);
             let mut setup_err = None;
             if let Some(out) = child_out {
                 let t = tx.clone();
-                let f = move || pump_output(out, stdout, Stream::Out, record, sh, t);
+                let f = move || pump_output(out, stdout, Stream::Output, record, sh, t, out_bufs);
                 spawn_in(s, "sealcast-out", f, &mut handles, &mut setup_err);
             }
             if let Some(err) = child_err {
                 let t = tx.clone();
-                let f = move || pump_output(err, stderr, Stream::Err, record, sh, t);
+                let f = move || pump_output(err, stderr, Stream::Stderr, record, sh, t, err_bufs);
                 spawn_in(s, "sealcast-err", f, &mut handles, &mut setup_err);
             }
             let t = tx.clone();
@@ -371,91 +282,35 @@ impl PipeSession {
                 let t = tx.clone();
                 let f = move || {
                     if wait_hangup(fd, &sh.stop) {
-                        let _ = t.send(Msg::StdoutGone);
+                        let _ = t.send(Msg::ClientGone);
                     }
                 };
                 spawn_in(s, "sealcast-hup", f, &mut handles, &mut setup_err);
             }
             let t = tx.clone();
-            let f = move || {
-                for sig in signals.forever() {
-                    if t.send(Msg::Signal(sig)).is_err() {
-                        break;
-                    }
-                }
-            };
+            let f = move || forward_signals(&mut signals, t);
             spawn_in(s, "sealcast-sig", f, &mut handles, &mut setup_err);
             drop(tx);
-
-            let mut lp = WriterLoop {
-                writer: &mut writer,
-                pid,
-                shared: sh,
-            };
             if setup_err.is_some() {
-                lp.hang_up(&mut st);
+                relay.hang_up();
             }
-            lp.run(&rx, &mut st);
-            // Stop the pumps and the signal thread, still recording what they deliver (a
-            // pump may be blocked sending to the full channel).
-            sh.stop.request();
+            relay.run(&rx);
             sig_handle.close();
-            loop {
-                let done = handles.iter().all(|h| h.is_finished());
-                let msg = if done {
-                    match rx.try_recv() {
-                        Ok(m) => m,
-                        Err(_) => break,
-                    }
-                } else {
-                    match rx.recv_timeout(Duration::from_millis(20)) {
-                        Ok(m) => m,
-                        Err(_) => continue,
-                    }
-                };
-                lp.record_late(msg, &mut st);
-            }
+            relay.wind_down(&rx, || handles.iter().all(|h| h.is_finished()));
             setup_err
         });
-        if let Some(e) = st.failed {
-            return Err(io::Error::new(
-                e.kind(),
-                format!("writing the recording: {e}"),
-            ));
-        }
-        let counts = ByteCounts {
-            bytes_in: shared.bytes_in.load(Ordering::SeqCst),
-            bytes_out: shared.bytes_out.load(Ordering::SeqCst),
-            bytes_err: shared.bytes_err.load(Ordering::SeqCst),
-            duration_us: self.started.elapsed().as_micros() as u64,
-        };
-        if let Some(e) = setup_err {
-            let _ = writer.finish(st.status);
-            return Err(io::Error::new(
-                e.kind(),
-                format!("setting up the session: {e}"),
-            ));
-        }
-        let closing =
-            |e: io::Error| io::Error::new(e.kind(), format!("closing the recording: {e}"));
-        if let Some(policy) = &opts.summary_policy {
-            writer
-                .summary(&counts.summary_json(policy))
-                .map_err(closing)?;
-        }
-        let lines_before_close = writer.lines();
-        let (sink, receipt) = writer.finish(st.status).map_err(closing)?;
-        let lines = note_lines(&receipt).unwrap_or(lines_before_close);
-        let stdout_error = shared.stdout_error.lock().ok().and_then(|mut e| e.take());
-        Ok(PipeOutcome {
-            exit_status: st.status,
-            signal: st.signal,
-            sink,
-            receipt,
-            lines,
-            counts,
-            stdout_error,
-        })
+        relay.close(opts.summary_policy.as_deref(), setup_err)
+    }
+}
+
+/// The engine's hold on a pipe session: its process group.
+struct PipeControl {
+    pid: u32,
+}
+
+impl Control for PipeControl {
+    fn signal(&self, sig: i32) {
+        signal_group(self.pid, sig);
     }
 }
 
@@ -463,162 +318,6 @@ impl Drop for PipeSession {
     fn drop(&mut self) {
         if self.child.is_some() {
             signal_group(self.pid, libc::SIGHUP);
-        }
-    }
-}
-
-/// Start a relay thread in scope `s`, or keep the first error.
-fn spawn_in<'scope, F>(
-    s: &'scope thread::Scope<'scope, '_>,
-    name: &str,
-    f: F,
-    handles: &mut Vec<thread::ScopedJoinHandle<'scope, ()>>,
-    err: &mut Option<io::Error>,
-) where
-    F: FnOnce() + Send + 'scope,
-{
-    if err.is_some() {
-        return;
-    }
-    match thread::Builder::new().name(name.into()).spawn_scoped(s, f) {
-        Ok(h) => handles.push(h),
-        Err(e) => *err = Some(e),
-    }
-}
-
-/// `lines` of a checkpoint note.
-fn note_lines(note: &[u8]) -> Option<u64> {
-    std::str::from_utf8(note)
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("lines "))
-        .and_then(|v| v.parse().ok())
-}
-
-struct LoopState {
-    status: Option<i32>,
-    exited: bool,
-    out_done: bool,
-    err_done: bool,
-    signal: Option<i32>,
-    deadline: Option<Instant>,
-    killed: bool,
-    /// The first recording error: nothing more is recorded, the child is hung up.
-    failed: Option<io::Error>,
-    /// When the client stopped reading, plus [`CLIENT_GONE_GRACE`]: hang up then.
-    client_gone: Option<Instant>,
-}
-
-struct WriterLoop<'a, W: Durable, C: Clock> {
-    writer: &'a mut SealedWriter<W, C>,
-    pid: u32,
-    shared: &'a Shared,
-}
-
-impl<W: Durable, C: Clock> WriterLoop<'_, W, C> {
-    fn run(&mut self, rx: &Receiver<Msg>, st: &mut LoopState) {
-        let mut last_tick = Instant::now();
-        loop {
-            if st.exited && st.out_done && st.err_done {
-                return;
-            }
-            let now = Instant::now();
-            if st.client_gone.is_some_and(|t| now >= t) {
-                st.client_gone = None;
-                self.hang_up(st);
-            }
-            if let Some(d) = st.deadline {
-                if now >= d {
-                    if st.killed {
-                        return;
-                    }
-                    // The child, or a process still holding its pipes, outlived the hangup.
-                    signal_group(self.pid, libc::SIGKILL);
-                    st.killed = true;
-                    st.deadline = Some(now + KILL_GRACE);
-                }
-            }
-            let mut wait = TICK.saturating_sub(last_tick.elapsed());
-            for d in [st.deadline, st.client_gone].into_iter().flatten() {
-                wait = wait.min(d.saturating_duration_since(now));
-            }
-            match rx.recv_timeout(wait) {
-                Ok(msg) => self.handle(msg, st),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            if last_tick.elapsed() >= TICK {
-                if st.failed.is_none() {
-                    if let Err(e) = self.writer.tick() {
-                        self.fail(e, st);
-                    }
-                }
-                last_tick = Instant::now();
-            }
-        }
-    }
-
-    fn fail(&mut self, e: io::Error, st: &mut LoopState) {
-        if st.failed.is_none() {
-            st.failed = Some(e);
-            self.hang_up(st);
-        }
-    }
-
-    fn record(&mut self, msg: &Msg) -> io::Result<()> {
-        match msg {
-            Msg::Data(Stream::Out, b) => self.writer.output(b),
-            Msg::Data(Stream::Err, b) => self.writer.stderr(b),
-            Msg::Input(b) => self.writer.input(b),
-            _ => Ok(()),
-        }
-    }
-
-    fn handle(&mut self, msg: Msg, st: &mut LoopState) {
-        if st.failed.is_none() {
-            if let Err(e) = self.record(&msg) {
-                self.fail(e, st);
-            }
-        }
-        match msg {
-            Msg::Eof(Stream::Out) => st.out_done = true,
-            Msg::Eof(Stream::Err) => st.err_done = true,
-            Msg::ChildExited(status) => {
-                st.exited = true;
-                st.status = status;
-            }
-            Msg::Signal(sig) => {
-                if st.signal.is_none() {
-                    st.signal = Some(sig);
-                    self.hang_up(st);
-                }
-            }
-            Msg::StdoutGone => {
-                st.client_gone
-                    .get_or_insert(Instant::now() + CLIENT_GONE_GRACE);
-            }
-            Msg::Data(..) | Msg::Input(_) => {}
-        }
-    }
-
-    /// `SIGHUP` to the child's process group now, `SIGKILL` after [`HANGUP_GRACE`]. Only the
-    /// first call acts.
-    fn hang_up(&mut self, st: &mut LoopState) {
-        if st.deadline.is_none() {
-            // After the child was reaped its group may live on in a process holding the
-            // pipes; the group id cannot be reused while it has members.
-            if !(self.shared.child_exited.load(Ordering::SeqCst) && st.out_done && st.err_done) {
-                signal_group(self.pid, libc::SIGHUP);
-            }
-            st.deadline = Some(Instant::now() + HANGUP_GRACE);
-        }
-    }
-
-    fn record_late(&mut self, msg: Msg, st: &mut LoopState) {
-        if st.failed.is_none() {
-            if let Err(e) = self.record(&msg) {
-                st.failed = Some(e);
-            }
         }
     }
 }
@@ -632,13 +331,10 @@ fn pump_output<R: Read + AsFd, O: Write>(
     record: bool,
     shared: &Shared,
     tx: SyncSender<Msg>,
+    bufs: Buffers,
 ) {
     let fd = from.as_fd().as_raw_fd();
-    let counter = match which {
-        Stream::Out => &shared.bytes_out,
-        Stream::Err => &shared.bytes_err,
-    };
-    let mut buf = vec![0u8; CHUNK_SIZE];
+    let mut buf = bufs.take();
     let mut to_ok = true;
     loop {
         let n = match read_ready(fd, &mut from, &mut buf, &shared.stop) {
@@ -646,25 +342,31 @@ fn pump_output<R: Read + AsFd, O: Write>(
             Got::End => break,
             Got::Stop => return,
         };
-        counter.fetch_add(n as u64, Ordering::Relaxed);
+        shared.count(which, n);
         if to_ok {
             if let Err(e) = to.write_all(&buf[..n]) {
                 to_ok = false;
-                if which == Stream::Out {
-                    if let Ok(mut slot) = shared.stdout_error.lock() {
-                        *slot = Some(e);
-                    }
-                    if tx.send(Msg::StdoutGone).is_err() {
+                if which == Stream::Output {
+                    shared.stdout_failed(e);
+                    if tx.send(Msg::ClientGone).is_err() {
                         return;
                     }
                 }
             }
         }
-        if record && tx.send(Msg::Data(which, buf[..n].to_vec())).is_err() {
-            return;
+        if record {
+            let full = std::mem::replace(&mut buf, bufs.take());
+            let msg = Msg::Data {
+                stream: which,
+                buf: full,
+                len: n,
+            };
+            if tx.send(msg).is_err() {
+                return;
+            }
         }
     }
-    let _ = tx.send(Msg::Eof(which));
+    let _ = tx.send(Msg::Done(which));
 }
 
 /// The input pump: the recorder's stdin → the child's stdin (non-blocking), closed at EOF.
@@ -690,7 +392,7 @@ fn pump_input<I: Read + AsFd>(
             // SAFETY: data is a valid slice; `out` is the child's stdin pipe, which we own.
             let w = unsafe { libc::write(out, data.as_ptr().cast(), data.len()) };
             if w >= 0 {
-                shared.bytes_in.fetch_add(w as u64, Ordering::Relaxed);
+                shared.count(Stream::Input, w as usize);
                 data = &data[w as usize..];
                 continue;
             }
@@ -705,7 +407,15 @@ fn pump_input<I: Read + AsFd>(
                 _ => return,
             }
         }
-        if capture && tx.send(Msg::Input(buf[..n].to_vec())).is_err() {
+        if capture
+            && tx
+                .send(Msg::Data {
+                    stream: Stream::Input,
+                    buf: buf[..n].to_vec(),
+                    len: n,
+                })
+                .is_err()
+        {
             return;
         }
     }
@@ -716,8 +426,7 @@ fn pump_input<I: Read + AsFd>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{within, writer, Full};
-    use sealcast_format::{decompress_frame, parse_event, scan, FrameKind};
+    use crate::test_support::{events, stream, within, writer, Full};
     use std::fs::File;
     use std::os::fd::FromRawFd;
 
@@ -726,38 +435,6 @@ mod tests {
         c.args = vec!["-c".into(), script.into()];
         c.env = vec![("PATH".into(), "/usr/bin:/bin".into())];
         c
-    }
-
-    /// (code, exact bytes) of every event after the header, `b` folded into its event.
-    fn events(file: &[u8]) -> Vec<(String, Vec<u8>)> {
-        let mut text = Vec::new();
-        for f in scan(file) {
-            let f = f.unwrap();
-            if f.kind == FrameKind::Data {
-                decompress_frame(f.bytes, f.offset, &mut text).unwrap();
-            }
-        }
-        let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-        for line in text
-            .split(|&b| b == b'\n')
-            .skip(1)
-            .filter(|l| !l.is_empty())
-        {
-            let ev = parse_event(line).unwrap();
-            if ev.code == "b" {
-                out.last_mut().unwrap().1 = ev.raw_bytes().unwrap();
-            } else {
-                out.push((ev.code, ev.data.into_bytes()));
-            }
-        }
-        out
-    }
-
-    fn stream(ev: &[(String, Vec<u8>)], code: &str) -> Vec<u8> {
-        ev.iter()
-            .filter(|e| e.0 == code)
-            .flat_map(|e| e.1.iter().copied())
-            .collect()
     }
 
     /// A pipe: (read end, write end).

@@ -1,7 +1,7 @@
-//! PTY capture: spawn the session in a new PTY (portable-pty) and relay it through a
-//! [`SealedWriter`].
+//! PTY capture: spawn the session in a new PTY (portable-pty) and relay it through the
+//! relay engine ([`crate::relay`]) into a [`SealedWriter`].
 //!
-//! A thin I/O shell around the writer core, in two steps:
+//! A thin I/O shell around the engine, in two steps:
 //!
 //! 1. [`PtySession::spawn`] opens a PTY of the requested size, starts the command on its slave
 //!    side (a new session whose controlling terminal is the PTY) and drops the parent's slave
@@ -9,13 +9,13 @@
 //! 2. [`PtySession::run`] relays until the session ends and closes the recording with its
 //!    final checkpoint.
 //!
-//! Threads during [`PtySession::run`]:
+//! Threads during [`PtySession::run`] (the sources of the engine's messages):
 //!
 //! - **output pump**: reads the PTY master (non-blocking, into 64 KiB buffers that it fills
 //!   with as many reads as data is ready for), writes each filled buffer to the local stdout
-//!   with one `write`, then hands the same buffer (no copy) over a bounded channel to the
-//!   writer loop, which sends it back for reuse. The bounded channel is the backpressure: when
-//!   the recording falls behind, the pump blocks, the PTY fills, and the child blocks.
+//!   with one `write`, then hands the same buffer (no copy) over the bounded channel to the
+//!   writer loop, which sends it back for reuse. When the recording falls behind, the pump
+//!   blocks, the PTY fills, and the child blocks.
 //! - **input pump**: waits (`poll`) for local stdin, writes it to the PTY master and, with
 //!   input capture, sends a copy to the writer loop. When stdin is not a terminal and reaches
 //!   EOF it writes the PTY's EOF character (`^D`), and again whenever the child has read all
@@ -23,14 +23,15 @@
 //! - **signals**: `SIGWINCH` (only when stdin is a terminal), `SIGTERM`, `SIGHUP`, `SIGINT`
 //!   delivered to the recorder become channel messages.
 //! - **waiter** (detached): `wait`s for the child and reports its status.
-//! - the **calling thread** runs the writer loop: it alone owns the [`SealedWriter`], records
-//!   `o`/`i`/`r` events in channel order, calls [`SealedWriter::tick`] at least once a second,
-//!   and finishes the recording.
+//! - the **calling thread** runs the engine's writer loop ([`crate::relay`]), which records
+//!   `o`/`i`/`r` events in channel order, calls the session's [`Observer`], and finishes the
+//!   recording.
 //!
 //! The session ends when the child has exited and the PTY is drained (EOF/EIO, or
-//! [`DRAIN_IDLE`]/[`DRAIN_MAX`] when a background process keeps it open); or, after a recorder
-//! signal or a failed stdout, once the hung-up child is gone (at most [`HANGUP_GRACE`] plus a
-//! second). The recording always gets its final checkpoint, except after an error writing it.
+//! [`DRAIN_IDLE`]/[`DRAIN_MAX`] when a background process keeps it open); or by the engine's
+//! hang-up policy (a recorder signal, a failed stdout, a recording error: `SIGHUP` to the
+//! child's process group and the PTY's foreground group, `SIGKILL` after [`HANGUP_GRACE`]).
+//! The recording always gets its final checkpoint, except after an error writing it.
 //!
 //! There are no hotkeys: nothing the user types pauses or stops the recording.
 
@@ -38,11 +39,10 @@ use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, SyncSender};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -51,22 +51,19 @@ use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize}
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGWINCH};
 use signal_hook::iterator::Signals;
 
+use crate::relay::{
+    forward_signals, spawn_in, status_code, Buffers, Control, EventSender, Msg, NoObserver,
+    Observer, Outcome, Policy, Relay, Shared, Stream, CHANNEL_DEPTH,
+};
 use crate::spawn::{ChildCommand, ForkHook, SessionMode};
 use crate::sys::{is_tty, login_shell, terminal_size};
-use crate::wake::{read_ready, set_nonblocking, wait_ready, Got, Ready, StopPipe};
+use crate::wake::{read_ready, set_nonblocking, wait_ready, Got, Ready};
 use crate::{Clock, Durable, SealedWriter};
 
-/// Size of one relay buffer, bytes. The output pump fills a buffer with as many PTY reads as
-/// data is ready for before relaying it, so a busy session costs one stdout `write` and one
-/// `o` event per 64 KiB rather than per PTY read (≤ 4 KiB on Linux).
-pub const CHUNK_SIZE: usize = 64 * 1024;
+pub use crate::relay::{CHUNK_SIZE, HANGUP_GRACE};
+
 /// Relay a partly filled buffer once less than this much room is left, bytes.
 const MIN_ROOM: usize = 4096;
-/// Messages the channel to the writer loop holds before the pumps block (bounds memory to
-/// about `CHANNEL_DEPTH + 2` buffers of [`CHUNK_SIZE`]).
-const CHANNEL_DEPTH: usize = 8;
-/// The writer loop calls [`SealedWriter::tick`] at least this often.
-const TICK: Duration = Duration::from_millis(500);
 /// How long the pumps sleep in `poll` before re-checking shared state, ms.
 const POLL_MS: i32 = 200;
 /// After the child exited, stop draining the PTY once no output arrived for this long (a
@@ -74,12 +71,6 @@ const POLL_MS: i32 = 200;
 pub const DRAIN_IDLE: Duration = Duration::from_secs(2);
 /// After the child exited, stop draining the PTY after this long even if output keeps coming.
 pub const DRAIN_MAX: Duration = Duration::from_secs(10);
-/// After forwarding `SIGHUP` on a recorder signal, wait this long for the child to exit before
-/// sending `SIGKILL` to its process group.
-pub const HANGUP_GRACE: Duration = Duration::from_secs(3);
-/// After `SIGKILL`, wait this long for the child's exit status before closing the recording
-/// without one.
-const KILL_GRACE: Duration = Duration::from_secs(1);
 
 /// What to run and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,45 +113,8 @@ impl SessionSpec {
     }
 }
 
-/// How a session ended, returned by [`PtySession::run`].
-#[derive(Debug)]
-pub struct SessionOutcome<W> {
-    /// The command's exit status as recorded in the `x` event: its exit code (0–255), or
-    /// `128 + N` when killed by signal N. `None` when the recorder closed the recording without
-    /// learning it (the child outlived the recorder's grace periods after a recorder signal).
-    pub exit_status: Option<i32>,
-    /// The signal (`SIGTERM`, `SIGHUP` or `SIGINT`) that made the recorder end the session,
-    /// if one did.
-    pub signal: Option<i32>,
-    /// The recording sink, returned by [`SealedWriter::finish`] (synced).
-    pub sink: W,
-    /// The final checkpoint note: the seal receipt to store beside the recording (SPEC §5).
-    pub receipt: Vec<u8>,
-    /// Lines in the closed recording, header included (the receipt's `lines`).
-    pub lines: u64,
-    /// The first error writing to the local stdout, after which output was no longer relayed
-    /// there and the session was hung up (the recording continued until the child ended).
-    pub stdout_error: Option<io::Error>,
-}
-
-/// The exit code a recorder process returns for a session (PTY or pipes): the child's exit
-/// status, else `128 + signal` for the recorder signal that ended the session, else 1;
-/// clamped to 0–255.
-pub(crate) fn exit_code(status: Option<i32>, signal: Option<i32>) -> u8 {
-    status
-        .or(signal.map(|s| 128 + s))
-        .unwrap_or(1)
-        .clamp(0, 255) as u8
-}
-
-impl<W> SessionOutcome<W> {
-    /// The exit code a recorder process should return: [`Self::exit_status`], else
-    /// `128 + signal` for the recorder signal that ended the session, else 1; clamped to
-    /// 0–255.
-    pub fn exit_code(&self) -> u8 {
-        exit_code(self.exit_status, self.signal)
-    }
-}
+/// How a session ended, returned by [`PtySession::run`]: the engine's [`Outcome`].
+pub type SessionOutcome<W> = Outcome<W>;
 
 /// Puts a terminal into raw mode (`cfmakeraw`) and restores its previous settings when
 /// dropped, on every exit path including errors and unwinding panics.
@@ -203,6 +157,8 @@ pub struct PtySession {
     cols: u16,
     rows: u16,
     capture_input: bool,
+    observer: Box<dyn Observer>,
+    started: Instant,
 }
 
 impl std::fmt::Debug for PtySession {
@@ -222,43 +178,6 @@ fn pty_err<E: std::fmt::Display>(e: E) -> io::Error {
 /// What [`PtySession::run`] sets up before relaying: the local terminal (a duplicate of
 /// stdin, when it is one) and its raw-mode guard, the master descriptor, the shared state.
 type Setup = (Option<OwnedFd>, Option<RawModeGuard>, RawFd, Arc<Shared>);
-
-/// Messages to the writer loop.
-enum Msg {
-    /// `buf[..len]` was read from the PTY.
-    Output { buf: Vec<u8>, len: usize },
-    /// Bytes typed into the PTY (input capture only).
-    Input(Vec<u8>),
-    /// The output pump stopped: EOF/EIO on the master, or the post-exit drain gave up.
-    OutputDone,
-    /// The child exited with this status (`None` if `wait` failed).
-    ChildExited(Option<i32>),
-    /// `SIGWINCH` on the recorder.
-    Winch,
-    /// `SIGTERM`/`SIGHUP`/`SIGINT` on the recorder.
-    Signal(i32),
-    /// Writing to the local stdout failed: the viewer is gone, like a terminal hangup.
-    StdoutGone,
-}
-
-/// State shared between the writer loop and the pumps.
-struct Shared {
-    /// Set when the pumps must stop; wakes them from `poll`.
-    stop: StopPipe,
-    /// Set by the waiter thread once the child has been reaped.
-    child_exited: AtomicBool,
-    stdout_error: Mutex<Option<io::Error>>,
-}
-
-impl Shared {
-    fn new() -> io::Result<Shared> {
-        Ok(Shared {
-            stop: StopPipe::new()?,
-            child_exited: AtomicBool::new(false),
-            stdout_error: Mutex::new(None),
-        })
-    }
-}
 
 /// Write all of `data` to the (non-blocking) PTY master, waiting for room. Returns false when
 /// stopped or on a write error (the child side is gone).
@@ -292,11 +211,6 @@ fn veof(master: RawFd) -> u8 {
     } else {
         0x04
     }
-}
-
-/// Exit status as a shell reports it: the code, or 128 + signal.
-fn status_code(st: std::process::ExitStatus) -> Option<i32> {
-    st.code().or_else(|| st.signal().map(|s| 128 + s))
 }
 
 /// Signal number whose `strsignal(3)` text is `name` (portable-pty reports signals by name).
@@ -386,6 +300,7 @@ impl PtySession {
         for (k, v) in &spec.env {
             cmd.env(k, v);
         }
+        let started = Instant::now();
         let child = pair.slave.spawn_command(cmd).map_err(pty_err)?;
         // The parent must not hold the slave open, or the master never sees EOF.
         drop(pair.slave);
@@ -400,6 +315,8 @@ impl PtySession {
             cols: spec.cols,
             rows: spec.rows,
             capture_input: spec.capture_input,
+            observer: Box::new(NoObserver),
+            started,
         })
     }
 
@@ -448,6 +365,7 @@ impl PtySession {
         drop(pair.slave);
         // The command holding the slave descriptors is dropped inside: the master must see
         // EOF once the child's side is closed.
+        let started = Instant::now();
         let child = cmd
             .spawn_child(
                 SessionMode::NewWithTty,
@@ -472,12 +390,19 @@ impl PtySession {
             cols,
             rows,
             capture_input,
+            observer: Box::new(NoObserver),
+            started,
         })
     }
 
     /// Process id of the child (also its process group and session id).
     pub fn pid(&self) -> Option<u32> {
         self.pid
+    }
+
+    /// The [`Observer`] the writer loop calls during [`PtySession::run`] (default: none).
+    pub fn observe(&mut self, observer: Box<dyn Observer>) {
+        self.observer = observer;
     }
 
     /// Relay the session between `stdin`/`stdout` and the PTY, recording it with `writer`,
@@ -504,7 +429,7 @@ impl PtySession {
     /// lines not fully on disk.
     pub fn run<W, C, I, O>(
         mut self,
-        mut writer: SealedWriter<W, C>,
+        writer: SealedWriter<W, C>,
         stdin: I,
         stdout: O,
     ) -> io::Result<SessionOutcome<W>>
@@ -520,7 +445,6 @@ impl PtySession {
         };
         let stdin_tty = is_tty(stdin.as_fd());
         let (tx, rx) = mpsc::sync_channel::<Msg>(CHANNEL_DEPTH);
-        let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
         let setup = || -> io::Result<Setup> {
             let master_fd = self
                 .master
@@ -563,133 +487,97 @@ impl PtySession {
         let sig_handle = signals.handle();
         let capture = self.capture_input;
         let slave_path = self.slave_path.as_deref();
-        let mut state = LoopState {
-            status: None,
-            exited: false,
-            output_done: false,
-            signal: None,
-            deadline: None,
-            killed: false,
+        let mut control = PtyControl {
+            master: &*self.master,
+            master_fd,
+            pid: self.pid,
+            shared: &shared,
+            tty: tty.as_ref().map(|t| t.as_fd()),
             size: (self.cols, self.rows),
         };
-        let result = thread::scope(|s| -> Result<(), Failure> {
+        let policy = Policy {
+            ends: [true, false],
+            client_gone_grace: Duration::ZERO,
+        };
+        let mut relay = Relay::new(
+            writer,
+            &mut control,
+            &shared,
+            &mut *self.observer,
+            EventSender::new(tx.clone()),
+            policy,
+            self.started,
+        );
+        let (out_bufs, recycle) = Buffers::new();
+        relay.recycle(Stream::Output, recycle);
+        let setup_err = thread::scope(|s| -> Option<io::Error> {
             let sh = &*shared;
             let mut handles = Vec::with_capacity(3);
-            let mut result: Result<(), Failure> = Ok(());
-            let out_tx = tx.clone();
-            match thread::Builder::new()
-                .name("sealcast-out".into())
-                .spawn_scoped(s, move || {
-                    pump_output(master_fd, sh, out_tx, free_rx, stdout)
-                }) {
-                Ok(h) => handles.push(h),
-                Err(e) => result = Err(Failure::Setup(e)),
-            }
-            if result.is_ok() {
-                let in_tx = tx.clone();
-                match thread::Builder::new()
-                    .name("sealcast-in".into())
-                    .spawn_scoped(s, move || {
-                        let eof = (!stdin_tty).then_some(slave_path);
-                        pump_input(stdin, master_fd, eof, capture, sh, in_tx)
-                    }) {
-                    Ok(h) => handles.push(h),
-                    Err(e) => result = Err(Failure::Setup(e)),
-                }
-            }
-            if result.is_ok() {
-                let sig_tx = tx.clone();
-                match thread::Builder::new()
-                    .name("sealcast-sig".into())
-                    .spawn_scoped(s, move || {
-                        for sig in signals.forever() {
-                            let msg = if sig == SIGWINCH {
-                                Msg::Winch
-                            } else {
-                                Msg::Signal(sig)
-                            };
-                            if sig_tx.send(msg).is_err() {
-                                break;
-                            }
-                        }
-                    }) {
-                    Ok(h) => handles.push(h),
-                    Err(e) => result = Err(Failure::Setup(e)),
-                }
-            }
-            drop(tx);
-
-            let mut lp = WriterLoop {
-                writer: &mut writer,
-                master: &*self.master,
-                pid: self.pid,
-                tty: tty.as_ref().map(|t| t.as_fd()),
-                shared: sh,
-                free_tx: &free_tx,
+            let mut setup_err = None;
+            let t = tx.clone();
+            let f = move || pump_output(master_fd, sh, t, out_bufs, stdout);
+            spawn_in(s, "sealcast-out", f, &mut handles, &mut setup_err);
+            let t = tx.clone();
+            let f = move || {
+                let eof = (!stdin_tty).then_some(slave_path);
+                pump_input(stdin, master_fd, eof, capture, sh, t)
             };
-            if result.is_ok() {
-                result = lp.run(&rx, &mut state).map_err(Failure::Write);
+            spawn_in(s, "sealcast-in", f, &mut handles, &mut setup_err);
+            let t = tx.clone();
+            let f = move || forward_signals(&mut signals, t);
+            spawn_in(s, "sealcast-sig", f, &mut handles, &mut setup_err);
+            drop(tx);
+            if setup_err.is_some() {
+                relay.hang_up();
             }
-            if result.is_err() {
-                signal_child(self.pid, &*self.master, Some(sh), libc::SIGHUP);
-            }
-            // Stop the pumps and the signal thread, still recording the data they deliver
-            // (a pump may be blocked sending to the full channel).
-            sh.stop.request();
+            relay.run(&rx);
             sig_handle.close();
-            loop {
-                let done = handles.iter().all(|h| h.is_finished());
-                let msg = if done {
-                    match rx.try_recv() {
-                        Ok(m) => m,
-                        Err(_) => break,
-                    }
-                } else {
-                    match rx.recv_timeout(Duration::from_millis(20)) {
-                        Ok(m) => m,
-                        Err(_) => continue,
-                    }
-                };
-                if !matches!(result, Err(Failure::Write(_))) {
-                    if let Err(e) = lp.record_late(msg) {
-                        result = Err(Failure::Write(e));
-                    }
-                }
-            }
-            result
+            relay.wind_down(&rx, || handles.iter().all(|h| h.is_finished()));
+            setup_err
         });
+        let outcome = relay.close(None, setup_err);
         drop(raw_guard);
-        match result {
-            Ok(()) => {}
-            Err(Failure::Write(e)) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("writing the recording: {e}"),
-                ))
-            }
-            Err(Failure::Setup(e)) => {
-                let _ = writer.finish(state.status);
-                return Err(io::Error::new(
-                    e.kind(),
-                    format!("setting up the session: {e}"),
-                ));
-            }
-        }
-        let (sink, receipt) = writer
-            .finish(state.status)
-            .map_err(|e| io::Error::new(e.kind(), format!("closing the recording: {e}")))?;
-        let lines = note_field(&receipt, "lines")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let stdout_error = shared.stdout_error.lock().ok().and_then(|mut e| e.take());
-        Ok(SessionOutcome {
-            exit_status: state.status,
-            signal: state.signal,
-            sink,
-            receipt,
-            lines,
-            stdout_error,
+        outcome
+    }
+}
+
+/// The engine's hold on a PTY session.
+struct PtyControl<'a> {
+    master: &'a dyn MasterPty,
+    master_fd: RawFd,
+    pid: Option<u32>,
+    shared: &'a Shared,
+    /// The local terminal (a duplicate of stdin), when stdin is one.
+    tty: Option<BorrowedFd<'a>>,
+    size: (u16, u16),
+}
+
+impl Control for PtyControl<'_> {
+    fn signal(&self, sig: i32) {
+        signal_child(self.pid, self.master, Some(self.shared), sig);
+    }
+
+    fn window_changed(&mut self) -> Option<(u16, u16)> {
+        let size = self.tty.and_then(terminal_size)?;
+        (size != self.size).then(|| {
+            self.size = size;
+            size
         })
+    }
+
+    fn apply_size(&mut self, cols: u16, rows: u16) {
+        let _ = self.master.resize(PtySize {
+            cols,
+            rows,
+            pixel_width: 0,
+            pixel_height: 0,
+        });
+    }
+
+    fn terminal(&self) -> Option<BorrowedFd<'_>> {
+        // SAFETY: the master descriptor stays open for the whole run (it belongs to the
+        // session, which outlives the engine).
+        Some(unsafe { BorrowedFd::borrow_raw(self.master_fd) })
     }
 }
 
@@ -701,149 +589,15 @@ impl Drop for PtySession {
     }
 }
 
-/// Why the relay stopped early.
-enum Failure {
-    /// Starting a relay thread failed: the recording is still sound and gets closed.
-    Setup(io::Error),
-    /// Writing the recording failed: it is left without a final checkpoint.
-    Write(io::Error),
-}
-
-/// Value of `field` in a checkpoint note (`lines 42` → `42`).
-fn note_field<'a>(note: &'a [u8], field: &str) -> Option<&'a str> {
-    std::str::from_utf8(note)
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(' '))
-}
-
-struct LoopState {
-    status: Option<i32>,
-    exited: bool,
-    output_done: bool,
-    signal: Option<i32>,
-    deadline: Option<Instant>,
-    killed: bool,
-    size: (u16, u16),
-}
-
-struct WriterLoop<'a, W: Durable, C: Clock> {
-    writer: &'a mut SealedWriter<W, C>,
-    master: &'a dyn MasterPty,
-    pid: Option<u32>,
-    tty: Option<BorrowedFd<'a>>,
-    shared: &'a Shared,
-    free_tx: &'a Sender<Vec<u8>>,
-}
-
-impl<W: Durable, C: Clock> WriterLoop<'_, W, C> {
-    fn run(&mut self, rx: &Receiver<Msg>, st: &mut LoopState) -> io::Result<()> {
-        let mut last_tick = Instant::now();
-        loop {
-            if st.exited && st.output_done {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if let Some(d) = st.deadline {
-                if now >= d {
-                    if st.exited || st.killed {
-                        return Ok(());
-                    }
-                    signal_child(self.pid, self.master, Some(self.shared), libc::SIGKILL);
-                    st.killed = true;
-                    st.deadline = Some(now + KILL_GRACE);
-                }
-            }
-            let mut wait = TICK.saturating_sub(last_tick.elapsed());
-            if let Some(d) = st.deadline {
-                wait = wait.min(d.saturating_duration_since(now));
-            }
-            match rx.recv_timeout(wait) {
-                Ok(msg) => self.handle(msg, st)?,
-                Err(RecvTimeoutError::Timeout) => {}
-                // Every sender is gone: nothing more can happen.
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
-            }
-            if last_tick.elapsed() >= TICK {
-                self.writer.tick()?;
-                last_tick = Instant::now();
-            }
-        }
-    }
-
-    fn handle(&mut self, msg: Msg, st: &mut LoopState) -> io::Result<()> {
-        match msg {
-            Msg::Output { buf, len } => {
-                let r = self.writer.output(&buf[..len]);
-                let _ = self.free_tx.send(buf);
-                r?;
-            }
-            Msg::Input(bytes) => self.writer.input(&bytes)?,
-            Msg::OutputDone => st.output_done = true,
-            Msg::ChildExited(status) => {
-                st.exited = true;
-                st.status = status;
-            }
-            Msg::Winch => {
-                let Some(size) = self.tty.and_then(terminal_size) else {
-                    return Ok(());
-                };
-                if size != st.size {
-                    st.size = size;
-                    // Record first, then resize: the child's redraw follows the `r` event.
-                    self.writer.resize(size.0, size.1)?;
-                    let _ = self.master.resize(PtySize {
-                        cols: size.0,
-                        rows: size.1,
-                        pixel_width: 0,
-                        pixel_height: 0,
-                    });
-                }
-            }
-            Msg::Signal(sig) => {
-                if st.signal.is_none() {
-                    st.signal = Some(sig);
-                    self.hang_up(st);
-                }
-            }
-            Msg::StdoutGone => self.hang_up(st),
-        }
-        Ok(())
-    }
-
-    /// End the session from our side: `SIGHUP` to the child now, `SIGKILL` after
-    /// [`HANGUP_GRACE`] (see [`WriterLoop::run`]). Only the first call acts.
-    fn hang_up(&mut self, st: &mut LoopState) {
-        if st.deadline.is_none() {
-            signal_child(self.pid, self.master, Some(self.shared), libc::SIGHUP);
-            st.deadline = Some(Instant::now() + HANGUP_GRACE);
-        }
-    }
-
-    /// A message that arrived while the pumps were being stopped: keep its data.
-    fn record_late(&mut self, msg: Msg) -> io::Result<()> {
-        match msg {
-            Msg::Output { buf, len } => self.writer.output(&buf[..len]),
-            Msg::Input(bytes) => self.writer.input(&bytes),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Take a recycled relay buffer, or allocate one (bounded by the channel depth).
-fn take_buf(free: &Receiver<Vec<u8>>) -> Vec<u8> {
-    free.try_recv().unwrap_or_else(|_| vec![0; CHUNK_SIZE])
-}
-
 /// The output pump: PTY master → stdout and the writer loop.
 fn pump_output<O: Write>(
     master: RawFd,
     shared: &Shared,
     tx: SyncSender<Msg>,
-    free: Receiver<Vec<u8>>,
+    bufs: Buffers,
     mut stdout: O,
 ) {
-    let mut buf = take_buf(&free);
+    let mut buf = bufs.take();
     let mut filled = 0;
     let mut stdout_ok = true;
     let mut last_data = Instant::now();
@@ -898,20 +652,20 @@ fn pump_output<O: Write>(
             }
         }
         if filled > 0 {
+            shared.count(Stream::Output, filled);
             if stdout_ok {
                 if let Err(e) = stdout.write_all(&buf[..filled]) {
                     stdout_ok = false;
-                    if let Ok(mut slot) = shared.stdout_error.lock() {
-                        *slot = Some(e);
-                    }
-                    if tx.send(Msg::StdoutGone).is_err() {
+                    shared.stdout_failed(e);
+                    if tx.send(Msg::ClientGone).is_err() {
                         return;
                     }
                 }
             }
-            let full = std::mem::replace(&mut buf, take_buf(&free));
+            let full = std::mem::replace(&mut buf, bufs.take());
             if tx
-                .send(Msg::Output {
+                .send(Msg::Data {
+                    stream: Stream::Output,
                     buf: full,
                     len: filled,
                 })
@@ -927,7 +681,7 @@ fn pump_output<O: Write>(
         match end {
             End::No => {}
             End::Eof => {
-                let _ = tx.send(Msg::OutputDone);
+                let _ = tx.send(Msg::Done(Stream::Output));
                 return;
             }
             End::Stop => return,
@@ -964,7 +718,16 @@ fn pump_input<I: Read + AsFd>(
         if !write_master(master, &buf[..n], shared) {
             return;
         }
-        if capture && tx.send(Msg::Input(buf[..n].to_vec())).is_err() {
+        shared.count(Stream::Input, n);
+        if capture
+            && tx
+                .send(Msg::Data {
+                    stream: Stream::Input,
+                    buf: buf[..n].to_vec(),
+                    len: n,
+                })
+                .is_err()
+        {
             return;
         }
     }
@@ -1101,14 +864,14 @@ mod tests {
     fn helpers() {
         assert_eq!(signal_number("Terminated"), Some(libc::SIGTERM));
         assert_eq!(signal_number("no such signal"), None);
-        assert_eq!(note_field(b"a 1\nlines 42\nb 2\n", "lines"), Some("42"));
-        assert_eq!(note_field(b"linesx 1\n", "lines"), None);
         let o = SessionOutcome {
             exit_status: None,
             signal: Some(libc::SIGTERM),
             sink: (),
             receipt: Vec::new(),
             lines: 0,
+            checkpoints: 0,
+            counts: Default::default(),
             stdout_error: None,
         };
         assert_eq!(o.exit_code(), 143);

@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use sealcast_format::{Header, SealMeta};
+use sealcast_format::{decompress_frame, parse_event, scan, FrameKind, Header, SealMeta};
 use sealcast_signer::SigningKey;
 
 use crate::{CheckpointPolicy, Durable, SealedWriter, SystemClock};
@@ -64,4 +64,37 @@ impl Durable for Full {
     fn sync(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// (code, exact bytes) of every event after the header, `b` folded into its event.
+pub(crate) fn events(file: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut text = Vec::new();
+    for f in scan(file) {
+        let f = f.unwrap();
+        if f.kind == FrameKind::Data {
+            decompress_frame(f.bytes, f.offset, &mut text).unwrap();
+        }
+    }
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    for line in text
+        .split(|&b| b == b'\n')
+        .skip(1)
+        .filter(|l| !l.is_empty())
+    {
+        let ev = parse_event(line).unwrap();
+        if ev.code == "b" {
+            out.last_mut().unwrap().1 = ev.raw_bytes().unwrap();
+        } else {
+            out.push((ev.code, ev.data.into_bytes()));
+        }
+    }
+    out
+}
+
+/// The concatenated data of the events with `code`.
+pub(crate) fn stream(ev: &[(String, Vec<u8>)], code: &str) -> Vec<u8> {
+    ev.iter()
+        .filter(|e| e.0 == code)
+        .flat_map(|e| e.1.iter().copied())
+        .collect()
 }

@@ -205,6 +205,8 @@ pub struct SealedWriter<W: Durable, C: Clock> {
     bytes_since_cp: u64,
     dirty: bool,
     unflushed: bool,
+    /// Checkpoints written so far (checkpoint 0 included).
+    checkpoints: u64,
     /// Set by the first I/O error: the chain may then hold lines that never reached the
     /// sink, so nothing more may be written or signed.
     broken: Option<io::ErrorKind>,
@@ -307,6 +309,7 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
             bytes_since_cp: 0,
             dirty: false,
             unflushed: false,
+            checkpoints: 0,
             broken: None,
         };
         let line = header.to_line_with(info);
@@ -372,6 +375,7 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         self.out.write_all(&skippable_frame(&note))?;
         self.out.flush()?;
         self.out.sync()?;
+        self.checkpoints += 1;
         self.last_cp_mono = self.clock.mono_us();
         self.bytes_since_cp = 0;
         self.dirty = false;
@@ -445,14 +449,36 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         let r = self
             .emit(|enc, e| enc.db(t, json, &mut |l| e.line(l)))
             .and_then(|()| {
-                if write_ahead && self.unflushed {
-                    self.comp.flush(&mut self.out)?;
-                    self.out.flush()?;
-                    self.unflushed = false;
+                if write_ahead {
+                    self.flush_frame()
+                } else {
+                    Ok(())
                 }
-                Ok(())
             });
         self.latch(r)
+    }
+
+    /// Hand every line chained so far to the sink: end the current zstd block (a flush, not
+    /// a new frame) and flush the sink, without `fdatasync`. What the file then holds
+    /// decodes to every line written so far; they are signed by the next checkpoint. The
+    /// write-ahead step of an in-process producer (SPEC §11 "Write-ahead").
+    ///
+    /// # Errors
+    /// The sink's I/O errors (the writer is then broken: nothing more is written or signed),
+    /// or the error that broke it earlier.
+    pub fn hand_off(&mut self) -> io::Result<()> {
+        self.check()?;
+        let r = self.flush_frame();
+        self.latch(r)
+    }
+
+    fn flush_frame(&mut self) -> io::Result<()> {
+        if self.unflushed {
+            self.comp.flush(&mut self.out)?;
+            self.out.flush()?;
+            self.unflushed = false;
+        }
+        Ok(())
     }
 
     /// Record a terminal resize (`r`).
@@ -514,14 +540,7 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// The sink's I/O errors.
     pub fn tick(&mut self) -> io::Result<()> {
         self.check()?;
-        let r = self.maybe_checkpoint().and_then(|()| {
-            if self.unflushed {
-                self.comp.flush(&mut self.out)?;
-                self.out.flush()?;
-                self.unflushed = false;
-            }
-            Ok(())
-        });
+        let r = self.maybe_checkpoint().and_then(|()| self.flush_frame());
         self.latch(r)
     }
 
@@ -530,14 +549,39 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         self.sealer.chain().lines()
     }
 
+    /// Checkpoints written so far (checkpoint 0, after the header, included).
+    pub fn checkpoints(&self) -> u64 {
+        self.checkpoints
+    }
+
+    /// Microseconds since the recording started on the writer's monotonic clock: the time
+    /// an event written now gets (the sum of the intervals up to it).
+    pub fn elapsed_us(&self) -> u64 {
+        self.now()
+    }
+
+    /// The error that stopped the recording, if one did: every later call fails with it.
+    pub fn broken(&self) -> Option<io::ErrorKind> {
+        self.broken
+    }
+
     /// Close the recording (after an earlier I/O error this fails and signs nothing: the file
-    /// keeps its verifiable prefix): emit held-back bytes, the `x` event (when `exit_status` is known)
-    /// and the final checkpoint. Returns the sink and the final checkpoint note (the seal
-    /// receipt, SPEC §5).
+    /// keeps its verifiable prefix): emit held-back bytes, the `x` event (when `exit_status`
+    /// is known) and the final checkpoint. Returns the sink and the final checkpoint note (the
+    /// seal receipt, SPEC §5); [`SealedWriter::close`] also returns the counts.
     ///
     /// # Errors
     /// The sink's I/O errors.
-    pub fn finish(mut self, exit_status: Option<i32>) -> io::Result<(W, Vec<u8>)> {
+    pub fn finish(self, exit_status: Option<i32>) -> io::Result<(W, Vec<u8>)> {
+        self.close(exit_status).map(|c| (c.sink, c.receipt))
+    }
+
+    /// [`SealedWriter::finish`], returning what the recording holds as a [`Closed`] instead
+    /// of leaving it to be read back out of the note.
+    ///
+    /// # Errors
+    /// The sink's I/O errors, or the error that broke the writer earlier.
+    pub fn close(mut self, exit_status: Option<i32>) -> io::Result<Closed<W>> {
         self.check()?;
         let t = self.now();
         self.emit(|enc, e| {
@@ -549,10 +593,30 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
             }
         })?;
         self.comp.end_frame(&mut self.out)?;
+        let lines = self.sealer.chain().lines();
         let note = self.sealer.checkpoint(self.clock.wall_us(), true);
         self.out.write_all(&skippable_frame(&note))?;
         self.out.flush()?;
         self.out.sync_final()?;
-        Ok((self.out, note))
+        Ok(Closed {
+            sink: self.out,
+            receipt: note,
+            lines,
+            checkpoints: self.checkpoints + 1,
+        })
     }
+}
+
+/// A closed recording, returned by [`SealedWriter::close`].
+#[derive(Debug)]
+pub struct Closed<W> {
+    /// The sink, synced ([`Durable::sync_final`]).
+    pub sink: W,
+    /// The final checkpoint note (`final 1`): the seal receipt to store beside the recording
+    /// (SPEC §5).
+    pub receipt: Vec<u8>,
+    /// Lines in the recording, header included: the note's `lines`.
+    pub lines: u64,
+    /// Checkpoints in the recording, checkpoint 0 and the final one included.
+    pub checkpoints: u64,
 }
