@@ -10,6 +10,7 @@
 //! (shell hooks, OSC 133 marks, process observation; SPEC §2.4).
 
 pub mod archive;
+pub mod boundary;
 mod clock;
 pub mod cmdmeta;
 pub mod pipes;
@@ -92,6 +93,41 @@ mod tests {
         let text = String::from_utf8(zstd_decode(&file)).unwrap();
         assert!(text.ends_with("\"x\", \"0\"]\n"), "{text}");
         assert!(text.contains("[11.000000, \"o\", \"xxx"), "{text}");
+    }
+
+    #[test]
+    fn a_carried_tail_waits_for_its_sequence_or_at_most_a_second() {
+        let t = Rc::new(Cell::new(0));
+        let key = SigningKey::generate().unwrap();
+        let mut h = header();
+        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
+        let policy = CheckpointPolicy::default();
+        let mut w = SealedWriter::new(Vec::new(), key, &h, Manual(t.clone()), policy).unwrap();
+        w.output(b"ab\x1b[3").unwrap();
+        w.stderr(b"err \xe2\x82").unwrap();
+        t.set(100_000);
+        w.output(b"1mred\x1b]0;ti").unwrap();
+        w.stderr(b"\xac").unwrap();
+        t.set(600_000);
+        w.tick().unwrap(); // held for 0.5 s: kept
+        t.set(1_200_000);
+        w.tick().unwrap(); // held for 1.1 s: recorded as it is
+        w.output(b"tle\x07.").unwrap();
+        let (file, _) = w.finish(Some(0)).unwrap();
+        let text = String::from_utf8(zstd_decode(&file)).unwrap();
+        let events: Vec<&str> = text.lines().skip(1).collect();
+        assert_eq!(
+            events,
+            [
+                r#"[0.000000, "o", "ab"]"#,
+                r#"[0.000000, "e", "err "]"#,
+                r#"[0.100000, "o", "\u001b[31mred"]"#,
+                r#"[0.000000, "e", "€"]"#,
+                r#"[1.100000, "o", "\u001b]0;ti"]"#,
+                r#"[0.000000, "o", "tle\u0007."]"#,
+                r#"[0.000000, "x", "0"]"#,
+            ]
+        );
     }
 
     /// A sink that fails once `fail` is set.

@@ -12,7 +12,12 @@ use sealcast_format::{
 };
 use sealcast_signer::{Sealer, SigningKey};
 
+use crate::boundary::{BoundaryScanner, MAX_HELD};
 use crate::clock::Clock;
+
+/// A carried tail (SPEC §2.2) is recorded at the first tick after it has waited this long,
+/// µs, even if it still ends inside a sequence (a forced cut).
+pub const HOLD_MAX_US: u64 = 1_000_000;
 
 /// A sink whose writes can be made durable.
 pub trait Durable: Write {
@@ -207,6 +212,11 @@ pub struct SealedWriter<W: Durable, C: Clock> {
     unflushed: bool,
     /// Checkpoints written so far (checkpoint 0 included).
     checkpoints: u64,
+    /// Output and stderr bytes after the last sequence boundary, carried to the next event
+    /// of their stream (index: [`held_index`]).
+    held: [Held; 2],
+    /// Reused for a carried tail joined with the next chunk.
+    joined: Vec<u8>,
     /// Set by the first I/O error: the chain may then hold lines that never reached the
     /// sink, so nothing more may be written or signed.
     broken: Option<io::ErrorKind>,
@@ -219,6 +229,26 @@ impl<W: Durable, C: Clock> std::fmt::Debug for SealedWriter<W, C> {
             .finish()
     }
 }
+
+/// The bytes of a stream after its last sequence boundary (SPEC §2.2), and since when.
+#[derive(Debug, Default)]
+struct Held {
+    scanner: BoundaryScanner,
+    tail: Vec<u8>,
+    since_us: u64,
+}
+
+/// Which [`Held`] a stream's events use: `o` and `e` end at sequence boundaries; `i`
+/// (keystrokes) only at UTF-8 boundaries, as the encoder keeps them.
+fn held_index(dir: StreamDir) -> Option<usize> {
+    match dir {
+        StreamDir::Output => Some(0),
+        StreamDir::Stderr => Some(1),
+        StreamDir::Input => None,
+    }
+}
+
+const HELD_DIRS: [StreamDir; 2] = [StreamDir::Output, StreamDir::Stderr];
 
 struct Emit<'a, W: Durable> {
     out: &'a mut W,
@@ -310,6 +340,8 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
             dirty: false,
             unflushed: false,
             checkpoints: 0,
+            held: [Held::default(), Held::default()],
+            joined: Vec::new(),
             broken: None,
         };
         let line = header.to_line_with(info);
@@ -387,11 +419,86 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     ///
     /// # Errors
     /// The sink's I/O errors.
+    ///
+    /// The event ends where the output last left every escape and UTF-8 sequence
+    /// ([`crate::boundary`]); the rest, up to [`MAX_HELD`] bytes, starts the stream's next
+    /// event (a longer rest is cut where the chunk ends).
     pub fn output(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.data(StreamDir::Output, bytes)
+    }
+
+    fn data(&mut self, dir: StreamDir, bytes: &[u8]) -> io::Result<()> {
         self.check()?;
         let t = self.now();
-        let r = self.emit(|enc, e| enc.data(StreamDir::Output, t, bytes, &mut |l| e.line(l)));
+        let Some(idx) = held_index(dir) else {
+            let r = self.emit(|enc, e| enc.data(dir, t, bytes, &mut |l| e.line(l)));
+            return self.latch(r);
+        };
+        let held = &mut self.held[idx];
+        let cut = held.scanner.feed(bytes);
+        let mut joined = std::mem::take(&mut self.joined);
+        joined.clear();
+        // What to record now: `bytes[..direct]` as it is, or `joined` (a carried tail and
+        // the chunk up to its boundary, or a forced cut).
+        let mut direct = 0;
+        match cut {
+            Some(c) if held.tail.is_empty() => {
+                direct = c;
+                held.tail.extend_from_slice(&bytes[c..]);
+                held.since_us = t;
+            }
+            Some(c) => {
+                joined.extend_from_slice(&held.tail);
+                joined.extend_from_slice(&bytes[..c]);
+                held.tail.clear();
+                held.tail.extend_from_slice(&bytes[c..]);
+                held.since_us = t;
+            }
+            None => {
+                if held.tail.is_empty() {
+                    held.since_us = t;
+                }
+                held.tail.extend_from_slice(bytes);
+            }
+        }
+        if held.tail.len() > MAX_HELD {
+            if direct > 0 {
+                joined.extend_from_slice(&bytes[..direct]);
+                direct = 0;
+            }
+            joined.append(&mut held.tail);
+        }
+        let body: &[u8] = if direct > 0 {
+            &bytes[..direct]
+        } else {
+            &joined
+        };
+        let r = if body.is_empty() {
+            Ok(())
+        } else {
+            self.emit(|enc, e| enc.data(dir, t, body, &mut |l| e.line(l)))
+        };
+        self.joined = joined;
         self.latch(r)
+    }
+
+    /// Record every carried tail now (forced cuts): before the session's last events, and at
+    /// a tick for tails older than [`HOLD_MAX_US`] (`stale_only`).
+    fn release_held(&mut self, stale_only: bool) -> io::Result<()> {
+        let t = self.now();
+        for (idx, dir) in HELD_DIRS.into_iter().enumerate() {
+            let held = &mut self.held[idx];
+            if held.tail.is_empty() || (stale_only && t.saturating_sub(held.since_us) < HOLD_MAX_US)
+            {
+                continue;
+            }
+            let tail = std::mem::take(&mut held.tail);
+            let r = self.emit(|enc, e| enc.data(dir, t, &tail, &mut |l| e.line(l)));
+            self.held[idx].tail = tail;
+            self.held[idx].tail.clear();
+            r?;
+        }
+        Ok(())
     }
 
     /// Record bytes typed into the PTY (`i` events). Callers only call this with input capture on.
@@ -399,22 +506,17 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// # Errors
     /// The sink's I/O errors.
     pub fn input(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.check()?;
-        let t = self.now();
-        let r = self.emit(|enc, e| enc.data(StreamDir::Input, t, bytes, &mut |l| e.line(l)));
-        self.latch(r)
+        self.data(StreamDir::Input, bytes)
     }
 
     /// Record bytes the child wrote to its standard error in a session without a PTY (`e`
-    /// extension events, `b` when not UTF-8; SPEC §2.3).
+    /// extension events, `b` when not UTF-8; SPEC §2.3), cut at sequence boundaries as
+    /// [`SealedWriter::output`].
     ///
     /// # Errors
     /// The sink's I/O errors.
     pub fn stderr(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.check()?;
-        let t = self.now();
-        let r = self.emit(|enc, e| enc.data(StreamDir::Stderr, t, bytes, &mut |l| e.line(l)));
-        self.latch(r)
+        self.data(StreamDir::Stderr, bytes)
     }
 
     /// Record the session summary (`s` extension event, SPEC §2.3): `json` is a JSON object
@@ -425,6 +527,8 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// The sink's I/O errors.
     pub fn summary(&mut self, json: &str) -> io::Result<()> {
         self.check()?;
+        let r = self.release_held(false);
+        self.latch(r)?;
         let t = self.now();
         let r = self.emit(|enc, e| {
             for dir in [StreamDir::Output, StreamDir::Input, StreamDir::Stderr] {
@@ -540,7 +644,10 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// The sink's I/O errors.
     pub fn tick(&mut self) -> io::Result<()> {
         self.check()?;
-        let r = self.maybe_checkpoint().and_then(|()| self.flush_frame());
+        let r = self
+            .release_held(true)
+            .and_then(|()| self.maybe_checkpoint())
+            .and_then(|()| self.flush_frame());
         self.latch(r)
     }
 
@@ -583,6 +690,7 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
     /// The sink's I/O errors, or the error that broke the writer earlier.
     pub fn close(mut self, exit_status: Option<i32>) -> io::Result<Closed<W>> {
         self.check()?;
+        self.release_held(false)?;
         let t = self.now();
         self.emit(|enc, e| {
             enc.flush(StreamDir::Output, t, &mut |l| e.line(l));
