@@ -78,6 +78,9 @@ pub struct SessionSpec {
     /// Program and arguments (`argv`, resolved through the child's `PATH`). Empty: the user's
     /// login shell ([`crate::sys::login_shell`]) run as a login shell (`argv[0]` = `-bash`).
     pub command: Vec<String>,
+    /// `argv[0]` when it is not `command[0]` (a shell started with hooks: `-zsh`, or `bash`
+    /// for `bash --rcfile`, SPEC §2.4.3). Needs a non-empty `command`.
+    pub arg0: Option<OsString>,
     /// Working directory of the child. `None`: the recorder's current directory.
     pub cwd: Option<PathBuf>,
     /// Variables added to (or replacing in) the inherited environment, applied last.
@@ -102,6 +105,7 @@ impl SessionSpec {
     pub fn new(command: Vec<String>) -> SessionSpec {
         SessionSpec {
             command,
+            arg0: None,
             cwd: None,
             env: Vec::new(),
             term: crate::sys::default_term(),
@@ -213,6 +217,21 @@ fn veof(master: RawFd) -> u8 {
     }
 }
 
+/// `program` itself when it names a path, else the first executable file of that name in the
+/// directories of `path` (`PATH`).
+fn find_program(program: &str, path: Option<&std::ffi::OsStr>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    let path = path.unwrap_or(std::ffi::OsStr::new("/usr/local/bin:/usr/bin:/bin"));
+    std::env::split_paths(path)
+        .map(|d| d.join(program))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// Signal number whose `strsignal(3)` text is `name` (portable-pty reports signals by name).
 fn signal_number(name: &str) -> Option<i32> {
     (1..65).find(|&n| {
@@ -267,6 +286,9 @@ impl PtySession {
     /// Opening the PTY, resolving or starting the command (`NotFound` for an unknown program
     /// is reported as an `Other` error whose message names it), or registering the signals.
     pub fn spawn(spec: &SessionSpec) -> io::Result<PtySession> {
+        if let Some(arg0) = &spec.arg0 {
+            return Self::spawn_with_arg0(spec, arg0);
+        }
         let signals = Signals::new([SIGTERM, SIGHUP, SIGINT])?;
         let pair = native_pty_system()
             .openpty(PtySize {
@@ -318,6 +340,42 @@ impl PtySession {
             observer: Box::new(NoObserver),
             started,
         })
+    }
+
+    /// [`PtySession::spawn`] for a spec with its own `argv[0]`, which portable-pty cannot set:
+    /// the same environment, started through [`PtySession::spawn_command`].
+    fn spawn_with_arg0(spec: &SessionSpec, arg0: &OsString) -> io::Result<PtySession> {
+        let Some((program, args)) = spec.command.split_first() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "argv[0] given without a command",
+            ));
+        };
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| k != "TERM" && k != "SEALCAST_SESSION")
+            .collect();
+        env.push(("TERM".into(), spec.term.clone().into()));
+        if !spec.session_id.is_empty() {
+            env.push(("SEALCAST_SESSION".into(), spec.session_id.clone().into()));
+        }
+        env.extend(spec.env.iter().cloned());
+        let path = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.clone());
+        let mut cmd =
+            ChildCommand::new(find_program(program, path.as_deref()).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::NotFound, format!("{program}: not found"))
+            })?);
+        cmd.arg0 = Some(arg0.clone());
+        cmd.args = args.iter().map(OsString::from).collect();
+        cmd.env = env;
+        cmd.cwd = Some(match &spec.cwd {
+            Some(d) => d.clone(),
+            None => std::env::current_dir()?,
+        });
+        Self::spawn_command(&cmd, spec.cols, spec.rows, spec.capture_input, None)
     }
 
     /// Open a PTY of `cols` × `rows` and start exactly `cmd` on it (see [`ChildCommand`]:

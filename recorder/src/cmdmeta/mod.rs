@@ -1,7 +1,8 @@
 //! Command-level metadata (SPEC §2.4): what the shell claims (`c` events, from OSC 133 marks
 //! its hooks write) and what the kernel shows (`p` events, from `/proc`).
 //!
-//! Pure parts and thin readers, each tested on its own; the relay wires them:
+//! Pure parts and thin readers, each tested on its own, and the observer that wires them
+//! into the relay:
 //!
 //! - [`hooks`]: how to start bash or zsh with hooks ([`hooks::plan`]) and the directory
 //!   their files live in ([`hooks::HookDir`]).
@@ -9,31 +10,18 @@
 //! - [`claims`]: marks → command events ([`claims::ShellClaims`]).
 //! - [`proc`]: `/proc` snapshots → process events ([`proc::ProcTable`], [`proc::ProcFs`],
 //!   [`proc::ProcWatch`], [`proc::foreground_pgid`]).
+//! - [`observe`]: [`observe::prepare`] before the spawn (nonce, hook directory, argv and
+//!   environment), then [`observe::CommandObserver`], the session's
+//!   [`crate::relay::Observer`]: the `hooks` event, the proc watch and its sampler thread,
+//!   claims and `fg` from each output burst, and the last events before `x`.
 //!
-//! # Wiring (the seam for the relay)
-//!
-//! Before spawning an interactive shell: `let nonce = Nonce::generate()?`; when
-//! `ShellKind::of(shell)` is `Some(kind)`, `let dir = HookDir::create(base,
-//! &hooks::files(kind))?` (kept until the session ends; `base` per [`hooks`]) and
-//! `hooks::plan(shell, mode, &nonce, dir.path(), user_zdotdir)` give the argv and the
-//! environment to spawn with. After the header: write `ShellClaims::hooks_event(kind.name())`
-//! (only when hooks were planned) and, once the child exists,
-//! `ProcWatch::start(child_pid, t, &mut events)`.
-//!
-//! On every output read (PTY: the bytes as read, before or after relaying, unchanged):
-//! `claims.on_output(t, bytes, &mut c_events)` and, for a PTY,
-//! `watch.on_output(foreground_pgid(master), &mut p_events)`; write them after the read's
-//! `o` events. Samples: `watch.on_tick(t, &mut p_events)` whenever
-//! `t >= watch.next_due_us()` — best from a sampler thread with its own timer that sends the
-//! events to the writer loop (a `/proc` read can block on a process stuck in the kernel, and
-//! the relay must not), else from a relay tick at most [`proc::PERIOD_US`] apart. At the end,
-//! before `x`: `claims.finish(t, …)` and one last `watch.sample(…)`. The writer writes a
-//! [`sealcast_format::CommandEvent`] as `c` plus the `m` marker after a `start`
-//! (`SealedWriter::command`) and a [`sealcast_format::ProcessEvent`] as `p`
-//! (`SealedWriter::process`), at the time observed (`t` is the writer's monotonic clock).
+//! The writer writes a [`sealcast_format::CommandEvent`] as `c` plus the `m` marker after a
+//! `start` (`SealedWriter::command`) and a [`sealcast_format::ProcessEvent`] as `p`
+//! (`SealedWriter::process`), at the time observed (the writer's monotonic clock).
 
 pub mod claims;
 pub mod hooks;
+pub mod observe;
 pub mod osc133;
 pub mod proc;
 
