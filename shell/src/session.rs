@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use sealcast_config::{Config, Source, TransferPolicy};
 use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
+use sealcast_recorder::cmdmeta::hooks::ShellMode;
+use sealcast_recorder::cmdmeta::observe::{self, CommandObserver, Prepared};
 use sealcast_recorder::pipes::{ByteCounts, Payload, PipeOptions, PipeSession};
 use sealcast_recorder::pty::PtySession;
 use sealcast_recorder::spawn::{ForkHook, GroupSignaller};
@@ -450,6 +452,7 @@ impl Session {
             &self.privs,
             &session,
         );
+        let (cmd, prepared) = self.with_hooks(cmd, &session);
         info!(
             session = %session,
             user = %self.user.name,
@@ -459,9 +462,9 @@ impl Session {
             "session start"
         );
         let result = if self.shape.uses_pty() {
-            self.run_pty(&cmd, rec.writer, cols, rows)
+            self.run_pty(&cmd, rec.writer, cols, rows, prepared)
         } else {
-            self.run_pipes(&cmd, rec.writer)
+            self.run_pipes(&cmd, rec.writer, prepared)
         };
         match result {
             Ok((code, sink, receipt)) => {
@@ -497,6 +500,38 @@ impl Session {
                 EXIT_FAILURE
             }
         }
+    }
+
+    /// Command-level metadata (SPEC §2.4): an interactive login shell that is bash or zsh
+    /// starts with hooks (argv and environment from the plan; the hook directory under
+    /// `/tmp`, owned by this process's effective user, so the user can read but not change
+    /// it). Every other shape runs `cmd` unchanged, observed by the proc source only.
+    fn with_hooks(&self, mut cmd: ChildCommand, session: &str) -> (ChildCommand, Prepared) {
+        if !matches!(self.shape, Shape::Interactive) {
+            return (cmd, Prepared::without_hooks());
+        }
+        let zdotdir = cmd
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "ZDOTDIR")
+            .map(|(_, v)| v.clone());
+        let prepared = observe::prepare(
+            &self.cfg.shell,
+            ShellMode::Interactive { login: true },
+            Path::new("/tmp"),
+            zdotdir.as_deref(),
+        );
+        if let Some(e) = &prepared.hooks_error {
+            warn!(target: AUDIT, session = %session, user = %self.user.name,
+                  "no shell hooks for this session (processes are still observed): {e}");
+        }
+        if let Some(plan) = &prepared.plan {
+            cmd.arg0 = Some(plan.arg0.clone());
+            cmd.args.clone_from(&plan.args);
+            cmd.env.extend(plan.env.iter().cloned());
+        }
+        (cmd, prepared)
     }
 
     fn header(
@@ -726,6 +761,7 @@ impl Session {
         writer: Writer,
         cols: u16,
         rows: u16,
+        prepared: Prepared,
     ) -> Result<(u8, Spool, Vec<u8>), Failure> {
         let stdin = dup_stdio(0).map_err(|e| Failure::Start(e, None))?;
         let stdout = dup_stdio(1).map_err(|e| Failure::Start(e, None))?;
@@ -737,12 +773,15 @@ impl Session {
         self.start_signaller();
         // The PTY belongs to the user, as sshd's does (programs such as gpg's pinentry
         // reopen their terminal by name).
-        let pty = match self.privs.as_user(|| {
+        let mut pty = match self.privs.as_user(|| {
             PtySession::spawn_command(cmd, cols, rows, self.cfg.capture_input, self.fork_hook())
         }) {
             Ok(p) => p,
             Err(e) => return Err(Failure::start(e, writer)),
         };
+        if let Some(pid) = pty.pid() {
+            pty.observe(Box::new(CommandObserver::new(prepared, pid)));
+        }
         if let Err(e) = self.drop_privileges_after_spawn() {
             drop(pty); // hangs up the child
             return Err(Failure::start(e, writer));
@@ -756,6 +795,7 @@ impl Session {
         &mut self,
         cmd: &ChildCommand,
         writer: Writer,
+        prepared: Prepared,
     ) -> Result<(u8, Spool, Vec<u8>), Failure> {
         let stdin = dup_stdio(0).map_err(|e| Failure::Start(e, None))?;
         let stdout = dup_stdio(1).map_err(|e| Failure::Start(e, None))?;
@@ -770,10 +810,16 @@ impl Session {
             }
         }
         self.start_signaller();
-        let pipes = match PipeSession::spawn(cmd, self.fork_hook()) {
+        let mut pipes = match PipeSession::spawn(cmd, self.fork_hook()) {
             Ok(p) => p,
             Err(e) => return Err(Failure::start(e, writer)),
         };
+        // Transfers record exactly their summary (SPEC §2.3); other sessions without a PTY
+        // are observed through the child's process tree.
+        if !matches!(self.shape, Shape::Transfer { .. }) {
+            let pid = pipes.pid();
+            pipes.observe(Box::new(CommandObserver::new(prepared, pid)));
+        }
         if let Err(e) = self.drop_privileges_after_spawn() {
             drop(pipes);
             return Err(Failure::start(e, writer));

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sealcast_config::MAX_CHECKPOINT_BYTES;
 use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
+use sealcast_recorder::cmdmeta::hooks::ShellMode;
+use sealcast_recorder::cmdmeta::observe::{self, CommandObserver};
 use sealcast_recorder::pty::{PtySession, SessionSpec};
 use sealcast_recorder::{
     archive, sys, CheckpointPolicy, Clock, SealedWriter, SyncedFile, SystemClock,
@@ -75,6 +77,41 @@ pub fn run(args: RecordArgs) -> Result<u8> {
     };
 
     let mut spec = SessionSpec::new(args.command.clone());
+    // Command-level metadata (SPEC §2.4): bash and zsh started as interactive shells get
+    // hooks; every session gets the proc source.
+    let prepared = match args.command.is_empty() {
+        true => Some((shell.as_path(), ShellMode::Interactive { login: true })),
+        false => observe::shell_of_argv(&args.command),
+    }
+    .map(|(sh, mode)| {
+        let zdotdir = std::env::var_os("ZDOTDIR");
+        (
+            sh,
+            observe::prepare(sh, mode, &hook_base(), zdotdir.as_deref()),
+        )
+    });
+    if let Some((_, p)) = &prepared {
+        if let Some(e) = &p.hooks_error {
+            eprintln!("sealcast: warning: no shell hooks (command claims) for this session: {e}");
+        }
+    }
+    let prepared = match prepared {
+        Some((sh, p)) => {
+            if let Some(plan) = &p.plan {
+                let program = match args.command.first() {
+                    Some(c) => c.clone(),
+                    None => sh.to_string_lossy().into_owned(),
+                };
+                spec.command = std::iter::once(program)
+                    .chain(plan.args.iter().map(|a| a.to_string_lossy().into_owned()))
+                    .collect();
+                spec.arg0 = Some(plan.arg0.clone());
+                spec.env.extend(plan.env.iter().cloned());
+            }
+            p
+        }
+        None => observe::Prepared::without_hooks(),
+    };
     spec.term = term.clone();
     spec.cols = cols;
     spec.rows = rows;
@@ -131,6 +168,10 @@ pub fn run(args: RecordArgs) -> Result<u8> {
             return Err(e).with_context(|| format!("starting {what}"));
         }
     };
+    let mut pty = pty;
+    if let Some(pid) = pty.pid() {
+        pty.observe(Box::new(CommandObserver::new(prepared, pid)));
+    }
     // The syncer thread starts only now: the child was forked before any thread existed.
     let writer = match SyncedFile::new(file)
         .and_then(|file| SealedWriter::with_session(file, key, &header, &audit, clock, policy))
@@ -169,6 +210,15 @@ pub fn run(args: RecordArgs) -> Result<u8> {
         );
     }
     Ok(outcome.exit_code())
+}
+
+/// Where `record` puts a session's hook directory: `$XDG_RUNTIME_DIR` (the user's own,
+/// per-login tmpfs) when it is a directory, else `/tmp`.
+fn hook_base() -> PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute() && d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
 }
 
 fn checkpoint_policy(args: &RecordArgs) -> Result<CheckpointPolicy> {
