@@ -50,6 +50,9 @@ pub enum Command {
     DbProxy(cmd::dbproxy::DbProxyArgs),
     /// One row per database statement of a recording (verified content only).
     Queries(cmd::queries::QueriesArgs),
+    /// One row per command of a recording: shell claims, the processes seen, disagreements
+    /// (verified content only; the rest marked).
+    Commands(cmd::commands::CommandsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -229,6 +232,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => cmd::doctor::run(a),
         Command::DbProxy(a) => cmd::dbproxy::run(a),
         Command::Queries(a) => cmd::queries::run(a),
+        Command::Commands(a) => cmd::commands::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -2,6 +2,7 @@
 //! verdict commands open files (regular files only, never blocking on a FIFO) and write
 //! their output (a closed pipe stops the output, never the verdict).
 
+pub mod commands;
 pub mod dbproxy;
 pub mod doctor;
 pub mod install;

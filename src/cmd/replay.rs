@@ -440,13 +440,24 @@ pub fn info(a: InfoArgs) -> Result<u8> {
         }
     };
     let verification = info_verification(&a, &data)?;
+    // Commands and disagreements (SPEC §2.4.5), counted from verified content apart.
+    let commands = super::commands::info_summary(&data, verification.as_ref().ok());
     let mut out = VerdictOut::new(io::stdout().lock());
     if a.json {
-        let v = info_json(&a.file, &stats, &verification);
+        let mut v = info_json(&a.file, &stats, &verification);
+        v["commands"] = super::commands::summary_json(commands.as_ref());
         serde_json::to_writer(&mut out, &v)?;
         writeln!(out)?;
     } else {
-        out.write_all(info_text(&a.file, &stats, &verification).as_bytes())?;
+        let mut text = info_text(&a.file, &stats, &verification);
+        if let Some(c) = &commands {
+            text.push_str(&format!(
+                "{:<14}{}\n",
+                "commands:",
+                super::commands::summary_text(c)
+            ));
+        }
+        out.write_all(text.as_bytes())?;
     }
     out.flush()?;
     let mut code = 0;
