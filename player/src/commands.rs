@@ -161,6 +161,17 @@ pub enum Disagreement {
         /// Worst state involved.
         state: Verification,
     },
+    /// The shell kept claiming commands, but its prompt hook stopped: they came without an
+    /// exit status (and the directory no longer followed), e.g. after `unset PROMPT_COMMAND`
+    /// or `precmd_functions=()`.
+    PromptSilent {
+        /// Start of the first command that got no status.
+        since_us: u64,
+        /// The commands claimed without a status, in order.
+        ids: Vec<u64>,
+        /// Worst state involved.
+        state: Verification,
+    },
     /// Processes started between two claims that no claim covers.
     Unclaimed {
         /// Start of the first of them.
@@ -213,7 +224,8 @@ impl Disagreement {
     /// The time it is reported at.
     pub fn t_us(&self) -> u64 {
         match self {
-            Disagreement::HooksSilent { since_us, .. } => *since_us,
+            Disagreement::HooksSilent { since_us, .. }
+            | Disagreement::PromptSilent { since_us, .. } => *since_us,
             Disagreement::Unclaimed { t_us, .. }
             | Disagreement::NoProcess { t_us, .. }
             | Disagreement::IgnoredMarks { t_us, .. }
@@ -225,6 +237,7 @@ impl Disagreement {
     pub fn state(&self) -> Verification {
         match self {
             Disagreement::HooksSilent { state, .. }
+            | Disagreement::PromptSilent { state, .. }
             | Disagreement::Unclaimed { state, .. }
             | Disagreement::NoProcess { state, .. }
             | Disagreement::IgnoredMarks { state, .. }
@@ -472,9 +485,16 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
     }
 
     // Claim windows: start .. end (or the session end), cut at an exec of the root process;
-    // a late claim's from the previous command's end.
+    // a late claim's from the previous command's end. A line that replaced the shell
+    // (`exec PROGRAM`, and no exit status came back) holds no process: what runs after it
+    // runs in the program that replaced the shell (the root process), unclaimed — and may
+    // start before the recorder read the claim, so its window is empty, slack included.
     let mut windows: Vec<(u64, u64)> = Vec::with_capacity(cmds.len());
     for c in &cmds {
+        if c.exit.is_none() && replaces_shell(&c.cmd) {
+            windows.push((c.t_us, c.t_us.saturating_sub(START_SLACK_US + 1)));
+            continue;
+        }
         let mut end = c.end_us.unwrap_or(end_us);
         if let Some((t, _)) = root_execs.iter().find(|(t, _)| *t > c.t_us && *t <= end) {
             end = *t;
@@ -488,12 +508,23 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
     }
     let first_claim = cmds.first().map(|c| c.t_us);
     // The command whose window holds time `s` (windows follow each other in time), and the
-    // last command claimed at or before `s`.
-    let window_of = |s: u64, slack: u64| -> Option<usize> {
+    // last command claimed at or before `s`. When `s` fits several windows within the slack
+    // (commands typed ahead follow each other within milliseconds, and a start time is only
+    // known to a clock tick), the command whose line names the process's program wins, else
+    // the latest.
+    let window_of = |s: u64, slack: u64, p: Option<&ProcRow>| -> Option<usize> {
         let n = windows.partition_point(|&(a, _)| a <= s + slack);
-        (n.saturating_sub(2)..n)
+        let fits = (n.saturating_sub(4)..n)
             .rev()
-            .find(|&k| s + slack >= windows[k].0 && s <= windows[k].1)
+            .filter(|&k| s + slack >= windows[k].0 && s <= windows[k].1);
+        let mut first = None;
+        for k in fits {
+            if p.is_some_and(|p| names_program(&cmds[k].cmd, p)) {
+                return Some(k);
+            }
+            first.get_or_insert(k);
+        }
+        first
     };
     let claimed_before =
         |s: u64| -> Option<usize> { cmds.partition_point(|c| c.t_us <= s).checked_sub(1) };
@@ -531,7 +562,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
             }
         }
         let s = p.start_us;
-        if let Some(k) = window_of(s, START_SLACK_US) {
+        if let Some(k) = window_of(s, START_SLACK_US, Some(p)) {
             owner[i] = Owner::Command(k);
         } else if first_claim.is_some_and(|f| s < f) {
             owner[i] = Owner::Startup;
@@ -654,6 +685,27 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
         }
     }
 
+    // Claims without a status: the prompt hook fell silent (every command but the last one,
+    // which the session's end may have closed, and a line that replaced the shell).
+    if sources.shell_hooks.is_some() {
+        let mut run: Vec<usize> = Vec::new();
+        let n = cmds.len();
+        for (k, c) in cmds.iter().enumerate() {
+            let silent = k + 1 < n && c.exit.is_none() && !replaces_shell(&c.cmd);
+            if silent {
+                run.push(k);
+            }
+            if (!silent || k + 2 == n) && !run.is_empty() {
+                disagreements.push(Disagreement::PromptSilent {
+                    since_us: cmds[run[0]].t_us,
+                    ids: run.iter().map(|&k| cmds[k].id).collect(),
+                    state: worst(run.iter().map(|&k| cmds[k].state)),
+                });
+                run.clear();
+            }
+        }
+    }
+
     // Claims without a process (only when the proc source watched them).
     if let (Some(period), Some(_)) = (sources.proc_period_us, sources.proc_root) {
         for (k, c) in cmds.iter().enumerate() {
@@ -680,7 +732,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
     // Ignored marks: one entry per run not separated by a claim.
     let mut runs: Vec<Disagreement> = Vec::new();
     for (t, marks, bad, state) in ignored {
-        let during = window_of(t, 0).map(|k| cmds[k].id);
+        let during = window_of(t, 0, None).map(|k| cmds[k].id);
         let last_claim_before = claimed_before(t);
         if let Some(Disagreement::IgnoredMarks {
             t_us,
@@ -757,6 +809,51 @@ fn argv_line(p: &ProcRow) -> String {
     } else {
         p.argv.join(" ")
     }
+}
+
+/// The words of a command line, split at blanks and shell punctuation.
+fn words(cmd: &str) -> impl Iterator<Item = &str> {
+    cmd.split(|c: char| c.is_whitespace() || "|&;()<>{}`$\"'".contains(c))
+        .filter(|w| !w.is_empty())
+}
+
+/// True when command line `cmd` names the program of process `p` (the file name of its
+/// `argv[0]`, or its `comm`) as a word.
+fn names_program(cmd: &str, p: &ProcRow) -> bool {
+    let arg0 = p
+        .argv
+        .first()
+        .map(|a| a.rsplit('/').next().unwrap_or(a).trim_start_matches('-'));
+    words(cmd).any(|w| {
+        let w = w.rsplit('/').next().unwrap_or(w);
+        Some(w) == arg0 || w == p.comm
+    })
+}
+
+/// True when `cmd` is `exec` with a program (not only redirections): the shell that claimed
+/// it is replaced by that program.
+fn replaces_shell(cmd: &str) -> bool {
+    let mut w = cmd.split_whitespace();
+    if w.next() != Some("exec") {
+        return false;
+    }
+    let mut skip_next = false;
+    for word in w {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        match word {
+            "-a" => skip_next = true,
+            "-c" | "-l" | "-cl" | "-lc" | "--" => {}
+            _ if word.contains('>') || word.contains('<') => {
+                // `>file`, `2>&1`; a lone `>` takes the next word.
+                skip_next = word.ends_with('>') || word.ends_with('<');
+            }
+            _ => return true,
+        }
+    }
+    false
 }
 
 /// Shell builtins and keywords of bash and zsh: a claimed command starting with one may run
@@ -1093,6 +1190,11 @@ pub fn write_text(report: &CommandsReport, out: &mut impl Write) -> io::Result<(
                 }
                 t
             }
+            Disagreement::PromptSilent { ids, .. } => format!(
+                "the shell's prompt hook fell silent from {}: {} command(s) claimed without an exit status or directory",
+                cmd_of(report, ids.first().copied()),
+                ids.len()
+            ),
             Disagreement::Unclaimed { after_id, pids, .. } => format!(
                 "{} process(es) without a claimed command (after {}): {}",
                 pids.len(),
@@ -1553,6 +1655,109 @@ mod tests {
         assert!(rep.disagreements.is_empty(), "{:?}", rep.disagreements);
         assert_eq!(pids(&rep.rows[1]), [160, 161]);
         assert!(rep.rows[1].late);
+    }
+
+    /// Commands typed ahead follow each other within the start-time slack: the process goes
+    /// to the command that names its program, not merely the latest one.
+    #[test]
+    fn typed_ahead_commands_keep_their_processes() {
+        let mut r = Rec::default();
+        r.hooks().watch(100);
+        r.start(10_000, 1, "sleep 1.2 &")
+            .end(10_500, 1, Some(0), 10_000);
+        r.start(11_000, 2, "echo done-7")
+            .end(11_400, 2, Some(0), 11_000);
+        // Seen later; its start (a clock tick, rounded down) is in command 1's window and
+        // within the slack of command 2's.
+        r.proc(260_000, 120, 100, 249_600, &["sleep", "1.2"]);
+        r.proc(260_000, 121, 100, 249_600, &["other"]);
+        let rep = r.report();
+        assert_eq!(pids(&rep.rows[0]), [120]);
+        assert_eq!(
+            pids(&rep.rows[1]),
+            [121],
+            "no name matches: the latest window"
+        );
+    }
+
+    /// `exec bash` replaces the shell: its claim ends where it starts, and what the new shell
+    /// runs before the recorder sees the exec is unclaimed (hooks silent).
+    #[test]
+    fn a_shell_replaced_by_exec_leaves_later_processes_unclaimed() {
+        let mut r = Rec::default();
+        r.hooks()
+            .watch(100)
+            .proc(0, 100, 1, 0, &["bash", "--rcfile", "h", "-i"]);
+        r.start(S, 1, "exec bash");
+        r.proc(S + 150_000, 130, 100, 50_000, &["sleep", "0.8"]);
+        r.p(
+            S + 150_000,
+            ProcessEvent::Exec {
+                pid: 100,
+                uid: 1000,
+                euid: 1000,
+                comm: "bash".into(),
+                argv: vec!["bash".into()],
+                trunc: false,
+            },
+        );
+        let rep = r.report();
+        assert!(pids(&rep.rows[0]).is_empty(), "{:?}", rep.rows);
+        match &rep.disagreements[..] {
+            [Disagreement::HooksSilent {
+                since_us,
+                shell_replaced: Some((_, argv)),
+                pids,
+                ..
+            }] => {
+                assert_eq!(*since_us, S);
+                assert_eq!(argv, &["bash"]);
+                assert_eq!(pids, &[130]);
+            }
+            other => panic!("{other:?}"),
+        }
+        for (cmd, replaces) in [
+            ("exec bash", true),
+            ("exec -a x vim f", true),
+            ("exec >log 2>&1", false),
+            ("exec 3< file", false),
+            ("exec > out sh", true),
+            ("exec", false),
+            ("execute", false),
+        ] {
+            assert_eq!(replaces_shell(cmd), replaces, "{cmd}");
+        }
+    }
+
+    /// `unset PROMPT_COMMAND`: bash still claims the commands (its DEBUG trap), but no exit
+    /// status comes back; the last command (closed by the session's end) does not count.
+    #[test]
+    fn claims_without_a_status_are_reported_once_per_run() {
+        let mut r = Rec::default();
+        r.hooks().watch(100);
+        r.start(S, 1, "true").end(S + 10, 1, Some(0), S);
+        r.start(2 * S, 2, "unset PROMPT_COMMAND")
+            .end(3 * S, 2, None, 2 * S);
+        r.start(3 * S, 3, "sleep 1").end(4 * S, 3, None, 3 * S);
+        r.start(4 * S, 4, "exit").end(4 * S + 10, 4, None, 4 * S);
+        let rep = r.report();
+        assert_eq!(
+            rep.disagreements,
+            [Disagreement::PromptSilent {
+                since_us: 2 * S,
+                ids: vec![2, 3],
+                state: Verified
+            }]
+        );
+        let mut text = Vec::new();
+        write_text(&rep, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        assert!(
+            text.contains(
+                "prompt hook fell silent from command 2 `unset PROMPT_COMMAND`: 2 command(s)"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
