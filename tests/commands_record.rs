@@ -140,54 +140,6 @@ impl Session {
         self.line(&format!("echo done-{n}-$((1+1))"), &format!("done-{n}-2"));
     }
 
-    /// Wait until a process whose command line is exactly `argv` exists.
-    fn wait_process(&self, argv: &[&str]) -> i32 {
-        let want: Vec<u8> = argv
-            .iter()
-            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
-            .collect();
-        let mut pid = 0;
-        let found = wait_until(Duration::from_secs(30), || {
-            pid = fs::read_dir("/proc")
-                .unwrap()
-                .flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-                .find(|p| fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want))
-                .unwrap_or(0);
-            pid != 0
-        });
-        assert!(
-            found,
-            "no process {argv:?}; screen:\n{}",
-            self.tmux.screen()
-        );
-        pid
-    }
-
-    /// Wait until process `pid` has run for `ms` milliseconds (its start time, stat field
-    /// 22): long enough for the proc source to be sure to see it (SPEC §2.4.6).
-    fn wait_age(&self, pid: i32, ms: u64) {
-        let ok = wait_until(Duration::from_secs(30), || {
-            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                return false;
-            };
-            let start: u64 = stat
-                .rsplit(')')
-                .next()
-                .and_then(|r| r.split_whitespace().nth(19))
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(u64::MAX);
-            let up: f64 = fs::read_to_string("/proc/uptime")
-                .ok()
-                .and_then(|u| u.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0.0);
-            // SAFETY: sysconf has no preconditions.
-            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-            (up - start as f64 / hz) * 1000.0 >= ms as f64
-        });
-        assert!(ok, "process {pid} did not live {ms} ms");
-    }
-
     /// Type `exit` (or `line`) and wait for the recording to be sealed (its receipt).
     fn end(&self, line: &str) {
         self.tmux.type_text(line);
@@ -334,8 +286,8 @@ fn bash_commands_processes_and_disagreements() {
     // Ctrl-C on a running command.
     s.tmux.type_text("sleep 31.5");
     s.tmux.keys(&["Enter"]);
-    let pid = s.wait_process(&["sleep", "31.5"]);
-    s.wait_age(pid, 600);
+    let pid = common::wait_process(&["sleep", "31.5"]);
+    common::wait_process_age(pid, 600);
     s.tmux.keys(&["C-c"]);
     s.run("true");
     // A background job.
@@ -345,8 +297,8 @@ fn bash_commands_processes_and_disagreements() {
     s.tmux.keys(&["Enter"]);
     s.tmux
         .wait_screen("vim", 30, |sc| sc.contains("\"notes.txt\" [New]"));
-    let pid = s.wait_process(&["vim", "-u", "NONE", "-N", "notes.txt"]);
-    s.wait_age(pid, 600);
+    let pid = common::wait_process(&["vim", "-u", "NONE", "-N", "notes.txt"]);
+    common::wait_process_age(pid, 600);
     s.tmux.type_text(":q!");
     s.tmux.keys(&["Enter"]);
     s.run(":");
@@ -538,8 +490,8 @@ fn zsh_commands_processes_and_disagreements() {
     s.wait_line("zloop-20");
     s.tmux.type_text("sleep 32.5");
     s.tmux.keys(&["Enter"]);
-    let pid = s.wait_process(&["sleep", "32.5"]);
-    s.wait_age(pid, 600);
+    let pid = common::wait_process(&["sleep", "32.5"]);
+    common::wait_process_age(pid, 600);
     s.tmux.keys(&["C-c"]);
     s.run("true");
     s.run("sleep 1.3 &");

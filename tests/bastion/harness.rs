@@ -925,6 +925,25 @@ impl Bastion {
         )
     }
 
+    /// `sealcast commands --json --trusted <allowed_signers> FILE` (exit 0 asserted): the
+    /// commands report (SPEC §2.4.5) as JSON.
+    pub fn commands(&self, file: &Path) -> serde_json::Value {
+        let out = Command::new(sealcast_bin())
+            .args(["commands", "--json", "--trusted"])
+            .arg(&self.allowed_signers)
+            .arg(file)
+            .output()
+            .expect("run sealcast commands");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "sealcast commands {}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("commands JSON")
+    }
+
     /// Assert every recording in the spool verifies `OK` (all of them: a test that makes a
     /// broken one on purpose keeps it elsewhere or lists it in `except`); returns how many.
     pub fn assert_all_verify(&self, except: &[PathBuf]) -> usize {

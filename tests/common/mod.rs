@@ -228,6 +228,58 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The pid of a process whose command line is exactly `argv`, waiting up to 30 s for one.
+///
+/// # Panics
+/// When none appears.
+pub fn wait_process(argv: &[&str]) -> i32 {
+    let want: Vec<u8> = argv
+        .iter()
+        .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+        .collect();
+    let mut pid = 0;
+    let found = wait_until(Duration::from_secs(30), || {
+        pid = fs::read_dir("/proc")
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                    .find(|p| fs::read(format!("/proc/{p}/cmdline")).is_ok_and(|c| c == want))
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        pid != 0
+    });
+    assert!(found, "no process {argv:?}");
+    pid
+}
+
+/// Wait until process `pid` has run for `ms` milliseconds (its start time, stat field 22,
+/// against the uptime): long enough for the proc source to be sure to see it (SPEC §2.4.6).
+///
+/// # Panics
+/// When it does not within 30 s (it exited first).
+pub fn wait_process_age(pid: i32, ms: u64) {
+    let ok = wait_until(Duration::from_secs(30), || {
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let start: u64 = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().nth(19))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u64::MAX);
+        let up: f64 = fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|u| u.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        (up - start as f64 / hz) * 1000.0 >= ms as f64
+    });
+    assert!(ok, "process {pid} did not live {ms} ms");
+}
+
 /// A clock standing still at a chosen wall time (Unix µs); events are 0 µs apart.
 struct FixedClock(u64);
 
