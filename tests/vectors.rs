@@ -528,9 +528,9 @@ fn events_json(file: &[u8]) -> String {
     for e in r {
         let e = e.unwrap();
         let data = match std::str::from_utf8(&e.bytes) {
-            Ok(s) => serde_json::json!({ "t_us": e.time_us, "code": e.code, "text": s }),
+            Ok(s) => serde_json::json!({ "t_us": e.time_us, "code": e.kind.code(), "text": s }),
             Err(_) => {
-                serde_json::json!({ "t_us": e.time_us, "code": e.code, "bytes_b64": B64.encode(&e.bytes) })
+                serde_json::json!({ "t_us": e.time_us, "code": e.kind.code(), "bytes_b64": B64.encode(&e.bytes) })
             }
         };
         lines.push(data.to_string());

@@ -11,11 +11,13 @@
 //! - [`scan`] walks a compressed file frame by frame; [`decompress_frame`] and
 //!   [`decompress_partial`] decode data frames; [`parse_event`] and [`Header`] read lines back;
 //!   [`EventRules`] are the line rules every reader applies.
+//! - [`EventKind`] is the vocabulary of event codes (SPEC §2.5) both sides use.
 
 mod container;
 mod error;
 mod event;
 mod header;
+mod kind;
 mod rules;
 
 pub use container::{
@@ -28,4 +30,5 @@ pub use event::{
     format_interval, parse_event, write_json_string, Event, EventEncoder, EventLine, StreamDir,
 };
 pub use header::{Header, SealMeta, SessionInfo, TermInfo};
+pub use kind::EventKind;
 pub use rules::EventRules;

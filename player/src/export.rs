@@ -27,7 +27,7 @@ use std::io::{self, Write};
 
 use thiserror::Error;
 
-use sealcast_format::{format_interval, write_json_string, ContainerError, Header};
+use sealcast_format::{format_interval, write_json_string, ContainerError, EventKind, Header};
 
 use crate::read::{Events, ReadError, Reader};
 
@@ -93,7 +93,7 @@ pub enum ReplayError {
 pub fn cat(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamEnd, ReplayError> {
     for ev in reader.by_ref() {
         let ev = ev?;
-        if ev.code == "o" {
+        if ev.kind == EventKind::Output {
             out.write_all(&ev.bytes)?;
         }
     }
@@ -181,9 +181,15 @@ pub fn v2_header(h: &Header) -> Vec<u8> {
     obj
 }
 
-/// Event codes asciicast v2 output keeps (everything else, i.e. the sealcast extensions `b`
-/// and `e` and unknown codes, is dropped).
-const V2_CODES: [&str; 5] = ["o", "i", "r", "m", "x"];
+/// Event kinds asciicast v2 output keeps (everything else, i.e. the sealcast extensions `b`,
+/// `e` and `s` and unknown codes, is dropped).
+const V2_KINDS: [EventKind; 5] = [
+    EventKind::Output,
+    EventKind::Input,
+    EventKind::Resize,
+    EventKind::Marker,
+    EventKind::Exit,
+];
 
 /// Write the recording as asciicast v2: the [`v2_header`] line, then one
 /// `[<abs secs, 6 decimals>, "<code>", "<data>"]` line per `o`/`i`/`r`/`m`/`x` event, with
@@ -198,14 +204,14 @@ pub fn write_v2(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamEn
     out.write_all(&line)?;
     for ev in reader.by_ref() {
         let ev = ev?;
-        if !V2_CODES.contains(&ev.code.as_str()) {
+        if !V2_KINDS.contains(&ev.kind) {
             continue;
         }
         line.clear();
         line.push(b'[');
         line.extend_from_slice(format_interval(ev.time_us).as_bytes());
         line.extend_from_slice(b", ");
-        write_json_string(&mut line, ev.code.as_bytes());
+        write_json_string(&mut line, ev.kind.code().as_bytes());
         line.extend_from_slice(b", ");
         write_json_string(&mut line, String::from_utf8_lossy(&ev.bytes).as_bytes());
         line.extend_from_slice(b"]\n");
@@ -337,7 +343,7 @@ pub fn write_txt(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamE
     let mut failed = None;
     for ev in reader.by_ref() {
         match ev {
-            Ok(ev) if ev.code == "o" => {
+            Ok(ev) if ev.kind == EventKind::Output => {
                 conv.push(&ev.bytes);
                 out.write_all(conv.take_lines().as_bytes())?;
             }
@@ -433,10 +439,12 @@ pub fn inspect(data: &[u8]) -> Result<Stats, ReadError> {
                 if s.longest_interval.is_none_or(|(_, l)| iv > l) {
                     s.longest_interval = Some((c.line_no, iv));
                 }
-                if c.event.code == "x" {
+                if c.event.kind == EventKind::Exit {
                     s.exit_status = Some(c.event.data.clone());
                 }
-                *s.events_by_code.entry(c.event.code).or_default() += 1;
+                *s.events_by_code
+                    .entry(c.event.kind.code().to_string())
+                    .or_default() += 1;
             }
             Err(e) => {
                 s.bad_line.get_or_insert(e);

@@ -14,6 +14,8 @@
 use std::io::Write;
 use std::time::Duration;
 
+use sealcast_format::EventKind;
+
 use crate::export::{ReplayError, StreamEnd};
 use crate::read::Reader;
 
@@ -85,7 +87,7 @@ pub fn play(
         let gap = ev.time_us.saturating_sub(prev_us);
         prev_us = prev_us.max(ev.time_us);
         virtual_us = virtual_us.saturating_add(limit.map_or(gap, |l| gap.min(l)));
-        if ev.code != "o" {
+        if ev.kind != EventKind::Output {
             continue;
         }
         // `as` saturates: a huge quotient is u64::MAX, never undefined.

@@ -295,7 +295,7 @@ impl Iterator for Reader<'_> {
             }
             let next = EventLine {
                 time_us: self.time_us,
-                code: checked.event.code,
+                kind: checked.event.kind,
                 bytes: checked.event.data.into_bytes(),
             };
             if let Some(done) = self.pending.replace(next) {
@@ -308,7 +308,7 @@ impl Iterator for Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealcast_format::{Header, SealMeta};
+    use sealcast_format::{EventKind, Header, SealMeta};
     use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
     use sealcast_signer::SigningKey;
 
@@ -331,18 +331,18 @@ mod tests {
         w.input(b"in\xfe").unwrap();
         w.stderr(b"err\xfd").unwrap();
         let (file, _) = w.finish(Some(0)).unwrap();
-        let got: Vec<(String, Vec<u8>)> = Reader::open(&file)
+        let got: Vec<(EventKind, Vec<u8>)> = Reader::open(&file)
             .unwrap()
             .map(|e| e.unwrap())
-            .map(|e| (e.code, e.bytes))
+            .map(|e| (e.kind, e.bytes))
             .collect();
         assert_eq!(
             got,
             [
-                ("o".to_string(), b"out\xff".to_vec()),
-                ("i".to_string(), b"in\xfe".to_vec()),
-                ("e".to_string(), b"err\xfd".to_vec()),
-                ("x".to_string(), b"0".to_vec()),
+                (EventKind::Output, b"out\xff".to_vec()),
+                (EventKind::Input, b"in\xfe".to_vec()),
+                (EventKind::Stderr, b"err\xfd".to_vec()),
+                (EventKind::Exit, b"0".to_vec()),
             ]
         );
     }

@@ -13,7 +13,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sealcast_format::{decompress_frame, parse_event, scan, FrameKind, Header, SessionInfo};
+use sealcast_format::{
+    decompress_frame, parse_event, scan, EventKind, FrameKind, Header, SessionInfo,
+};
 use sealcast_player::{verify_bytes, Status};
 use sealcast_signer::{SigningKey, TrustStore};
 use tempfile::TempDir;
@@ -209,7 +211,7 @@ impl Recording {
         let mut events: Vec<(String, Vec<u8>)> = Vec::new();
         for line in lines {
             let ev = parse_event(line).unwrap();
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 let last = events.last_mut().expect("b after an event");
                 assert!(
                     ["o", "i", "e"].contains(&last.0.as_str()),
@@ -218,7 +220,7 @@ impl Recording {
                 );
                 last.1 = ev.raw_bytes().unwrap();
             } else {
-                events.push((ev.code, ev.data.into_bytes()));
+                events.push((ev.kind.code().to_string(), ev.data.into_bytes()));
             }
         }
         Recording {

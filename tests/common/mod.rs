@@ -196,7 +196,7 @@ pub fn header(recording: &Path) -> sealcast_format::Header {
 pub fn stream(events: &[EventLine], code: &str) -> Vec<u8> {
     events
         .iter()
-        .filter(|e| e.code == code)
+        .filter(|e| e.kind.code() == code)
         .flat_map(|e| e.bytes.iter().copied())
         .collect()
 }
@@ -205,7 +205,7 @@ pub fn stream(events: &[EventLine], code: &str) -> Vec<u8> {
 pub fn exit_event(events: &[EventLine]) -> Option<String> {
     events
         .iter()
-        .find(|e| e.code == "x")
+        .find(|e| e.kind.code() == "x")
         .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
 }
 
