@@ -12,13 +12,19 @@
 //!   [`decompress_partial`] decode data frames; [`parse_event`] and [`Header`] read lines back;
 //!   [`EventRules`] are the line rules every reader applies.
 //! - [`EventKind`] is the vocabulary of event codes (SPEC §2.5) both sides use.
+//! - Shared primitives: [`names`] (recording, receipt and segment names, the session a file
+//!   name claims), [`host_id`] (the host-id sanitizer) and [`time`] (UTC civil time, RFC 3339,
+//!   `allowed_signers` times).
 
 mod container;
 mod error;
 mod event;
 mod header;
+pub mod host_id;
 mod kind;
+pub mod names;
 mod rules;
+pub mod time;
 
 pub use container::{
     decompress_frame, decompress_partial, scan, skippable_frame, Decompressor, Frame,

@@ -467,30 +467,6 @@ pub fn inspect(data: &[u8]) -> Result<Stats, ReadError> {
     Ok(s)
 }
 
-/// Format Unix microseconds as RFC 3339 UTC with microseconds: `2025-11-21T04:40:00.123456Z`.
-pub fn rfc3339_utc(unix_us: u64) -> String {
-    let secs = unix_us / 1_000_000;
-    let micros = unix_us % 1_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // H. Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -624,19 +600,6 @@ mod tests {
             "{end:?}"
         );
         assert_eq!(out, b"first\n");
-    }
-
-    #[test]
-    fn rfc3339() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            rfc3339_utc(1_763_700_000_123_456),
-            "2025-11-21T04:40:00.123456Z"
-        );
-        assert_eq!(
-            rfc3339_utc(951_782_400_000_001),
-            "2000-02-29T00:00:00.000001Z"
-        );
     }
 
     /// Reader bug (player/src/read.rs, `Iterator for Reader::next`): the `Err` for a

@@ -10,8 +10,8 @@ mod read;
 mod verify;
 
 pub use export::{
-    cat, inspect, rfc3339_utc, v2_header, write_txt, write_v2, write_v3, ReplayError, Stats,
-    StreamEnd, TextConverter,
+    cat, inspect, v2_header, write_txt, write_v2, write_v3, ReplayError, Stats, StreamEnd,
+    TextConverter,
 };
 pub use play::{play, PlayOptions, Played, MAX_WAIT_US};
 pub use read::{ReadError, Reader};

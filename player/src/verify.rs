@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use sealcast_format::{
-    decompress_frame, parse_event, scan, ContainerError, Decompressor, EventRules, Frame,
+    decompress_frame, names, parse_event, scan, ContainerError, Decompressor, EventRules, Frame,
     FrameKind, Header, CHECKPOINT_MAGIC, MAX_CHECKPOINT_PAYLOAD,
 };
 use sealcast_signer::{verify_note, ChainVerifier, Checkpoint, CheckpointError, TrustStore};
@@ -384,12 +384,6 @@ fn damage_status(data: &[u8], off: u64, r: &Report, final_seen: bool) -> Option<
     }
 }
 
-/// Whether `name` claims a session id (`<32 hex digits>.cast.zst`), and which.
-fn claimed_session(name: &str) -> Option<&str> {
-    let id = name.strip_suffix(".cast.zst")?;
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
-}
-
 /// Reason suffix for damage in a file that holds no signed checkpoint.
 const UNSIGNED: &str = "not a sealcast recording (no signed checkpoint)";
 
@@ -599,7 +593,7 @@ fn verify_frames<'d>(
     // Checkpoint 0 verified, so the header's session id is signed: a file name that claims
     // another one is a file put in another session's place.
     if let (Some(name), Some(session)) = (ctx.file_name, r.session.as_deref()) {
-        if let Some(claimed) = claimed_session(name) {
+        if let Some(claimed) = names::claimed_session(name) {
             if claimed != session {
                 let reason = format!(
                     "file name {name} says session {claimed}, the header says session {session}"

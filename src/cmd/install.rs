@@ -304,10 +304,7 @@ fn layout(args: &InstallBastionArgs) -> Result<Layout> {
     let host_id = match (&args.host_id, from_config("host_id")) {
         (Some(h), _) => h.trim().to_string(),
         (None, Some(h)) => h,
-        (None, None) => sealcast_recorder::sys::hostname()
-            .chars()
-            .map(|c| if c.is_whitespace() { '-' } else { c })
-            .collect(),
+        (None, None) => sealcast_recorder::sys::default_host_id(),
     };
     if host_id.is_empty() || host_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(UsageError(format!(

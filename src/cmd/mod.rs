@@ -128,7 +128,7 @@ impl LoadedReceipt {
     /// Look for the receipt of the recording at `recording`, opening it only if it is a
     /// regular file (never blocking on a FIFO planted there).
     pub fn load(recording: &Path) -> LoadedReceipt {
-        let p = sealcast_recorder::archive::receipt_path(recording);
+        let p = sealcast_format::names::receipt_path(recording);
         let path = p.display().to_string();
         match read_regular(&p, Some(MAX_CHECKPOINT_PAYLOAD as u64)) {
             Ok(bytes) => LoadedReceipt::Read { path, bytes },

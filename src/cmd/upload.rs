@@ -184,7 +184,7 @@ fn this_host() -> String {
         return String::new();
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).replace(char::is_whitespace, "-")
+    sealcast_format::host_id::sanitize(&String::from_utf8_lossy(&buf[..end]))
 }
 
 /// Run `sealcast upload`.

@@ -84,7 +84,7 @@ struct Target {
 fn is_recording_name(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".cast.zst"))
+        .is_some_and(sealcast_format::names::is_recording_name)
 }
 
 /// Walk `dir` recursively (entries sorted by name, symlinked directories not followed),

@@ -6,7 +6,7 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
@@ -153,13 +153,6 @@ pub fn read_receipt(path: &Path) -> Result<Receipt> {
         bail!("{}: receipt is not a final checkpoint", path.display());
     }
     Ok(Receipt { bytes, checkpoint })
-}
-
-/// `<file>.seal`.
-pub fn sealcast_receipt_path(recording: &Path) -> PathBuf {
-    let mut s = recording.as_os_str().to_owned();
-    s.push(".seal");
-    PathBuf::from(s)
 }
 
 /// The last checkpoint of a recording and where the prefix it closes ends.

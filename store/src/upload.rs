@@ -29,6 +29,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use sealcast_format::names;
 use sealcast_signer::SigningKey;
 
 use crate::layout;
@@ -564,7 +565,7 @@ pub fn spool_recordings(spool: &Path) -> Result<Vec<PathBuf>> {
         let e = e?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".cast.zst") && e.file_type()?.is_file() {
+        if names::is_recording_name(name) && e.file_type()?.is_file() {
             out.push(e.path());
         }
     }
@@ -671,13 +672,11 @@ impl Uploader {
                 sum.previously_shipped += 1;
                 continue;
             }
-            let kind = if recording::sealcast_receipt_path(&path).is_file() {
+            let kind = if names::receipt_path(&path).is_file() {
                 Kind::Closed
             } else {
                 match recording::writer_state(&path, self.opts.recover_grace) {
-                    Ok(Writer::Gone) if !recording::sealcast_receipt_path(&path).is_file() => {
-                        Kind::Recovered
-                    }
+                    Ok(Writer::Gone) if !names::receipt_path(&path).is_file() => Kind::Recovered,
                     Ok(Writer::Gone) => Kind::Closed,
                     Ok(_) => {
                         sum.open += 1;
@@ -749,7 +748,7 @@ impl Uploader {
         // last checkpoint covers).
         let (claim, start, len, digest_len, receipt_path) = match kind {
             Kind::Closed => {
-                let rp = recording::sealcast_receipt_path(path);
+                let rp = names::receipt_path(path);
                 let receipt = recording::read_receipt(&rp)?;
                 (Some(receipt.checkpoint), 0, file_len, file_len, Some(rp))
             }
@@ -1077,7 +1076,7 @@ impl Uploader {
         }
         for f in &p.files {
             let rec = self.spool_file(f);
-            for path in [recording::sealcast_receipt_path(&rec), rec] {
+            for path in [names::receipt_path(&rec), rec] {
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -19,9 +19,11 @@ use memmap2::{Advice, Mmap, MmapOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use sealcast_format::names;
+use sealcast_format::time::rfc3339;
 use sealcast_player::{verify_bytes, Status};
 use sealcast_signer::sshsig::{self, SshSigError, MANIFEST_NAMESPACE};
-use sealcast_signer::{utc_text, CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
+use sealcast_signer::{CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
 
 use crate::manifest::Manifest;
 use crate::s3::{self, Backoff, S3Url, Try};
@@ -1287,7 +1289,7 @@ fn stored_time_finding(
             format!(
                 "key {key} was not valid for host {host:?} when the store received this object \
                  ({}): {e}",
-                utc_text(stored_us)
+                rfc3339(stored_us)
             ),
         )),
     }
@@ -1442,7 +1444,7 @@ async fn check_recording(
         None => None,
         Some(r) => {
             let rr = receipt_rel.unwrap_or_default().to_string();
-            if rr != format!("{rel}.seal") {
+            if rr != names::receipt_key(rel) {
                 return (BucketStatus::Moved, format!("receipt listed at {}", r.key));
             }
             let Some(ro) = find_version(src, rlist, &rr, r.version_id.as_deref()) else {

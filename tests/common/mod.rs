@@ -164,9 +164,7 @@ pub fn trust_from_file(path: &Path) -> TrustStore {
 
 /// Path of a recording's seal receipt (`<file>.seal`).
 pub fn receipt_path(recording: &Path) -> PathBuf {
-    let mut s = recording.as_os_str().to_owned();
-    s.push(".seal");
-    PathBuf::from(s)
+    sealcast_format::names::receipt_path(recording)
 }
 
 /// Verify a recording file with its receipt (when present) against `trust`.
