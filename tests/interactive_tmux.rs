@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{contains, events, exit_event, header, stream, verify_file, wait_until, TestEnv};
-use sealcast_player::Status;
+use sealcast_reader::Status;
 
 /// A private tmux server (own socket, no config) with one session; killed on drop.
 struct Tmux {

@@ -8,7 +8,8 @@
 use std::path::Path;
 
 use sealcast_format::{decompress_frame, scan, FrameKind};
-use sealcast_player::{cat, inspect, verify_bytes, write_v3, Reader, Status, StreamEnd};
+use sealcast_player::{cat, write_v3};
+use sealcast_reader::{inspect, verify_bytes, Reader, Status, StreamEnd};
 use sealcast_signer::TrustStore;
 
 /// xorshift64*: deterministic, no dependency.

@@ -1,5 +1,5 @@
 //! `sealcast record` end to end: real programs in a real PTY, recordings read back and
-//! verified through the library (`sealcast_player`), no mocks.
+//! verified through the library (`sealcast_reader`), no mocks.
 
 mod common;
 
@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{contains, events, exit_event, header, stream, verify_file, wait_until, TestEnv};
-use sealcast_player::Status;
+use sealcast_reader::Status;
 
 /// Assert the recording verifies OK with its seal receipt present and return its events.
 fn verified(env: &TestEnv, out: &Path) -> Vec<sealcast_format::EventLine> {

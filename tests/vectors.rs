@@ -17,7 +17,7 @@ use base64::Engine;
 use sealcast_format::{
     decompress_frame, scan, skippable_frame, FrameKind, Header, SealMeta, TermInfo,
 };
-use sealcast_player::{verify_bytes, Reader};
+use sealcast_reader::{verify_bytes, Reader};
 use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
 use sealcast_signer::{Sealer, SigningKey, TrustStore};
 

@@ -3,7 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(r) = sealcast_player::Reader::open(data) {
+    if let Ok(r) = sealcast_reader::Reader::open(data) {
         for e in r.take(100_000) {
             if e.is_err() {
                 break;

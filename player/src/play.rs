@@ -15,9 +15,9 @@ use std::io::Write;
 use std::time::Duration;
 
 use sealcast_format::EventKind;
+use sealcast_reader::{Reader, StreamEnd};
 
-use crate::export::{ReplayError, StreamEnd};
-use crate::read::Reader;
+use crate::export::ReplayError;
 
 /// Longest single wait of a replay, microseconds of wall time: 60 s.
 pub const MAX_WAIT_US: u64 = 60_000_000;
@@ -114,7 +114,7 @@ pub fn play(
 mod tests {
     use super::*;
     use crate::export::cat;
-    use crate::export::test_support::{header, recording, recording_with};
+    use sealcast_testkit::{header, recording, recording_with};
 
     fn file() -> Vec<u8> {
         recording(|w, t| {

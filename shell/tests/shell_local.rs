@@ -2,7 +2,7 @@
 //! would give it (`SSH_ORIGINAL_COMMAND`, `SSH_TTY`, `SSH_CONNECTION`), real programs (bash,
 //! dash, scp -t, sftp, rsync) over pipes or inside a PTY this test creates, and a set-uid copy
 //! of the binary run as another user. Every recording is verified with
-//! `sealcast_player::verify_bytes` against the test's key.
+//! `sealcast_reader::verify_bytes` against the test's key.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use sealcast_format::{
     decompress_frame, parse_event, scan, EventKind, FrameKind, Header, SessionInfo,
 };
-use sealcast_player::{verify_bytes, Status};
+use sealcast_reader::{verify_bytes, Status};
 use sealcast_signer::{SigningKey, TrustStore};
 use tempfile::TempDir;
 

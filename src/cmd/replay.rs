@@ -28,12 +28,12 @@ use serde_json::{json, Value};
 
 use sealcast_format::time::rfc3339_micros;
 use sealcast_player::{
-    inspect, write_txt, write_v2, write_v3, PlayOptions, Played, Reader, ReplayError, Report,
-    Stats, Status, StreamEnd, MAX_WAIT_US,
+    write_txt, write_v2, write_v3, PlayOptions, Played, ReplayError, MAX_WAIT_US,
 };
+use sealcast_reader::{inspect, read_regular, ReadError, Reader, Report, Stats, Status, StreamEnd};
 
 use crate::cmd::verify::{load_trust, verify_data};
-use crate::cmd::{read_regular, UsageError, VerdictOut};
+use crate::cmd::{UsageError, VerdictOut};
 use crate::{ExportArgs, ExportFormat, FileArg, InfoArgs, PlayArgs};
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -244,9 +244,9 @@ fn verification_text(v: &std::result::Result<Report, String>) -> String {
     }
 }
 
-fn bad_line_json(e: &sealcast_player::ReadError) -> Value {
+fn bad_line_json(e: &ReadError) -> Value {
     match e {
-        sealcast_player::ReadError::Line {
+        ReadError::Line {
             line,
             offset,
             reason,

@@ -272,7 +272,7 @@ pub fn run(a: UploadArgs) -> Result<u8> {
         recover_grace: Duration::from_secs(
             a.recover_after_secs
                 .or(c.recover_after_secs)
-                .unwrap_or(sealcast_store::recording::RECOVER_GRACE.as_secs()),
+                .unwrap_or(sealcast_reader::spool::RECOVER_GRACE.as_secs()),
         ),
     };
     let sum = upload::run(opts)?;

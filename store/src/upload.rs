@@ -30,12 +30,13 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use sealcast_format::names;
+use sealcast_reader::spool::{self, Writer};
 use sealcast_signer::SigningKey;
 
 use crate::layout;
 use crate::manifest::{self, Entry, LockPolicy, Manifest, ObjectRef, Prev};
 use crate::multipart;
-use crate::recording::{self, sha256_reader, Writer};
+use crate::recording::{self, sha256_reader};
 use crate::s3::{self, Backoff, S3Url, Try};
 
 /// Name of the uploader's state file inside the spool directory.
@@ -108,7 +109,7 @@ pub struct Options {
     /// they close or their recorder died).
     pub segment_every: Option<Duration>,
     /// Idle time after which an unlocked recording without a receipt counts as abandoned by
-    /// a dead recorder (SPEC §5.1; default [`recording::RECOVER_GRACE`]).
+    /// a dead recorder (SPEC §5.1; default [`spool::RECOVER_GRACE`]).
     pub recover_grace: Duration,
 }
 
@@ -675,7 +676,7 @@ impl Uploader {
             let kind = if names::receipt_path(&path).is_file() {
                 Kind::Closed
             } else {
-                match recording::writer_state(&path, self.opts.recover_grace) {
+                match spool::writer_state(&path, self.opts.recover_grace) {
                     Ok(Writer::Gone) if !names::receipt_path(&path).is_file() => Kind::Recovered,
                     Ok(Writer::Gone) => Kind::Closed,
                     Ok(_) => {
@@ -749,16 +750,16 @@ impl Uploader {
         let (claim, start, len, digest_len, receipt_path) = match kind {
             Kind::Closed => {
                 let rp = names::receipt_path(path);
-                let receipt = recording::read_receipt(&rp)?;
+                let receipt = spool::read_receipt(&rp)?;
                 (Some(receipt.checkpoint), 0, file_len, file_len, Some(rp))
             }
             Kind::Recovered => {
-                let cp = recording::last_checkpoint(path)?;
+                let cp = spool::last_checkpoint(path)?;
                 let end = cp.as_ref().map_or(0, |c| c.end);
                 (cp.map(|c| c.checkpoint), 0, file_len, end, None)
             }
             Kind::Open => {
-                let Some(cp) = recording::last_checkpoint(path)? else {
+                let Some(cp) = spool::last_checkpoint(path)? else {
                     return Ok(None);
                 };
                 let from = self.state.open.get(name).map_or(0, |m| m.end);

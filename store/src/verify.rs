@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use sealcast_format::names;
 use sealcast_format::time::rfc3339;
-use sealcast_player::{verify_bytes, Status};
+use sealcast_reader::{verify_bytes, Report, Status};
 use sealcast_signer::sshsig::{self, SshSigError, MANIFEST_NAMESPACE};
 use sealcast_signer::{CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
 
@@ -101,16 +101,31 @@ impl BucketStatus {
     pub fn exit_class(self) -> i32 {
         match self {
             BucketStatus::Ok => 0,
+            BucketStatus::Modified
+            | BucketStatus::BadSignature
+            | BucketStatus::UntrustedKey
+            | BucketStatus::WrongSigner
+            | BucketStatus::Truncated
+            | BucketStatus::Format
+            | BucketStatus::Missing
+            | BucketStatus::Unreferenced
+            | BucketStatus::ChainGap
+            | BucketStatus::Moved
+            | BucketStatus::Rollback
+            | BucketStatus::Fork => 1,
             BucketStatus::UnsealedTail
             | BucketStatus::Unclosed
             | BucketStatus::Stale
             | BucketStatus::LockWeak => 2,
             BucketStatus::Unreadable => 4,
-            _ => 1,
         }
     }
+}
 
-    fn from_recording(s: Status) -> BucketStatus {
+/// A recording's status (SPEC §7) as a bucket finding: each has the same name and exit
+/// class. Exhaustive, so a new recording status must be given its bucket meaning here.
+impl From<Status> for BucketStatus {
+    fn from(s: Status) -> BucketStatus {
         match s {
             Status::Ok => BucketStatus::Ok,
             Status::Modified => BucketStatus::Modified,
@@ -118,10 +133,10 @@ impl BucketStatus {
             Status::UntrustedKey => BucketStatus::UntrustedKey,
             Status::WrongSigner => BucketStatus::WrongSigner,
             Status::Truncated => BucketStatus::Truncated,
+            Status::Format => BucketStatus::Format,
             Status::UnsealedTail => BucketStatus::UnsealedTail,
             Status::Unclosed => BucketStatus::Unclosed,
             Status::Unreadable => BucketStatus::Unreadable,
-            _ => BucketStatus::Format,
         }
     }
 }
@@ -1299,11 +1314,10 @@ fn stored_time_finding(
 /// ([`stored_time_finding`]), for the key and host its verification [`Report`] names.
 /// `None` when no checkpoint verified (nothing was signed, and the report's status says so).
 ///
-/// [`Report`]: sealcast_player::Report
 fn recording_stored_time(
     src: &Source,
     trust: &TrustStore,
-    report: &sealcast_player::Report,
+    report: &Report,
     obj: &ObjVersion,
 ) -> Option<(BucketStatus, String)> {
     let key = KeyId::from_hex(report.key_id.as_deref()?)?;
@@ -1319,10 +1333,7 @@ fn recording_stored_time(
 
 /// `MOVED` when a recording's header names another host than the chain that lists it (the
 /// layout keeps each host's recordings under its own `recordings/<host>/`, MANIFEST.md §1).
-fn recording_host_finding(
-    report: &sealcast_player::Report,
-    host: &str,
-) -> Option<(BucketStatus, String)> {
+fn recording_host_finding(report: &Report, host: &str) -> Option<(BucketStatus, String)> {
     (report.host.as_deref() != Some(host)).then(|| {
         (
             BucketStatus::Moved,
@@ -1476,7 +1487,7 @@ async fn check_recording(
     // sealed; a recovered one ends unsealed, and is reported as such (exit class 2: its end
     // was never sealed by the recorder, only listed by the uploader). Open segments are
     // checked together by `check_live`.
-    let st = BucketStatus::from_recording(report.status);
+    let st = BucketStatus::from(report.status);
     let recovered =
         e.status == "recovered" && matches!(report.status, Status::Unclosed | Status::UnsealedTail);
     if st != BucketStatus::Ok && !recovered {
@@ -1655,7 +1666,7 @@ async fn check_live(
             }
         }
         st => Some((
-            BucketStatus::from_recording(st),
+            BucketStatus::from(st),
             format!("the segments together: {}", report.reason),
         )),
     };
@@ -1674,4 +1685,20 @@ async fn check_live(
         }
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every recording status becomes the bucket status of the same name and exit class (the
+    /// mapping is exhaustive: a new `Status` does not compile until it is mapped here).
+    #[test]
+    fn recording_statuses_keep_their_name_and_class() {
+        for s in Status::ALL {
+            let b = BucketStatus::from(s);
+            assert_eq!(b.as_str(), s.as_str());
+            assert_eq!(b.exit_class(), s.exit_class(), "{s:?}");
+        }
+    }
 }

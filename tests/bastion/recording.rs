@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sealcast_format::EventLine;
-use sealcast_player::Reader;
+use sealcast_reader::Reader;
 use serde_json::Value;
 
 /// A recording's header and events.

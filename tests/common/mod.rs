@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sealcast_format::EventLine;
-use sealcast_player::{verify_bytes, Reader, Report};
+use sealcast_reader::{verify_bytes, Reader, Report};
 use sealcast_signer::{PublicKey, TrustStore};
 use tempfile::TempDir;
 

@@ -10,9 +10,13 @@ use sealcast_format::{
 use sealcast_signer::{verify_note, ChainVerifier, Checkpoint, CheckpointError, TrustStore};
 
 /// Verification outcome of one recording (SPEC §7). Serialises as its upper-case name.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): every consumer — the bucket statuses of
+/// `sealcast-store`, the CLI's summaries, [`exit_code`] through [`Status::exit_class`] — must
+/// decide what a new status means, so adding one breaks their build instead of silently
+/// falling into a wildcard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[non_exhaustive]
 pub enum Status {
     /// Every line covered by a valid trusted checkpoint; sealed by a final checkpoint.
     Ok,
@@ -38,6 +42,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order of SPEC §7's table (the order summaries list them).
+    pub const ALL: [Status; 10] = [
+        Status::Ok,
+        Status::Modified,
+        Status::BadSignature,
+        Status::UntrustedKey,
+        Status::WrongSigner,
+        Status::Truncated,
+        Status::Format,
+        Status::UnsealedTail,
+        Status::Unclosed,
+        Status::Unreadable,
+    ];
+
     /// Name as printed (`OK`, `MODIFIED`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,10 +76,42 @@ impl Status {
     pub fn exit_class(self) -> i32 {
         match self {
             Status::Ok => 0,
+            Status::Modified
+            | Status::BadSignature
+            | Status::UntrustedKey
+            | Status::WrongSigner
+            | Status::Truncated
+            | Status::Format => 1,
             Status::UnsealedTail | Status::Unclosed => 2,
             Status::Unreadable => 4,
-            _ => 1,
         }
+    }
+}
+
+/// The exit code of a run over several recordings (or bucket findings) with these exit
+/// classes (SPEC §7; MANIFEST.md §5 for buckets): `1` if any is class 1, else `4` if any is
+/// class 4, else `2` if any is class 2, else `0`. With `strict`, class 2 counts as class 1.
+/// Any other class counts as 4 (could not check), so it never yields 0. The one exit policy
+/// of `sealcast verify`, for files and for buckets.
+pub fn exit_code(classes: impl IntoIterator<Item = i32>, strict: bool) -> u8 {
+    let (mut one, mut two, mut four) = (false, false, false);
+    for c in classes {
+        match c {
+            0 => {}
+            1 => one = true,
+            2 if strict => one = true,
+            2 => two = true,
+            _ => four = true,
+        }
+    }
+    if one {
+        1
+    } else if four {
+        4
+    } else if two {
+        2
+    } else {
+        0
     }
 }
 
@@ -886,6 +936,26 @@ mod tests {
             (a.verified_lines, a.tail.clone()),
             (b.verified_lines, b.tail)
         );
+    }
+
+    #[test]
+    fn exit_codes_follow_spec_order() {
+        use Status::*;
+        let exit_code =
+            |s: &[Status], strict| super::exit_code(s.iter().map(|s| s.exit_class()), strict);
+        assert_eq!(exit_code(&[], false), 0);
+        assert_eq!(exit_code(&[Ok, Ok], false), 0);
+        assert_eq!(exit_code(&[Ok, Unclosed], false), 2);
+        assert_eq!(exit_code(&[Ok, Unclosed], true), 1);
+        assert_eq!(exit_code(&[UnsealedTail, Unreadable], false), 4);
+        assert_eq!(exit_code(&[UnsealedTail, Unreadable], true), 1);
+        assert_eq!(exit_code(&[Unreadable, Modified], false), 1);
+        assert_eq!(exit_code(&[Format], false), 1);
+        assert_eq!(exit_code(&[Ok, WrongSigner], false), 1);
+        assert_eq!(exit_code(&[Unclosed, WrongSigner, Unreadable], false), 1);
+        // Classes no status has (a bucket's are 0, 1, 2 and 4 too) never pass as verified.
+        assert_eq!(super::exit_code([0, 3], false), 4);
+        assert_eq!(super::exit_code([-1, 2], false), 4);
     }
 
     /// A data frame of 16 MiB + 1 byte inserted after checkpoint 0 is FORMAT (SPEC §8) on

@@ -1,4 +1,4 @@
-//! Streaming event reader: container → lines → [`EventLine`]s with absolute times and exact
+//! Streaming event reading: container → lines → [`EventLine`]s with absolute times and exact
 //! bytes (`b` events folded in, SPEC §2.2). Reads unverified data; verification is
 //! [`crate::verify_bytes`]. Every line is checked by [`EventRules`], the rules `verify`
 //! applies too, so each command rejects the same lines with the same [`ReadError`] text.
@@ -145,11 +145,49 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// How the compressed stream ended, once everything decodable has been read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Every frame decoded.
+    Complete,
+    /// The file ends inside a frame ([`ContainerError::Truncated`]): a crash tail or a cut
+    /// file. Everything up to the last complete line was used.
+    Truncated(ContainerError),
+    /// A frame could not be decoded (corrupt zstd data, bad checksum, unknown frame, …): the
+    /// complete lines decoded before zstd detected the damage were used (for a checksum
+    /// mismatch that can include lines of the bad frame itself), nothing after it.
+    Damaged(ContainerError),
+}
+
+impl StreamEnd {
+    pub(crate) fn from_error(e: Option<&ContainerError>) -> StreamEnd {
+        match e {
+            None => StreamEnd::Complete,
+            Some(e @ ContainerError::Truncated { .. }) => StreamEnd::Truncated(e.clone()),
+            Some(e) => StreamEnd::Damaged(e.clone()),
+        }
+    }
+
+    /// How a [`Reader`] that has been iterated to its end stopped.
+    pub fn of_reader(reader: &Reader<'_>) -> StreamEnd {
+        StreamEnd::from_error(reader.truncated())
+    }
+
+    /// The container error, unless the stream is complete.
+    pub fn error(&self) -> Option<&ContainerError> {
+        match self {
+            StreamEnd::Complete => None,
+            StreamEnd::Truncated(e) | StreamEnd::Damaged(e) => Some(e),
+        }
+    }
+}
+
 /// One event line as [`EventRules`] accepted it.
-pub(crate) struct Checked<'l> {
-    /// The line's bytes (without LF).
+#[derive(Debug)]
+pub struct CheckedLine<'l> {
+    /// The line's bytes (without LF), exactly as stored.
     pub line: &'l [u8],
-    /// 0-based line number.
+    /// 0-based line number (0 = header).
     pub line_no: u64,
     /// The parsed event.
     pub event: sealcast_format::Event,
@@ -157,20 +195,33 @@ pub(crate) struct Checked<'l> {
     pub raw: Option<Vec<u8>>,
 }
 
-/// The header and then the checked event lines of a recording: the one path by which
-/// `cat`, `export`, `play` and `info` read lines.
-pub(crate) struct Events<'a> {
-    pub lines: Lines<'a>,
-    pub header: Header,
-    /// The header line's bytes (without LF).
-    pub header_line: Vec<u8>,
+/// The header and then the checked event lines of a recording, **unverified**: the one path
+/// by which `cat`, `export`, `play` and `info` read lines (and [`Reader`] its events). For
+/// lines with their verification state, read with [`crate::verify_recording`] or a reader
+/// that verifies.
+pub struct CheckedLines<'a> {
+    pub(crate) lines: Lines<'a>,
+    header: Header,
+    header_line: Vec<u8>,
     rules: EventRules,
     line_no: u64,
 }
 
-impl<'a> Events<'a> {
-    /// Open `data` and parse its header (line 0).
-    pub(crate) fn open(data: &'a [u8]) -> Result<Events<'a>, ReadError> {
+impl std::fmt::Debug for CheckedLines<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedLines")
+            .field("line_no", &self.line_no)
+            .finish()
+    }
+}
+
+impl<'a> CheckedLines<'a> {
+    /// Open `data` (a whole compressed recording) and parse its header (line 0).
+    ///
+    /// # Errors
+    /// [`ReadError::Container`] if no complete line can be decoded, [`ReadError::Header`] if
+    /// line 0 is not an asciicast v3 header.
+    pub fn open(data: &'a [u8]) -> Result<CheckedLines<'a>, ReadError> {
         let mut lines = Lines::new(data);
         let Some((first, _)) = lines.next_line() else {
             return Err(lines
@@ -180,7 +231,7 @@ impl<'a> Events<'a> {
         };
         let header_line = first.to_vec();
         let header = Header::parse(first).map_err(ReadError::Header)?;
-        Ok(Events {
+        Ok(CheckedLines {
             lines,
             header,
             header_line,
@@ -189,13 +240,25 @@ impl<'a> Events<'a> {
         })
     }
 
-    /// The next event line, checked; `None` at the end of what decodes.
-    pub(crate) fn next_checked(&mut self) -> Option<Result<Checked<'_>, ReadError>> {
+    /// The header (line 0).
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The header line's bytes, exactly as stored (without LF).
+    pub fn header_line(&self) -> &[u8] {
+        &self.header_line
+    }
+
+    /// The next event line, checked by [`EventRules`]; `None` at the end of what decodes.
+    /// After an error the following lines are still returned (the rules' state is as before
+    /// the bad line), for callers that count them.
+    pub fn next_checked(&mut self) -> Option<Result<CheckedLine<'_>, ReadError>> {
         let (line, offset) = self.lines.next_line()?;
         let line_no = self.line_no;
         self.line_no += 1;
         Some(match self.rules.parse(line) {
-            Ok((event, raw)) => Ok(Checked {
+            Ok((event, raw)) => Ok(CheckedLine {
                 line,
                 line_no,
                 event,
@@ -208,13 +271,18 @@ impl<'a> Events<'a> {
             }),
         })
     }
+
+    /// How the stream ended, once [`CheckedLines::next_checked`] returned `None`.
+    pub fn end(&self) -> StreamEnd {
+        StreamEnd::from_error(self.lines.truncated())
+    }
 }
 
 /// Iterator over the events of a recording held in memory. Yields the events of the
 /// decodable prefix; [`Reader::truncated`] tells whether the stream ended early. Stops after
 /// the first [`ReadError`] (every event before the bad line is yielded first).
 pub struct Reader<'a> {
-    events: Events<'a>,
+    events: CheckedLines<'a>,
     time_us: u64,
     pending: Option<EventLine>,
     /// An error found while `pending` was still held; yielded after it.
@@ -238,7 +306,7 @@ impl<'a> Reader<'a> {
     /// line 0 is not an asciicast v3 header.
     pub fn open(data: &'a [u8]) -> Result<Reader<'a>, ReadError> {
         Ok(Reader {
-            events: Events::open(data)?,
+            events: CheckedLines::open(data)?,
             time_us: 0,
             pending: None,
             failed: None,
@@ -248,7 +316,7 @@ impl<'a> Reader<'a> {
 
     /// The header (line 0).
     pub fn header(&self) -> &Header {
-        &self.events.header
+        self.events.header()
     }
 
     /// Set once the reader reached a frame it could not read completely (a crash tail or

@@ -1,9 +1,9 @@
 //! Verify throughput probe: builds a log-like recording in memory and times `verify_bytes`.
-//! `cargo run --release -p sealcast-player --example verify_speed -- [MB]`
+//! `cargo run --release -p sealcast-reader --example verify_speed -- [MB]`
 use std::time::Instant;
 
 use sealcast_format::{Header, SealMeta};
-use sealcast_player::verify_bytes;
+use sealcast_reader::verify_bytes;
 use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
 use sealcast_signer::{SigningKey, TrustStore};
 
