@@ -1,9 +1,10 @@
 //! Export of a recording's content: exact output bytes (`cat`), the decompressed asciicast v3
 //! stream, asciicast v2 and plain text.
 //!
-//! None of this verifies anything: it reads whatever decodes (verification is
-//! [`sealcast_reader::verify_bytes`]), so the output is the same whatever a verifier would
-//! say of the file. Every function writes the decodable prefix of a damaged or
+//! None of this verifies anything: it reads whatever decodes, unchecked (verification is
+//! [`sealcast_reader::verify_bytes`]; the events' [`sealcast_reader::Coverage`] is ignored
+//! here, and is `Unchecked` for a reader opened without trust), so the output is the same
+//! bytes whatever a verifier would say of the file. Every function writes the decodable prefix of a damaged or
 //! crash-truncated file and then says how the stream ended ([`StreamEnd`]) or fails with the
 //! first malformed line ([`ReplayError::Read`]).
 //!
@@ -28,7 +29,7 @@ use std::io::{self, Write};
 use thiserror::Error;
 
 use sealcast_format::{format_interval, write_json_string, EventKind, Header};
-use sealcast_reader::{CheckedLines, ReadError, Reader, StreamEnd};
+use sealcast_reader::{CheckedLines, ReadError, ReadEvent, Reader, StreamEnd};
 
 /// Error from replay or export. Output written before the error stays written.
 #[derive(Debug, Error)]
@@ -54,7 +55,7 @@ pub enum ReplayError {
 /// [`ReplayError::Io`] from `out`; [`ReplayError::Read`] at the first malformed line.
 pub fn cat(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamEnd, ReplayError> {
     for ev in reader.by_ref() {
-        let ev = ev?;
+        let ev = ev?.into_event();
         if ev.kind == EventKind::Output {
             out.write_all(&ev.bytes)?;
         }
@@ -165,7 +166,7 @@ pub fn write_v2(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamEn
     line.push(b'\n');
     out.write_all(&line)?;
     for ev in reader.by_ref() {
-        let ev = ev?;
+        let ev = ev?.into_event();
         if !V2_KINDS.contains(&ev.kind) {
             continue;
         }
@@ -304,7 +305,7 @@ pub fn write_txt(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamE
     let mut conv = TextConverter::new();
     let mut failed = None;
     for ev in reader.by_ref() {
-        match ev {
+        match ev.map(ReadEvent::into_event) {
             Ok(ev) if ev.kind == EventKind::Output => {
                 conv.push(&ev.bytes);
                 out.write_all(conv.take_lines().as_bytes())?;

@@ -83,7 +83,7 @@ pub fn play(
     let mut slept_us = 0u64; // wall time requested so far (shortened waits count in full)
     let mut shortened = 0u64;
     for ev in reader.by_ref() {
-        let ev = ev?;
+        let ev = ev?.into_event();
         let gap = ev.time_us.saturating_sub(prev_us);
         prev_us = prev_us.max(ev.time_us);
         virtual_us = virtual_us.saturating_add(limit.map_or(gap, |l| gap.min(l)));

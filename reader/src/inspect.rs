@@ -134,7 +134,7 @@ mod tests {
         let bad = testkit::replace_line(&file, 2, b"[0.0, \"o\", 42]");
         let items: Vec<_> = Reader::open(&bad).unwrap().collect();
         assert!(
-            matches!(&items[0], Ok(ev) if ev.bytes == b"kept"),
+            matches!(&items[0], Ok(ev) if ev.event().bytes == b"kept"),
             "first item should be the 'kept' event, got {:?}",
             items[0]
         );
@@ -164,7 +164,7 @@ mod tests {
         assert!(s.duration_exceeds_clock());
         let times: Vec<u64> = Reader::open(&bad)
             .unwrap()
-            .map(|e| e.unwrap().time_us)
+            .map(|e| e.unwrap().event().time_us)
             .collect();
         assert_eq!(times.last(), Some(&u64::MAX));
     }

@@ -6,8 +6,12 @@
 //! - [`verify_bytes`] / [`verify_recording`]: container → lines → chain → checkpoints → one
 //!   [`Report`] with a [`Status`] decided by the precedence of SPEC §7.1; [`exit_code`] is the
 //!   exit policy of SPEC §7 for files and buckets alike.
-//! - [`Reader`]: the events (`b` bytes folded in) with absolute times; [`CheckedLines`] the
-//!   raw lines, each checked by [`sealcast_format::EventRules`] as `verify` checks them.
+//! - [`Reader`]: the events (`b` bytes folded in) with absolute times, each a [`ReadEvent`]
+//!   with its [`Coverage`]: read with a trust store ([`Reader::verifying`]) a region's events
+//!   come out once its checkpoint was checked, by the same walk as `verify`, and only those
+//!   a verified checkpoint covers are `Verified` ([`VerifiedEvent`], which only the reader
+//!   builds); without one, `Unchecked`. [`CheckedLines`] gives the raw lines the same way,
+//!   each checked by [`sealcast_format::EventRules`] as `verify` checks them.
 //! - [`inspect`]: the statistics `sealcast info` shows ([`Stats`]).
 //! - [`spool`]: the read side of the spool protocol (recorder alive, last checkpoint,
 //!   receipt).
@@ -22,7 +26,9 @@ pub mod spool;
 mod verify;
 
 pub use inspect::{inspect, Stats};
-pub use read::{CheckedLine, CheckedLines, ReadError, Reader, StreamEnd};
+pub use read::{
+    CheckedLine, CheckedLines, Coverage, ReadError, ReadEvent, Reader, StreamEnd, VerifiedEvent,
+};
 pub use recording::{kind_name, open_regular, read_regular, OpenError, ReceiptFile, Recording};
 pub use verify::{
     exit_code, verify_bytes, verify_recording, Context, Divergence, Receipt, Report, Status, Tail,

@@ -10,7 +10,7 @@ use sealcast_format::{
     decompress_frame, scan, FrameCompressor, FrameKind, Header, SealMeta, TermInfo,
 };
 use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
-use sealcast_signer::SigningKey;
+use sealcast_signer::{SigningKey, TrustStore};
 
 /// A clock the test moves by hand (monotonic µs; wall = 1.7e15 + mono).
 #[derive(Clone, Default)]
@@ -68,12 +68,30 @@ pub fn recording_with(
     h: Header,
     f: impl FnOnce(&mut SealedWriter<Vec<u8>, TestClock>, &TestClock),
 ) -> Vec<u8> {
+    signed_recording_with(h, f).0
+}
+
+/// Like [`recording`], with a trust store that trusts its key for host `h` (SPEC §6).
+pub fn signed_recording(
+    f: impl FnOnce(&mut SealedWriter<Vec<u8>, TestClock>, &TestClock),
+) -> (Vec<u8>, TrustStore) {
+    signed_recording_with(header(), f)
+}
+
+/// Like [`recording_with`], with a trust store that trusts its key for the header's host.
+pub fn signed_recording_with(
+    h: Header,
+    f: impl FnOnce(&mut SealedWriter<Vec<u8>, TestClock>, &TestClock),
+) -> (Vec<u8>, TrustStore) {
     let clock = TestClock::default();
     let key = SigningKey::generate().unwrap();
     let mut h = h;
+    let mut host = "h".to_string();
     if let Some(m) = h.sealcast.as_mut() {
         m.key_id = key.id().to_string();
+        host = m.host.clone();
     }
+    let trust = TrustStore::single(&host, key.public());
     let mut w = SealedWriter::new(
         Vec::new(),
         key,
@@ -83,7 +101,7 @@ pub fn recording_with(
     )
     .unwrap();
     f(&mut w, &clock);
-    w.finish(Some(0)).unwrap().0
+    (w.finish(Some(0)).unwrap().0, trust)
 }
 
 /// Offset of the data frame holding line `n` (0-based).

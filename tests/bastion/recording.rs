@@ -35,7 +35,7 @@ impl Rec {
             Ok(reader) => {
                 for e in reader {
                     match e {
-                        Ok(e) => events.push(e),
+                        Ok(e) => events.push(e.into_event()),
                         Err(e) => {
                             error = Some(e.to_string());
                             break;

@@ -178,7 +178,7 @@ pub fn verify_file(recording: &Path, trust: &TrustStore) -> Report {
 pub fn events(recording: &Path) -> Vec<EventLine> {
     let data = fs::read(recording).expect("read recording");
     let reader = Reader::open(&data).expect("open recording");
-    reader.map(|e| e.expect("event")).collect()
+    reader.map(|e| e.expect("event").into_event()).collect()
 }
 
 /// The header of a recording.
