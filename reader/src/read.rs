@@ -759,6 +759,20 @@ mod tests {
         (header, events, report)
     }
 
+    /// [`read_verified`], expecting `status`, the header's coverage and every event's.
+    fn expect_read(
+        file: &[u8],
+        trust: &TrustStore,
+        status: crate::Status,
+        header: Coverage,
+        events: &[(&[u8], Coverage)],
+    ) {
+        let (h, e, report) = read_verified(file, trust);
+        assert_eq!(report.status, status, "{}", report.reason);
+        let e: Vec<(&[u8], Coverage)> = e.iter().map(|(b, c)| (&b[..], *c)).collect();
+        assert_eq!((h, e.as_slice()), (header, events));
+    }
+
     const V0: Coverage = Coverage::Verified { checkpoint: 0 };
     const V1: Coverage = Coverage::Verified { checkpoint: 1 };
     const V2: Coverage = Coverage::Verified { checkpoint: 2 };
@@ -778,17 +792,8 @@ mod tests {
     #[test]
     fn each_event_is_verified_by_the_checkpoint_that_covers_it() {
         let (file, trust) = two_regions();
-        let (header, events, report) = read_verified(&file, &trust);
-        assert_eq!(report.status, crate::Status::Ok, "{}", report.reason);
-        assert_eq!(header, V0);
-        assert_eq!(
-            events,
-            [
-                (b"one".to_vec(), V1),
-                (b"two\xff".to_vec(), V2),
-                (b"0".to_vec(), V2)
-            ]
-        );
+        let events: [(&[u8], _); 3] = [(b"one", V1), (b"two\xff", V2), (b"0", V2)];
+        expect_read(&file, &trust, crate::Status::Ok, V0, &events);
         // Only a verified event becomes a VerifiedEvent.
         let mut r = Reader::verifying(&file, &trust, Context::default()).unwrap();
         let first = r.next().unwrap().unwrap().verified().unwrap();
@@ -805,22 +810,9 @@ mod tests {
         let (file, trust) = two_regions();
         let last = scan(&file).map(|f| f.unwrap()).last().unwrap();
         let cut = &file[..last.offset as usize];
-        let (header, events, report) = read_verified(cut, &trust);
-        assert_eq!(
-            report.status,
-            crate::Status::UnsealedTail,
-            "{}",
-            report.reason
-        );
-        assert_eq!(header, V0);
-        assert_eq!(
-            events,
-            [
-                (b"one".to_vec(), V1),
-                (b"two\xff".to_vec(), Coverage::Unsealed),
-                (b"0".to_vec(), Coverage::Unsealed)
-            ]
-        );
+        let u = Coverage::Unsealed;
+        let events: [(&[u8], _); 3] = [(b"one", V1), (b"two\xff", u), (b"0", u)];
+        expect_read(cut, &trust, crate::Status::UnsealedTail, V0, &events);
     }
 
     /// A changed line in region 2: its checkpoint fails, so region 2 is `Failed`; region 1
@@ -829,17 +821,9 @@ mod tests {
     fn a_modified_region_fails_and_the_ones_before_stay_verified() {
         let (file, trust) = two_regions();
         let bad = testkit::replace_line(&file, 4, br#"[0.000000, "x", "1"]"#);
-        let (header, events, report) = read_verified(&bad, &trust);
-        assert_eq!(report.status, crate::Status::Modified, "{}", report.reason);
-        assert_eq!(header, V0);
-        assert_eq!(
-            events,
-            [
-                (b"one".to_vec(), V1),
-                (b"two\xff".to_vec(), Coverage::Failed),
-                (b"1".to_vec(), Coverage::Failed)
-            ]
-        );
+        let f = Coverage::Failed;
+        let events: [(&[u8], _); 3] = [(b"one", V1), (b"two\xff", f), (b"1", f)];
+        expect_read(&bad, &trust, crate::Status::Modified, V0, &events);
     }
 
     /// Signed by a key the trust store does not know: nothing is verified, header included.
@@ -887,36 +871,65 @@ mod tests {
         }
     }
 
+    /// A recording made by hand, frame by frame, with a real [`Sealer`]: the testkit header
+    /// in its own frame first; a trust store for its key.
+    struct HandMade {
+        sealer: Sealer,
+        comp: FrameCompressor,
+        file: Vec<u8>,
+        trust: TrustStore,
+    }
+
+    impl HandMade {
+        fn new() -> HandMade {
+            let key = SigningKey::generate().unwrap();
+            let trust = TrustStore::single("h", key.public());
+            let mut h = testkit::header();
+            let meta = h.sealcast.as_mut().unwrap();
+            meta.key_id = key.id().to_string();
+            let sealer = Sealer::new(key, "h", &meta.session);
+            let comp = FrameCompressor::new(1).unwrap();
+            let mut m = HandMade {
+                sealer,
+                comp,
+                file: Vec::new(),
+                trust,
+            };
+            m.frame(&[&h.to_line()]);
+            m
+        }
+
+        /// One data frame of `lines`.
+        fn frame(&mut self, lines: &[&[u8]]) {
+            for l in lines {
+                self.sealer.line(l);
+                self.comp.write_line(l, &mut self.file).unwrap();
+            }
+            self.comp.end_frame(&mut self.file).unwrap();
+        }
+
+        /// A checkpoint of everything so far.
+        fn checkpoint(&mut self, is_final: bool) {
+            let note = self.sealer.checkpoint(1, is_final);
+            self.file.extend_from_slice(&skippable_frame(&note));
+        }
+    }
+
     /// A region larger than what is held in memory (three frames of about 7 MiB before one
     /// checkpoint, which no writer makes): its frames past the limit are decoded again when
     /// the checkpoint verified, and every event comes out verified, in order.
     #[test]
     fn a_region_past_the_hold_limit_is_read_again() {
-        let key = SigningKey::generate().unwrap();
-        let trust = TrustStore::single("h", key.public());
-        let mut h = testkit::header();
-        let session = h.sealcast.as_ref().unwrap().session.clone();
-        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
-        let mut sealer = Sealer::new(key, "h", &session);
-        let mut comp = FrameCompressor::new(1).unwrap();
-        let mut file = Vec::new();
-        let mut frame = |sealer: &mut Sealer, lines: &[Vec<u8>], file: &mut Vec<u8>| {
-            for l in lines {
-                sealer.line(l);
-                comp.write_line(l, file).unwrap();
-            }
-            comp.end_frame(file).unwrap();
-        };
-        frame(&mut sealer, &[h.to_line()], &mut file);
-        file.extend_from_slice(&skippable_frame(&sealer.checkpoint(1, false)));
+        let mut m = HandMade::new();
+        m.checkpoint(false);
         let line = format!("[0.000001, \"o\", \"{}\"]", "x".repeat(65_000)).into_bytes();
-        let lines = vec![line; 110];
+        let lines = vec![&line[..]; 110];
         for _ in 0..3 {
-            frame(&mut sealer, &lines, &mut file);
+            m.frame(&lines);
         }
         const { assert!(3 * 110 * 65_000 > HOLD_MAX) };
-        file.extend_from_slice(&skippable_frame(&sealer.checkpoint(2, true)));
-        let (header, events, report) = read_verified(&file, &trust);
+        m.checkpoint(true);
+        let (header, events, report) = read_verified(&m.file, &m.trust);
         assert_eq!(report.status, crate::Status::Ok, "{}", report.reason);
         assert_eq!(header, V0);
         assert_eq!(events.len(), 330);
@@ -927,29 +940,14 @@ mod tests {
     /// verified by the later one (both cover a part of it).
     #[test]
     fn an_event_split_over_two_checkpoints_takes_the_later() {
-        let key = SigningKey::generate().unwrap();
-        let trust = TrustStore::single("h", key.public());
-        let mut h = testkit::header();
-        let session = h.sealcast.as_ref().unwrap().session.clone();
-        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
-        let mut sealer = Sealer::new(key, "h", &session);
-        let mut comp = FrameCompressor::new(1).unwrap();
-        let mut file = Vec::new();
-        let lines: [&[u8]; 3] = [
-            &h.to_line(),
-            "[0.100000, \"o\", \"\u{fffd}\"]".as_bytes(),
-            br#"[0.000000, "b", "/w=="]"#,
-        ];
-        for (i, l) in lines.iter().enumerate() {
-            sealer.line(l);
-            comp.write_line(l, &mut file).unwrap();
-            comp.end_frame(&mut file).unwrap();
-            let note = sealer.checkpoint(i as u64 + 1, i == 2);
-            file.extend_from_slice(&skippable_frame(&note));
-        }
-        let (header, events, report) = read_verified(&file, &trust);
-        assert_eq!(report.status, crate::Status::Ok, "{}", report.reason);
-        assert_eq!((header, events), (V0, vec![(vec![0xff], V2)]));
+        let mut m = HandMade::new();
+        m.checkpoint(false);
+        m.frame(&["[0.100000, \"o\", \"\u{fffd}\"]".as_bytes()]);
+        m.checkpoint(false);
+        m.frame(&[br#"[0.000000, "b", "/w=="]"#]);
+        m.checkpoint(true);
+        let events: [(&[u8], _); 1] = [(&[0xff], V2)];
+        expect_read(&m.file, &m.trust, crate::Status::Ok, V0, &events);
     }
 
     #[test]

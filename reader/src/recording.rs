@@ -229,15 +229,20 @@ impl ReceiptFile {
 mod tests {
     use super::*;
 
-    #[test]
-    fn open_regular_refuses_what_is_not_a_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("fifo");
+    /// A FIFO at `path` (by mkfifo(1)), which nothing will open for writing.
+    fn mkfifo(path: &Path) -> std::path::PathBuf {
         let st = std::process::Command::new("mkfifo")
-            .arg(&fifo)
+            .arg(path)
             .status()
             .unwrap();
         assert!(st.success());
+        path.to_path_buf()
+    }
+
+    #[test]
+    fn open_regular_refuses_what_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = mkfifo(&dir.path().join("fifo"));
         // No writer: a plain open(2) would block here.
         assert!(matches!(
             open_regular(&fifo),
@@ -278,12 +283,7 @@ mod tests {
         let empty = dir.path().join("e.cast.zst");
         std::fs::write(&empty, b"").unwrap();
         assert!(Recording::map(&empty).unwrap().is_empty());
-        let fifo = dir.path().join("fifo.cast.zst");
-        let st = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(st.success());
+        let fifo = mkfifo(&dir.path().join("fifo.cast.zst"));
         assert!(matches!(
             Recording::map(&fifo),
             Err(OpenError::NotRegular("a FIFO"))

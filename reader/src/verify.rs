@@ -988,33 +988,10 @@ fn contains_checkpoint(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealcast_format::{Header, SealMeta};
-    use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
-    use sealcast_signer::SigningKey;
 
     /// A closed recording of about `mb` MiB of varied output.
     fn big(mb: usize) -> (Vec<u8>, TrustStore) {
-        let key = SigningKey::generate().unwrap();
-        let trust = TrustStore::single("h", key.public());
-        let header = Header {
-            timestamp: Some(0),
-            ..Header::sealed(SealMeta::new(
-                "0".repeat(32),
-                "h",
-                "u",
-                0,
-                "test",
-                key.id().to_string(),
-            ))
-        };
-        let mut w = SealedWriter::new(
-            Vec::new(),
-            key,
-            &header,
-            SystemClock::new(),
-            CheckpointPolicy::default(),
-        )
-        .unwrap();
+        let (mut w, trust) = sealcast_testkit::system_writer("h");
         let mut i = 0u64;
         while (i as usize) * 64 < mb << 20 {
             w.output(

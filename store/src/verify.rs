@@ -28,25 +28,27 @@ use sealcast_signer::{CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
 use crate::manifest::Manifest;
 use crate::s3::{self, Backoff, S3Url, Try};
 
-/// Outcome of one check (MANIFEST.md §5).
+/// Outcome of one check (MANIFEST.md §5): a recording's [`Status`] (SPEC §7, the same name
+/// and exit class, [`From<Status>`]), or one of the bucket's own findings. The recording
+/// statuses also apply to manifests, as noted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BucketStatus {
-    /// Verified.
+    /// [`Status::Ok`]; for a manifest, its signature and chain verified.
     Ok,
-    /// Bytes differ from what was signed.
+    /// [`Status::Modified`], of a recording, receipt or manifest.
     Modified,
-    /// A signature does not verify.
+    /// [`Status::BadSignature`], of a recording or manifest.
     BadSignature,
-    /// Signed by a key not trusted (for this namespace, at this time: the signed time, or the
-    /// time the store received the object).
+    /// [`Status::UntrustedKey`]; also a key that was outside its validity when the store
+    /// received the object or manifest.
     UntrustedKey,
-    /// Signed by a trusted key that may not sign it: its principals do not match the host, or
-    /// it is not the key the recording's header or the manifest's `key_id` names.
+    /// [`Status::WrongSigner`]; for a manifest, a key whose principals do not match its host
+    /// or that is not the key its `key_id` names.
     WrongSigner,
-    /// Recording shorter than its receipt.
+    /// [`Status::Truncated`].
     Truncated,
-    /// Not a sealcast recording / manifest.
+    /// [`Status::Format`]; also a manifest that does not parse.
     Format,
     /// A listed object is absent or hidden by a delete marker.
     Missing,
@@ -60,15 +62,15 @@ pub enum BucketStatus {
     Rollback,
     /// History different from the CI state, or two successors of one manifest.
     Fork,
-    /// Recording with a crash tail.
+    /// [`Status::UnsealedTail`].
     UnsealedTail,
-    /// Recording without a final checkpoint.
+    /// [`Status::Unclosed`].
     Unclosed,
     /// Newest manifest older than the allowed lag.
     Stale,
     /// Retention weaker than the manifest's lock policy.
     LockWeak,
-    /// Could not be read.
+    /// [`Status::Unreadable`]: a recording, receipt, manifest or listing could not be read.
     Unreadable,
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sealcast_format::{
     decompress_frame, scan, FrameCompressor, FrameKind, Header, SealMeta, TermInfo,
 };
-use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
+use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter, SystemClock};
 use sealcast_signer::{SigningKey, TrustStore};
 
 /// A clock the test moves by hand (monotonic µs; wall = 1.7e15 + mono).
@@ -102,6 +102,36 @@ pub fn signed_recording_with(
     .unwrap();
     f(&mut w, &clock);
     (w.finish(Some(0)).unwrap().0, trust)
+}
+
+/// A writer into memory on the real clock with the default checkpoint policy, for a minimal
+/// sealed header (session `0…0`, user and host `host`, started at 0), signed by a new key;
+/// and a trust store trusting that key for `host`. For tests and probes that need volume,
+/// not timing.
+pub fn system_writer(host: &str) -> (SealedWriter<Vec<u8>, SystemClock>, TrustStore) {
+    let key = SigningKey::generate().unwrap();
+    let trust = TrustStore::single(host, key.public());
+    let meta = SealMeta::new(
+        "0".repeat(32),
+        host,
+        host,
+        0,
+        "testkit",
+        key.id().to_string(),
+    );
+    let header = Header {
+        timestamp: Some(0),
+        ..Header::sealed(meta)
+    };
+    let w = SealedWriter::new(
+        Vec::new(),
+        key,
+        &header,
+        SystemClock::new(),
+        CheckpointPolicy::default(),
+    )
+    .unwrap();
+    (w, trust)
 }
 
 /// Offset of the data frame holding line `n` (0-based).
