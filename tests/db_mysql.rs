@@ -42,7 +42,7 @@ fn mariadb(p: &DbProxy, user: &str, password: Option<&str>, args: &[&str]) -> Ou
 fn d_events(rec: &Path) -> Vec<Value> {
     common::events(rec)
         .into_iter()
-        .filter(|e| e.code == "d")
+        .filter(|e| e.kind.code() == "d")
         .map(|e| serde_json::from_slice(&e.bytes).unwrap())
         .collect()
 }

@@ -4,6 +4,8 @@
 //! Regenerate with `format-spec/vectors/generate.sh` (sets `SEALCAST_REGEN_VECTORS=1`).
 //! Never edit the files by hand: this test fails if they differ from what the code writes.
 
+#[path = "support/coverage.rs"]
+mod coverage;
 #[path = "support/player.rs"]
 mod support;
 
@@ -18,7 +20,7 @@ use sealcast_format::{
     decompress_frame, scan, skippable_frame, CommandEvent, FrameKind, Header, ProcStart,
     ProcessEvent, SealMeta, SessionInfo, TermInfo, SHELL_SOURCE,
 };
-use sealcast_player::{verify_bytes, Reader};
+use sealcast_reader::{verify_bytes, Coverage, Reader};
 use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
 use sealcast_signer::{Sealer, SigningKey, TrustStore};
 
@@ -698,11 +700,11 @@ fn events_json(file: &[u8]) -> String {
     let r = Reader::open(file).unwrap();
     let mut lines = Vec::new();
     for e in r {
-        let e = e.unwrap();
+        let e = e.unwrap().into_event();
         let data = match std::str::from_utf8(&e.bytes) {
-            Ok(s) => serde_json::json!({ "t_us": e.time_us, "code": e.code, "text": s }),
+            Ok(s) => serde_json::json!({ "t_us": e.time_us, "code": e.kind.code(), "text": s }),
             Err(_) => {
-                serde_json::json!({ "t_us": e.time_us, "code": e.code, "bytes_b64": B64.encode(&e.bytes) })
+                serde_json::json!({ "t_us": e.time_us, "code": e.kind.code(), "bytes_b64": B64.encode(&e.bytes) })
             }
         };
         lines.push(data.to_string());
@@ -776,6 +778,49 @@ fn vectors_are_reproducible_and_verify_as_expected() {
     }
 }
 
+/// Every vector read with the verifying reader: the report `verify` gives, the events an
+/// unchecked read gives, and each line's coverage as the status says (valid: all verified;
+/// crash: a verified prefix, then an unsealed tail; tampered: verified up to where it fails,
+/// `Failed` from there).
+#[test]
+fn every_vector_reads_as_it_verifies() {
+    let trust = TrustStore::parse(&std::fs::read_to_string(dir().join("allowed_signers")).unwrap())
+        .unwrap();
+    let mut seen = BTreeMap::new();
+    for v in vectors() {
+        let (report, lines) =
+            coverage::reads_as_it_verifies(v.name, &v.file, v.seal.as_deref(), &trust);
+        assert_eq!(report.status.as_str(), v.status, "{}", v.name);
+        let Some(lines) = lines else { continue };
+        let verified = lines.iter().filter(|c| c.is_verified()).count();
+        let unsealed = lines.iter().filter(|c| **c == Coverage::Unsealed).count();
+        let failed = lines.iter().filter(|c| **c == Coverage::Failed).count();
+        match v.status {
+            "OK" => assert_eq!((unsealed, failed), (0, 0), "{}", v.name),
+            "UNSEALED_TAIL" => {
+                // Every complete line of the tail (this one has none) is unsealed.
+                let tail = report.tail.as_ref().map_or(0, |t| t.lines);
+                assert!(verified > 0 && failed == 0, "{}", v.name);
+                assert_eq!(unsealed as u64, tail, "{}", v.name);
+            }
+            "UNCLOSED" => assert_eq!((unsealed, failed), (0, 0), "{}", v.name),
+            _ => {}
+        }
+        seen.insert(v.name, (verified, unsealed, failed));
+    }
+    // Tampered vectors whose failing checkpoint covers lines show it in the coverage (a
+    // signature, or a line that is not what was signed, makes its region `Failed`).
+    for name in [
+        "tamper-flip-event-byte",
+        "tamper-delete-line",
+        "tamper-swap-lines",
+        "tamper-bad-signature",
+    ] {
+        let (_, _, failed) = seen[name];
+        assert!(failed > 0, "{name}: {:?}", seen[name]);
+    }
+}
+
 #[test]
 fn header_of_valid_vector_names_the_session() {
     let (file, _) = record(S1, key("vector-signing.key"), &basic_steps(), 0, 64 * 1024);
@@ -804,9 +849,9 @@ fn commands_vector_reports_rows_processes_and_disagreements() {
     );
     let events: Vec<_> = Reader::open(&file).unwrap().map(Result::unwrap).collect();
     let report = commands_report(events.iter().map(|e| MetaInput {
-        t_us: e.time_us,
-        code: &e.code,
-        data: std::str::from_utf8(&e.bytes).unwrap(),
+        t_us: e.event().time_us,
+        code: e.event().kind.code(),
+        data: std::str::from_utf8(&e.event().bytes).unwrap(),
         state: Verification::Verified,
     }));
     let shell: Vec<_> = report

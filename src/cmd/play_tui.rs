@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use sealcast_player::{verify_bytes, Report, Status};
+use sealcast_format::names;
+use sealcast_reader::{verify_bytes, Report, Status};
 use sealcast_signer::TrustStore;
 use sealcast_tui::{Hooks, Library, Outcome, PlayerOptions, Recording, Start, VerifySummary};
 
@@ -65,7 +66,7 @@ pub fn verify_path(path: &Path, trust: &TrustStore) -> VerifySummary {
         Ok(f) => f,
         Err(e) => return summary(&Report::unreadable(e.to_string())),
     };
-    let receipt_path = sealcast_recorder::archive::receipt_path(path);
+    let receipt_path = names::receipt_path(path);
     let receipt = match fs::read(&receipt_path) {
         Ok(r) => Some(r),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,

@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use sealcast_dbproxy::queries::{Row, Table};
 use sealcast_format::{decompress_frame, parse_event, scan, FrameKind};
-use sealcast_player::verify_bytes;
+use sealcast_reader::{exit_code, verify_bytes, Status};
 
-use super::verify::{exit_code, load_trust};
+use super::verify::load_trust;
 
 #[derive(Debug, clap::Args)]
 pub struct QueriesArgs {
@@ -113,7 +113,7 @@ pub fn run(a: QueriesArgs) -> Result<u8> {
                 break 'frames;
             };
             time_us += ev.interval_us;
-            if ev.code == "d" {
+            if ev.kind.code() == "d" {
                 table.add(time_us, no < report.verified_lines, &ev.data);
             }
         }
@@ -138,7 +138,7 @@ pub fn run(a: QueriesArgs) -> Result<u8> {
         }
     }
     out.flush()?;
-    if report.status != sealcast_player::Status::Ok {
+    if report.status != Status::Ok {
         eprintln!(
             "sealcast queries: {}: {} {}",
             a.file.display(),
@@ -146,5 +146,5 @@ pub fn run(a: QueriesArgs) -> Result<u8> {
             report.reason
         );
     }
-    Ok(exit_code([report.status], false))
+    Ok(exit_code([report.status.exit_class()], false))
 }

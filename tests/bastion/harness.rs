@@ -1187,9 +1187,7 @@ fn split_options<'a>(args: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
 
 /// `<file>.seal`.
 pub fn receipt(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".seal");
-    PathBuf::from(s)
+    sealcast_format::names::receipt_path(p)
 }
 
 /// A TCP port that was free a moment ago.

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sealcast_format::{parse_event, scan, ContainerError, Decompressor, FrameKind, Header};
+use sealcast_format::{
+    parse_event, scan, ContainerError, Decompressor, EventKind, FrameKind, Header,
+};
 use sealcast_term::{parse_resize, Event, EventSource, Kind};
 
 use crate::model::{PanelKind, PanelRow, Verification, VerifySummary};
@@ -510,13 +512,13 @@ impl Recording {
             };
             let prev_t = self.time_us;
             self.time_us = self.time_us.saturating_add(ev.interval_us);
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 if info.events == 0 {
                     info.leading_b = true;
                 }
                 continue;
             }
-            let kind = Kind::from_code(&ev.code);
+            let kind = Kind::from_code(ev.kind.code());
             let t = self.time_us;
             if self.time_us - prev_t >= IDLE_ROW_US && !self.times.is_empty() {
                 self.panel.push(PanelRow::new(
@@ -612,7 +614,7 @@ impl Recording {
                 continue;
             };
             t = t.saturating_add(ev.interval_us);
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 if !leading {
                     if let (Some(last), Ok(raw)) = (out.last_mut(), ev.raw_bytes()) {
                         if matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
@@ -625,7 +627,7 @@ impl Recording {
             leading = false;
             out.push(Decoded {
                 t_us: t,
-                kind: Kind::from_code(&ev.code),
+                kind: Kind::from_code(ev.kind.code()),
                 data: ev.data.into_bytes(),
             });
         }
@@ -643,7 +645,7 @@ impl Recording {
                 if ok {
                     if let Some(first) = nbuf.split(|&b| b == b'\n').next() {
                         if let Ok(ev) = parse_event(first) {
-                            if ev.code == "b" {
+                            if ev.kind == EventKind::Bytes {
                                 if let Ok(raw) = ev.raw_bytes() {
                                     last.data = raw;
                                 }

@@ -76,10 +76,10 @@ pub fn record(
     (w.finish(exit).unwrap().0, trust)
 }
 
-/// The player's summary of `sealcast_player::verify_bytes` (what the CLI adapter does).
+/// The player's summary of `sealcast_reader::verify_bytes` (what the CLI adapter does).
 pub fn verify(data: &[u8], trust: &TrustStore) -> VerifySummary {
-    use sealcast_player::Status;
-    let r = sealcast_player::verify_bytes(data, None, trust);
+    use sealcast_reader::Status;
+    let r = sealcast_reader::verify_bytes(data, None, trust);
     VerifySummary {
         outcome: match r.status {
             Status::Ok => Outcome::Sealed,
