@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use db::harness::{require, DbProxy, Postgres};
+use sealcast_format::EventKind;
 use serde_json::Value;
 
 fn sealcast() -> PathBuf {
@@ -51,7 +52,7 @@ fn psql(p: &DbProxy, user: &str, password: &str, args: &[&str]) -> Output {
 fn d_events(rec: &Path) -> Vec<Value> {
     common::events(rec)
         .into_iter()
-        .filter(|e| e.kind.code() == "d")
+        .filter(|e| e.kind == EventKind::Database)
         .map(|e| serde_json::from_slice(&e.bytes).expect("d event is JSON"))
         .collect()
 }
@@ -895,7 +896,7 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
     // Every probe the server saw was recorded first; the refused one never reached it.
     let recorded: Vec<String> = common::events(rec)
         .into_iter()
-        .filter(|e| e.kind.code() == "d")
+        .filter(|e| e.kind == EventKind::Database)
         .filter_map(|e| serde_json::from_slice::<Value>(&e.bytes).ok())
         .filter(|v| v["k"] == "db.stmt")
         .map(|v| v["sql"].as_str().unwrap().to_string())
@@ -1463,7 +1464,7 @@ fn one_recording_shared_by_the_proxy_and_a_terminal_session() {
     );
     let d: Vec<Value> = evs
         .iter()
-        .filter(|e| e.kind.code() == "d")
+        .filter(|e| e.kind == EventKind::Database)
         .map(|e| serde_json::from_slice(&e.bytes).unwrap())
         .collect();
     let stmts: Vec<(u64, &str)> = kinds(&d, "db.stmt")

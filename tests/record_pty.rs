@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{contains, events, exit_event, header, stream, verify_file, wait_until, TestEnv};
+use sealcast_format::EventKind;
 use sealcast_reader::Status;
 
 /// Assert the recording verifies OK with its seal receipt present and return its events.
@@ -638,16 +639,16 @@ fn sigwinch_on_the_recorder_terminal_resizes_and_records() {
     let ev = verified(&env, &out);
     let h = header(&out);
     assert_eq!((h.term.cols, h.term.rows), (80, 24));
-    let resizes: Vec<_> = ev.iter().filter(|e| e.kind.code() == "r").collect();
+    let resizes: Vec<_> = ev.iter().filter(|e| e.kind == EventKind::Resize).collect();
     assert_eq!(resizes.len(), 1, "{ev:?}");
     assert_eq!(resizes[0].bytes, b"100x40");
     let recorded = stream(&ev, "o");
     assert!(contains(&recorded, b"40 100\r\n"));
     // The r event comes before the output the child produced in response.
-    let r_at = ev.iter().position(|e| e.kind.code() == "r").unwrap();
+    let r_at = ev.iter().position(|e| e.kind == EventKind::Resize).unwrap();
     let out_at = ev
         .iter()
-        .position(|e| e.kind.code() == "o" && contains(&e.bytes, b"40 100"))
+        .position(|e| e.kind == EventKind::Output && contains(&e.bytes, b"40 100"))
         .unwrap();
     assert!(r_at < out_at);
     assert_eq!(exit_event(&ev).as_deref(), Some("0"));

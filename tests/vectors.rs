@@ -850,7 +850,7 @@ fn commands_vector_reports_rows_processes_and_disagreements() {
     let events: Vec<_> = Reader::open(&file).unwrap().map(Result::unwrap).collect();
     let report = commands_report(events.iter().map(|e| MetaInput {
         t_us: e.event().time_us,
-        code: e.event().kind.code(),
+        kind: &e.event().kind,
         data: std::str::from_utf8(&e.event().bytes).unwrap(),
         state: Verification::Verified,
     }));

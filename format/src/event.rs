@@ -131,29 +131,19 @@ impl EventEncoder {
     /// Encode a command event: a `c` extension line (SPEC §2.4.1) whose data is the event's
     /// JSON object, carried as a JSON string.
     pub fn command(&mut self, t_us: u64, ev: &CommandEvent, emit: &mut impl FnMut(&[u8])) {
-        self.simple(
-            t_us,
-            &EventKind::from_code("c"),
-            ev.to_json().as_bytes(),
-            emit,
-        );
+        self.simple(t_us, &EventKind::Command, ev.to_json().as_bytes(), emit);
     }
 
     /// Encode a process event: a `p` extension line (SPEC §2.4.2) whose data is the event's
     /// JSON object, carried as a JSON string.
     pub fn process(&mut self, t_us: u64, ev: &ProcessEvent, emit: &mut impl FnMut(&[u8])) {
-        self.simple(
-            t_us,
-            &EventKind::from_code("p"),
-            ev.to_json().as_bytes(),
-            emit,
-        );
+        self.simple(t_us, &EventKind::Process, ev.to_json().as_bytes(), emit);
     }
 
     /// Encode a database event: a `d` extension line (SPEC §11) whose data is `json`, a JSON
     /// object serialised as text (carried as a JSON *string*, escaped), with a real interval.
     pub fn db(&mut self, t_us: u64, json: &str, emit: &mut impl FnMut(&[u8])) {
-        self.simple(t_us, &EventKind::from_code("d"), json.as_bytes(), emit);
+        self.simple(t_us, &EventKind::Database, json.as_bytes(), emit);
     }
 
     /// Encode an event of `kind` whose data is valid UTF-8 text.

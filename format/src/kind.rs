@@ -6,7 +6,7 @@ use std::fmt;
 
 /// The code of an event line (SPEC §2.2; the registry of codes is SPEC §2.5).
 ///
-/// The eight codes sealcast v1 knows have a variant each; any other code is
+/// The codes sealcast v1 knows (SPEC §2.5) have a variant each; any other code is
 /// [`EventKind::Unknown`], which a v1 reader must accept and ignore (asciicast v3: unknown
 /// codes are skipped, their interval still counts). New extension codes are added here and in
 /// the registry of SPEC §2.5 together; until then they read as `Unknown`.
@@ -37,13 +37,22 @@ pub enum EventKind {
     /// `s` (extension, SPEC §2.3): session summary of a file transfer. Data: a JSON object,
     /// serialised as a JSON string.
     Summary,
+    /// `c` (extension, SPEC §2.4.1): a command the shell's hooks claim. Data: a JSON object
+    /// ([`crate::CommandEvent`]), serialised as a JSON string.
+    Command,
+    /// `p` (extension, SPEC §2.4.2): a process the recorder observed. Data: a JSON object
+    /// ([`crate::ProcessEvent`]), serialised as a JSON string.
+    Process,
+    /// `d` (extension, SPEC §11): a database statement or outcome the database proxy
+    /// relayed. Data: a JSON object, serialised as a JSON string.
+    Database,
     /// Any other code, as written (a v1 reader ignores the event; its interval still counts).
     Unknown(Box<str>),
 }
 
 impl EventKind {
     /// Every code sealcast v1 knows, in the order of the registry (SPEC §2.5).
-    pub const KNOWN: [EventKind; 8] = [
+    pub const KNOWN: [EventKind; 11] = [
         EventKind::Output,
         EventKind::Input,
         EventKind::Resize,
@@ -52,6 +61,9 @@ impl EventKind {
         EventKind::Bytes,
         EventKind::Stderr,
         EventKind::Summary,
+        EventKind::Command,
+        EventKind::Process,
+        EventKind::Database,
     ];
 
     /// The known kind whose code is the character `c`, or `None` (no allocation, for the
@@ -66,6 +78,9 @@ impl EventKind {
             'b' => EventKind::Bytes,
             'e' => EventKind::Stderr,
             's' => EventKind::Summary,
+            'c' => EventKind::Command,
+            'p' => EventKind::Process,
+            'd' => EventKind::Database,
             _ => return None,
         })
     }
@@ -99,12 +114,15 @@ impl EventKind {
             EventKind::Bytes => "b",
             EventKind::Stderr => "e",
             EventKind::Summary => "s",
+            EventKind::Command => "c",
+            EventKind::Process => "p",
+            EventKind::Database => "d",
             EventKind::Unknown(code) => code,
         }
     }
 
     /// The registry name (SPEC §2.5): `output`, `input`, `resize`, `exit`, `marker`, `bytes`,
-    /// `stderr`, `summary`; `unknown` for any other code.
+    /// `stderr`, `summary`, `command`, `process`, `database`; `unknown` for any other code.
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::Output => "output",
@@ -115,6 +133,9 @@ impl EventKind {
             EventKind::Bytes => "bytes",
             EventKind::Stderr => "stderr",
             EventKind::Summary => "summary",
+            EventKind::Command => "command",
+            EventKind::Process => "process",
+            EventKind::Database => "database",
             EventKind::Unknown(_) => "unknown",
         }
     }
@@ -153,7 +174,7 @@ mod tests {
             assert_eq!(k.to_string(), k.code());
             assert!(!k.is_unknown());
         }
-        for code in ["", "oo", "c", "d", "p", "O", "\u{e9}"] {
+        for code in ["", "oo", "cc", "a", "P", "O", "\u{e9}"] {
             let k = EventKind::from_code(code);
             assert_eq!(k, EventKind::Unknown(code.into()));
             assert_eq!(k.code(), code);
@@ -167,7 +188,7 @@ mod tests {
     }
 
     /// The registry table of SPEC §2.5 lists exactly the known codes, with these names, and
-    /// the reserved codes are not (yet) known.
+    /// any code it marks reserved is not (yet) known.
     #[test]
     fn spec_registry_matches() {
         let spec = include_str!("../../format-spec/SPEC.md");

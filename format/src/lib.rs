@@ -30,8 +30,8 @@ mod rules;
 pub mod time;
 
 pub use cmdmeta::{
-    cut_at_char, marker_label, CommandEvent, ProcStart, ProcessEvent, COMMAND_CODE,
-    MARKER_LABEL_MAX, PROCESS_CODE, SHELL_SOURCE,
+    cut_at_char, marker_label, CommandEvent, ProcStart, ProcessEvent, MARKER_LABEL_MAX,
+    SHELL_SOURCE,
 };
 pub use container::{
     decompress_frame, decompress_partial, scan, skippable_frame, Decompressor, Frame,

@@ -21,7 +21,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use sealcast_format::{CommandEvent, ProcessEvent};
+use sealcast_format::{CommandEvent, EventKind, ProcessEvent};
 
 /// Verification state of one event line (SPEC §7). Ordered from best to worst. A local type
 /// until the reader exposes one per event.
@@ -52,8 +52,9 @@ impl Verification {
 pub struct MetaInput<'a> {
     /// Absolute time, µs since the start (the sum of intervals).
     pub t_us: u64,
-    /// Event code; only `c` and `p` are used, others only advance the session's end.
-    pub code: &'a str,
+    /// Event kind; only [`EventKind::Command`] and [`EventKind::Process`] are used, others
+    /// only advance the session's end.
+    pub kind: &'a EventKind,
     /// Event data.
     pub data: &'a str,
     /// Verification state of its line.
@@ -337,8 +338,8 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
     for ev in events {
         end_us = end_us.max(ev.t_us);
         let t = ev.t_us;
-        match ev.code {
-            "c" => match CommandEvent::parse(ev.data) {
+        match ev.kind {
+            EventKind::Command => match CommandEvent::parse(ev.data) {
                 Ok(Some(CommandEvent::Hooks { shell })) => sources.shell_hooks = Some(shell),
                 Ok(Some(CommandEvent::Start {
                     id,
@@ -387,7 +388,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
                 Ok(Some(_)) | Ok(None) => {}
                 Err(_) => malformed += 1,
             },
-            "p" => match ProcessEvent::parse(ev.data) {
+            EventKind::Process => match ProcessEvent::parse(ev.data) {
                 Ok(Some(ProcessEvent::Watch {
                     root, period_us, ..
                 })) => {
@@ -1156,7 +1157,7 @@ mod tests {
     /// Builds an event list the way a recorder would write it.
     #[derive(Default)]
     struct Rec {
-        ev: Vec<(u64, &'static str, String, Verification)>,
+        ev: Vec<(u64, EventKind, String, Verification)>,
         state: Option<Verification>,
     }
 
@@ -1166,12 +1167,12 @@ mod tests {
         }
         fn c(&mut self, t: u64, e: CommandEvent) -> &mut Self {
             let s = self.st();
-            self.ev.push((t, "c", e.to_json(), s));
+            self.ev.push((t, EventKind::Command, e.to_json(), s));
             self
         }
         fn p(&mut self, t: u64, e: ProcessEvent) -> &mut Self {
             let s = self.st();
-            self.ev.push((t, "p", e.to_json(), s));
+            self.ev.push((t, EventKind::Process, e.to_json(), s));
             self
         }
         fn hooks(&mut self) -> &mut Self {
@@ -1239,9 +1240,9 @@ mod tests {
             self.p(t, ProcessEvent::Exit { pid })
         }
         fn report(&self) -> CommandsReport {
-            commands_report(self.ev.iter().map(|(t, code, data, state)| MetaInput {
+            commands_report(self.ev.iter().map(|(t, kind, data, state)| MetaInput {
                 t_us: *t,
-                code,
+                kind,
                 data,
                 state: *state,
             }))
@@ -1516,9 +1517,19 @@ mod tests {
         r.start(2 * S, 2, "b")
             .proc(2 * S + 1, 150, 100, 0, &["b"])
             .end(2 * S + 10, 2, Some(0), 2 * S);
-        r.ev.push((3 * S, "c", "{not json".into(), Verified));
-        r.ev.push((3 * S, "p", r#"{"ev":"exit","pid":999}"#.into(), Verified));
-        r.ev.push((3 * S, "c", r#"{"ev":"future","x":1}"#.into(), Verified));
+        r.ev.push((3 * S, EventKind::Command, "{not json".into(), Verified));
+        r.ev.push((
+            3 * S,
+            EventKind::Process,
+            r#"{"ev":"exit","pid":999}"#.into(),
+            Verified,
+        ));
+        r.ev.push((
+            3 * S,
+            EventKind::Command,
+            r#"{"ev":"future","x":1}"#.into(),
+            Verified,
+        ));
         let rep = r.report();
         assert_eq!(pids(&rep.rows[0]), [150]);
         assert_eq!(pids(&rep.rows[1]), [150]);

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use sealcast_dbproxy::queries::{Row, Table};
-use sealcast_format::{decompress_frame, parse_event, scan, FrameKind};
+use sealcast_format::{decompress_frame, parse_event, scan, EventKind, FrameKind};
 use sealcast_reader::{exit_code, verify_bytes, Status};
 
 use super::verify::load_trust;
@@ -113,7 +113,7 @@ pub fn run(a: QueriesArgs) -> Result<u8> {
                 break 'frames;
             };
             time_us += ev.interval_us;
-            if ev.kind.code() == "d" {
+            if ev.kind == EventKind::Database {
                 table.add(time_us, no < report.verified_lines, &ev.data);
             }
         }

@@ -6,7 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sealcast_format::EventLine;
+use sealcast_format::{EventKind, EventLine};
 use sealcast_reader::Reader;
 use serde_json::Value;
 
@@ -93,7 +93,7 @@ impl Rec {
     pub fn exit(&self) -> Option<String> {
         self.events
             .iter()
-            .find(|e| e.kind.code() == "x")
+            .find(|e| e.kind == EventKind::Exit)
             .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
     }
 
@@ -101,7 +101,7 @@ impl Rec {
     pub fn resizes(&self) -> Vec<String> {
         self.events
             .iter()
-            .filter(|e| e.kind.code() == "r")
+            .filter(|e| e.kind == EventKind::Resize)
             .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
             .collect()
     }
@@ -110,7 +110,7 @@ impl Rec {
     pub fn summaries(&self) -> Vec<Value> {
         self.events
             .iter()
-            .filter(|e| e.kind.code() == "s")
+            .filter(|e| e.kind == EventKind::Summary)
             .map(|e| serde_json::from_slice(&e.bytes).unwrap_or(Value::Null))
             .collect()
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use sealcast_format::EventLine;
+use sealcast_format::{EventKind, EventLine};
 use sealcast_reader::{verify_bytes, Reader, Report};
 use sealcast_signer::{PublicKey, TrustStore};
 use tempfile::TempDir;
@@ -203,7 +203,7 @@ pub fn stream(events: &[EventLine], code: &str) -> Vec<u8> {
 pub fn exit_event(events: &[EventLine]) -> Option<String> {
     events
         .iter()
-        .find(|e| e.kind.code() == "x")
+        .find(|e| e.kind == EventKind::Exit)
         .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
 }
 
