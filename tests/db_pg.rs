@@ -1136,6 +1136,7 @@ fn sealcast_queries_lists_verified_statements_and_marks_the_rest() {
         ),
         (Some("ok"), Some(1), Some(true))
     );
+    assert!(rows.iter().all(|r| r["coverage"] == "verified"), "{rows:?}");
     assert_eq!(
         (
             rows[1]["status"].as_str(),
@@ -1174,6 +1175,7 @@ fn sealcast_queries_lists_verified_statements_and_marks_the_rest() {
         .collect();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["verified"] == false));
+    assert!(rows.iter().all(|r| r["coverage"] == "unsealed"), "{rows:?}");
     let human = Command::new(sealcast())
         .args(["queries", "--trusted"])
         .arg(&p.trust)
@@ -1183,7 +1185,7 @@ fn sealcast_queries_lists_verified_statements_and_marks_the_rest() {
     assert!(String::from_utf8_lossy(&human.stdout)
         .lines()
         .skip(1)
-        .all(|l| l.starts_with("UNVERIFIED ")));
+        .all(|l| l.starts_with("UNSEALED ")));
     p.stop();
 }
 

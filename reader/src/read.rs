@@ -71,10 +71,23 @@ impl Coverage {
         matches!(self, Coverage::Verified { .. })
     }
 
-    /// The coverage of something made of two lines (an event and its `b` line): verified by
-    /// the later checkpoint when both are, else the one that is not verified (`Failed` over
-    /// `Unsealed`, `Unchecked` over both).
-    fn and(self, other: Coverage) -> Coverage {
+    /// The name shown for it: `verified`, `unsealed`, `failed`, `unchecked` (the JSON form,
+    /// see the `Serialize` impl).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Coverage::Verified { .. } => "verified",
+            Coverage::Unsealed => "unsealed",
+            Coverage::Failed => "failed",
+            Coverage::Unchecked => "unchecked",
+        }
+    }
+
+    /// The coverage of something made of several lines (an event and its `b` line; a
+    /// statement and its outcome; a command's `start` and `end`): verified by the latest
+    /// checkpoint when both are, else the one that is not verified (`Failed` over `Unsealed`,
+    /// `Unchecked` over both). Never `Verified` unless both are.
+    #[must_use]
+    pub fn and(self, other: Coverage) -> Coverage {
         use Coverage::*;
         match (self, other) {
             (Verified { checkpoint: a }, Verified { checkpoint: b }) => Verified {
@@ -84,6 +97,14 @@ impl Coverage {
             (Failed, _) | (_, Failed) => Failed,
             _ => Unsealed,
         }
+    }
+}
+
+/// Serialised as its name ([`Coverage::as_str`]), a JSON string: the checkpoint of a
+/// `Verified` coverage is not part of it.
+impl serde::Serialize for Coverage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -733,6 +754,33 @@ mod tests {
     use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
     use sealcast_signer::{Sealer, SigningKey};
     use sealcast_testkit::{self as testkit, signed_recording};
+
+    /// Combining coverages: verified only when both parts are (by the later checkpoint),
+    /// otherwise the worse part, `Unchecked` worst; the names are the JSON strings.
+    #[test]
+    fn coverage_combines_to_the_worse_part() {
+        use Coverage::*;
+        let v = |checkpoint| Verified { checkpoint };
+        let all = [v(1), v(4), Unsealed, Failed, Unchecked];
+        for a in all {
+            for b in all {
+                let c = a.and(b);
+                assert_eq!(c, b.and(a), "{a:?} {b:?}");
+                assert_eq!(c.is_verified(), a.is_verified() && b.is_verified());
+            }
+        }
+        assert_eq!(v(1).and(v(4)), v(4));
+        assert_eq!(v(1).and(Unsealed), Unsealed);
+        assert_eq!(Unsealed.and(Failed), Failed);
+        assert_eq!(Failed.and(Unchecked), Unchecked);
+        let names: Vec<&str> = all.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            names,
+            ["verified", "verified", "unsealed", "failed", "unchecked"]
+        );
+        assert_eq!(serde_json::to_string(&v(7)).unwrap(), r#""verified""#);
+        assert_eq!(serde_json::to_string(&Failed).unwrap(), r#""failed""#);
+    }
 
     /// Header coverage, (bytes, coverage) of every event, and the report of a verifying read
     /// to the end; the events are those an unchecked read gives, and the report is

@@ -152,11 +152,17 @@ pub fn verify_path(path: &Path, trust: &TrustStore) -> Report {
 /// [`verify_path`] for a recording already read into `data`.
 pub fn verify_data(path: &Path, data: &[u8], trust: &TrustStore) -> Report {
     let receipt = ReceiptFile::load(path);
-    let ctx = Context {
+    verify_recording(data, &context(path, &receipt), trust)
+}
+
+/// What `verify` knows of the recording at `path` besides its bytes: its file name and its
+/// seal receipt (`receipt`, from [`ReceiptFile::load`]). Every command that reports what
+/// `verify` would say about a file (`info`, `queries`, the player's badge) verifies with it.
+pub fn context<'a>(path: &'a Path, receipt: &'a ReceiptFile) -> Context<'a> {
+    Context {
         file_name: path.file_name().and_then(|n| n.to_str()),
         receipt: receipt.as_receipt(),
-    };
-    verify_recording(data, &ctx, trust)
+    }
 }
 
 fn verify_one(t: &Target, trust: &TrustStore) -> Report {
