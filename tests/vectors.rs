@@ -829,11 +829,13 @@ fn header_of_valid_vector_names_the_session() {
     assert_eq!(h.sealcast.as_ref().unwrap().session, S1);
 }
 
-/// The commands report (SPEC §2.4.5) of the `valid-commands` vector, read back through the
-/// reader from the verified file.
+/// The commands report (SPEC §2.4.5) of the `valid-commands` vector, read back through a
+/// verifying reader: each event with its coverage, so the rows count as verified because the
+/// reader says so, and the read's report is verify's.
 #[test]
 fn commands_vector_reports_rows_processes_and_disagreements() {
-    use sealcast_player::commands::{commands_report, Disagreement, MetaInput, Verification};
+    use sealcast_player::commands::{commands_report, Disagreement, MetaInput};
+    use sealcast_reader::{Context, Receipt};
     let (file, seal) = record_with(
         S1,
         key("vector-signing.key"),
@@ -843,16 +845,24 @@ fn commands_vector_reports_rows_processes_and_disagreements() {
         64 * 1024,
     );
     let trust = TrustStore::single(HOST, key("vector-signing.key").public());
-    assert_eq!(
-        verify_bytes(&file, Some(&seal), &trust).status.as_str(),
-        "OK"
-    );
-    let events: Vec<_> = Reader::open(&file).unwrap().map(Result::unwrap).collect();
+    let verified = verify_bytes(&file, Some(&seal), &trust);
+    assert_eq!(verified.status.as_str(), "OK");
+    let ctx = Context {
+        file_name: None,
+        receipt: Receipt::Read {
+            path: "",
+            bytes: &seal,
+        },
+    };
+    let mut reader = Reader::verifying(&file, &trust, ctx).unwrap();
+    let events: Vec<_> = reader.by_ref().map(Result::unwrap).collect();
+    assert_eq!(reader.finish(), Some(verified));
+    assert!(events.iter().all(|e| e.coverage().is_verified()));
     let report = commands_report(events.iter().map(|e| MetaInput {
         t_us: e.event().time_us,
         kind: &e.event().kind,
         data: std::str::from_utf8(&e.event().bytes).unwrap(),
-        state: Verification::Verified,
+        state: e.coverage(),
     }));
     let shell: Vec<_> = report
         .rows
@@ -898,4 +908,8 @@ fn commands_vector_reports_rows_processes_and_disagreements() {
     );
     let summary = report.summary();
     assert_eq!((summary.commands, summary.disagreements), (2, 2));
+    assert_eq!(
+        (summary.commands_verified, summary.disagreements_verified),
+        (2, 2)
+    );
 }
