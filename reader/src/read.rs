@@ -750,9 +750,9 @@ impl Iterator for Reader<'_> {
 mod tests {
     use super::*;
     use crate::verify::verify_bytes;
-    use sealcast_format::{scan, skippable_frame, EventKind, FrameCompressor, Header, SealMeta};
+    use sealcast_format::{scan, EventKind, Header, SealMeta};
     use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
-    use sealcast_signer::{Sealer, SigningKey};
+    use sealcast_signer::SigningKey;
     use sealcast_testkit::{self as testkit, signed_recording};
 
     /// Combining coverages: verified only when both parts are (by the later checkpoint),
@@ -919,56 +919,12 @@ mod tests {
         }
     }
 
-    /// A recording made by hand, frame by frame, with a real [`Sealer`]: the testkit header
-    /// in its own frame first; a trust store for its key.
-    struct HandMade {
-        sealer: Sealer,
-        comp: FrameCompressor,
-        file: Vec<u8>,
-        trust: TrustStore,
-    }
-
-    impl HandMade {
-        fn new() -> HandMade {
-            let key = SigningKey::generate().unwrap();
-            let trust = TrustStore::single("h", key.public());
-            let mut h = testkit::header();
-            let meta = h.sealcast.as_mut().unwrap();
-            meta.key_id = key.id().to_string();
-            let sealer = Sealer::new(key, "h", &meta.session);
-            let comp = FrameCompressor::new(1).unwrap();
-            let mut m = HandMade {
-                sealer,
-                comp,
-                file: Vec::new(),
-                trust,
-            };
-            m.frame(&[&h.to_line()]);
-            m
-        }
-
-        /// One data frame of `lines`.
-        fn frame(&mut self, lines: &[&[u8]]) {
-            for l in lines {
-                self.sealer.line(l);
-                self.comp.write_line(l, &mut self.file).unwrap();
-            }
-            self.comp.end_frame(&mut self.file).unwrap();
-        }
-
-        /// A checkpoint of everything so far.
-        fn checkpoint(&mut self, is_final: bool) {
-            let note = self.sealer.checkpoint(1, is_final);
-            self.file.extend_from_slice(&skippable_frame(&note));
-        }
-    }
-
     /// A region larger than what is held in memory (three frames of about 7 MiB before one
     /// checkpoint, which no writer makes): its frames past the limit are decoded again when
     /// the checkpoint verified, and every event comes out verified, in order.
     #[test]
     fn a_region_past_the_hold_limit_is_read_again() {
-        let mut m = HandMade::new();
+        let mut m = testkit::HandMade::new();
         m.checkpoint(false);
         let line = format!("[0.000001, \"o\", \"{}\"]", "x".repeat(65_000)).into_bytes();
         let lines = vec![&line[..]; 110];
@@ -988,7 +944,7 @@ mod tests {
     /// verified by the later one (both cover a part of it).
     #[test]
     fn an_event_split_over_two_checkpoints_takes_the_later() {
-        let mut m = HandMade::new();
+        let mut m = testkit::HandMade::new();
         m.checkpoint(false);
         m.frame(&["[0.100000, \"o\", \"\u{fffd}\"]".as_bytes()]);
         m.checkpoint(false);

@@ -7,10 +7,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use sealcast_format::{
-    decompress_frame, scan, FrameCompressor, FrameKind, Header, SealMeta, TermInfo,
+    decompress_frame, scan, skippable_frame, FrameCompressor, FrameKind, Header, SealMeta, TermInfo,
 };
 use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter, SystemClock};
-use sealcast_signer::{SigningKey, TrustStore};
+use sealcast_signer::{Sealer, SigningKey, TrustStore};
 
 /// A clock the test moves by hand (monotonic µs; wall = 1.7e15 + mono).
 #[derive(Clone, Default)]
@@ -132,6 +132,60 @@ pub fn system_writer(host: &str) -> (SealedWriter<Vec<u8>, SystemClock>, TrustSt
     )
     .unwrap();
     (w, trust)
+}
+
+/// A recording made by hand, frame by frame, with a real [`Sealer`] (for files no writer
+/// makes: a region split anywhere, a checkpoint where the test wants it): the [`header`] in
+/// its own frame first, signed by a new key for host `h`; `trust` trusts that key for `h`.
+pub struct HandMade {
+    sealer: Sealer,
+    comp: FrameCompressor,
+    /// The file so far.
+    pub file: Vec<u8>,
+    /// A trust store trusting the key for host `h`.
+    pub trust: TrustStore,
+}
+
+impl HandMade {
+    /// The header's frame, nothing else (no checkpoint yet).
+    pub fn new() -> HandMade {
+        let key = SigningKey::generate().unwrap();
+        let trust = TrustStore::single("h", key.public());
+        let mut h = header();
+        let meta = h.sealcast.as_mut().unwrap();
+        meta.key_id = key.id().to_string();
+        let sealer = Sealer::new(key, "h", &meta.session);
+        let comp = FrameCompressor::new(1).unwrap();
+        let mut m = HandMade {
+            sealer,
+            comp,
+            file: Vec::new(),
+            trust,
+        };
+        m.frame(&[&h.to_line()]);
+        m
+    }
+
+    /// One data frame of `lines` (each without its LF), chained.
+    pub fn frame(&mut self, lines: &[&[u8]]) {
+        for l in lines {
+            self.sealer.line(l);
+            self.comp.write_line(l, &mut self.file).unwrap();
+        }
+        self.comp.end_frame(&mut self.file).unwrap();
+    }
+
+    /// A checkpoint of everything so far (signed time 1 µs), final or not.
+    pub fn checkpoint(&mut self, is_final: bool) {
+        let note = self.sealer.checkpoint(1, is_final);
+        self.file.extend_from_slice(&skippable_frame(&note));
+    }
+}
+
+impl Default for HandMade {
+    fn default() -> HandMade {
+        HandMade::new()
+    }
 }
 
 /// Offset of the data frame holding line `n` (0-based).

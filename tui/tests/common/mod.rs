@@ -7,7 +7,9 @@ use std::sync::Arc;
 use sealcast_format::{Header, SealMeta, TermInfo};
 use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
 use sealcast_signer::{SigningKey, TrustStore};
-use sealcast_tui::{App, Outcome, Player, PlayerOptions, Recording, Shared, VerifySummary};
+use sealcast_tui::{
+    App, Outcome, Player, PlayerOptions, Recording, Shared, Verification, VerifySummary,
+};
 
 /// A clock the test moves: monotonic µs; wall = 2026-11-21 04:53:20 UTC + monotonic.
 #[derive(Clone, Default)]
@@ -76,10 +78,21 @@ pub fn record(
     (w.finish(exit).unwrap().0, trust)
 }
 
-/// The player's summary of `sealcast_reader::verify_bytes` (what the CLI adapter does).
+/// The player's summary of a verifying read (what the CLI adapter, `src/cmd/play_tui.rs`,
+/// does): the report's conclusion, each event's state from its coverage.
 pub fn verify(data: &[u8], trust: &TrustStore) -> VerifySummary {
-    use sealcast_reader::Status;
-    let r = sealcast_reader::verify_bytes(data, None, trust);
+    use sealcast_reader::{Context, Coverage, Reader, Status};
+    let mut s = VerifySummary::without_events(Outcome::Unverifiable, "", "");
+    let mut r = Reader::verifying(data, trust, Context::default()).unwrap();
+    for ev in r.by_ref() {
+        let Ok(ev) = ev else { break };
+        s.push(match ev.coverage() {
+            Coverage::Verified { checkpoint } => Verification::Verified { seq: checkpoint },
+            Coverage::Failed => Verification::Failed,
+            _ => Verification::Unsealed,
+        });
+    }
+    let r = r.finish().unwrap();
     VerifySummary {
         outcome: match r.status {
             Status::Ok => Outcome::Sealed,
@@ -91,7 +104,7 @@ pub fn verify(data: &[u8], trust: &TrustStore) -> VerifySummary {
         reason: r.reason.clone(),
         signer: r.signer.clone(),
         key_id: r.key_id.clone(),
-        verified_lines: r.verified_lines,
+        ..s
     }
 }
 
