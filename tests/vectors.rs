@@ -11,8 +11,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -21,25 +19,14 @@ use sealcast_format::{
     ProcessEvent, SealMeta, SessionInfo, TermInfo, SHELL_SOURCE,
 };
 use sealcast_reader::{verify_bytes, Coverage, Reader};
-use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
+use sealcast_recorder::{CheckpointPolicy, SealedWriter};
 use sealcast_signer::{Sealer, SigningKey, TrustStore};
+use sealcast_testkit::TestClock;
 
 const T0_WALL: u64 = 1_763_700_000_000_000; // 2025-11-21T04:40:00Z
 const HOST: &str = "vector-host";
 /// The host `vector-host2.key` is trusted for (and only for) in `allowed_signers`.
 const OTHER_HOST: &str = "other-host";
-
-#[derive(Clone)]
-struct StepClock(Arc<AtomicU64>);
-
-impl Clock for StepClock {
-    fn mono_us(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-    fn wall_us(&self) -> u64 {
-        T0_WALL + self.0.load(Ordering::SeqCst)
-    }
-}
 
 enum Step {
     Out(u64, &'static [u8]),
@@ -122,35 +109,34 @@ fn record_with(
     exit: i32,
     max_bytes: u64,
 ) -> (Vec<u8>, Vec<u8>) {
-    let t = Arc::new(AtomicU64::new(0));
+    let t = TestClock::with_wall_start(T0_WALL);
     let policy = CheckpointPolicy {
         interval_us: 10_000_000,
         max_bytes,
         zstd_level: 3,
     };
     let h = header(session, &key, "alice");
-    let mut w = SealedWriter::with_session(Vec::new(), key, &h, info, StepClock(t.clone()), policy)
-        .unwrap();
+    let mut w = SealedWriter::with_session(Vec::new(), key, &h, info, t.clone(), policy).unwrap();
     for s in steps {
         match *s {
             Step::Out(at, b) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.output(b).unwrap();
             }
             Step::Resize(at, c, r) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.resize(c, r).unwrap();
             }
             Step::Tick(at) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.tick().unwrap();
             }
             Step::Cmd(at, ref ev) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.command(ev).unwrap();
             }
             Step::Proc(at, ref ev) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.process(ev).unwrap();
             }
         }

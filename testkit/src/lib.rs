@@ -1,10 +1,14 @@
-//! Test helpers shared by the unit tests of `sealcast-reader` and `sealcast-player` (a
-//! dev-dependency only; nothing here runs in production): in-memory recordings made by the
-//! real writer ([`SealedWriter`]) with a clock the test moves by hand, and edits of a
-//! recording's lines that keep every other byte. Functions panic on failure (they are tests).
+//! Test helpers shared by the tests of the workspace (a dev-dependency only; nothing here
+//! runs in production): in-memory recordings made by the real writer ([`SealedWriter`]) with
+//! a clock the test moves by hand ([`TestClock`]), recordings made frame by frame
+//! ([`HandMade`]), edits of a recording's lines that keep every other byte, and polling
+//! ([`wait_until`]) and port ([`free_port`]) helpers for the integration tests. Functions
+//! panic on failure (they are tests).
 use std::collections::BTreeMap;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sealcast_format::{
     decompress_frame, scan, skippable_frame, FrameCompressor, FrameKind, Header, SealMeta, TermInfo,
@@ -12,24 +16,66 @@ use sealcast_format::{
 use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter, SystemClock};
 use sealcast_signer::{Sealer, SigningKey, TrustStore};
 
-/// A clock the test moves by hand (monotonic µs; wall = 1.7e15 + mono).
-#[derive(Clone, Default)]
-pub struct TestClock(Arc<AtomicU64>);
+/// The wall time at monotonic 0 of [`TestClock::default`], Unix µs (2023-11-14 22:13:20 UTC).
+pub const DEFAULT_WALL_START_US: u64 = 1_700_000_000_000_000;
+
+/// A clock the test moves by hand: monotonic µs set with [`TestClock::set`]; wall = the
+/// clock's wall start + monotonic. Clones share the time.
+#[derive(Clone)]
+pub struct TestClock {
+    mono: Arc<AtomicU64>,
+    wall_start_us: u64,
+}
+
+impl Default for TestClock {
+    /// Monotonic 0, wall start [`DEFAULT_WALL_START_US`].
+    fn default() -> TestClock {
+        TestClock::with_wall_start(DEFAULT_WALL_START_US)
+    }
+}
 
 impl TestClock {
+    /// Monotonic 0 at wall time `wall_start_us` (Unix µs).
+    pub fn with_wall_start(wall_start_us: u64) -> TestClock {
+        TestClock {
+            mono: Arc::new(AtomicU64::new(0)),
+            wall_start_us,
+        }
+    }
+
     /// Set the monotonic time, microseconds.
     pub fn set(&self, us: u64) {
-        self.0.store(us, Ordering::SeqCst);
+        self.mono.store(us, Ordering::SeqCst);
     }
 }
 
 impl Clock for TestClock {
     fn mono_us(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
+        self.mono.load(Ordering::SeqCst)
     }
     fn wall_us(&self) -> u64 {
-        1_700_000_000_000_000 + self.mono_us()
+        self.wall_start_us + self.mono_us()
     }
+}
+
+/// Poll `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A loopback TCP port that was free a moment ago (bound to port 0, then released).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().unwrap().port()
 }
 
 /// The header the helpers record under: 80x24 `xterm-256color`, `/bin/true`, session

@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sealcast_format::{EventKind, EventLine};
 use sealcast_reader::{verify_bytes, Reader, Report};
@@ -212,20 +212,6 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Poll `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A clock standing still at a chosen wall time (Unix µs); events are 0 µs apart.
 struct FixedClock(u64);
 
@@ -283,4 +269,10 @@ pub fn recording_at(
         w.output(format!("{l}\r\n").as_bytes()).unwrap();
     }
     w.finish(Some(0)).unwrap()
+}
+
+/// Poll `cond` every 50 ms until it holds or `timeout` passes; returns whether it held
+/// ([`sealcast_testkit::wait_until`]).
+pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    sealcast_testkit::wait_until(timeout, cond)
 }

@@ -1,27 +1,17 @@
 //! Recordings made by the real writer with a hand-moved clock, and players over them.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
 use sealcast_format::{Header, SealMeta, TermInfo};
-use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
+use sealcast_recorder::{CheckpointPolicy, SealedWriter};
 use sealcast_signer::{SigningKey, TrustStore};
+pub use sealcast_testkit::TestClock;
 use sealcast_tui::{
     App, Outcome, Player, PlayerOptions, Recording, Shared, Verification, VerifySummary,
 };
 
-/// A clock the test moves: monotonic µs; wall = 2026-11-21 04:53:20 UTC + monotonic.
-#[derive(Clone, Default)]
-pub struct TestClock(Arc<AtomicU64>);
-
-impl Clock for TestClock {
-    fn mono_us(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-    fn wall_us(&self) -> u64 {
-        1_763_700_000_000_000 + self.mono_us()
-    }
+/// A clock the test moves: monotonic µs; wall = 2025-11-21 04:40:00 UTC + monotonic.
+pub fn test_clock() -> TestClock {
+    TestClock::with_wall_start(1_763_700_000_000_000)
 }
 
 /// One thing the recorded session does at a time (µs).
@@ -45,7 +35,7 @@ pub fn record(
     ))
     .unwrap();
     let trust = TrustStore::single("bastion-01", key.public());
-    let clock = TestClock::default();
+    let clock = test_clock();
     let header = Header {
         term: TermInfo {
             cols,
@@ -68,7 +58,7 @@ pub fn record(
     };
     let mut w = SealedWriter::new(Vec::new(), key, &header, clock.clone(), policy).unwrap();
     for (t, s) in steps {
-        clock.0.store(*t, Ordering::SeqCst);
+        clock.set(*t);
         match s {
             Step::Out(text) => w.output(text.as_bytes()).unwrap(),
             Step::Resize(c, r) => w.resize(*c, *r).unwrap(),
