@@ -250,3 +250,59 @@ fn fifos_never_block_queries() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("MODIFIED"), "{}", run.stderr);
 }
+
+/// The `d` vectors of SPEC §11.4, through `sealcast queries` with the vectors' trust file.
+#[test]
+fn db_vectors() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
+    let env = Env::new();
+    let trust = dir.join("allowed_signers");
+    let run = |name: &str| {
+        let file = dir.join(format!("{name}.cast.zst"));
+        let r = env.run(&[
+            "queries",
+            "--json",
+            "--trusted",
+            trust.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ]);
+        let rows: Vec<(String, String, String)> = r
+            .json_lines()
+            .iter()
+            .map(|r| {
+                (
+                    r["sql"].as_str().unwrap().to_string(),
+                    r["status"].as_str().unwrap().to_string(),
+                    r["coverage"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        (rows, r.code)
+    };
+    let row = |sql: &str, status: &str, coverage: &str| {
+        (sql.to_string(), status.to_string(), coverage.to_string())
+    };
+    const Q: &str = "SELECT id, name FROM customers WHERE id = 7";
+    const U: &str = "UPDATE customers SET name = 'Bob' WHERE id = 7";
+    assert_eq!(
+        run("valid-db"),
+        (vec![row(Q, "ok", "verified"), row(U, "ok", "verified")], 0)
+    );
+    assert_eq!(
+        run("tamper-db-statement"),
+        (
+            vec![
+                row(&Q.replace("= 7", "= 8"), "ok", "failed"),
+                row(U, "ok", "failed")
+            ],
+            1
+        )
+    );
+    assert_eq!(
+        run("crash-db-tail"),
+        (
+            vec![row(Q, "ok", "verified"), row(U, "no_result", "unsealed")],
+            2
+        )
+    );
+}

@@ -34,6 +34,8 @@ enum Step {
     Tick(u64),
     Cmd(u64, CommandEvent),
     Proc(u64, ProcessEvent),
+    /// A `d` event (SPEC §11) and whether it is written ahead (a statement).
+    Db(u64, String, bool),
 }
 
 fn dir() -> PathBuf {
@@ -138,6 +140,10 @@ fn record_with(
             Step::Proc(at, ref ev) => {
                 t.set(at);
                 w.process(ev).unwrap();
+            }
+            Step::Db(at, ref json, ahead) => {
+                t.set(at);
+                w.db_event(json, ahead).unwrap();
             }
         }
     }
@@ -360,6 +366,92 @@ fn commands_steps() -> Vec<Step> {
     ]
 }
 
+/// One PostgreSQL connection through the database proxy (SPEC §11), its `d` events built by
+/// the proxy's own event builder: open, auth, then a query and its result under checkpoint
+/// 1 (the tick at 11 s), an update and its result, close.
+fn db_steps() -> Vec<Step> {
+    use sealcast_dbproxy::event::{start, Obj, SqlText};
+    use sealcast_dbproxy::sql::Dialect;
+    let ev = |k: &str, at: u64, f: &dyn Fn(&mut Obj)| {
+        let mut o = start(k, 1, "pg", T0_WALL + at);
+        f(&mut o);
+        o.finish()
+    };
+    let stmt = |at: u64, q: u64, sql: &str| {
+        let json = ev("db.stmt", at, &|o| {
+            o.u64("q", q).str("via", "simple");
+            let text = SqlText::new(sql.as_bytes(), Dialect::Postgres, 4096);
+            text.put(o);
+            o.opt_u64("n_parts", text.n_parts).str("txn_before", "I");
+        });
+        Step::Db(at, json, true)
+    };
+    let result = |at: u64, q: u64, tag: &str, rows_out: u64, bytes_out: u64, dur_us: u64| {
+        let json = ev("db.result", at, &|o| {
+            o.u64("q", q)
+                .u64("i", 0)
+                .str("status", "ok")
+                .str("tag", tag)
+                .u64("rows", 1)
+                .u64("rows_out", rows_out)
+                .u64("bytes_out", bytes_out)
+                .u64("dur_us", dur_us);
+        });
+        Step::Db(at, json, false)
+    };
+    let open = ev("db.open", 100_000, &|o| {
+        let mut client = Obj::new();
+        client.str("transport", "unix").u64("peer_uid", 1000);
+        let mut upstream = Obj::new();
+        upstream
+            .str("host", "db.internal")
+            .u64("port", 5432)
+            .str("addr", "192.0.2.10:5432")
+            .bool("tls", false);
+        let mut startup = Obj::new();
+        startup
+            .str("user", "app")
+            .str("database", "shop")
+            .str("protocol", "3.0");
+        o.obj("client", client)
+            .str("target", "shop")
+            .obj("upstream", upstream)
+            .obj("startup", startup)
+            .str("auth_mode", "passthrough")
+            .u64("connect_us", 1200);
+    });
+    let auth = ev("db.auth", 150_000, &|o| {
+        let mut server = Obj::new();
+        server.str("version", "16.4").u64("backend_pid", 4242);
+        o.str("method", "scram-sha-256")
+            .bool("ok", true)
+            .obj("server", server)
+            .u64("dur_us", 5000);
+    });
+    let close = ev("db.close", 13_000_000, &|o| {
+        o.str("reason", "terminate")
+            .u64("stmts", 2)
+            .u64("errors", 0)
+            .u64("bytes_c2s", 180)
+            .u64("bytes_s2c", 420)
+            .u64("dur_us", 12_900_000);
+    });
+    vec![
+        Step::Db(100_000, open, true),
+        Step::Db(150_000, auth, false),
+        stmt(1_000_000, 1, "SELECT id, name FROM customers WHERE id = 7"),
+        result(1_002_000, 1, "SELECT 1", 1, 16, 2000),
+        Step::Tick(11_000_000),
+        stmt(
+            12_000_000,
+            2,
+            "UPDATE customers SET name = 'Bob' WHERE id = 7",
+        ),
+        result(12_003_000, 2, "UPDATE 1", 0, 0, 3000),
+        Step::Db(13_000_000, close, false),
+    ]
+}
+
 fn vectors() -> Vec<Vector> {
     let k = || key("vector-signing.key");
     let other = key("vector-other.key");
@@ -382,6 +474,11 @@ fn vectors() -> Vec<Vector> {
     };
     let (commands, commands_seal) = record_with(S1, k(), &audit, &commands_steps(), 0, 64 * 1024);
     let (other_session, other_seal) = record(S2, k(), &many_steps, 3, 400);
+    let db_shape = SessionInfo {
+        shape: Some("db".into()),
+        ..SessionInfo::default()
+    };
+    let (db, db_seal) = record_with(S1, k(), &db_shape, &db_steps(), 0, 64 * 1024);
 
     let v = |name, file, seal, status, line: Option<u64>| Vector {
         name,
@@ -412,6 +509,14 @@ fn vectors() -> Vec<Vector> {
             name: "valid-commands",
             file: commands,
             seal: Some(commands_seal),
+            status: "OK",
+            line: None,
+            events: true,
+        },
+        Vector {
+            name: "valid-db",
+            file: db.clone(),
+            seal: Some(db_seal),
             status: "OK",
             line: None,
             events: true,
@@ -473,6 +578,37 @@ fn vectors() -> Vec<Vector> {
         "MODIFIED",
         Some(0),
     ));
+    // `valid-db` (frame 1 holds lines 1..=4: db.open, db.auth, the query, its result): one
+    // byte of the query's SQL changed; and a crash right after the update was written ahead,
+    // its result missing (a complete frame after checkpoint 1, no later checkpoint).
+    out.push(v(
+        "tamper-db-statement",
+        edit_frame(&db, 1, |l| {
+            l[2] = text(&l[2]).replacen("id = 7", "id = 8", 1).into_bytes()
+        }),
+        None,
+        "MODIFIED",
+        Some(1),
+    ));
+    let crash_db = {
+        let mut parts = split(&db);
+        let cp1 = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p, Part::Raw(_)))
+            .map(|(i, _)| i)
+            .nth(1)
+            .unwrap();
+        let update = match &parts[cp1 + 1] {
+            Part::Lines(l) => l[0].clone(),
+            Part::Raw(_) => unreachable!("a data frame follows checkpoint 1"),
+        };
+        assert!(update.windows(6).any(|w| w == b"UPDATE"));
+        parts.truncate(cp1 + 1);
+        parts.push(Part::Lines(vec![update]));
+        join(&parts)
+    };
+    out.push(v("crash-db-tail", crash_db, None, "UNSEALED_TAIL", None));
     // Checkpoint and container attacks.
     let cut = after_checkpoint(&many, 2);
     out.push(v(
