@@ -16,10 +16,11 @@ pub enum Verification {
         seq: u64,
     },
     /// After the last verified checkpoint, nothing failed: a crash tail, a live recording's
-    /// newest part, or a file that could not be verified at all (unsigned, no trust file).
+    /// newest part, or a file that could not be checked at all (no trust file, unreadable).
     Unsealed,
-    /// After the first checkpoint that failed (modified, bad signature, untrusted key,
-    /// truncated).
+    /// At or after the first check that failed (modified, bad signature, untrusted key,
+    /// truncated, a line breaking the rules), or in a file with no checkpoint at all
+    /// (`FORMAT`: nothing in it was signed).
     Failed,
 }
 
