@@ -13,7 +13,6 @@
 //! cannot be read (one line on stderr, the terminal untouched); 3 for bad options; 4 for a
 //! library directory that cannot be listed and terminal I/O errors.
 
-use std::fs;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -99,9 +98,10 @@ pub fn verify_path(path: &Path, trust: &TrustStore) -> VerifySummary {
     }
 }
 
-/// True while another process (the recorder) holds the file's `flock` (SPEC §5.1).
+/// True while another process (the recorder) holds the file's `flock` (SPEC §5.1). Opened
+/// as a regular file only, so a FIFO at the path is not live and never blocks.
 pub fn is_live(path: &Path) -> bool {
-    let Ok(f) = fs::File::open(path) else {
+    let Ok(f) = sealcast_reader::open_regular(path) else {
         return false;
     };
     // SAFETY: flock on a descriptor we own; a shared non-blocking lock is released on close.
@@ -206,6 +206,7 @@ pub fn run(a: PlayArgs) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     /// Every test vector gets the badge its verification status calls for, through the real
     /// adapter (receipts included): tampering is Broken, a crash Unsealed, OK Sealed.
@@ -285,7 +286,7 @@ mod tests {
 
     /// The badge is what `sealcast verify` says of the file, its name included: another
     /// session's file under this one's name is MODIFIED (its events stay as verified as
-    /// their checkpoints say), and a FIFO is unreadable without blocking.
+    /// their checkpoints say), and a FIFO is unreadable, and not live, without blocking.
     #[test]
     fn the_badge_is_verifys_status_for_the_path() {
         let m = {
@@ -322,6 +323,10 @@ mod tests {
         assert_eq!(
             (s.status.as_str(), s.outcome),
             ("UNREADABLE", Outcome::Unverifiable)
+        );
+        assert!(
+            !is_live(&fifo),
+            "a FIFO is no live recording (and opening it never blocks)"
         );
     }
 }
