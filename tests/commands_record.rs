@@ -173,7 +173,7 @@ impl Session {
     /// `sealcast commands --json`, after checking the recording verifies.
     fn report(&self) -> Report {
         let v = verify_file(&self.out, &self.env.trust());
-        assert_eq!(v.status, sealcast_player::Status::Ok, "{v:?}");
+        assert_eq!(v.status, sealcast_reader::Status::Ok, "{v:?}");
         // The text report, for whoever reads a failure.
         eprintln!("{}", self.sealcast(&["commands"]).1);
         let (code, out, err) = self.sealcast(&["commands", "--json"]);
@@ -314,6 +314,9 @@ fn bash_commands_processes_and_disagreements() {
     s.run(":");
     s.tmux.type_text("dash");
     s.tmux.keys(&["Enter"]);
+    // dash reads type-ahead without echoing it again: wait for its own prompt (root's `#`)
+    // so that the output lands on a line of its own.
+    s.wait_line("#");
     s.line("sleep 0.7; echo dash-$((3*3))", "dash-9");
     s.tmux.type_text("exit");
     s.tmux.keys(&["Enter"]);

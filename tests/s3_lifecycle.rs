@@ -88,10 +88,28 @@ impl Setup {
 
 /// Lines covered by the last checkpoint of a (growing) spool file.
 fn checkpointed_lines(p: &Path) -> u64 {
-    sealcast_store::recording::last_checkpoint(p)
+    sealcast_reader::spool::last_checkpoint(p)
         .ok()
         .flatten()
         .map_or(0, |c| c.checkpoint.lines)
+}
+
+/// Whether a verified checkpoint of the recording at `p` covers a `p` event (SPEC §2.4) that
+/// names `argv0 arg`: the recorder saw the process, and nothing about it is left to write.
+fn covered_process(p: &Path, trust: &sealcast_signer::TrustStore, argv: &str) -> bool {
+    let Ok(data) = fs::read(p) else { return false };
+    let ctx = sealcast_reader::Context {
+        file_name: None,
+        receipt: sealcast_reader::Receipt::Absent,
+    };
+    let Ok(reader) = sealcast_reader::Reader::verifying(&data, trust, ctx) else {
+        return false;
+    };
+    reader.flatten().any(|e| {
+        e.event().kind == sealcast_format::EventKind::Process
+            && e.coverage().is_verified()
+            && String::from_utf8_lossy(&e.event().bytes).contains(argv)
+    })
 }
 
 /// The entries of all `ms` whose status is `status`.
@@ -161,6 +179,17 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
         common::wait_until(Duration::from_secs(30), || checkpointed_lines(&live_path)
             >= 7),
         "the live recording never checkpointed its later output"
+    );
+    // The session is quiet once a checkpoint covers the process it ends in (the recorder
+    // observes processes, SPEC §2.4: the shell's `sleep`s are events too).
+    let trust = common::trust_from_file(&s.trust);
+    assert!(
+        common::wait_until(Duration::from_secs(30), || covered_process(
+            &live_path,
+            &trust,
+            r#"["sleep","600"]"#
+        )),
+        "the live recording never checkpointed the exec of its last process"
     );
     std::thread::sleep(Duration::from_millis(1100));
     let o = s.upload(&["--segment-secs", "1"]);

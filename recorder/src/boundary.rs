@@ -67,6 +67,15 @@ impl BoundaryScanner {
         self.state == State::Ground
     }
 
+    /// True inside a UTF-8 sequence: a next byte that is not a continuation byte
+    /// (`0x80`–`0xBF`) shows the sequence invalid and over where it stands, so the offset
+    /// before that byte is, in hindsight, a boundary as well (the event encoder's UTF-8
+    /// carry may end an event there, emitting the invalid bytes in a `b` event). The scanner
+    /// itself does not report such offsets: it cannot know them when the chunk ends.
+    pub fn in_utf8(&self) -> bool {
+        matches!(self.state, State::Utf8(_))
+    }
+
     /// Feed the next bytes of the stream. Returns the length of the longest prefix of
     /// `bytes` after which the stream was in the ground state (`Some(0)` when it was only at
     /// the start), or `None` when it was in ground at no point from the start of `bytes` to

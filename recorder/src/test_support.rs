@@ -5,7 +5,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use sealcast_format::{decompress_frame, parse_event, scan, FrameKind, Header, SealMeta};
+use sealcast_format::{
+    decompress_frame, parse_event, scan, EventKind, FrameKind, Header, SealMeta,
+};
 use sealcast_signer::SigningKey;
 
 use crate::{CheckpointPolicy, Durable, SealedWriter, SystemClock};
@@ -82,10 +84,10 @@ pub(crate) fn events(file: &[u8]) -> Vec<(String, Vec<u8>)> {
         .filter(|l| !l.is_empty())
     {
         let ev = parse_event(line).unwrap();
-        if ev.code == "b" {
+        if ev.kind == EventKind::Bytes {
             out.last_mut().unwrap().1 = ev.raw_bytes().unwrap();
         } else {
-            out.push((ev.code, ev.data.into_bytes()));
+            out.push((ev.kind.code().to_string(), ev.data.into_bytes()));
         }
     }
     out

@@ -5,7 +5,9 @@
 //! session inside one).
 
 use proptest::prelude::*;
-use sealcast_format::{decompress_frame, parse_event, scan, FrameKind, Header, SealMeta};
+use sealcast_format::{
+    decompress_frame, parse_event, scan, EventKind, FrameKind, Header, SealMeta,
+};
 use sealcast_recorder::boundary::{BoundaryScanner, MAX_HELD};
 use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
 use sealcast_signer::SigningKey;
@@ -68,12 +70,12 @@ fn o_events(file: &[u8]) -> Vec<Vec<u8>> {
         .filter(|l| !l.is_empty())
     {
         let ev = parse_event(line).unwrap();
-        match ev.code.as_str() {
-            "o" => {
+        match ev.kind {
+            EventKind::Output => {
                 out.push(ev.data.into_bytes());
                 last_o = true;
             }
-            "b" => {
+            EventKind::Bytes => {
                 assert!(last_o, "b after a non-o event");
                 *out.last_mut().unwrap() = ev.raw_bytes().unwrap();
                 last_o = false;
@@ -108,15 +110,31 @@ proptest! {
         prop_assert_eq!(events.concat(), input.clone());
 
         // Where the stream is in ground, and the last ground offset at or before each offset.
-        let mut ground = vec![true; input.len() + 1];
+        // `strict`: the scanner's ground (what the writer cuts at and counts a carried tail
+        // from); `ground` adds the offsets where an invalid UTF-8 sequence ended, which the
+        // event encoder's UTF-8 carry may cut at (`BoundaryScanner::in_utf8`).
+        let mut strict = vec![true; input.len() + 1];
         let mut s = BoundaryScanner::new();
         for (i, b) in input.iter().enumerate() {
             s.feed(std::slice::from_ref(b));
-            ground[i + 1] = s.at_ground();
+            strict[i + 1] = s.at_ground();
+        }
+        let mut ground = strict.clone();
+        let mut s = BoundaryScanner::new();
+        for (i, b) in input.iter().enumerate() {
+            let before = s.clone();
+            s.feed(std::slice::from_ref(b));
+            let mut fresh = BoundaryScanner::new();
+            fresh.feed(std::slice::from_ref(b));
+            if (before.in_utf8() || *b >= 0x80) && format!("{s:?}") == format!("{fresh:?}") {
+                // `b` ended an invalid UTF-8 sequence (or an escape sequence it cannot be
+                // part of) and started afresh.
+                ground[i] = true;
+            }
         }
         let mut last_ground = vec![0; input.len() + 1];
         for i in 0..=input.len() {
-            last_ground[i] = if ground[i] { i } else { last_ground[i - 1] };
+            last_ground[i] = if strict[i] { i } else { last_ground[i - 1] };
         }
         let mut end = 0;
         for (k, e) in events.iter().enumerate() {

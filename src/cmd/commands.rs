@@ -2,10 +2,10 @@
 //! events, SPEC §2.4): time in session, duration, exit status, working directory, command
 //! line and source, the processes grouped under the command they ran in, and the
 //! disagreements between the shell's claims and the processes the recorder saw (SPEC
-//! §2.4.5). The report is built by `sealcast_player::commands` from the events alone, each
-//! carrying the verification state of its line (`verify_bytes`: lines covered by a verified
-//! checkpoint are verified; the rest are unsealed in a crash tail, failed otherwise), so an
-//! unverified part is printed marked as such and never counted as verified.
+//! §2.4.5). The file is read once, verifying ([`Reader::verifying`], the walk `sealcast
+//! verify` makes); the report is built by `sealcast_player::commands` from the events, each
+//! with its [`Coverage`], so an unverified part is printed marked as such and never counted
+//! as verified.
 //!
 //! Exit code: that of `sealcast verify` for the file (0 only when it is OK), 3 for usage
 //! errors, 4 when it cannot be read.
@@ -13,16 +13,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use sealcast_format::{decompress_frame, parse_event, scan, FrameKind};
-use sealcast_player::commands::{
-    commands_report, write_text, CommandsReport, MetaInput, Summary, Verification,
+use anyhow::{Context as _, Result};
+use sealcast_format::EventKind;
+use sealcast_player::commands::{commands_report, write_text, CommandsReport, MetaInput, Summary};
+use sealcast_reader::{
+    exit_code, read_regular, verify_recording, Coverage, Reader, ReceiptFile, Report, Status,
 };
-use sealcast_player::{Report, Status};
+use sealcast_signer::TrustStore;
 use serde_json::{json, Value};
 
-use super::verify::{exit_code, load_trust, verify_data};
-use super::{read_regular, VerdictOut};
+use super::verify::{context, load_trust};
+use super::VerdictOut;
 
 #[derive(Debug, clap::Args)]
 pub struct CommandsArgs {
@@ -36,75 +37,57 @@ pub struct CommandsArgs {
     pub file: PathBuf,
 }
 
-/// The verification state of line `no` (0 = header) under `report`: covered by a verified
-/// checkpoint, else in a crash tail (unsealed), else failed. Without a report (nothing to
-/// verify against) no line is verified.
-fn line_state(no: u64, report: Option<&Report>) -> Verification {
-    match report {
-        Some(r) if no < r.verified_lines => Verification::Verified,
-        Some(r) if !matches!(r.status, Status::UnsealedTail | Status::Unclosed) => {
-            Verification::Failed
-        }
-        _ => Verification::Unsealed,
-    }
-}
-
-/// The `c` and `p` events of a recording (and the time of its last event), decoded up to the
-/// first frame or line a reader stops at, each with its line's state.
-fn meta_events(data: &[u8], report: Option<&Report>) -> Vec<(u64, String, String, Verification)> {
-    let mut out = Vec::new();
-    let mut line_no = 0u64;
-    let mut time_us = 0u64;
-    let mut buf = Vec::new();
-    let mut pos = 0usize;
-    'frames: for f in scan(data) {
-        let Ok(f) = f else { break };
-        if f.kind != FrameKind::Data {
-            continue;
-        }
-        if decompress_frame(f.bytes, f.offset, &mut buf).is_err() {
-            break;
-        }
-        while let Some(n) = buf[pos..].iter().position(|&b| b == b'\n') {
-            let line = &buf[pos..pos + n];
-            pos += n + 1;
-            let no = line_no;
-            line_no += 1;
-            if no == 0 {
-                continue;
+/// The commands report of the recording `data` (read from `path`) and, with a trust store,
+/// the file's verification report, from one read: verifying with `trust` (each event's
+/// [`Coverage`] as verification found it), else unchecked (every event
+/// [`Coverage::Unchecked`], never counted as verified).
+pub fn commands_of(
+    path: &Path,
+    data: &[u8],
+    trust: Option<&TrustStore>,
+) -> (CommandsReport, Option<Report>) {
+    let receipt = ReceiptFile::load(path);
+    let ctx = context(path, &receipt);
+    let reader = match trust {
+        Some(t) => Reader::verifying(data, t, ctx),
+        None => Reader::open(data),
+    };
+    let mut events: Vec<(u64, EventKind, String, Coverage)> = Vec::new();
+    let report = match reader {
+        Ok(mut reader) => {
+            for ev in reader.by_ref() {
+                // The reader stops after the first bad line; the report says where.
+                let Ok(ev) = ev else { break };
+                let e = ev.event();
+                let text = if matches!(e.kind, EventKind::Command | EventKind::Process) {
+                    String::from_utf8_lossy(&e.bytes).into_owned()
+                } else {
+                    // Other events only advance the session's end.
+                    String::new()
+                };
+                events.push((e.time_us, e.kind.clone(), text, ev.coverage()));
             }
-            let Ok(ev) = parse_event(line) else {
-                break 'frames;
-            };
-            time_us = time_us.saturating_add(ev.interval_us);
-            let state = line_state(no, report);
-            if ev.code == "c" || ev.code == "p" {
-                out.push((time_us, ev.code, ev.data, state));
-            } else {
-                // Other events only advance the session's end.
-                out.push((time_us, ev.code, String::new(), state));
-            }
+            reader.finish()
         }
-        buf.drain(..pos);
-        pos = 0;
-    }
-    out
-}
-
-/// The commands report of a recording whose verification is `report` (`None`: not verified).
-pub fn report_of(data: &[u8], report: Option<&Report>) -> CommandsReport {
-    let events = meta_events(data, report);
-    commands_report(events.iter().map(|(t, code, data, state)| MetaInput {
+        Err(_) => None,
+    };
+    let report = match (report, trust) {
+        (Some(r), _) => Some(r),
+        (None, Some(t)) => Some(verify_recording(data, &ctx, t)),
+        (None, None) => None,
+    };
+    let cmds = commands_report(events.iter().map(|(t, kind, data, state)| MetaInput {
         t_us: *t,
-        code,
+        kind,
         data,
         state: *state,
-    }))
+    }));
+    (cmds, report)
 }
 
 /// What `sealcast info` shows of the commands: `None` when the recording has neither source.
-pub fn info_summary(data: &[u8], report: Option<&Report>) -> Option<Summary> {
-    let r = report_of(data, report);
+pub fn info_summary(path: &Path, data: &[u8], trust: Option<&TrustStore>) -> Option<Summary> {
+    let (r, _) = commands_of(path, data, trust);
     (r.sources.shell_hooks.is_some() || r.sources.proc_root.is_some()).then(|| r.summary())
 }
 
@@ -161,8 +144,8 @@ fn json_out(path: &Path, report: &Report, cmds: &CommandsReport) -> Result<Value
 pub fn run(a: CommandsArgs) -> Result<u8> {
     let (_, trust) = load_trust(a.trusted.as_deref())?;
     let data = read_regular(&a.file, None).with_context(|| format!("{}", a.file.display()))?;
-    let report = verify_data(&a.file, &data, &trust);
-    let cmds = report_of(&data, Some(&report));
+    let (cmds, report) = commands_of(&a.file, &data, Some(&trust));
+    let report = report.unwrap_or_else(|| Report::unreadable("no report"));
     let mut out = VerdictOut::new(std::io::stdout().lock());
     if a.json {
         serde_json::to_writer(&mut out, &json_out(&a.file, &report, &cmds)?)?;
@@ -179,22 +162,5 @@ pub fn run(a: CommandsArgs) -> Result<u8> {
             report.reason
         );
     }
-    Ok(exit_code([report.status], false))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn states_follow_the_verified_prefix() {
-        let mut r = sealcast_player::Report::unreadable("x");
-        r.verified_lines = 10;
-        r.status = Status::UnsealedTail;
-        assert_eq!(line_state(9, Some(&r)), Verification::Verified);
-        assert_eq!(line_state(10, Some(&r)), Verification::Unsealed);
-        r.status = Status::Modified;
-        assert_eq!(line_state(10, Some(&r)), Verification::Failed);
-        assert_eq!(line_state(0, None), Verification::Unsealed);
-    }
+    Ok(exit_code([report.status.exit_class()], false))
 }

@@ -26,13 +26,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use sealcast_format::time::rfc3339_micros;
 use sealcast_player::{
-    inspect, write_txt, write_v2, write_v3, PlayOptions, Played, Reader, ReplayError, Report,
-    Stats, Status, StreamEnd, MAX_WAIT_US,
+    write_txt, write_v2, write_v3, PlayOptions, Played, ReplayError, MAX_WAIT_US,
 };
+use sealcast_reader::{inspect, read_regular, ReadError, Reader, Report, Stats, Status, StreamEnd};
+use sealcast_signer::TrustStore;
 
 use crate::cmd::verify::{load_trust, verify_data};
-use crate::cmd::{read_regular, UsageError, VerdictOut};
+use crate::cmd::{UsageError, VerdictOut};
 use crate::{ExportArgs, ExportFormat, FileArg, InfoArgs, PlayArgs};
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -200,7 +202,10 @@ pub fn export(a: ExportArgs) -> Result<u8> {
 
 /// The verification part of `info`: the report `verify` would give for this file (receipt
 /// and file name included), or why there is none.
-fn info_verification(a: &InfoArgs, data: &[u8]) -> Result<std::result::Result<Report, String>> {
+fn info_verification(
+    a: &InfoArgs,
+    data: &[u8],
+) -> Result<std::result::Result<(Report, TrustStore), String>> {
     let trust = match &a.trusted {
         Some(p) => load_trust(Some(p))?.1,
         None => {
@@ -220,7 +225,8 @@ fn info_verification(a: &InfoArgs, data: &[u8]) -> Result<std::result::Result<Re
             }
         }
     };
-    Ok(Ok(verify_data(&a.file, data, &trust)))
+    let report = verify_data(&a.file, data, &trust);
+    Ok(Ok((report, trust)))
 }
 
 fn stream_state(end: &StreamEnd) -> (&'static str, Option<String>) {
@@ -254,9 +260,9 @@ fn verification_text(v: &std::result::Result<Report, String>) -> String {
     }
 }
 
-fn bad_line_json(e: &sealcast_player::ReadError) -> Value {
+fn bad_line_json(e: &ReadError) -> Value {
     match e {
-        sealcast_player::ReadError::Line {
+        ReadError::Line {
             line,
             offset,
             reason,
@@ -294,7 +300,7 @@ fn info_json(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
         "session": meta.map(|m| &m.session),
         "user": meta.map(|m| &m.user),
         "host": meta.map(|m| &m.host),
-        "start": meta.map(|m| sealcast_player::rfc3339_utc(m.start_us)),
+        "start": meta.map(|m| rfc3339_micros(m.start_us)),
         "start_us": meta.map(|m| m.start_us),
         "timestamp": h.timestamp,
         "term": {"cols": h.term.cols, "rows": h.term.rows, "type": h.term.term_type},
@@ -330,7 +336,7 @@ fn info_text(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
             rows.push(("session", m.session.clone()));
             rows.push(("user", m.user.clone()));
             rows.push(("host", m.host.clone()));
-            rows.push(("start", sealcast_player::rfc3339_utc(m.start_us)));
+            rows.push(("start", rfc3339_micros(m.start_us)));
         }
         None => {
             rows.push((
@@ -439,9 +445,11 @@ pub fn info(a: InfoArgs) -> Result<u8> {
             return Ok(1);
         }
     };
-    let verification = info_verification(&a, &data)?;
+    let verified = info_verification(&a, &data)?;
     // Commands and disagreements (SPEC §2.4.5), counted from verified content apart.
-    let commands = super::commands::info_summary(&data, verification.as_ref().ok());
+    let commands =
+        super::commands::info_summary(&a.file, &data, verified.as_ref().ok().map(|(_, t)| t));
+    let verification = verified.map(|(r, _)| r);
     let mut out = VerdictOut::new(io::stdout().lock());
     if a.json {
         let mut v = info_json(&a.file, &stats, &verification);

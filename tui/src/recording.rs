@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sealcast_format::{parse_event, scan, ContainerError, Decompressor, FrameKind, Header};
+use sealcast_format::{
+    parse_event, scan, ContainerError, Decompressor, EventKind, FrameKind, Header,
+};
 use sealcast_term::{parse_resize, Event, EventSource, Kind};
 
 use crate::model::{PanelKind, PanelRow, Verification, VerifySummary};
@@ -69,8 +71,6 @@ struct FrameInfo {
     t0_us: u64,
     /// Cut by a crash: decode what can be decoded.
     partial: bool,
-    /// Checkpoint seq that follows the frame (claimed; trusted only when verified).
-    seq: Option<u64>,
     /// Number of panel rows before this frame's.
     panel_start: usize,
     /// The frame starts with a `b` line (the exact bytes of the previous frame's last event).
@@ -93,8 +93,6 @@ pub struct Recording {
     last_kind: Option<Kind>,
     summary: Option<VerifySummary>,
     cache: Mutex<Option<(usize, Arc<Vec<Decoded>>)>>,
-    /// Frames scanned whose checkpoint was not seen yet.
-    pending_seq: Vec<usize>,
     /// The zstd context for decoding frames on demand.
     dec: Mutex<Decompressor>,
     scan_done: bool,
@@ -196,7 +194,6 @@ impl Recording {
             last_kind: None,
             summary: None,
             cache: Mutex::new(None),
-            pending_seq: Vec::new(),
             dec: Mutex::new(Decompressor::new()),
             scan_done: false,
         };
@@ -287,24 +284,12 @@ impl Recording {
         (event < f.first_event + u64::from(f.events)).then_some(i - 1)
     }
 
-    /// Verification state of event `i` (SPEC §7; checkpoints cover whole frames, §1).
+    /// Verification state of event `i` (SPEC §7), as the verifying read gave it;
+    /// [`Verification::Pending`] until verification is done.
     pub fn state_of(&self, event: u64) -> Verification {
-        let Some(s) = &self.summary else {
-            return Verification::Pending;
-        };
-        let Some(fi) = self.frame_of(event) else {
-            return s.after_verified();
-        };
-        self.frame_state(s, fi)
-    }
-
-    fn frame_state(&self, s: &VerifySummary, fi: usize) -> Verification {
-        let f = &self.frames[fi];
-        if !f.partial && f.first_line + f.lines <= s.verified_lines {
-            let seq = self.frames[fi..].iter().find_map(|f| f.seq).unwrap_or(0);
-            Verification::Verified { seq }
-        } else {
-            s.after_verified()
+        match &self.summary {
+            None => Verification::Pending,
+            Some(s) => s.state_of(event),
         }
     }
 
@@ -313,18 +298,10 @@ impl Recording {
         self.state_of(n.saturating_sub(1))
     }
 
-    /// Time of the last verified event (the verified extent), when anything verified.
+    /// Time of the last verified event (the verified extent), when any event verified.
     pub fn verified_until_us(&self) -> Option<u64> {
-        let s = self.summary.as_ref()?;
-        let fi = self
-            .frames
-            .iter()
-            .rposition(|f| !f.partial && f.first_line + f.lines <= s.verified_lines)?;
-        let f = &self.frames[fi];
-        if f.events == 0 {
-            return Some(f.t0_us);
-        }
-        Some(self.time_of(f.first_event + u64::from(f.events) - 1))
+        let last = self.summary.as_ref()?.last_verified()?;
+        (last < self.times.len() as u64).then(|| self.time_of(last))
     }
 
     /// Re-map a growing file (the new frames are scanned by [`Recording::scan_step`]).
@@ -359,7 +336,6 @@ impl Recording {
         if let Ok(mut c) = self.cache.lock() {
             *c = None;
         }
-        self.pending_seq.retain(|&i| i < self.frames.len());
         Ok(true)
     }
 
@@ -379,7 +355,6 @@ impl Recording {
         }
         let mut dec = Decompressor::new();
         let mut buf = Vec::new();
-        let mut seqs = Vec::new();
         let mut stop_at = None;
         let mut data_frames = 0;
         let mut end = data_len as u64;
@@ -404,12 +379,7 @@ impl Recording {
                     }
                 };
                 match f.kind {
-                    FrameKind::Checkpoint => {
-                        let seq = note_seq(f.bytes);
-                        for i in self.pending_seq.drain(..) {
-                            seqs.push((i, seq));
-                        }
-                    }
+                    FrameKind::Checkpoint => {}
                     FrameKind::Data => {
                         data_frames += 1;
                         buf.clear();
@@ -422,16 +392,12 @@ impl Recording {
                             let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
                             buf.truncate(keep);
                         }
-                        let fi = self.add_frame(start as u64 + f.offset, f.len, &buf, damaged);
-                        self.pending_seq.push(fi);
+                        self.add_frame(start as u64 + f.offset, f.len, &buf, damaged);
                     }
                 }
             }
         }
         self.bytes = bytes;
-        for (i, seq) in seqs {
-            self.frames[i].seq = seq;
-        }
         self.scan_pos = end;
         let more = data_frames >= max_frames && stop_at.is_none() && (end as usize) < data_len;
         if more {
@@ -491,7 +457,6 @@ impl Recording {
             lines: 0,
             t0_us: self.time_us,
             partial,
-            seq: None,
             panel_start: self.panel.len(),
             leading_b: false,
         };
@@ -510,13 +475,13 @@ impl Recording {
             };
             let prev_t = self.time_us;
             self.time_us = self.time_us.saturating_add(ev.interval_us);
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 if info.events == 0 {
                     info.leading_b = true;
                 }
                 continue;
             }
-            let kind = Kind::from_code(&ev.code);
+            let kind = Kind::from_code(ev.kind.code());
             let t = self.time_us;
             if self.time_us - prev_t >= IDLE_ROW_US && !self.times.is_empty() {
                 self.panel.push(PanelRow::new(
@@ -612,7 +577,7 @@ impl Recording {
                 continue;
             };
             t = t.saturating_add(ev.interval_us);
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 if !leading {
                     if let (Some(last), Ok(raw)) = (out.last_mut(), ev.raw_bytes()) {
                         if matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
@@ -625,7 +590,7 @@ impl Recording {
             leading = false;
             out.push(Decoded {
                 t_us: t,
-                kind: Kind::from_code(&ev.code),
+                kind: Kind::from_code(ev.kind.code()),
                 data: ev.data.into_bytes(),
             });
         }
@@ -643,7 +608,7 @@ impl Recording {
                 if ok {
                     if let Some(first) = nbuf.split(|&b| b == b'\n').next() {
                         if let Ok(ev) = parse_event(first) {
-                            if ev.code == "b" {
+                            if ev.kind == EventKind::Bytes {
                                 if let Ok(raw) = ev.raw_bytes() {
                                     last.data = raw;
                                 }
@@ -671,14 +636,6 @@ fn map(path: &Path) -> Result<Bytes, OpenError> {
     // written (SPEC §5.1), and a file truncated under us can at worst fault, as any reader.
     let m = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
     Ok(Bytes::Mapped(m))
-}
-
-/// The `seq` field of a checkpoint note (SPEC §5), if it has one.
-fn note_seq(note: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(note).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("seq "))
-        .and_then(|v| v.parse().ok())
 }
 
 impl EventSource for Recording {

@@ -363,7 +363,7 @@ fn events_carry_the_exact_bytes_of_b_events() {
         Vec::new(),
         key,
         &h,
-        common::TestClock::default(),
+        common::test_clock(),
         sealcast_recorder::CheckpointPolicy::default(),
     )
     .unwrap();
