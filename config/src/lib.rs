@@ -14,8 +14,9 @@
 //! - `sealcast install-bastion` writes the commented default file ([`render_default`]),
 //!   compares against it before deleting it on uninstall, and reads an existing file back
 //!   (its `host_id` and `spool_dir`).
-//! - `[db.<name>]` tables are accepted and kept as raw TOML for the database proxy, and an
-//!   `[index]` table is reserved the same way ([`Config::db`], [`Config::index`]).
+//! - `[db.<name>]` tables are the database targets ([`db::Target`]) of `sealcast db-proxy`
+//!   and of sealcast-shell's database sessions (`ssh bastion db <name>` and the in-session
+//!   proxies); an `[index]` table is reserved as raw TOML ([`Config::index`]).
 //!
 //! Unknown keys are an error everywhere (`deny_unknown_fields`), and every error names the
 //! file (and the line or key when known): [`ConfigError`].
@@ -24,6 +25,7 @@
 //! of this crate load it.
 #![forbid(unsafe_code)]
 
+pub mod db;
 mod load;
 mod render;
 mod schema;
@@ -254,20 +256,39 @@ part_size_mib = 8
     }
 
     #[test]
-    fn db_and_index_tables_are_kept() {
+    fn db_targets_are_typed_and_index_is_kept() {
         let c = Config::parse(
-            "[db.main]\nlisten = \"127.0.0.1:5433\"\nupstream = { host = \"db\", port = 5432 }\n\
-             [db.audit]\n[index]\npath = \"/var/lib/sealcast/index\"\n",
+            "[db.main]\nprotocol = \"postgres\"\nhost = \"db\"\n\
+             [db.audit]\nprotocol = \"mysql\"\nhost = \"m\"\nclient = \"/opt/mariadb\"\n\
+             [index]\npath = \"/var/lib/sealcast/index\"\n",
             Path::new("x"),
         )
         .unwrap();
         assert_eq!(c.db.keys().collect::<Vec<_>>(), ["audit", "main"]);
-        assert_eq!(
-            c.db["main"]["listen"].as_str(),
-            Some("127.0.0.1:5433"),
-            "{:?}",
-            c.db
-        );
+        assert_eq!(c.db["main"].port(), 5432);
+        assert_eq!(c.db["main"].client(), Path::new(db::DEFAULT_PG_CLIENT));
+        assert_eq!(c.db["audit"].port(), 3306);
+        assert_eq!(c.db["audit"].client(), Path::new("/opt/mariadb"));
+        for (bad, needle) in [
+            (
+                "[db.main]\nprotocol = \"postgres\"\nhost = \"h\"\nlisten = \"x\"\n",
+                "s.toml:4",
+            ),
+            ("[db.main]\nhost = \"h\"\n", "protocol"),
+            (
+                "[db.\"a;b\"]\nprotocol = \"postgres\"\nhost = \"h\"\n",
+                "[db.a;b]",
+            ),
+            (
+                "[db.m]\nprotocol = \"postgres\"\nhost = \"h\"\nclient = \"psql\"\n",
+                "client must be an absolute path",
+            ),
+        ] {
+            let e = Config::parse(bad, Path::new("/e/s.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("/e/s.toml") && e.contains(needle), "{bad}: {e}");
+        }
         assert_eq!(
             c.index.as_ref().and_then(|t| t["path"].as_str()),
             Some("/var/lib/sealcast/index")

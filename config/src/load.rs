@@ -50,6 +50,16 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A `[db.<name>]` table that cannot work.
+    #[error("configuration error: {}: [db.{target}] {message}", path.display())]
+    InvalidTarget {
+        /// The file.
+        path: PathBuf,
+        /// The target name.
+        target: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -59,7 +69,8 @@ impl ConfigError {
             ConfigError::Untrusted { path, .. }
             | ConfigError::Read { path, .. }
             | ConfigError::Parse { path, .. }
-            | ConfigError::Invalid { path, .. } => path,
+            | ConfigError::Invalid { path, .. }
+            | ConfigError::InvalidTarget { path, .. } => path,
         }
     }
 }

@@ -97,9 +97,9 @@ pub struct Config {
     pub allow_foreign_login_shell: bool,
     /// The `[upload]` table: settings of `sealcast upload`.
     pub upload: Upload,
-    /// `[db.<name>]` tables: targets of the database proxy, kept as raw TOML (accepted, not
-    /// interpreted here yet).
-    pub db: BTreeMap<String, toml::Table>,
+    /// `[db.<name>]` tables: database targets ([`crate::db::Target`]; names of
+    /// `[A-Za-z0-9_-]`, 1 to 64 bytes). Default none.
+    pub db: BTreeMap<String, crate::db::Target>,
     /// `[index]`: reserved for the recording index, kept as raw TOML (accepted, not
     /// interpreted here yet).
     pub index: Option<toml::Table>,
@@ -198,7 +198,7 @@ impl Config {
                 &format!("{v:?} is not a variable name (or a prefix ending in *)"),
             ));
         }
-        Ok(())
+        crate::db::validate(&self.db, path)
     }
 
     /// `spool_dir`, else [`DEFAULT_SPOOL_DIR`].

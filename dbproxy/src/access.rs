@@ -105,10 +105,15 @@ impl User {
     }
 }
 
-impl Target {
+/// Who may use a target (`allowed_users`, `allowed_groups` of [`Target`]).
+pub trait Allows {
     /// Whether `user` may use the target: listed in `allowed_users`, or a member of a group
     /// in `allowed_groups`; everyone when both lists are empty.
-    pub fn allows(&self, user: &User) -> bool {
+    fn allows(&self, user: &User) -> bool;
+}
+
+impl Allows for Target {
+    fn allows(&self, user: &User) -> bool {
         if self.allowed_users.is_empty() && self.allowed_groups.is_empty() {
             return true;
         }

@@ -3,7 +3,8 @@
 //! The file is the one sealcast-shell and the uploader read; this module looks only at its
 //! `db` table (the other keys belong to other programs) and refuses unknown keys inside a
 //! `[db.<name>]` table, naming the file. Defaults are documented on each field and in
-//! README.md ("Database sessions"). This struct moves into the config crate later.
+//! README.md ("Database sessions"). The typed schema lives in the config crate
+//! ([`sealcast_config::db`]); this module adds the credentials file and the lookups.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,160 +14,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-/// Wire protocol of a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protocol {
-    /// PostgreSQL frontend/backend protocol 3.0 (PostgreSQL docs, "Frontend/Backend Protocol").
-    Postgres,
-    /// MySQL client/server protocol 4.1 (MySQL and MariaDB).
-    Mysql,
-}
+pub use sealcast_config::db::{Credentials, ParamPolicy, Protocol, Target, TlsMode};
 
-impl Protocol {
-    /// `pg` or `mysql`: the `proto` of every event (SPEC §11).
-    pub fn tag(self) -> &'static str {
-        match self {
-            Protocol::Postgres => "pg",
-            Protocol::Mysql => "mysql",
-        }
-    }
-
-    /// Default upstream port: 5432 / 3306.
-    pub fn default_port(self) -> u16 {
-        match self {
-            Protocol::Postgres => 5432,
-            Protocol::Mysql => 3306,
-        }
-    }
-}
-
-/// Upstream transport security.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TlsMode {
-    /// TLS with certificate chain and host-name verification (default). The server must
-    /// agree to TLS; a server that refuses is an error, never a silent downgrade.
-    #[default]
-    VerifyFull,
-    /// Plaintext upstream. Only when a target says so explicitly.
-    Disable,
-}
-
-/// Who authenticates to the database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Credentials {
-    /// The user's own database login, relayed (default). SCRAM-SHA-256 passes with
-    /// `-PLUS` stripped; MD5 and cleartext are relayed; MySQL native and caching_sha2.
-    #[default]
-    Passthrough,
-    /// The proxy logs in with the credentials in `credentials_file`; the client connects
-    /// without a password and never learns it.
-    Injected,
-}
-
-/// What is recorded of bound parameters (PostgreSQL Bind, MySQL COM_STMT_EXECUTE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ParamPolicy {
-    /// Values (text, or base64 of binary), each cut at 4 KiB (default; simple-protocol
-    /// statements carry their literals in full anyway).
-    #[default]
-    Full,
-    /// SHA-256 and length of each value.
-    Hash,
-    /// Only the number of parameters.
-    None,
-}
-
-/// One `[db.<name>]` table. Unknown keys are an error.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Target {
-    /// `postgres` or `mysql` (required).
-    pub protocol: Protocol,
-    /// Upstream host name or IP address (required).
-    pub host: String,
-    /// Upstream port. Default 5432 (postgres) / 3306 (mysql).
-    #[serde(default)]
-    pub port: Option<u16>,
-    /// `verify-full` (default) or `disable`.
-    #[serde(default)]
-    pub tls: TlsMode,
-    /// PEM file of the CA certificates that may sign the server certificate. Default: the
-    /// system bundle `/etc/ssl/certs/ca-certificates.crt`.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Name the server certificate must carry. Default: `host`.
-    #[serde(default)]
-    pub server_name: Option<String>,
-    /// Local users (login names) who may use this target. With `allowed_groups` also empty,
-    /// every user may (allowed only with passthrough credentials). Default empty.
-    #[serde(default)]
-    pub allowed_users: Vec<String>,
-    /// Local groups whose members may use this target. Default empty.
-    #[serde(default)]
-    pub allowed_groups: Vec<String>,
-    /// `passthrough` (default) or `injected`.
-    #[serde(default)]
-    pub credentials: Credentials,
-    /// With `injected`: a TOML file `user = "…"`, `password = "…"` (and optionally
-    /// `database = "…"`), owned by the proxy's user and not readable by group or others.
-    #[serde(default)]
-    pub credentials_file: Option<PathBuf>,
-    /// Database to connect to; with `injected` it overrides what the client asks for.
-    /// Default: the client's choice.
-    #[serde(default)]
-    pub database: Option<String>,
-    /// `full` (default), `hash` or `none`.
-    #[serde(default)]
-    pub params: ParamPolicy,
-    /// Longest statement text recorded inline, in bytes; longer text is cut (`trunc`) and
-    /// its SHA-256 still covers all of it. Default 262144 (256 KiB).
-    #[serde(default = "default_sql_max")]
-    pub sql_max: usize,
-    /// MySQL: let clients use `LOAD DATA LOCAL INFILE` (files read on the bastion).
-    /// Default false (`CLIENT_LOCAL_FILES` is cleared).
-    #[serde(default)]
-    pub allow_local_infile: bool,
-    /// Seconds to wait for the upstream TCP connection and TLS handshake. Default 10.
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: u64,
-}
-
-fn default_sql_max() -> usize {
-    256 * 1024
-}
-
-fn default_connect_timeout() -> u64 {
-    10
-}
-
-impl Target {
-    /// Upstream port, the protocol's default when unset.
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(self.protocol.default_port())
-    }
-
-    /// Name the server certificate must carry.
-    pub fn server_name(&self) -> &str {
-        self.server_name.as_deref().unwrap_or(&self.host)
-    }
-
-    /// CA bundle path.
-    pub fn ca_file(&self) -> &Path {
-        self.ca_file
-            .as_deref()
-            .unwrap_or(Path::new("/etc/ssl/certs/ca-certificates.crt"))
-    }
-}
-
-/// The part of `sealcast.toml` this crate reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+/// The part of `sealcast.toml` this crate reads: its `[db.<name>]` targets, parsed and checked
+/// by the one schema of the file ([`sealcast_config::Config`]; the other keys must be valid
+/// too, since it is the same file sealcast-shell reads).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DbConfig {
     /// `[db.<name>]` tables by name.
-    #[serde(default)]
     pub db: BTreeMap<String, Target>,
 }
 
@@ -196,6 +51,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The file failed the schema of `sealcast.toml` (names the file, the line or target).
+    #[error("{0}")]
+    Config(#[from] sealcast_config::ConfigError),
     /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -259,39 +117,15 @@ fn parse_err(text: &str, path: &Path, e: toml::de::Error) -> ConfigError {
 }
 
 impl DbConfig {
-    /// Parse the `db` table of `text`, the contents of `path` (for messages), and check every
-    /// target.
+    /// Parse `text`, the contents of `path` (for messages), with the schema of
+    /// `sealcast.toml`, and keep its targets.
     ///
     /// # Errors
-    /// [`ConfigError::Parse`] (unknown key in a `[db.*]` table, bad value) or
-    /// [`ConfigError::Invalid`].
+    /// [`ConfigError::Config`]: not TOML, an unknown key (in a `[db.*]` table or anywhere),
+    /// a bad value or a target that cannot work.
     pub fn parse(text: &str, path: &Path) -> Result<DbConfig, ConfigError> {
-        let cfg: DbConfig = toml::from_str(text).map_err(|e| parse_err(text, path, e))?;
-        for (name, t) in &cfg.db {
-            let bad = |m: &str| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                target: name.clone(),
-                message: m.to_string(),
-            };
-            if t.host.is_empty() {
-                return Err(bad("host must not be empty"));
-            }
-            if t.credentials == Credentials::Injected {
-                if t.credentials_file.is_none() {
-                    return Err(bad("credentials = \"injected\" needs credentials_file"));
-                }
-                if t.allowed_users.is_empty() && t.allowed_groups.is_empty() {
-                    return Err(bad(
-                        "credentials = \"injected\" needs allowed_users or allowed_groups \
-                         (the proxy logs in for whoever may connect)",
-                    ));
-                }
-            }
-            if t.sql_max == 0 {
-                return Err(bad("sql_max must be at least 1"));
-            }
-        }
-        Ok(cfg)
+        let cfg = sealcast_config::Config::parse(text, path)?;
+        Ok(DbConfig { db: cfg.db })
     }
 
     /// Read and parse `path`.

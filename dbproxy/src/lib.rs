@@ -31,4 +31,4 @@ pub mod sql;
 mod tls;
 
 pub use config::{Credentials, DbConfig, ParamPolicy, Protocol, Target, TlsMode};
-pub use sink::{EventSink, SealedSink, SinkError};
+pub use sink::{EventSink, SealedSink, SenderSink, SinkError};

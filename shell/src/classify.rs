@@ -124,6 +124,27 @@ pub enum Shape {
     /// Login without a command and without a PTY (`ssh -T host`): the login shell reading
     /// commands from stdin, over pipes.
     ShellNoPty,
+    /// `db <target>` (SPEC §10.3): the target's client run by argv (no shell) against the
+    /// session's recording proxy, in a PTY when there is one, else over pipes.
+    Db {
+        /// The command, exactly as received.
+        cmd: OsString,
+        /// The target name (`[A-Za-z0-9_-]`, 1 to 64 bytes; not yet checked against the
+        /// configuration or the user's rights).
+        target: String,
+        /// Whether the session has a PTY.
+        pty: bool,
+    },
+    /// A command whose first word is `db` that is not exactly `db <target>` (SPEC §10.3):
+    /// refused, and the refusal recorded.
+    DbRefused {
+        /// The command, exactly as received.
+        cmd: OsString,
+        /// Why it was refused (for the user and the recording).
+        reason: String,
+        /// Whether the session has a PTY.
+        pty: bool,
+    },
 }
 
 impl Shape {
@@ -136,20 +157,37 @@ impl Shape {
             Shape::ExecPty { .. } => "exec-pty",
             Shape::ShellNoPty => "shell-no-pty",
             Shape::Transfer { transfer, .. } => transfer.kind.name(),
+            Shape::Db { .. } | Shape::DbRefused { .. } => "db",
         }
     }
 
     /// The command, for shapes that have one.
     pub fn command(&self) -> Option<&OsStr> {
         match self {
-            Shape::Exec { cmd } | Shape::ExecPty { cmd } | Shape::Transfer { cmd, .. } => Some(cmd),
+            Shape::Exec { cmd }
+            | Shape::ExecPty { cmd }
+            | Shape::Transfer { cmd, .. }
+            | Shape::Db { cmd, .. }
+            | Shape::DbRefused { cmd, .. } => Some(cmd),
             Shape::Interactive | Shape::ShellNoPty => None,
         }
     }
 
     /// Whether the session runs in a PTY.
     pub fn uses_pty(&self) -> bool {
-        matches!(self, Shape::Interactive | Shape::ExecPty { .. })
+        match self {
+            Shape::Db { pty, .. } | Shape::DbRefused { pty, .. } => *pty,
+            _ => matches!(self, Shape::Interactive | Shape::ExecPty { .. }),
+        }
+    }
+
+    /// Whether the session runs the configured shell (and so gets the in-session database
+    /// proxies, SPEC §10.3): interactive, `ssh -T`, and commands that are not transfers.
+    pub fn runs_shell(&self) -> bool {
+        matches!(
+            self,
+            Shape::Interactive | Shape::ShellNoPty | Shape::Exec { .. } | Shape::ExecPty { .. }
+        )
     }
 }
 
@@ -297,11 +335,96 @@ pub fn classify(inv: &Invocation, env: &HashMap<OsString, OsString>, ctx: &Conte
     match session_command(inv, env) {
         None if pty => Shape::Interactive,
         None => Shape::ShellNoPty,
-        Some(cmd) => match transfer(&cmd, &ctx.programs) {
-            Some(transfer) => Shape::Transfer { cmd, transfer },
-            None if pty => Shape::ExecPty { cmd },
-            None => Shape::Exec { cmd },
+        Some(cmd) => match db_command(cmd.as_bytes()) {
+            Some(Ok(target)) => Shape::Db { cmd, target, pty },
+            Some(Err(reason)) => Shape::DbRefused { cmd, reason, pty },
+            None => match transfer(&cmd, &ctx.programs) {
+                Some(transfer) => Shape::Transfer { cmd, transfer },
+                None if pty => Shape::ExecPty { cmd },
+                None => Shape::Exec { cmd },
+            },
         },
+    }
+}
+
+/// The `db` session command (SPEC §10.3). `None` when `cmd` is not a `db` command: after any
+/// leading SP/TAB its first two bytes are not `db`, or they are followed by a byte that may
+/// continue a word ([`is_plain`]: `dbx`, `db-admin`, `db.sh`, `db/run` are ordinary commands).
+/// Otherwise the command is exactly `*sep "db" 1*sep name *sep` with `name` of
+/// `[A-Za-z0-9_-]`, 1 to 64 bytes — `Some(Ok(name))` — or it is refused, `Some(Err(reason))`:
+/// `db`, `db pg; bash`, `db pg extra`, `db ../x`, `db 'pg'`, `db $(id)`, a newline… Nothing of
+/// a refused command runs.
+pub fn db_command(cmd: &[u8]) -> Option<Result<String, String>> {
+    let sep = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = cmd.iter().position(|b| !sep(b)).unwrap_or(cmd.len());
+    let rest = cmd[start..].strip_prefix(b"db")?;
+    if rest.first().is_some_and(|&b| is_plain(b)) {
+        return None;
+    }
+    let usage = "usage: db <target> (one target name of A-Z a-z 0-9 _ -, nothing else)";
+    let name_start = rest.iter().position(|b| !sep(b)).unwrap_or(rest.len());
+    if name_start == 0 {
+        return Some(Err(usage.into()));
+    }
+    let name_part = &rest[name_start..];
+    let name_len = name_part
+        .iter()
+        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-'))
+        .unwrap_or(name_part.len());
+    let (name, tail) = name_part.split_at(name_len);
+    if name.is_empty() || name.len() > 64 || !tail.iter().all(sep) {
+        return Some(Err(usage.into()));
+    }
+    Some(Ok(String::from_utf8_lossy(name).into_owned()))
+}
+
+#[cfg(test)]
+mod db_tests {
+    use super::db_command;
+
+    #[test]
+    fn db_command_accepts_exactly_one_target_name() {
+        for (cmd, want) in [("db pg", "pg"), ("  db\tmain_2-x  ", "main_2-x")] {
+            assert_eq!(
+                db_command(cmd.as_bytes()),
+                Some(Ok(want.to_string())),
+                "{cmd:?}"
+            );
+        }
+        for cmd in [
+            "db",
+            "db ",
+            "db pg; bash",
+            "db pg extra",
+            "db ../x",
+            "db 'pg'",
+            "db pg\nbash",
+            "db $(id)",
+            "db pg&",
+            "db;bash",
+            "db|x",
+            "db\\ pg",
+            "db p\u{e9}",
+            "db pg #",
+            "db `id`",
+            "db pg>x",
+        ] {
+            assert!(
+                matches!(db_command(cmd.as_bytes()), Some(Err(_))),
+                "{cmd:?} must be refused"
+            );
+        }
+        let long = format!("db {}", "a".repeat(65));
+        assert!(matches!(db_command(long.as_bytes()), Some(Err(_))));
+        for cmd in [
+            "dbx pg", "db-admin", "db.sh", "db/run", "./db pg", "ls db", "", "psql",
+        ] {
+            assert_eq!(
+                db_command(cmd.as_bytes()),
+                None,
+                "{cmd:?} is not a db command"
+            );
+        }
     }
 }
 

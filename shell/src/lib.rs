@@ -113,6 +113,7 @@
 //! line.
 
 pub mod classify;
+pub mod db;
 pub mod env;
 pub mod log;
 pub mod nested;

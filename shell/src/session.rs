@@ -15,6 +15,7 @@ use sealcast_recorder::cmdmeta::hooks::ShellMode;
 use sealcast_recorder::cmdmeta::observe::{self, CommandObserver, Prepared};
 use sealcast_recorder::pipes::{ByteCounts, Payload, PipeOptions, PipeSession};
 use sealcast_recorder::pty::PtySession;
+use sealcast_recorder::relay::{NoObserver, Observer};
 use sealcast_recorder::spawn::{ForkHook, GroupSignaller};
 use sealcast_recorder::{
     archive, sys, CheckpointPolicy, ChildCommand, Clock, Durable, FailOpen, SealedWriter,
@@ -25,6 +26,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use tracing::{error, info, warn};
 
 use crate::classify::{classify, ssh_endpoints, Context, Invocation, Shape, TransferPrograms};
+use crate::db::{DbError, DbSessions, ProxyObserver};
 use crate::env::{child_env, lossy, printable, shell_arg0, transfer_env, User};
 use crate::log::AUDIT;
 use crate::nested::recorder_ancestor;
@@ -194,6 +196,14 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
             recorder = pid,
             "nested session: running without a second recording"
         );
+        if let Shape::Db { .. } | Shape::DbRefused { .. } = &shape {
+            // Inside a session the proxies already run: `psql service=<target>`.
+            say(
+                "sealcast: db session refused: already inside a recorded session; use \
+                 `psql service=<target>` or `mariadb --defaults-group-suffix=_<target>`",
+            );
+            return EXIT_FAILURE;
+        }
         // The same command as a recorded session would run, under the outer session's id.
         let cmd = child_command(&cfg, &shape, &user, &env_list, &privs, &id);
         drop(early_signals);
@@ -214,6 +224,7 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
         shape,
         stdin_tty,
         early_signals,
+        db: None,
     }
     .run()
 }
@@ -222,7 +233,9 @@ pub fn run(argv: Vec<OsString>, env_list: Vec<(OsString, OsString)>) -> u8 {
 /// directory this process can write to; each transfer program (`scp_path`, `rsync_path`,
 /// `sftp_server`) passes the trusted-path check that sessions apply before running one
 /// (SPEC §10.1) — one that is not installed is only a warning (its transfers fail), since
-/// only `owners` could create it where every directory on the way is theirs.
+/// only `owners` could create it where every directory on the way is theirs. Each `[db.*]`
+/// target: its `client` is an executable file, its CA file loads and an injected credentials
+/// file is owned by the service user (or root), mode 0600 and parses (SPEC §10.3).
 fn check_config(cfg: &Config, path: Option<&Path>, owners: &[u32]) -> u8 {
     let from = path
         .map(|p| p.display().to_string())
@@ -259,6 +272,26 @@ fn check_config(cfg: &Config, path: Option<&Path>, owners: &[u32]) -> u8 {
                 ));
                 return EXIT_FAILURE;
             }
+        }
+    }
+    for (name, t) in &cfg.db {
+        // The client a `db <name>` session runs must exist as an executable file.
+        let client = t.client();
+        let usable = fs::metadata(client)
+            .map(|m| m.is_file() && m.mode() & 0o111 != 0)
+            .unwrap_or(false);
+        if !usable {
+            say(&format!(
+                "sealcast: configuration error: [db.{name}] client {}: not an executable file",
+                client.display()
+            ));
+            return EXIT_FAILURE;
+        }
+        // As a session would: the CA file, and the injected credentials file read as the
+        // service user (owner and mode checked).
+        if let Err(e) = sealcast_dbproxy::relay::Proxy::new(name, t.clone(), 0) {
+            say(&format!("sealcast: configuration error: [db.{name}]: {e}"));
+            return EXIT_FAILURE;
         }
     }
     println!(
@@ -344,6 +377,21 @@ fn child_command(
             cmd.arg0 = Some(shell_arg0(&cfg.shell, true));
             cmd.env = env;
         }
+        Shape::Db { target, .. } => {
+            // The client by argv, no shell; its socket arguments come from the session's
+            // proxy ([`DbSessions::client_args`]).
+            cmd.program = cfg
+                .db
+                .get(target)
+                .map(|t| t.client().to_path_buf())
+                .unwrap_or_else(|| PathBuf::from("/nonexistent/db-client"));
+            cmd.env = env;
+        }
+        Shape::DbRefused { .. } => {
+            // Never started: the session is refused before anything runs.
+            cmd.program = PathBuf::from("/nonexistent/refused");
+            cmd.env = env;
+        }
     }
     cmd.cwd = Some(user.home.clone());
     cmd.uid = privs.setuid().then_some(privs.user);
@@ -371,6 +419,8 @@ struct Session {
     shape: Shape,
     stdin_tty: bool,
     early_signals: Option<signal_hook::iterator::Signals>,
+    /// The database proxies of the session (SPEC §10.3), started with the writer loop.
+    db: Option<DbSessions>,
 }
 
 /// A recording being written (or not, when unavailable under fail-open).
@@ -408,6 +458,13 @@ impl Session {
 
         if self.policy() == Some(TransferPolicy::Deny) {
             return self.deny(&session, cols, rows);
+        }
+        if let Shape::DbRefused { reason, .. } = &self.shape {
+            let reason = reason.clone();
+            return self.refuse_db(&session, cols, rows, &reason);
+        }
+        if let Err(e) = self.prepare_db(&session) {
+            return self.refuse_db(&session, cols, rows, &e.to_string());
         }
 
         let rec = match self.open_recording(&session, cols, rows) {
@@ -452,6 +509,13 @@ impl Session {
             &self.privs,
             &session,
         );
+        let mut cmd = cmd;
+        if let Some(db) = &self.db {
+            if matches!(self.shape, Shape::Db { .. }) {
+                cmd.args = db.client_args();
+            }
+            cmd.env.extend(db.env());
+        }
         let (cmd, prepared) = self.with_hooks(cmd, &session);
         info!(
             session = %session,
@@ -657,6 +721,104 @@ impl Session {
         .map_err(|e| format!("internal error: {e}"))
     }
 
+    /// The database proxies of this session (SPEC §10.3): for `db <target>` that one target,
+    /// which the user must be allowed to use and which must load; for a shell session every
+    /// target the user may use (one that fails is logged and left out). Runs before the
+    /// child exists, as the service user (see [`crate::db`]).
+    ///
+    /// # Errors
+    /// Only for `db <target>`: [`DbError`] (not allowed, target unusable, setup failed).
+    fn prepare_db(&mut self, session: &str) -> Result<(), DbError> {
+        let is_db = matches!(self.shape, Shape::Db { .. });
+        if !is_db && !self.shape.runs_shell() {
+            return Ok(());
+        }
+        let Some(user) = sealcast_dbproxy::access::User::lookup(&self.user.name) else {
+            return Err(DbError::NotAllowed {
+                target: String::new(),
+                user: self.user.name.clone(),
+            });
+        };
+        let mut targets = crate::db::allowed_targets(&self.cfg, &user);
+        if let Shape::Db { target, .. } = &self.shape {
+            targets.retain(|(n, _)| n == target);
+            if targets.is_empty() {
+                return Err(DbError::NotAllowed {
+                    target: target.clone(),
+                    user: self.user.name.clone(),
+                });
+            }
+        }
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let db = match crate::db::prepare(&targets, session, self.privs.user, &self.privs) {
+            Ok(db) => db,
+            Err(e) if is_db => return Err(e),
+            Err(e) => {
+                warn!(target: AUDIT, session = %session, user = %self.user.name,
+                      "database proxies not started: {e}");
+                return Ok(());
+            }
+        };
+        for (name, reason) in &db.failed {
+            if is_db {
+                return Err(DbError::Target {
+                    target: name.clone(),
+                    reason: reason.clone(),
+                });
+            }
+            warn!(target: AUDIT, session = %session, user = %self.user.name,
+                  "database target {name} not available in this session: {reason}");
+        }
+        self.db = Some(db);
+        Ok(())
+    }
+
+    /// The session's observer, with the database proxies when the session has some.
+    fn with_proxies(&mut self, inner: Box<dyn Observer>) -> Box<dyn Observer> {
+        match self.db.take() {
+            Some(db) if !db.targets.is_empty() => Box::new(ProxyObserver::new(inner, db)),
+            _ => inner,
+        }
+    }
+
+    /// A `db` command that is refused (SPEC §10.3): one line to the user, and the attempt
+    /// recorded like a denied transfer — the header (command as received, shape `db`), the
+    /// line as the client saw it (`o` with a PTY, `e` without) and `x` = 1. Nothing runs.
+    fn refuse_db(&mut self, session: &str, cols: u16, rows: u16, reason: &str) -> u8 {
+        let msg = format!("sealcast: db session refused: {reason}");
+        say(&msg);
+        let pty = self.shape.uses_pty();
+        let recorded = self.open_recording(session, cols, rows).and_then(|rec| {
+            let mut w = rec.writer;
+            let written = if pty {
+                w.output(format!("{msg}\r\n").as_bytes())
+            } else {
+                w.stderr(format!("{msg}\n").as_bytes())
+            };
+            written
+                .and_then(|()| w.finish(Some(i32::from(EXIT_FAILURE))))
+                .map_err(|e| format!("writing the recording: {e}"))
+                .map(|(sink, receipt)| (rec.path, sink, receipt))
+        });
+        match recorded {
+            Ok((path, sink, receipt)) => {
+                self.store_receipt(path.as_deref(), sink, &receipt);
+                info!(target: AUDIT, session = %session, user = %self.user.name,
+                      shape = self.shape.name(),
+                      path = %path.map(|p| p.display().to_string()).unwrap_or_default(),
+                      status = EXIT_FAILURE, "db session refused: {reason}");
+            }
+            Err(e) => {
+                error!(target: AUDIT, session = %session, user = %self.user.name,
+                       shape = self.shape.name(),
+                       "db session refused: {reason}; recording the attempt failed: {e}");
+            }
+        }
+        EXIT_FAILURE
+    }
+
     /// Deny policy: record the attempt (header, `s` with policy deny, `x` 1), print one
     /// line, exit 1.
     fn deny(&mut self, session: &str, cols: u16, rows: u16) -> u8 {
@@ -778,9 +940,11 @@ impl Session {
             Ok(p) => p,
             Err(e) => return Err(Failure::start(e, writer)),
         };
-        if let Some(pid) = pty.pid() {
-            pty.observe(Box::new(CommandObserver::new(prepared, pid)));
-        }
+        let inner: Box<dyn Observer> = match pty.pid() {
+            Some(pid) => Box::new(CommandObserver::new(prepared, pid)),
+            None => Box::new(NoObserver),
+        };
+        pty.observe(self.with_proxies(inner));
         if let Err(e) = self.drop_privileges_after_spawn() {
             drop(pty); // hangs up the child
             return Err(Failure::start(e, writer));
@@ -817,7 +981,8 @@ impl Session {
         // are observed through the child's process tree.
         if !matches!(self.shape, Shape::Transfer { .. }) {
             let pid = pipes.pid();
-            pipes.observe(Box::new(CommandObserver::new(prepared, pid)));
+            let inner = Box::new(CommandObserver::new(prepared, pid));
+            pipes.observe(self.with_proxies(inner));
         }
         if let Err(e) = self.drop_privileges_after_spawn() {
             drop(pipes);

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sealcast_dbproxy::access::User;
+use sealcast_dbproxy::access::{Allows, User};
 use sealcast_dbproxy::config::DbConfig;
 use sealcast_dbproxy::relay::{self, Opened, Proxy};
 use sealcast_dbproxy::{SealedSink, SinkError};
@@ -122,8 +122,13 @@ pub fn run(a: DbProxyArgs) -> Result<u8> {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
-    let cfg =
-        DbConfig::load(&cfg_path).map_err(|e| UsageError(format!("configuration error: {e}")))?;
+    let cfg = DbConfig::load(&cfg_path).map_err(|e| {
+        let m = e.to_string();
+        UsageError(format!(
+            "configuration error: {}",
+            m.trim_start_matches("configuration error: ")
+        ))
+    })?;
     let target = cfg
         .target(&a.target, &cfg_path)
         .map_err(|e| UsageError(e.to_string()))?
