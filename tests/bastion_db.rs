@@ -146,6 +146,19 @@ fn tty_argv(b: &Bastion, words: &[&str]) -> Vec<String> {
     argv
 }
 
+/// Remove the socket directories the test user's sessions left (the user is deleted with
+/// the bastion).
+fn remove_socket_dirs(b: &Bastion) {
+    use std::os::unix::fs::MetadataExt;
+    for e in fs::read_dir("/tmp").unwrap().flatten() {
+        let stale = e.file_name().to_string_lossy().starts_with("sealcast-db-")
+            && fs::symlink_metadata(e.path()).is_ok_and(|m| m.uid() == b.uid);
+        if stale {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 fn decompressed(rec: &Path) -> Vec<u8> {
     run(Command::new("zstd").args(["-dc", "-q"]).arg(rec), &[], 30).stdout
 }
@@ -511,4 +524,5 @@ fn a_failing_recording_stops_statements_before_the_server() {
         }
     }
     let _ = fs::remove_file(spool.join("filler"));
+    remove_socket_dirs(&b);
 }

@@ -159,6 +159,7 @@ pub fn prepare(
     };
     let targets = privs
         .as_user(|| {
+            sweep_stale(uid);
             // mkdir fails if anything exists there: nobody else's directory is ever used.
             fs::DirBuilder::new().mode(0o700).create(&dir)?;
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
@@ -202,6 +203,35 @@ pub fn prepare(
     out.dir = Some(dir);
     out.targets = targets;
     Ok(out)
+}
+
+/// Remove this user's socket directories of sessions that no longer run: a
+/// `/tmp/sealcast-db-*` directory (not a symbolic link) owned by `uid` in which no socket is
+/// listening any more (`/proc/net/unix` lists the path of every bound socket; a live
+/// session's listeners are there). Runs with the user's effective uid (the directories are
+/// theirs); errors are ignored.
+fn sweep_stale(uid: u32) {
+    use std::os::unix::fs::MetadataExt;
+    let live: Vec<PathBuf> = fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(7).map(PathBuf::from))
+        .collect();
+    let Ok(rd) = fs::read_dir("/tmp") else { return };
+    for e in rd.flatten() {
+        if !e.file_name().to_string_lossy().starts_with("sealcast-db-") {
+            continue;
+        }
+        let path = e.path();
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if !meta.is_dir() || meta.uid() != uid || live.iter().any(|p| p.starts_with(&path)) {
+            continue;
+        }
+        let _ = fs::remove_dir_all(&path);
+    }
 }
 
 impl DbSessions {
