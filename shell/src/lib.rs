@@ -36,7 +36,12 @@
 //!    `metadata` records only an `s` summary (bytes each way, duration), `full` everything,
 //!    `deny` refuses with `sealcast: file transfer (<kind>) is not allowed on this host`,
 //!    exit 1, and still records the attempt.
-//! 6. Closes the recording with the exit status (`x`) and a final checkpoint — also on client
+//! 6. Database sessions ([`db`], SPEC §10.3): `db <target>` runs the target's client (psql,
+//!    mariadb) by argv against a recording proxy inside this process; every shell session gets
+//!    such a proxy for each target its user may use (`psql service=<target>`). Their `d` events
+//!    go into the session's recording. Any other command whose first word is `db` is refused
+//!    (`sealcast: db session refused: <reason>`, exit 1) and the attempt recorded.
+//! 7. Closes the recording with the exit status (`x`) and a final checkpoint — also on client
 //!    disconnect (`SIGHUP`), `SIGTERM` or when the shell dies — writes the seal receipt, and
 //!    exits with the session's status.
 //!
@@ -98,6 +103,7 @@
 //! | 1 | `--config` not trusted | `sealcast: refusing --config <file>: <reason>` |
 //! | 1 | the user's login shell is not this sealcast-shell, `allow_foreign_login_shell = false` | `sealcast: session refused: the login shell of <user> is <shell>, not sealcast-shell (<path>); this setup cannot be recorded` |
 //! | 1 | recording cannot be created, `fail_closed = true` | `sealcast: recording unavailable (<reason>); session refused` |
+//! | 1 | a `db` command refused (not exactly `db <target>`, a target the user may not use or that cannot be loaded; recorded) | `sealcast: db session refused: <reason>` |
 //! | 1 | transfer under `deny` | `sealcast: file transfer (scp\|sftp\|rsync) is not allowed on this host` |
 //! | 1 | recording failed mid-session, `fail_closed = true` (session hung up) | `sealcast: recording failed (<reason>); session ended` |
 //! | 1 | shell / transfer program cannot be started, or the transfer program is not trusted (recorded with `x` = 1) | `sealcast: cannot start <program>: <error>` |
@@ -108,7 +114,9 @@
 //! `sealcast: warning: recording failed (<reason>); the session continues UNRECORDED`.
 //! `--check-config` checks the configuration, the key, the spool directory and that each
 //! transfer program (`scp_path`, `rsync_path`, `sftp_server`) passes the trusted-path check a
-//! transfer gets before it runs (one that is not installed is a warning); it prints
+//! transfer gets before it runs (one that is not installed is a warning), and loads each
+//! `[db.*]` target (its `client` is an executable file; CA file; injected credentials file
+//! owned by the service user or root, mode 0600); it prints
 //! `sealcast-shell: configuration OK (...)` and exits 0, or 1 with a `configuration error`
 //! line.
 
