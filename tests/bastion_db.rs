@@ -459,6 +459,22 @@ fn a_failing_recording_stops_statements_before_the_server() {
     let pg = Postgres::shared();
     let mut b = Bastion::start();
     add_targets(&b, pg, None);
+    // --check-config refuses an injected credentials file that others could read.
+    let cred = b.etc.join("db-pg.cred");
+    fs::set_permissions(&cred, fs::Permissions::from_mode(0o640)).unwrap();
+    let check = Command::new(&b.shell_bin)
+        .arg("--config")
+        .arg(&b.config)
+        .arg("--check-config")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert_eq!(code(&check.status), 1, "{said}");
+    assert!(
+        said.contains("[db.pg]") && said.contains("mode 640"),
+        "{said}"
+    );
+    fs::set_permissions(&cred, fs::Permissions::from_mode(0o600)).unwrap();
     let spool = b.small_spool("smallspool", 1 << 20);
     let tag = format!("wal{}x", std::process::id());
     // SIGHUP ignored so that the loop outlives the recorder's hang-up long enough to show

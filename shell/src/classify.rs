@@ -349,7 +349,8 @@ pub fn classify(inv: &Invocation, env: &HashMap<OsString, OsString>, ctx: &Conte
 
 /// The `db` session command (SPEC §10.3). `None` when `cmd` is not a `db` command: after any
 /// leading SP/TAB its first two bytes are not `db`, or they are followed by a byte that may
-/// continue a word (a `plain` byte of SPEC §10.1: `dbx`, `db-admin`, `db.sh`, `db/run` are ordinary commands).
+/// continue a word (a `plain` byte of SPEC §10.1: `dbx`, `db-admin`, `db.sh`, `db/run` are
+/// ordinary commands).
 /// Otherwise the command is exactly `*sep "db" 1*sep name *sep` with `name` of
 /// `[A-Za-z0-9_-]`, 1 to 64 bytes — `Some(Ok(name))` — or it is refused, `Some(Err(reason))`:
 /// `db`, `db pg; bash`, `db pg extra`, `db ../x`, `db 'pg'`, `db $(id)`, a newline… Nothing of
