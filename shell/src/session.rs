@@ -734,10 +734,14 @@ impl Session {
             return Ok(());
         }
         let Some(user) = sealcast_dbproxy::access::User::lookup(&self.user.name) else {
-            return Err(DbError::NotAllowed {
-                target: String::new(),
-                user: self.user.name.clone(),
-            });
+            // No groups known: no target for a shell session, a refusal for `db <target>`.
+            return match &self.shape {
+                Shape::Db { target, .. } => Err(DbError::NotAllowed {
+                    target: target.clone(),
+                    user: self.user.name.clone(),
+                }),
+                _ => Ok(()),
+            };
         };
         let mut targets = crate::db::allowed_targets(&self.cfg, &user);
         if let Shape::Db { target, .. } = &self.shape {
