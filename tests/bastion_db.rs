@@ -283,6 +283,7 @@ fn db_command_runs_the_client_against_the_recording_proxy_and_refuses_anything_e
         !pg.log_text().contains("touch"),
         "nothing reached the server"
     );
+    remove_socket_dirs(&b);
 }
 
 #[test]
@@ -446,6 +447,13 @@ fn shell_sessions_reach_every_allowed_target_through_the_sessions_recording() {
             "{n}"
         );
     }
+    // The ended session's socket directory is removed by the user's next session that
+    // has database targets (its sockets no longer listen).
+    assert!(dir.is_dir());
+    let out = run(&mut b.ssh(&["true"]), b"", 30);
+    assert_eq!(code(&out.status), 0, "{out:?}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    remove_socket_dirs(&b);
 }
 
 #[test]
