@@ -4,7 +4,7 @@
 //!   injected clock, a verification result) without I/O; [`ui::render`] draws it.
 //! - [`Recording`] reads a memory-mapped `.cast.zst` frame by frame, on demand; [`Shared`]
 //!   pairs it with the `sealcast-term` seek index built on a background thread.
-//! - [`run`] is the event loop and [`TerminalGuard`] restores the terminal (raw mode,
+//! - [`run()`] is the event loop and [`TerminalGuard`] restores the terminal (raw mode,
 //!   alternate screen, cursor) on every exit path, panics and SIGTERM included.
 //!
 //! Verification comes in as a [`VerifySummary`] (the CLI converts a verifying
