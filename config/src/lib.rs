@@ -22,6 +22,7 @@
 //!
 //! `shell/sealcast.toml.example` lists every key with its default and a comment; the tests
 //! of this crate load it.
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod load;

@@ -12,6 +12,8 @@
 //!
 //! Events come from an [`EventSource`] the caller implements (the player reads frames of a
 //! memory-mapped recording on demand). Background: `anchors-player.md` §2, §5.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod emulator;
 mod ground;

@@ -4,6 +4,7 @@
 //! ([`HandMade`]), edits of a recording's lines that keep every other byte, and polling
 //! ([`wait_until`]) and port ([`free_port`]) helpers for the integration tests. Functions
 //! panic on failure (they are tests).
+#![forbid(unsafe_code)]
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
