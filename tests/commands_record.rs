@@ -54,8 +54,10 @@ fn skip(test: &str, what: &str) -> bool {
 
 /// A `sealcast record` session in a private tmux server.
 struct Session {
-    env: TestEnv,
+    // Declared (so dropped) before `env`: its server's socket lives in env's directory, and
+    // `kill-server` must reach it before the directory is removed, also when a test panics.
     tmux: Tmux,
+    env: TestEnv,
     out: PathBuf,
     n: u32,
 }
