@@ -95,8 +95,6 @@ pub struct Recording {
     cache: Mutex<Option<(usize, Arc<Vec<Decoded>>)>>,
     /// Frames scanned whose checkpoint was not seen yet.
     pending_seq: Vec<usize>,
-    /// The zstd context for decoding frames on demand.
-    dec: Mutex<Decompressor>,
     scan_done: bool,
 }
 
@@ -197,7 +195,6 @@ impl Recording {
             summary: None,
             cache: Mutex::new(None),
             pending_seq: Vec::new(),
-            dec: Mutex::new(Decompressor::new()),
             scan_done: false,
         };
         // Enough for the first screen; the rest is scanned in the background
@@ -572,21 +569,25 @@ impl Recording {
     }
 
     fn decode_uncached(&self, fi: usize) -> Vec<Decoded> {
+        thread_local! {
+            // One zstd context per thread: the keyframe and transcript threads decode
+            // frames at the same time, and a shared one would make one wait for the other.
+            static DEC: std::cell::RefCell<Decompressor> =
+                std::cell::RefCell::new(Decompressor::new());
+        }
+        DEC.with(|d| match d.try_borrow_mut() {
+            Ok(mut d) => self.decode_with(&mut d, fi),
+            Err(_) => self.decode_with(&mut Decompressor::new(), fi),
+        })
+    }
+
+    fn decode_with(&self, dec: &mut Decompressor, fi: usize) -> Vec<Decoded> {
         let mut out: Vec<Decoded> = Vec::new();
         let Some(f) = self.frames.get(fi) else {
             return out;
         };
         let data = self.bytes.get();
         let mut buf = Vec::new();
-        let mut own;
-        let mut guard = self.dec.lock();
-        let dec: &mut Decompressor = match guard.as_deref_mut() {
-            Ok(d) => d,
-            Err(_) => {
-                own = Decompressor::new();
-                &mut own
-            }
-        };
         let end = (f.offset + f.len).min(data.len() as u64) as usize;
         let bytes = &data[(f.offset as usize).min(end)..end];
         if f.partial {

@@ -62,7 +62,24 @@ fn start(
             // transcript from the same events, a few frames at a time so the UI's read locks
             // never wait long.
             let policy = IndexPolicy::default();
-            let mut b = shared.builder(policy);
+            let (mut b, mut tb) = shared.split_builders(policy);
+            // The transcript of scrolled-off rows on a thread of its own, behind the
+            // keyframes (the second core): seeking does not wait for row formatting.
+            {
+                let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    crate::shared::lower_priority();
+                    while !stop.load(Ordering::SeqCst) {
+                        let done = crate::shared::source(&shared).scan_done();
+                        if shared.index_step(&mut tb, 4096) == 0 {
+                            if done {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                });
+            }
             let mut steps = 0u32;
             while !stop.load(Ordering::SeqCst) {
                 let more = shared.scan_step(8, follow);
