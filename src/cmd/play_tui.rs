@@ -47,6 +47,130 @@ pub fn summary(r: &Report) -> VerifySummary {
     }
 }
 
+/// The commands report (`sealcast_player::commands`, SPEC §2.4.5) over the player's `c`/`p`
+/// events, as panel additions: each shell command's sources (with the processes seen in it),
+/// rows for process groups no claim covers, and the disagreements, each with the worst
+/// verification state of the events it comes from. An event the player could not yet call
+/// verified (`Pending`) counts as unsealed here, never as verified.
+pub fn commands_overlay(meta: &[sealcast_tui::MetaEvent]) -> sealcast_tui::CommandsOverlay {
+    use sealcast_player::commands::{self as cm, Disagreement, Source};
+    use sealcast_tui::{PanelKind, PanelRow, Verification as V};
+    let to_player = |v: V| match v {
+        V::Verified { .. } => cm::Verification::Verified,
+        V::Failed => cm::Verification::Failed,
+        V::Pending | V::Unsealed => cm::Verification::Unsealed,
+    };
+    // The report's state back to the panel's (a verified row keeps no checkpoint number).
+    let to_tui = |v: cm::Verification| match v {
+        cm::Verification::Verified => V::Verified { seq: 0 },
+        cm::Verification::Unsealed => V::Unsealed,
+        cm::Verification::Failed => V::Failed,
+    };
+    let report = cm::commands_report(meta.iter().map(|m| cm::MetaInput {
+        t_us: m.t_us,
+        code: &m.code,
+        data: &m.data,
+        state: to_player(m.state),
+    }));
+    let cmd_of = |id: Option<u64>| match id {
+        Some(id) => report
+            .rows
+            .iter()
+            .find(|r| r.id == Some(id))
+            .map(|r| format!("#{id} {}", r.cmd))
+            .unwrap_or_else(|| format!("#{id}")),
+        None => "the session start".into(),
+    };
+    let procs = |n: usize, names: Vec<&str>| -> String {
+        let mut names: Vec<&str> = names;
+        names.dedup();
+        names.truncate(3);
+        format!(
+            "{n} process{} ({})",
+            if n == 1 { "" } else { "es" },
+            names.join(", ")
+        )
+    };
+    let mut out = sealcast_tui::CommandsOverlay::default();
+    for r in &report.rows {
+        let names = r.processes.iter().map(|p| p.comm.as_str()).collect();
+        let seen = if r.processes.is_empty() {
+            "no process seen".to_string()
+        } else {
+            procs(r.processes.len(), names)
+        };
+        match (r.source, r.id) {
+            (Source::Shell, Some(id)) => {
+                let mut src = String::from("shell");
+                for (flag, word) in [(r.partial, "partial"), (r.late, "late"), (r.trunc, "cut")] {
+                    if flag {
+                        src.push_str(" · ");
+                        src.push_str(word);
+                    }
+                }
+                if report.sources.proc_root.is_some() {
+                    src.push_str(&format!(" · proc: {seen}"));
+                }
+                out.sources.push((id, src));
+            }
+            _ => {
+                let mut row = PanelRow::new(
+                    r.t_us,
+                    r.duration_us.unwrap_or(0),
+                    PanelKind::Command {
+                        id: None,
+                        cwd: None,
+                        pipestatus: Vec::new(),
+                        sources: format!("proc only (no claim) · {seen}"),
+                    },
+                    r.cmd.clone(),
+                );
+                row.verification = to_tui(r.state);
+                out.rows.push(row);
+            }
+        }
+    }
+    for d in &report.disagreements {
+        let text = match d {
+            Disagreement::HooksSilent {
+                after_id,
+                shell_replaced,
+                pids,
+                ..
+            } => {
+                let mut t = format!(
+                    "hooks silent after {}: {} unclaimed process(es)",
+                    cmd_of(*after_id),
+                    pids.len()
+                );
+                if let Some((_, argv)) = shell_replaced {
+                    t.push_str(&format!("; shell replaced by {}", argv.join(" ")));
+                }
+                t
+            }
+            Disagreement::Unclaimed { after_id, pids, .. } => format!(
+                "{} process(es) without a claim (after {})",
+                pids.len(),
+                cmd_of(*after_id)
+            ),
+            Disagreement::NoProcess { id, .. } => {
+                format!("claim without a process: {}", cmd_of(Some(*id)))
+            }
+            Disagreement::IgnoredMarks {
+                marks, bad_nonce, ..
+            } => format!("{marks} OSC 133 mark(s) ignored ({bad_nonce} with a wrong nonce)"),
+            Disagreement::ProcIncomplete { reason, .. } => {
+                format!("proc source incomplete: {reason}")
+            }
+            _ => "disagreement between the shell and proc sources".into(),
+        };
+        let mut row = PanelRow::new(d.t_us(), 0, PanelKind::Disagreement, text);
+        row.verification = to_tui(d.state());
+        out.rows.push(row);
+    }
+    out
+}
+
 /// A summary saying the file could not be verified, and why.
 fn unverifiable(why: String) -> VerifySummary {
     VerifySummary {
@@ -133,6 +257,7 @@ pub fn run(a: PlayArgs) -> Result<u8> {
     let hooks = Hooks {
         verify,
         is_live: Arc::new(is_live),
+        commands: Some(Arc::new(commands_overlay)),
     };
     let target = match a.file.clone() {
         Some(f) => f,
@@ -214,5 +339,62 @@ mod tests {
             n += 1;
         }
         assert!(n > 20);
+    }
+
+    /// The commands vector through the player's scan and this adapter: the shell commands
+    /// get the processes the recorder saw in them, and the disagreements of `sealcast
+    /// commands` (forged marks, hooks silent after the shell was replaced) become rows, all
+    /// verified (an OK file).
+    #[test]
+    fn commands_vector_gets_sources_and_disagreements() {
+        use sealcast_tui::{PanelKind, Verification};
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
+        let trust =
+            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
+        let path = dir.join("valid-commands.cast.zst");
+        let summary = verify_path(&path, &trust);
+        assert_eq!(summary.outcome, Outcome::Sealed);
+        let rec = Recording::from_bytes(fs::read(&path).unwrap()).unwrap();
+        let meta = rec.meta_events(&summary);
+        assert!(meta
+            .iter()
+            .all(|m| matches!(m.state, Verification::Verified { .. })));
+        let o = commands_overlay(&meta);
+        let src1 = &o.sources.iter().find(|(id, _)| *id == 1).unwrap().1;
+        assert!(
+            src1.starts_with("shell · proc: 2 processes (ls, wc)"),
+            "{src1}"
+        );
+        let texts: Vec<&str> = o
+            .rows
+            .iter()
+            .filter(|r| r.kind == PanelKind::Disagreement)
+            .map(|r| r.text.as_str())
+            .collect();
+        assert!(
+            texts.iter().any(|t| t.contains("OSC 133 mark(s) ignored")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.contains("hooks silent")),
+            "{texts:?}"
+        );
+        assert!(o
+            .rows
+            .iter()
+            .all(|r| matches!(r.verification, Verification::Verified { .. })));
+        // Before verification nothing counts as verified.
+        let pending: Vec<_> = meta
+            .iter()
+            .map(|m| sealcast_tui::MetaEvent {
+                state: Verification::Pending,
+                ..m.clone()
+            })
+            .collect();
+        let o = commands_overlay(&pending);
+        assert!(o
+            .rows
+            .iter()
+            .all(|r| r.verification == Verification::Unsealed));
     }
 }

@@ -10,6 +10,7 @@ use sealcast_format::{parse_event, scan, ContainerError, Decompressor, FrameKind
 use sealcast_term::{parse_resize, Event, EventSource, Kind};
 
 use crate::model::{PanelKind, PanelRow, Verification, VerifySummary};
+use crate::rows::{CommandsOverlay, Mark, MetaEvent, Rows};
 
 /// Why a file cannot be played.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +72,8 @@ struct FrameInfo {
     partial: bool,
     /// Checkpoint seq that follows the frame (claimed; trusted only when verified).
     seq: Option<u64>,
-    /// Number of panel rows before this frame's.
-    panel_start: usize,
+    /// Panel rows before this frame's.
+    rows_mark: Mark,
     /// The frame starts with a `b` line (the exact bytes of the previous frame's last event).
     leading_b: bool,
 }
@@ -84,7 +85,7 @@ pub struct Recording {
     header: Header,
     frames: Vec<FrameInfo>,
     times: Vec<u64>,
-    panel: Vec<PanelRow>,
+    rows: Rows,
     /// Where scanning continues when the file grows (end of the last complete frame).
     scan_pos: u64,
     next_line: u64,
@@ -187,7 +188,7 @@ impl Recording {
             header,
             frames: Vec::new(),
             times: Vec::new(),
-            panel: Vec::new(),
+            rows: Rows::default(),
             scan_pos: 0,
             next_line: 0,
             time_us: 0,
@@ -257,9 +258,34 @@ impl Recording {
         self.times.partition_point(|&t| t <= t_us) as u64
     }
 
-    /// Side-panel rows found so far.
+    /// Side-panel rows found so far: commands and database statements when the recording
+    /// has any, else markers, resizes, idle periods and the exit status (see
+    /// [`crate::rows`]).
     pub fn panel(&self) -> &[PanelRow] {
-        &self.panel
+        self.rows.panel()
+    }
+
+    /// Every row found so far (idle periods and markers too), for the timeline.
+    pub fn timeline_rows(&self) -> impl Iterator<Item = &PanelRow> {
+        self.rows.all()
+    }
+
+    /// The `c` and `p` events, each with its verification state under `summary` (for the
+    /// commands report, SPEC §2.4.5).
+    pub fn meta_events(&self, summary: &VerifySummary) -> Vec<MetaEvent> {
+        self.rows
+            .meta()
+            .iter()
+            .map(|m| MetaEvent {
+                state: self.state_under(summary, m.event),
+                ..m.clone()
+            })
+            .collect()
+    }
+
+    /// Add the commands report's rows and sources to the panel.
+    pub fn apply_overlay(&mut self, o: CommandsOverlay) {
+        self.rows.apply_overlay(o);
     }
 
     /// Verification result, once known.
@@ -270,12 +296,18 @@ impl Recording {
     /// Record the verification result: from now on events have a verification state.
     pub fn set_summary(&mut self, s: VerifySummary) {
         self.summary = Some(s);
-        let states: Vec<Verification> = (0..self.panel.len())
-            .map(|i| self.state_at_time(self.panel[i].t_us))
-            .collect();
-        for (row, st) in self.panel.iter_mut().zip(states) {
-            row.verification = st;
-        }
+        self.restate();
+    }
+
+    /// Recompute the rows' verification states (after the summary or new frames).
+    fn restate(&mut self) {
+        let Some(s) = self.summary.take() else {
+            return;
+        };
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.restate(|e| self.state_under(&s, e));
+        self.rows = rows;
+        self.summary = Some(s);
     }
 
     fn frame_of(&self, event: u64) -> Option<usize> {
@@ -286,9 +318,13 @@ impl Recording {
 
     /// Verification state of event `i` (SPEC §7; checkpoints cover whole frames, §1).
     pub fn state_of(&self, event: u64) -> Verification {
-        let Some(s) = &self.summary else {
-            return Verification::Pending;
-        };
+        match &self.summary {
+            Some(s) => self.state_under(s, event),
+            None => Verification::Pending,
+        }
+    }
+
+    fn state_under(&self, s: &VerifySummary, event: u64) -> Verification {
         let Some(fi) = self.frame_of(event) else {
             return s.after_verified();
         };
@@ -303,11 +339,6 @@ impl Recording {
         } else {
             s.after_verified()
         }
-    }
-
-    fn state_at_time(&self, t: u64) -> Verification {
-        let n = self.events_until(t);
-        self.state_of(n.saturating_sub(1))
     }
 
     /// Time of the last verified event (the verified extent), when anything verified.
@@ -348,7 +379,7 @@ impl Recording {
             let f = self.frames.pop();
             if let Some(f) = f {
                 self.times.truncate(f.first_event as usize);
-                self.panel.truncate(f.panel_start);
+                self.rows.truncate(f.rows_mark);
                 self.next_line = f.first_line;
                 self.time_us = f.t0_us;
             }
@@ -430,6 +461,9 @@ impl Recording {
             self.frames[i].seq = seq;
         }
         self.scan_pos = end;
+        if data_frames > 0 {
+            self.restate();
+        }
         let more = data_frames >= max_frames && stop_at.is_none() && (end as usize) < data_len;
         if more {
             return true;
@@ -489,7 +523,7 @@ impl Recording {
             t0_us: self.time_us,
             partial,
             seq: None,
-            panel_start: self.panel.len(),
+            rows_mark: self.rows.mark(),
             leading_b: false,
         };
         for line in buf.split(|&b| b == b'\n') {
@@ -515,33 +549,44 @@ impl Recording {
             }
             let kind = Kind::from_code(&ev.code);
             let t = self.time_us;
+            let idx = self.times.len() as u64;
             if self.time_us - prev_t >= IDLE_ROW_US && !self.times.is_empty() {
-                self.panel.push(PanelRow::new(
+                let mut row = PanelRow::new(
                     prev_t,
                     self.time_us - prev_t,
                     PanelKind::Idle,
                     String::new(),
-                ));
+                );
+                row.events.push(idx);
+                self.rows.push_other(row);
             }
             match kind {
                 Kind::Marker => {
-                    self.panel
-                        .push(PanelRow::new(t, 0, PanelKind::Marker, ev.data.clone()))
+                    let mut row = PanelRow::new(t, 0, PanelKind::Marker, ev.data.clone());
+                    row.events.push(idx);
+                    self.rows.push_other(row);
                 }
                 Kind::Resize => {
                     let text = match parse_resize(ev.data.as_bytes()) {
                         Some((c, r)) => format!("{c}×{r}"),
                         None => ev.data.clone(),
                     };
-                    self.panel
-                        .push(PanelRow::new(t, 0, PanelKind::Resize, text));
+                    let mut row = PanelRow::new(t, 0, PanelKind::Resize, text);
+                    row.events.push(idx);
+                    self.rows.push_other(row);
                 }
                 Kind::Exit => {
                     let mut row = PanelRow::new(t, 0, PanelKind::Exit, format!("exit {}", ev.data));
                     row.status = ev.data.trim().parse().ok();
-                    self.panel.push(row);
+                    row.events.push(idx);
+                    self.rows.push_exit(row);
                 }
-                _ => {}
+                _ => match ev.code.as_str() {
+                    "c" => self.rows.command(idx, t, &ev.data),
+                    "p" => self.rows.process(idx, t, &ev.data),
+                    "d" => self.rows.database(idx, t, &ev.data),
+                    _ => {}
+                },
             }
             self.times.push(t);
             self.last_kind = Some(kind);
