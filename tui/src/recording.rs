@@ -94,6 +94,12 @@ pub struct Recording {
     last_kind: Option<Kind>,
     summary: Option<VerifySummary>,
     cache: Mutex<Option<(usize, Arc<Vec<Decoded>>)>>,
+    /// Frames the scan decoded lately, for the keyframe builder that follows it on the same
+    /// thread (so a frame is decompressed and parsed once there, not twice).
+    scanned: Mutex<std::collections::VecDeque<(usize, Arc<Vec<Decoded>>)>>,
+    /// The last scanned frame's events, held until the next frame shows whether it starts
+    /// with a `b` line that belongs to this frame's last event.
+    held: Option<(usize, Vec<Decoded>)>,
     /// Frames scanned whose checkpoint was not seen yet.
     pending_seq: Vec<usize>,
     scan_done: bool,
@@ -195,6 +201,8 @@ impl Recording {
             last_kind: None,
             summary: None,
             cache: Mutex::new(None),
+            scanned: Mutex::new(std::collections::VecDeque::new()),
+            held: None,
             pending_seq: Vec::new(),
             scan_done: false,
         };
@@ -296,16 +304,21 @@ impl Recording {
     /// Record the verification result: from now on events have a verification state.
     pub fn set_summary(&mut self, s: VerifySummary) {
         self.summary = Some(s);
-        self.restate();
+        self.restate(true);
     }
 
-    /// Recompute the rows' verification states (after the summary or new frames).
-    fn restate(&mut self) {
+    /// Recompute the rows' verification states: all of them (a new summary), or those
+    /// added or changed by the frames scanned since the last call.
+    fn restate(&mut self, all: bool) {
         let Some(s) = self.summary.take() else {
             return;
         };
         let mut rows = std::mem::take(&mut self.rows);
-        rows.restate(|e| self.state_under(&s, e));
+        if all {
+            rows.restate(|e| self.state_under(&s, e));
+        } else {
+            rows.restate_new(|e| self.state_under(&s, e));
+        }
         self.rows = rows;
         self.summary = Some(s);
     }
@@ -387,6 +400,8 @@ impl Recording {
         if let Ok(mut c) = self.cache.lock() {
             *c = None;
         }
+        self.held = None;
+        self.scanned.get_mut().map(|c| c.clear()).ok();
         self.pending_seq.retain(|&i| i < self.frames.len());
         Ok(true)
     }
@@ -402,7 +417,9 @@ impl Recording {
         let data_len = self.bytes.get().len();
         let start = self.scan_pos as usize;
         if start >= data_len {
-            self.scan_done = !live;
+            if !live {
+                self.finish_scan();
+            }
             return false;
         }
         let mut dec = Decompressor::new();
@@ -462,7 +479,7 @@ impl Recording {
         }
         self.scan_pos = end;
         if data_frames > 0 {
-            self.restate();
+            self.restate(false);
         }
         let more = data_frames >= max_frames && stop_at.is_none() && (end as usize) < data_len;
         if more {
@@ -480,9 +497,10 @@ impl Recording {
                 buf.truncate(last_lf + 1);
                 let len = tail.len() as u64;
                 self.add_frame(end, len, &buf, true);
+                self.restate(false);
             }
         }
-        self.scan_done = true;
+        self.finish_scan();
         false
     }
 
@@ -526,6 +544,9 @@ impl Recording {
             rows_mark: self.rows.mark(),
             leading_b: false,
         };
+        // The frame's events as `decode` makes them (see `held`).
+        let mut decoded: Vec<Decoded> = Vec::new();
+        let fi = self.frames.len();
         for line in buf.split(|&b| b == b'\n') {
             if line.is_empty() {
                 continue;
@@ -544,6 +565,20 @@ impl Recording {
             if ev.code == "b" {
                 if info.events == 0 {
                     info.leading_b = true;
+                }
+                // As `decode`: a `b` after an event of this frame replaces its data; a `b`
+                // on the frame's first line belongs to the previous frame's last event.
+                let target = if info.events > 0 {
+                    decoded.last_mut()
+                } else if info.lines == 1 {
+                    self.held.as_mut().and_then(|(_, v)| v.last_mut())
+                } else {
+                    None
+                };
+                if let (Some(last), Ok(raw)) = (target, ev.raw_bytes()) {
+                    if matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
+                        last.data = raw;
+                    }
                 }
                 continue;
             }
@@ -591,14 +626,47 @@ impl Recording {
             self.times.push(t);
             self.last_kind = Some(kind);
             info.events += 1;
+            decoded.push(Decoded {
+                t_us: t,
+                kind,
+                data: ev.data.into_bytes(),
+            });
         }
         self.frames.push(info);
-        self.frames.len() - 1
+        if let Some(prev) = self.held.replace((fi, decoded)) {
+            self.keep_scanned(prev);
+        }
+        fi
+    }
+
+    /// Frames kept for the keyframe builder (it follows the scan closely).
+    const SCANNED_FRAMES: usize = 32;
+
+    fn keep_scanned(&mut self, (fi, evs): (usize, Vec<Decoded>)) {
+        if let Ok(c) = self.scanned.get_mut() {
+            if c.len() >= Self::SCANNED_FRAMES {
+                c.pop_front();
+            }
+            c.push_back((fi, Arc::new(evs)));
+        }
+    }
+
+    /// The scan reached the end of a closed file: the last frame has no successor.
+    fn finish_scan(&mut self) {
+        self.scan_done = true;
+        if let Some(prev) = self.held.take() {
+            self.keep_scanned(prev);
+        }
     }
 
     /// Decode frame `fi` into events (with exact bytes: `b` lines folded into the event
     /// before them, also across a frame boundary).
     fn decode(&self, fi: usize) -> Arc<Vec<Decoded>> {
+        if let Ok(c) = self.scanned.lock() {
+            if let Some((_, evs)) = c.iter().find(|(i, _)| *i == fi) {
+                return evs.clone();
+            }
+        }
         if let Ok(c) = self.cache.lock() {
             if let Some((i, evs)) = c.as_ref() {
                 if *i == fi {

@@ -66,6 +66,17 @@ pub(crate) struct Rows {
     meta: Vec<MetaEvent>,
     has_cmds: bool,
     overlay: bool,
+    /// Rows from here on have no verification state yet.
+    unstated: Mark,
+    /// Rows in `cmd` before `unstated` that gained an event since they were stated.
+    dirty: Vec<usize>,
+}
+
+/// A row's state: the worst of its events' (rows without events keep theirs).
+fn state_row(r: &mut PanelRow, state: &impl Fn(u64) -> Verification) {
+    if let Some((first, rest)) = r.events.split_first() {
+        r.verification = rest.iter().fold(state(*first), |v, e| v.worst(state(*e)));
+    }
 }
 
 /// SQL and command lines on one line: runs of whitespace become one space.
@@ -89,6 +100,12 @@ impl Rows {
         let n = self.cmd.len();
         self.open_cmds.retain(|_, i| *i < n);
         self.stmts.retain(|_, i| *i < n);
+        self.dirty.retain(|i| *i < n);
+        self.unstated = Mark {
+            other: self.unstated.other.min(m.other),
+            cmd: self.unstated.cmd.min(m.cmd),
+            meta: 0,
+        };
         self.has_cmds = self.cmd.iter().any(|r| r.kind.is_command());
     }
 
@@ -133,10 +150,27 @@ impl Rows {
     /// Recompute every row's state from its events (rows without events keep theirs).
     pub(crate) fn restate(&mut self, state: impl Fn(u64) -> Verification) {
         for r in self.other.iter_mut().chain(self.cmd.iter_mut()) {
-            if let Some((first, rest)) = r.events.split_first() {
-                r.verification = rest.iter().fold(state(*first), |v, e| v.worst(state(*e)));
+            state_row(r, &state);
+        }
+        self.unstated = self.mark();
+        self.dirty.clear();
+    }
+
+    /// State the rows added, and the rows that gained an event, since the last call.
+    pub(crate) fn restate_new(&mut self, state: impl Fn(u64) -> Verification) {
+        let from = self.unstated;
+        for r in self.other.iter_mut().skip(from.other) {
+            state_row(r, &state);
+        }
+        for r in self.cmd.iter_mut().skip(from.cmd) {
+            state_row(r, &state);
+        }
+        for i in std::mem::take(&mut self.dirty) {
+            if let Some(r) = self.cmd.get_mut(i) {
+                state_row(r, &state);
             }
         }
+        self.unstated = self.mark();
     }
 
     /// A `c` event.
@@ -191,7 +225,11 @@ impl Rows {
                 duration_us,
                 ..
             } => {
-                let Some(row) = self.open_cmds.remove(&id).and_then(|i| self.cmd.get_mut(i)) else {
+                let Some(i) = self.open_cmds.remove(&id) else {
+                    return;
+                };
+                self.dirty.push(i);
+                let Some(row) = self.cmd.get_mut(i) else {
                     return;
                 };
                 row.dur_us = duration_us;
@@ -295,7 +333,11 @@ impl Rows {
             }
             "db.result" => {
                 let Some(q) = v["q"].as_u64() else { return };
-                let Some(row) = self.stmts.get(&(c, q)).and_then(|&i| self.cmd.get_mut(i)) else {
+                let Some(&i) = self.stmts.get(&(c, q)) else {
+                    return;
+                };
+                self.dirty.push(i);
+                let Some(row) = self.cmd.get_mut(i) else {
                     return;
                 };
                 row.events.push(event);
@@ -371,9 +413,12 @@ impl Rows {
             let at = self.cmd.partition_point(|r| r.t_us <= row.t_us);
             self.cmd.insert(at, row);
         }
-        // Row positions moved: rebuild the maps of rows still waiting for events.
+        // Row positions moved: forget the maps of rows still waiting for events (the
+        // overlay comes once the file is scanned).
         self.open_cmds.clear();
         self.stmts.clear();
+        self.dirty.clear();
+        self.unstated = self.mark();
     }
 }
 
@@ -437,5 +482,35 @@ mod tests {
             }
         });
         assert_eq!(r.panel()[0].verification, Verification::Failed);
+    }
+
+    #[test]
+    fn rows_scanned_after_the_summary_get_their_state() {
+        let mut r = Rows::default();
+        let v = |_: u64| Verification::Verified { seq: 1 };
+        r.command(1, 10, r#"{"ev":"start","id":1,"src":"shell","cmd":"a"}"#);
+        r.restate(v);
+        // More frames: the end of command 1 (unsealed), a new command.
+        r.command(
+            5,
+            20,
+            r#"{"ev":"end","id":1,"src":"shell","exit":0,"duration_us":10}"#,
+        );
+        r.command(6, 30, r#"{"ev":"start","id":2,"src":"shell","cmd":"b"}"#);
+        let s = |e: u64| {
+            if e < 5 {
+                Verification::Verified { seq: 1 }
+            } else {
+                Verification::Unsealed
+            }
+        };
+        r.restate_new(s);
+        let p = r.panel();
+        assert_eq!(
+            p[0].verification,
+            Verification::Unsealed,
+            "its end is unsealed"
+        );
+        assert_eq!(p[1].verification, Verification::Unsealed);
     }
 }

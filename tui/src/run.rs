@@ -79,6 +79,7 @@ fn start(
                 let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
                 std::thread::spawn(move || {
                     crate::shared::lower_priority();
+                    let mut steps = 0u32;
                     while !stop.load(Ordering::SeqCst) {
                         let done = crate::shared::source(&shared).scan_done();
                         if shared.index_step(&mut tb, 4096) == 0 {
@@ -87,13 +88,27 @@ fn start(
                             }
                             std::thread::sleep(Duration::from_millis(20));
                         }
+                        steps += 1;
+                        if steps.is_multiple_of(64) {
+                            crate::shared::source(&shared).release_pages();
+                        }
                     }
+                    crate::shared::source(&shared).release_pages();
                 });
             }
             let mut steps = 0u32;
             while !stop.load(Ordering::SeqCst) {
                 let more = shared.scan_step(8, follow);
-                let fed = shared.index_step(&mut b, 4096);
+                // Keyframes over what was just scanned, while its decoded events are at
+                // hand (Recording keeps the last frames the scan decoded).
+                let mut fed = 0;
+                loop {
+                    let f = shared.index_step(&mut b, 4096);
+                    fed += f;
+                    if f == 0 || stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
                 steps += 1;
                 if steps.is_multiple_of(64) || (!more && fed == 0) {
                     crate::shared::source(&shared).release_pages();

@@ -201,6 +201,7 @@ impl Shared {
         std::thread::scope(|s| {
             let transcript = s.spawn(|| {
                 lower_priority();
+                let mut n = 0u32;
                 loop {
                     // Read before stepping: once the scan is done, a step that feeds
                     // nothing means the end.
@@ -211,20 +212,34 @@ impl Shared {
                         }
                         std::thread::yield_now();
                     }
+                    n += 1;
+                    if n.is_multiple_of(64) {
+                        source(self).release_pages();
+                    }
                 }
                 t0.elapsed().as_secs_f64()
             });
             let mut n = 0u32;
             loop {
-                let more = self.scan_step(64, false);
+                // A few frames, then the keyframes over them while the scan's decoded
+                // events are still at hand.
+                let more = self.scan_step(8, false);
                 if !more {
                     scanned.store(true, std::sync::atomic::Ordering::Release);
                 }
-                if self.index_step(&mut kb, 1 << 16) == 0 && !more {
+                let mut fed = 0;
+                loop {
+                    let f = self.index_step(&mut kb, 1 << 16);
+                    fed += f;
+                    if f == 0 {
+                        break;
+                    }
+                }
+                if fed == 0 && !more {
                     break;
                 }
                 n += 1;
-                if n.is_multiple_of(16) {
+                if n.is_multiple_of(64) {
                     source(self).release_pages();
                 }
             }

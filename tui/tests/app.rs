@@ -380,3 +380,61 @@ fn events_carry_the_exact_bytes_of_b_events() {
         "the `b` bytes, not the lossy `o` text"
     );
 }
+
+#[test]
+fn events_decoded_by_the_scan_equal_events_decoded_on_demand() {
+    // Many small frames (a checkpoint every 64 bytes), every output with invalid UTF-8 (an
+    // `o` + `b` pair that a frame boundary may split): the events the keyframe builder gets
+    // from the scan's decoded frames, and those decoded again on demand, are the bytes
+    // written.
+    use sealcast_term::EventSource;
+    let key = sealcast_signer::SigningKey::generate().unwrap();
+    let h = sealcast_format::Header::sealed(sealcast_format::SealMeta::new(
+        "0".repeat(32),
+        "h",
+        "u",
+        0,
+        "t",
+        key.id().to_string(),
+    ));
+    let policy = sealcast_recorder::CheckpointPolicy {
+        max_bytes: 64,
+        ..sealcast_recorder::CheckpointPolicy::default()
+    };
+    let clock = common::TestClock::default();
+    let mut w =
+        sealcast_recorder::SealedWriter::new(Vec::new(), key, &h, clock.clone(), policy).unwrap();
+    let mut want = Vec::new();
+    for i in 0..300u32 {
+        clock
+            .0
+            .store(u64::from(i) * 1000, std::sync::atomic::Ordering::SeqCst);
+        let mut d = format!("line {i} ").into_bytes();
+        d.extend_from_slice(&[0xff, (i % 200) as u8 + 0x30, 0xfe, b'\r', b'\n']);
+        w.output(&d).unwrap();
+        want.push(d);
+    }
+    let (file, _) = w.finish(Some(0)).unwrap();
+    let rec = sealcast_tui::Recording::from_bytes(file.clone()).unwrap();
+    let mut got = Vec::new();
+    rec.visit(0, &mut |_, ev| {
+        if ev.kind.is_drawn() {
+            got.push(ev.data.to_vec());
+        }
+        true
+    });
+    assert_eq!(got, want);
+    // Frame by frame from the end (cached by the scan) to the start (decoded on demand).
+    let n = rec.len();
+    for i in (0..n).rev() {
+        let mut one = None;
+        rec.visit(i, &mut |_, ev| {
+            one = Some((ev.kind, ev.data.to_vec()));
+            false
+        });
+        let (kind, data) = one.unwrap();
+        if kind.is_drawn() {
+            assert_eq!(data, want[i as usize], "event {i}");
+        }
+    }
+}

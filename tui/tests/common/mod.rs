@@ -11,7 +11,7 @@ use sealcast_tui::{App, Outcome, Player, PlayerOptions, Recording, Shared, Verif
 
 /// A clock the test moves: monotonic µs; wall = 2026-11-21 04:53:20 UTC + monotonic.
 #[derive(Clone, Default)]
-pub struct TestClock(Arc<AtomicU64>);
+pub struct TestClock(pub Arc<AtomicU64>);
 
 impl Clock for TestClock {
     fn mono_us(&self) -> u64 {
