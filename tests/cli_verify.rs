@@ -772,9 +772,9 @@ fn damaged_first_frame_header_with_checkpoints_after_is_modified() {
         for bit in 0..8 {
             let mut bad = bytes.clone();
             bad[at] ^= 1 << bit;
-            let r = sealcast_player::verify_bytes(&bad, None, &trust);
+            let r = sealcast_reader::verify_bytes(&bad, None, &trust);
             let st = r.status;
-            if st == sealcast_player::Status::Ok {
+            if st == sealcast_reader::Status::Ok {
                 let f = &frames(&bad)[0];
                 assert_eq!(
                     decompress(&bad[f.start..f.end]),
@@ -783,7 +783,7 @@ fn damaged_first_frame_header_with_checkpoints_after_is_modified() {
             } else {
                 assert_eq!(
                     st,
-                    sealcast_player::Status::Modified,
+                    sealcast_reader::Status::Modified,
                     "byte {at} bit {bit}: {}",
                     r.reason
                 );

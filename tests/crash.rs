@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{events, stream, verify_file, TestEnv};
-use sealcast_player::Status;
+use sealcast_reader::Status;
 
 /// Pids whose parent is `ppid` (from /proc/*/stat).
 fn children_of(ppid: u32) -> Vec<i32> {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use db::harness::{require, DbProxy, Mariadb};
+use sealcast_format::EventKind;
 use serde_json::Value;
 
 fn target(m: &Mariadb, tls: bool, extra: &str) -> String {
@@ -42,7 +43,7 @@ fn mariadb(p: &DbProxy, user: &str, password: Option<&str>, args: &[&str]) -> Ou
 fn d_events(rec: &Path) -> Vec<Value> {
     common::events(rec)
         .into_iter()
-        .filter(|e| e.code == "d")
+        .filter(|e| e.kind == EventKind::Database)
         .map(|e| serde_json::from_slice(&e.bytes).unwrap())
         .collect()
 }

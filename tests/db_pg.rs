@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use db::harness::{require, DbProxy, Postgres};
+use sealcast_format::EventKind;
 use serde_json::Value;
 
 fn sealcast() -> PathBuf {
@@ -51,7 +52,7 @@ fn psql(p: &DbProxy, user: &str, password: &str, args: &[&str]) -> Output {
 fn d_events(rec: &Path) -> Vec<Value> {
     common::events(rec)
         .into_iter()
-        .filter(|e| e.code == "d")
+        .filter(|e| e.kind == EventKind::Database)
         .map(|e| serde_json::from_slice(&e.bytes).expect("d event is JSON"))
         .collect()
 }
@@ -895,7 +896,7 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
     // Every probe the server saw was recorded first; the refused one never reached it.
     let recorded: Vec<String> = common::events(rec)
         .into_iter()
-        .filter(|e| e.code == "d")
+        .filter(|e| e.kind == EventKind::Database)
         .filter_map(|e| serde_json::from_slice::<Value>(&e.bytes).ok())
         .filter(|v| v["k"] == "db.stmt")
         .map(|v| v["sql"].as_str().unwrap().to_string())
@@ -1135,6 +1136,7 @@ fn sealcast_queries_lists_verified_statements_and_marks_the_rest() {
         ),
         (Some("ok"), Some(1), Some(true))
     );
+    assert!(rows.iter().all(|r| r["coverage"] == "verified"), "{rows:?}");
     assert_eq!(
         (
             rows[1]["status"].as_str(),
@@ -1173,6 +1175,7 @@ fn sealcast_queries_lists_verified_statements_and_marks_the_rest() {
         .collect();
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["verified"] == false));
+    assert!(rows.iter().all(|r| r["coverage"] == "unsealed"), "{rows:?}");
     let human = Command::new(sealcast())
         .args(["queries", "--trusted"])
         .arg(&p.trust)
@@ -1182,7 +1185,7 @@ fn sealcast_queries_lists_verified_statements_and_marks_the_rest() {
     assert!(String::from_utf8_lossy(&human.stdout)
         .lines()
         .skip(1)
-        .all(|l| l.starts_with("UNVERIFIED ")));
+        .all(|l| l.starts_with("UNSEALED ")));
     p.stop();
 }
 
@@ -1447,14 +1450,14 @@ fn one_recording_shared_by_the_proxy_and_a_terminal_session() {
     let report = common::verify_file(&path, &env.trust());
     assert_eq!(
         report.status,
-        sealcast_player::Status::Ok,
+        sealcast_reader::Status::Ok,
         "{}",
         report.reason
     );
     let evs = common::events(&path);
     let codes: String = evs
         .iter()
-        .map(|e| e.code.as_str())
+        .map(|e| e.kind.code())
         .collect::<Vec<_>>()
         .join("");
     assert!(
@@ -1463,7 +1466,7 @@ fn one_recording_shared_by_the_proxy_and_a_terminal_session() {
     );
     let d: Vec<Value> = evs
         .iter()
-        .filter(|e| e.code == "d")
+        .filter(|e| e.kind == EventKind::Database)
         .map(|e| serde_json::from_slice(&e.bytes).unwrap())
         .collect();
     let stmts: Vec<(u64, &str)> = kinds(&d, "db.stmt")

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::{contains, events, exit_event, header, stream, verify_file, wait_until, TestEnv};
-use sealcast_player::Status;
+use sealcast_reader::Status;
 use tmux::{tmux_available, Tmux};
 
 fn sh_quote(p: &Path) -> String {

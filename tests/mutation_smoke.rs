@@ -3,12 +3,18 @@
 //! only if its decompressed content and checkpoints are exactly the original's, and with a
 //! seal receipt only if the receipt is the original one; `cat`, `export -f asciicast-v3` and
 //! `info` agree on every file (same error text, or none), and read a file `verify` calls OK
-//! completely (the `agree` fuzz target's property).
+//! completely (the `agree` fuzz target's property); a verifying read of every file reports
+//! what `verify` reports and marks lines verified exactly as far as that report says
+//! (`support::coverage`).
+
+#[path = "support/coverage.rs"]
+mod coverage;
 
 use std::path::Path;
 
 use sealcast_format::{decompress_frame, scan, FrameKind};
-use sealcast_player::{cat, inspect, verify_bytes, write_v3, Reader, Status, StreamEnd};
+use sealcast_player::{cat, write_v3};
+use sealcast_reader::{inspect, verify_bytes, Reader, Status, StreamEnd};
 use sealcast_signer::TrustStore;
 
 /// xorshift64*: deterministic, no dependency.
@@ -110,6 +116,8 @@ fn mutated_vectors_never_panic_and_never_falsely_verify() {
             _ => None,
         };
         let report = verify_bytes(&m, seal.as_deref(), &trust);
+        let label = format!("iteration {i}");
+        coverage::reads_as_it_verifies(&label, &m, seal.as_deref(), &trust);
         if report.status == Status::Ok {
             assert_eq!(
                 content(&m),

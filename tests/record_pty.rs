@@ -1,5 +1,5 @@
 //! `sealcast record` end to end: real programs in a real PTY, recordings read back and
-//! verified through the library (`sealcast_player`), no mocks.
+//! verified through the library (`sealcast_reader`), no mocks.
 
 mod common;
 
@@ -12,7 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{contains, events, exit_event, header, stream, verify_file, wait_until, TestEnv};
-use sealcast_player::Status;
+use sealcast_format::EventKind;
+use sealcast_reader::Status;
 
 /// Assert the recording verifies OK with its seal receipt present and return its events.
 fn verified(env: &TestEnv, out: &Path) -> Vec<sealcast_format::EventLine> {
@@ -43,7 +44,7 @@ fn printf_with_escapes_is_relayed_recorded_and_sealed() {
     // The relay: the recorder's stdout got exactly what was recorded.
     assert_eq!(o.stdout, recorded);
     assert_eq!(exit_event(&ev).as_deref(), Some("0"));
-    assert_eq!(ev.last().unwrap().code, "x", "x is the last event");
+    assert_eq!(ev.last().unwrap().kind.code(), "x", "x is the last event");
 
     let h = header(&out);
     assert_eq!(
@@ -638,16 +639,16 @@ fn sigwinch_on_the_recorder_terminal_resizes_and_records() {
     let ev = verified(&env, &out);
     let h = header(&out);
     assert_eq!((h.term.cols, h.term.rows), (80, 24));
-    let resizes: Vec<_> = ev.iter().filter(|e| e.code == "r").collect();
+    let resizes: Vec<_> = ev.iter().filter(|e| e.kind == EventKind::Resize).collect();
     assert_eq!(resizes.len(), 1, "{ev:?}");
     assert_eq!(resizes[0].bytes, b"100x40");
     let recorded = stream(&ev, "o");
     assert!(contains(&recorded, b"40 100\r\n"));
     // The r event comes before the output the child produced in response.
-    let r_at = ev.iter().position(|e| e.code == "r").unwrap();
+    let r_at = ev.iter().position(|e| e.kind == EventKind::Resize).unwrap();
     let out_at = ev
         .iter()
-        .position(|e| e.code == "o" && contains(&e.bytes, b"40 100"))
+        .position(|e| e.kind == EventKind::Output && contains(&e.bytes, b"40 100"))
         .unwrap();
     assert!(r_at < out_at);
     assert_eq!(exit_event(&ev).as_deref(), Some("0"));

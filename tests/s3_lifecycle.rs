@@ -88,7 +88,7 @@ impl Setup {
 
 /// Lines covered by the last checkpoint of a (growing) spool file.
 fn checkpointed_lines(p: &Path) -> u64 {
-    sealcast_store::recording::last_checkpoint(p)
+    sealcast_reader::spool::last_checkpoint(p)
         .ok()
         .flatten()
         .map_or(0, |c| c.checkpoint.lines)

@@ -4,13 +4,13 @@
 //! Regenerate with `format-spec/vectors/generate.sh` (sets `SEALCAST_REGEN_VECTORS=1`).
 //! Never edit the files by hand: this test fails if they differ from what the code writes.
 
+#[path = "support/coverage.rs"]
+mod coverage;
 #[path = "support/player.rs"]
 mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -18,26 +18,15 @@ use sealcast_format::{
     decompress_frame, scan, skippable_frame, CommandEvent, FrameKind, Header, ProcStart,
     ProcessEvent, SealMeta, SessionInfo, TermInfo, SHELL_SOURCE,
 };
-use sealcast_player::{verify_bytes, Reader};
-use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
+use sealcast_reader::{verify_bytes, Coverage, Reader};
+use sealcast_recorder::{CheckpointPolicy, SealedWriter};
 use sealcast_signer::{Sealer, SigningKey, TrustStore};
+use sealcast_testkit::TestClock;
 
 const T0_WALL: u64 = 1_763_700_000_000_000; // 2025-11-21T04:40:00Z
 const HOST: &str = "vector-host";
 /// The host `vector-host2.key` is trusted for (and only for) in `allowed_signers`.
 const OTHER_HOST: &str = "other-host";
-
-#[derive(Clone)]
-struct StepClock(Arc<AtomicU64>);
-
-impl Clock for StepClock {
-    fn mono_us(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-    fn wall_us(&self) -> u64 {
-        T0_WALL + self.0.load(Ordering::SeqCst)
-    }
-}
 
 enum Step {
     Out(u64, &'static [u8]),
@@ -45,6 +34,8 @@ enum Step {
     Tick(u64),
     Cmd(u64, CommandEvent),
     Proc(u64, ProcessEvent),
+    /// A `d` event (SPEC §11) and whether it is written ahead (a statement).
+    Db(u64, String, bool),
 }
 
 fn dir() -> PathBuf {
@@ -120,36 +111,39 @@ fn record_with(
     exit: i32,
     max_bytes: u64,
 ) -> (Vec<u8>, Vec<u8>) {
-    let t = Arc::new(AtomicU64::new(0));
+    let t = TestClock::with_wall_start(T0_WALL);
     let policy = CheckpointPolicy {
         interval_us: 10_000_000,
         max_bytes,
         zstd_level: 3,
     };
     let h = header(session, &key, "alice");
-    let mut w = SealedWriter::with_session(Vec::new(), key, &h, info, StepClock(t.clone()), policy)
-        .unwrap();
+    let mut w = SealedWriter::with_session(Vec::new(), key, &h, info, t.clone(), policy).unwrap();
     for s in steps {
         match *s {
             Step::Out(at, b) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.output(b).unwrap();
             }
             Step::Resize(at, c, r) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.resize(c, r).unwrap();
             }
             Step::Tick(at) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.tick().unwrap();
             }
             Step::Cmd(at, ref ev) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.command(ev).unwrap();
             }
             Step::Proc(at, ref ev) => {
-                t.store(at, Ordering::SeqCst);
+                t.set(at);
                 w.process(ev).unwrap();
+            }
+            Step::Db(at, ref json, ahead) => {
+                t.set(at);
+                w.db_event(json, ahead).unwrap();
             }
         }
     }
@@ -372,6 +366,92 @@ fn commands_steps() -> Vec<Step> {
     ]
 }
 
+/// One PostgreSQL connection through the database proxy (SPEC §11), its `d` events built by
+/// the proxy's own event builder: open, auth, then a query and its result under checkpoint
+/// 1 (the tick at 11 s), an update and its result, close.
+fn db_steps() -> Vec<Step> {
+    use sealcast_dbproxy::event::{start, Obj, SqlText};
+    use sealcast_dbproxy::sql::Dialect;
+    let ev = |k: &str, at: u64, f: &dyn Fn(&mut Obj)| {
+        let mut o = start(k, 1, "pg", T0_WALL + at);
+        f(&mut o);
+        o.finish()
+    };
+    let stmt = |at: u64, q: u64, sql: &str| {
+        let json = ev("db.stmt", at, &|o| {
+            o.u64("q", q).str("via", "simple");
+            let text = SqlText::new(sql.as_bytes(), Dialect::Postgres, 4096);
+            text.put(o);
+            o.opt_u64("n_parts", text.n_parts).str("txn_before", "I");
+        });
+        Step::Db(at, json, true)
+    };
+    let result = |at: u64, q: u64, tag: &str, rows_out: u64, bytes_out: u64, dur_us: u64| {
+        let json = ev("db.result", at, &|o| {
+            o.u64("q", q)
+                .u64("i", 0)
+                .str("status", "ok")
+                .str("tag", tag)
+                .u64("rows", 1)
+                .u64("rows_out", rows_out)
+                .u64("bytes_out", bytes_out)
+                .u64("dur_us", dur_us);
+        });
+        Step::Db(at, json, false)
+    };
+    let open = ev("db.open", 100_000, &|o| {
+        let mut client = Obj::new();
+        client.str("transport", "unix").u64("peer_uid", 1000);
+        let mut upstream = Obj::new();
+        upstream
+            .str("host", "db.internal")
+            .u64("port", 5432)
+            .str("addr", "192.0.2.10:5432")
+            .bool("tls", false);
+        let mut startup = Obj::new();
+        startup
+            .str("user", "app")
+            .str("database", "shop")
+            .str("protocol", "3.0");
+        o.obj("client", client)
+            .str("target", "shop")
+            .obj("upstream", upstream)
+            .obj("startup", startup)
+            .str("auth_mode", "passthrough")
+            .u64("connect_us", 1200);
+    });
+    let auth = ev("db.auth", 150_000, &|o| {
+        let mut server = Obj::new();
+        server.str("version", "16.4").u64("backend_pid", 4242);
+        o.str("method", "scram-sha-256")
+            .bool("ok", true)
+            .obj("server", server)
+            .u64("dur_us", 5000);
+    });
+    let close = ev("db.close", 13_000_000, &|o| {
+        o.str("reason", "terminate")
+            .u64("stmts", 2)
+            .u64("errors", 0)
+            .u64("bytes_c2s", 180)
+            .u64("bytes_s2c", 420)
+            .u64("dur_us", 12_900_000);
+    });
+    vec![
+        Step::Db(100_000, open, true),
+        Step::Db(150_000, auth, false),
+        stmt(1_000_000, 1, "SELECT id, name FROM customers WHERE id = 7"),
+        result(1_002_000, 1, "SELECT 1", 1, 16, 2000),
+        Step::Tick(11_000_000),
+        stmt(
+            12_000_000,
+            2,
+            "UPDATE customers SET name = 'Bob' WHERE id = 7",
+        ),
+        result(12_003_000, 2, "UPDATE 1", 0, 0, 3000),
+        Step::Db(13_000_000, close, false),
+    ]
+}
+
 fn vectors() -> Vec<Vector> {
     let k = || key("vector-signing.key");
     let other = key("vector-other.key");
@@ -394,6 +474,11 @@ fn vectors() -> Vec<Vector> {
     };
     let (commands, commands_seal) = record_with(S1, k(), &audit, &commands_steps(), 0, 64 * 1024);
     let (other_session, other_seal) = record(S2, k(), &many_steps, 3, 400);
+    let db_shape = SessionInfo {
+        shape: Some("db".into()),
+        ..SessionInfo::default()
+    };
+    let (db, db_seal) = record_with(S1, k(), &db_shape, &db_steps(), 0, 64 * 1024);
 
     let v = |name, file, seal, status, line: Option<u64>| Vector {
         name,
@@ -424,6 +509,14 @@ fn vectors() -> Vec<Vector> {
             name: "valid-commands",
             file: commands,
             seal: Some(commands_seal),
+            status: "OK",
+            line: None,
+            events: true,
+        },
+        Vector {
+            name: "valid-db",
+            file: db.clone(),
+            seal: Some(db_seal),
             status: "OK",
             line: None,
             events: true,
@@ -485,6 +578,37 @@ fn vectors() -> Vec<Vector> {
         "MODIFIED",
         Some(0),
     ));
+    // `valid-db` (frame 1 holds lines 1..=4: db.open, db.auth, the query, its result): one
+    // byte of the query's SQL changed; and a crash right after the update was written ahead,
+    // its result missing (a complete frame after checkpoint 1, no later checkpoint).
+    out.push(v(
+        "tamper-db-statement",
+        edit_frame(&db, 1, |l| {
+            l[2] = text(&l[2]).replacen("id = 7", "id = 8", 1).into_bytes()
+        }),
+        None,
+        "MODIFIED",
+        Some(1),
+    ));
+    let crash_db = {
+        let mut parts = split(&db);
+        let cp1 = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| matches!(p, Part::Raw(_)))
+            .map(|(i, _)| i)
+            .nth(1)
+            .unwrap();
+        let update = match &parts[cp1 + 1] {
+            Part::Lines(l) => l[0].clone(),
+            Part::Raw(_) => unreachable!("a data frame follows checkpoint 1"),
+        };
+        assert!(update.windows(6).any(|w| w == b"UPDATE"));
+        parts.truncate(cp1 + 1);
+        parts.push(Part::Lines(vec![update]));
+        join(&parts)
+    };
+    out.push(v("crash-db-tail", crash_db, None, "UNSEALED_TAIL", None));
     // Checkpoint and container attacks.
     let cut = after_checkpoint(&many, 2);
     out.push(v(
@@ -698,11 +822,11 @@ fn events_json(file: &[u8]) -> String {
     let r = Reader::open(file).unwrap();
     let mut lines = Vec::new();
     for e in r {
-        let e = e.unwrap();
+        let e = e.unwrap().into_event();
         let data = match std::str::from_utf8(&e.bytes) {
-            Ok(s) => serde_json::json!({ "t_us": e.time_us, "code": e.code, "text": s }),
+            Ok(s) => serde_json::json!({ "t_us": e.time_us, "code": e.kind.code(), "text": s }),
             Err(_) => {
-                serde_json::json!({ "t_us": e.time_us, "code": e.code, "bytes_b64": B64.encode(&e.bytes) })
+                serde_json::json!({ "t_us": e.time_us, "code": e.kind.code(), "bytes_b64": B64.encode(&e.bytes) })
             }
         };
         lines.push(data.to_string());
@@ -776,6 +900,49 @@ fn vectors_are_reproducible_and_verify_as_expected() {
     }
 }
 
+/// Every vector read with the verifying reader: the report `verify` gives, the events an
+/// unchecked read gives, and each line's coverage as the status says (valid: all verified;
+/// crash: a verified prefix, then an unsealed tail; tampered: verified up to where it fails,
+/// `Failed` from there).
+#[test]
+fn every_vector_reads_as_it_verifies() {
+    let trust = TrustStore::parse(&std::fs::read_to_string(dir().join("allowed_signers")).unwrap())
+        .unwrap();
+    let mut seen = BTreeMap::new();
+    for v in vectors() {
+        let (report, lines) =
+            coverage::reads_as_it_verifies(v.name, &v.file, v.seal.as_deref(), &trust);
+        assert_eq!(report.status.as_str(), v.status, "{}", v.name);
+        let Some(lines) = lines else { continue };
+        let verified = lines.iter().filter(|c| c.is_verified()).count();
+        let unsealed = lines.iter().filter(|c| **c == Coverage::Unsealed).count();
+        let failed = lines.iter().filter(|c| **c == Coverage::Failed).count();
+        match v.status {
+            "OK" => assert_eq!((unsealed, failed), (0, 0), "{}", v.name),
+            "UNSEALED_TAIL" => {
+                // Every complete line of the tail (this one has none) is unsealed.
+                let tail = report.tail.as_ref().map_or(0, |t| t.lines);
+                assert!(verified > 0 && failed == 0, "{}", v.name);
+                assert_eq!(unsealed as u64, tail, "{}", v.name);
+            }
+            "UNCLOSED" => assert_eq!((unsealed, failed), (0, 0), "{}", v.name),
+            _ => {}
+        }
+        seen.insert(v.name, (verified, unsealed, failed));
+    }
+    // Tampered vectors whose failing checkpoint covers lines show it in the coverage (a
+    // signature, or a line that is not what was signed, makes its region `Failed`).
+    for name in [
+        "tamper-flip-event-byte",
+        "tamper-delete-line",
+        "tamper-swap-lines",
+        "tamper-bad-signature",
+    ] {
+        let (_, _, failed) = seen[name];
+        assert!(failed > 0, "{name}: {:?}", seen[name]);
+    }
+}
+
 #[test]
 fn header_of_valid_vector_names_the_session() {
     let (file, _) = record(S1, key("vector-signing.key"), &basic_steps(), 0, 64 * 1024);
@@ -784,11 +951,13 @@ fn header_of_valid_vector_names_the_session() {
     assert_eq!(h.sealcast.as_ref().unwrap().session, S1);
 }
 
-/// The commands report (SPEC §2.4.5) of the `valid-commands` vector, read back through the
-/// reader from the verified file.
+/// The commands report (SPEC §2.4.5) of the `valid-commands` vector, read back through a
+/// verifying reader: each event with its coverage, so the rows count as verified because the
+/// reader says so, and the read's report is verify's.
 #[test]
 fn commands_vector_reports_rows_processes_and_disagreements() {
-    use sealcast_player::commands::{commands_report, Disagreement, MetaInput, Verification};
+    use sealcast_player::commands::{commands_report, Disagreement, MetaInput};
+    use sealcast_reader::{Context, Receipt};
     let (file, seal) = record_with(
         S1,
         key("vector-signing.key"),
@@ -798,16 +967,24 @@ fn commands_vector_reports_rows_processes_and_disagreements() {
         64 * 1024,
     );
     let trust = TrustStore::single(HOST, key("vector-signing.key").public());
-    assert_eq!(
-        verify_bytes(&file, Some(&seal), &trust).status.as_str(),
-        "OK"
-    );
-    let events: Vec<_> = Reader::open(&file).unwrap().map(Result::unwrap).collect();
+    let verified = verify_bytes(&file, Some(&seal), &trust);
+    assert_eq!(verified.status.as_str(), "OK");
+    let ctx = Context {
+        file_name: None,
+        receipt: Receipt::Read {
+            path: "",
+            bytes: &seal,
+        },
+    };
+    let mut reader = Reader::verifying(&file, &trust, ctx).unwrap();
+    let events: Vec<_> = reader.by_ref().map(Result::unwrap).collect();
+    assert_eq!(reader.finish(), Some(verified));
+    assert!(events.iter().all(|e| e.coverage().is_verified()));
     let report = commands_report(events.iter().map(|e| MetaInput {
-        t_us: e.time_us,
-        code: &e.code,
-        data: std::str::from_utf8(&e.bytes).unwrap(),
-        state: Verification::Verified,
+        t_us: e.event().time_us,
+        kind: &e.event().kind,
+        data: std::str::from_utf8(&e.event().bytes).unwrap(),
+        state: e.coverage(),
     }));
     let shell: Vec<_> = report
         .rows
@@ -853,4 +1030,8 @@ fn commands_vector_reports_rows_processes_and_disagreements() {
     );
     let summary = report.summary();
     assert_eq!((summary.commands, summary.disagreements), (2, 2));
+    assert_eq!(
+        (summary.commands_verified, summary.disagreements_verified),
+        (2, 2)
+    );
 }

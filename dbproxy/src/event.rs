@@ -6,6 +6,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
+use sealcast_format::time::rfc3339_micros;
+
 use crate::config::ParamPolicy;
 use crate::sql::{self, Dialect};
 
@@ -165,33 +167,8 @@ pub fn start(kind: &str, conn: u64, proto: &str, wall_us: u64) -> Obj {
         .str("k", kind)
         .u64("c", conn)
         .str("proto", proto)
-        .str("ts", &rfc3339_us(wall_us));
+        .str("ts", &rfc3339_micros(wall_us));
     o
-}
-
-/// Unix microseconds as RFC 3339 UTC with six fractional digits (`2026-11-21T10:02:03.123456Z`).
-pub fn rfc3339_us(us: u64) -> String {
-    let secs = us / 1_000_000;
-    let frac = us % 1_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// Lowercase hex SHA-256.
@@ -414,9 +391,9 @@ mod tests {
 
     #[test]
     fn rfc3339_epoch_and_leap_day() {
-        assert_eq!(rfc3339_us(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(rfc3339_micros(0), "1970-01-01T00:00:00.000000Z");
         assert_eq!(
-            rfc3339_us(951_782_400_000_001),
+            rfc3339_micros(951_782_400_000_001),
             "2000-02-29T00:00:00.000001Z"
         );
     }

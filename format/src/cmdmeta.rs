@@ -10,10 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ParseError;
 
-/// Event code of command events (SPEC §2.4.1).
-pub const COMMAND_CODE: u8 = b'c';
-/// Event code of process events (SPEC §2.4.2).
-pub const PROCESS_CODE: u8 = b'p';
 /// Longest marker label (`m` after a command `start`), bytes before the `…` (SPEC §2.4.1).
 pub const MARKER_LABEL_MAX: usize = 256;
 

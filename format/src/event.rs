@@ -4,8 +4,9 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
-use crate::cmdmeta::{CommandEvent, ProcessEvent, COMMAND_CODE, PROCESS_CODE};
+use crate::cmdmeta::{CommandEvent, ProcessEvent};
 use crate::error::ParseError;
+use crate::kind::EventKind;
 
 /// Direction of a byte stream through the PTY.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,11 +21,13 @@ pub enum StreamDir {
 }
 
 impl StreamDir {
-    fn code(self) -> u8 {
+    /// The event kind of this stream: [`EventKind::Output`], [`EventKind::Input`] or
+    /// [`EventKind::Stderr`].
+    pub fn kind(self) -> EventKind {
         match self {
-            StreamDir::Output => b'o',
-            StreamDir::Input => b'i',
-            StreamDir::Stderr => b'e',
+            StreamDir::Output => EventKind::Output,
+            StreamDir::Input => EventKind::Input,
+            StreamDir::Stderr => EventKind::Stderr,
         }
     }
 }
@@ -105,49 +108,49 @@ impl EventEncoder {
         let mut s = itoa_buf(cols as u64);
         s.push(b'x');
         s.extend_from_slice(&itoa_buf(rows as u64));
-        self.simple(t_us, b'r', &s, emit);
+        self.simple(t_us, &EventKind::Resize, &s, emit);
     }
 
     /// Encode the exit status: an `x` line with the decimal status (`128+N` for signal N).
     pub fn exit(&mut self, t_us: u64, status: i32, emit: &mut impl FnMut(&[u8])) {
         let s = status.to_string();
-        self.simple(t_us, b'x', s.as_bytes(), emit);
+        self.simple(t_us, &EventKind::Exit, s.as_bytes(), emit);
     }
 
     /// Encode a marker (`m`) with a UTF-8 label.
     pub fn marker(&mut self, t_us: u64, label: &str, emit: &mut impl FnMut(&[u8])) {
-        self.simple(t_us, b'm', label.as_bytes(), emit);
+        self.simple(t_us, &EventKind::Marker, label.as_bytes(), emit);
     }
 
     /// Encode a session summary: an `s` extension line (SPEC §2.3) whose data is `json`, a
     /// JSON object serialised as text (the line carries it as a JSON *string*, escaped).
     pub fn summary(&mut self, t_us: u64, json: &str, emit: &mut impl FnMut(&[u8])) {
-        self.simple(t_us, b's', json.as_bytes(), emit);
+        self.simple(t_us, &EventKind::Summary, json.as_bytes(), emit);
     }
 
     /// Encode a command event: a `c` extension line (SPEC §2.4.1) whose data is the event's
     /// JSON object, carried as a JSON string.
     pub fn command(&mut self, t_us: u64, ev: &CommandEvent, emit: &mut impl FnMut(&[u8])) {
-        self.simple(t_us, COMMAND_CODE, ev.to_json().as_bytes(), emit);
+        self.simple(t_us, &EventKind::Command, ev.to_json().as_bytes(), emit);
     }
 
     /// Encode a process event: a `p` extension line (SPEC §2.4.2) whose data is the event's
     /// JSON object, carried as a JSON string.
     pub fn process(&mut self, t_us: u64, ev: &ProcessEvent, emit: &mut impl FnMut(&[u8])) {
-        self.simple(t_us, PROCESS_CODE, ev.to_json().as_bytes(), emit);
+        self.simple(t_us, &EventKind::Process, ev.to_json().as_bytes(), emit);
     }
 
     /// Encode a database event: a `d` extension line (SPEC §11) whose data is `json`, a JSON
     /// object serialised as text (carried as a JSON *string*, escaped), with a real interval.
     pub fn db(&mut self, t_us: u64, json: &str, emit: &mut impl FnMut(&[u8])) {
-        self.simple(t_us, b'd', json.as_bytes(), emit);
+        self.simple(t_us, &EventKind::Database, json.as_bytes(), emit);
     }
 
-    /// Encode an arbitrary single-character event whose data is valid UTF-8 text.
-    fn simple(&mut self, t_us: u64, code: u8, text: &[u8], emit: &mut impl FnMut(&[u8])) {
+    /// Encode an event of `kind` whose data is valid UTF-8 text.
+    fn simple(&mut self, t_us: u64, kind: &EventKind, text: &[u8], emit: &mut impl FnMut(&[u8])) {
         let interval = self.interval(t_us);
         self.line.clear();
-        start_line(&mut self.line, interval, code);
+        start_line(&mut self.line, interval, kind);
         write_json_string(&mut self.line, text);
         self.line.push(b']');
         emit(&self.line);
@@ -168,7 +171,7 @@ impl EventEncoder {
     ) {
         let interval = self.interval(t_us);
         self.line.clear();
-        start_line(&mut self.line, interval, dir.code());
+        start_line(&mut self.line, interval, &dir.kind());
         match std::str::from_utf8(bytes) {
             Ok(_) => {
                 write_json_string(&mut self.line, bytes);
@@ -181,7 +184,7 @@ impl EventEncoder {
                 self.line.push(b']');
                 emit(&self.line);
                 self.line.clear();
-                start_line(&mut self.line, 0, b'b');
+                start_line(&mut self.line, 0, &EventKind::Bytes);
                 self.line.push(b'"');
                 let at = self.line.len();
                 let n = base64::encoded_len(bytes.len(), true).unwrap_or(0);
@@ -214,12 +217,13 @@ fn incomplete_tail_len(data: &[u8]) -> usize {
     0
 }
 
-fn start_line(line: &mut Vec<u8>, interval_us: u64, code: u8) {
+/// Start a canonical line: `[<interval>, "<code>", `.
+fn start_line(line: &mut Vec<u8>, interval_us: u64, kind: &EventKind) {
     line.push(b'[');
     line.extend_from_slice(format_interval(interval_us).as_bytes());
-    line.extend_from_slice(b", \"");
-    line.push(code);
-    line.extend_from_slice(b"\", ");
+    line.extend_from_slice(b", ");
+    write_json_string(line, kind.code().as_bytes());
+    line.extend_from_slice(b", ");
 }
 
 fn itoa_buf(v: u64) -> Vec<u8> {
@@ -283,8 +287,8 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &[u8]) {
 pub struct Event {
     /// Microseconds since the previous event (rounded from the JSON number).
     pub interval_us: u64,
-    /// Event code (`o`, `i`, `r`, `x`, `m`, `b`, `e`, or anything else a reader must ignore).
-    pub code: String,
+    /// Event code (SPEC §2.5): a known kind, or [`EventKind::Unknown`] (a reader ignores it).
+    pub kind: EventKind,
     /// The data string, unescaped.
     pub data: String,
 }
@@ -295,8 +299,8 @@ pub struct Event {
 pub struct EventLine {
     /// Absolute time in microseconds since the start of the session.
     pub time_us: u64,
-    /// Event code.
-    pub code: String,
+    /// Event code (never [`EventKind::Bytes`]: those are folded into `bytes`).
+    pub kind: EventKind,
     /// Exact bytes: for `o`/`i` with a following `b`, the `b` bytes; otherwise the data text.
     pub bytes: Vec<u8>,
 }
@@ -317,7 +321,7 @@ pub fn parse_event(line: &[u8]) -> Result<Event, ParseError> {
     }
     Ok(Event {
         interval_us: (secs * 1_000_000.0).round() as u64,
-        code,
+        kind: EventKind::from_code_string(code),
         data,
     })
 }
@@ -330,7 +334,7 @@ impl Event {
         line.push(b'[');
         line.extend_from_slice(format_interval(self.interval_us).as_bytes());
         line.extend_from_slice(b", ");
-        write_json_string(&mut line, self.code.as_bytes());
+        write_json_string(&mut line, self.kind.code().as_bytes());
         line.extend_from_slice(b", ");
         write_json_string(&mut line, self.data.as_bytes());
         line.push(b']');
@@ -399,7 +403,7 @@ mod tests {
         assert_eq!(out.len(), 2);
         assert_eq!(out[0], "[0.000000, \"o\", \"a\u{fffd}\u{fffd}b\"]");
         let ev = parse_event(out[1].as_bytes()).unwrap();
-        assert_eq!(ev.code, "b");
+        assert_eq!(ev.kind, EventKind::Bytes);
         assert_eq!(ev.raw_bytes().unwrap(), b"a\xff\xfeb");
     }
 
@@ -435,7 +439,10 @@ mod tests {
         );
         assert_eq!(out[4], "[0.000010, \"e\", \"\u{fffd}\"]");
         let b = parse_event(out[5].as_bytes()).unwrap();
-        assert_eq!((b.code.as_str(), b.raw_bytes().unwrap()), ("b", vec![0xff]));
+        assert_eq!(
+            (&b.kind, b.raw_bytes().unwrap()),
+            (&EventKind::Bytes, vec![0xff])
+        );
         assert_eq!(out.len(), 6);
     }
 
@@ -474,7 +481,7 @@ mod tests {
             a,
             Event {
                 interval_us: 1_000_000,
-                code: "o".into(),
+                kind: EventKind::Output,
                 data: "A".into()
             }
         );

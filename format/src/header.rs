@@ -254,27 +254,8 @@ mod tests {
 
     fn with_meta() -> Header {
         Header {
-            version: 3,
-            term: TermInfo {
-                cols: 80,
-                rows: 24,
-                term_type: None,
-            },
-            timestamp: None,
-            idle_time_limit: None,
             command: Some("ls".into()),
-            title: None,
-            env: None,
-            sealcast: Some(SealMeta {
-                format: 1,
-                session: "s".into(),
-                host: "h".into(),
-                user: "u".into(),
-                start_us: 1,
-                recorder: "r".into(),
-                key_id: "k".into(),
-                capture_input: false,
-            }),
+            ..Header::sealed(SealMeta::new("s", "h", "u", 1, "r", "k"))
         }
     }
 

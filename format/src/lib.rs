@@ -13,17 +13,25 @@
 //!   [`EventRules`] are the line rules every reader applies.
 //! - [`CommandEvent`] and [`ProcessEvent`] are the data of the `c` and `p` extension events
 //!   (commands the shell claims, processes the recorder saw; §2.4).
+//! - [`EventKind`] is the vocabulary of event codes (SPEC §2.5) both sides use.
+//! - Shared primitives: [`names`] (recording, receipt and segment names, the session a file
+//!   name claims), [`host_id`] (the host-id sanitizer) and [`time`] (UTC civil time, RFC 3339,
+//!   `allowed_signers` times).
 
 mod cmdmeta;
 mod container;
 mod error;
 mod event;
 mod header;
+pub mod host_id;
+mod kind;
+pub mod names;
 mod rules;
+pub mod time;
 
 pub use cmdmeta::{
-    cut_at_char, marker_label, CommandEvent, ProcStart, ProcessEvent, COMMAND_CODE,
-    MARKER_LABEL_MAX, PROCESS_CODE, SHELL_SOURCE,
+    cut_at_char, marker_label, CommandEvent, ProcStart, ProcessEvent, MARKER_LABEL_MAX,
+    SHELL_SOURCE,
 };
 pub use container::{
     decompress_frame, decompress_partial, scan, skippable_frame, Decompressor, Frame,
@@ -35,4 +43,5 @@ pub use event::{
     format_interval, parse_event, write_json_string, Event, EventEncoder, EventLine, StreamDir,
 };
 pub use header::{Header, SealMeta, SessionInfo, TermInfo};
+pub use kind::EventKind;
 pub use rules::EventRules;

@@ -7,6 +7,7 @@ use base64::Engine;
 
 use crate::error::ParseError;
 use crate::event::{parse_event, Event};
+use crate::kind::EventKind;
 
 /// Reason given for a `b` event that does not follow an `o`, `i` or `e` event.
 const B_ORPHAN: &str = "'b' event does not follow an 'o', 'i' or 'e' event";
@@ -41,7 +42,7 @@ impl EventRules {
     /// unchanged after an error.
     pub fn parse(&mut self, line: &[u8]) -> Result<(Event, Option<Vec<u8>>), ParseError> {
         let ev = parse_event(line)?;
-        let raw = if ev.code == "b" {
+        let raw = if ev.kind == EventKind::Bytes {
             let raw = ev.raw_bytes()?;
             if !self.after_text {
                 return Err(ParseError::Invalid(B_ORPHAN.into()));
@@ -50,7 +51,7 @@ impl EventRules {
         } else {
             None
         };
-        self.after_text = matches!(ev.code.as_str(), "o" | "i" | "e");
+        self.after_text = ev.kind.is_stream();
         Ok((ev, raw))
     }
 
@@ -63,8 +64,9 @@ impl EventRules {
     /// Exactly those of [`EventRules::parse`] for the same line and state.
     pub fn check(&mut self, line: &[u8], scratch: &mut Vec<u8>) -> Result<(), ParseError> {
         if let Some((code, data)) = canonical_parts(line) {
-            if code != b'b' {
-                self.after_text = matches!(code, b'o' | b'i' | b'e');
+            let kind = EventKind::known(char::from(code));
+            if kind != Some(EventKind::Bytes) {
+                self.after_text = kind.is_some_and(|k| k.is_stream());
                 return Ok(());
             }
             scratch.clear();

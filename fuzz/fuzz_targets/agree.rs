@@ -5,7 +5,8 @@
 //! at an event line is the readers' error for that line.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sealcast_player::{cat, inspect, verify_bytes, write_v3, Reader, Status, StreamEnd};
+use sealcast_player::{cat, write_v3};
+use sealcast_reader::{inspect, verify_bytes, Reader, Status, StreamEnd};
 use sealcast_signer::TrustStore;
 
 const TRUST: &str = include_str!("../../format-spec/vectors/allowed_signers");

@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(ev) = sealcast_format::parse_event(data) {
         // Canonical re-encoding must parse back to the same event.
         let again = sealcast_format::parse_event(&ev.canonical_line()).expect("canonical line parses");
-        assert_eq!(again.code, ev.code);
+        assert_eq!(again.kind, ev.kind);
         assert_eq!(again.data, ev.data);
     }
     let _ = sealcast_format::Header::parse(data);

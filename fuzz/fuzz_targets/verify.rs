@@ -2,7 +2,7 @@
 //! a receipt or file name can only make a report worse, never turn it into OK.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sealcast_player::{verify_recording, Context, Receipt, Status};
+use sealcast_reader::{verify_recording, Context, Receipt, Status};
 use sealcast_signer::TrustStore;
 
 const TRUST: &str = include_str!("../../format-spec/vectors/allowed_signers");
@@ -19,8 +19,8 @@ fuzz_target!(|data: &[u8]| {
         Some((_, rest)) => (rest, None),
         None => (data, None),
     };
-    let alone = sealcast_player::verify_bytes(file, None, &trust);
-    let with_seal = sealcast_player::verify_bytes(file, seal, &trust);
+    let alone = sealcast_reader::verify_bytes(file, None, &trust);
+    let with_seal = sealcast_reader::verify_bytes(file, seal, &trust);
     if with_seal.status == Status::Ok {
         assert_eq!(alone.status, Status::Ok, "a receipt turned a report into OK");
     }

@@ -275,7 +275,7 @@ fn layout(opts: &Options) -> Result<Layout, InstallError> {
     })
 }
 
-/// The host id: `flag` through [`sys::sanitize_host_id`] (as `sealcast record --host-id`),
+/// The host id: `flag` through [`sealcast_format::host_id::sanitize`] (as `sealcast record --host-id`),
 /// else the existing config's `host_id` (which sealcast-shell writes as it is), else
 /// [`sys::default_host_id`] (what sealcast-shell writes without one). It is also the
 /// principal of the host key in `allowed_signers`, so it must read back as exactly one
@@ -283,7 +283,7 @@ fn layout(opts: &Options) -> Result<Layout, InstallError> {
 /// characters, no `"`, no pattern characters `,` `*` `?` `!`, no leading `#`.
 fn host_id(flag: Option<&str>, from_config: Option<String>) -> Result<String, InstallError> {
     let h = match (flag, from_config) {
-        (Some(h), _) => sys::sanitize_host_id(h),
+        (Some(h), _) => sealcast_format::host_id::sanitize(h),
         (None, Some(h)) => h,
         (None, None) => sys::default_host_id(),
     };

@@ -2,10 +2,12 @@
 //! one row per command, the processes grouped under the command they ran in, and the
 //! disagreements between what the shell claimed and what the recorder saw.
 //!
-//! [`commands_report`] is pure: it takes the events in file order, each with the
-//! verification state of its line ([`Verification`]), and derives nothing from the output.
-//! Every row, process and disagreement carries the worst state of the events it comes from,
-//! so an unverified part is shown as such and never counted as verified ([`Summary`]).
+//! [`commands_report`] is pure: it takes the events in file order, each with what
+//! verification says of it (its [`Coverage`], as a verifying [`sealcast_reader::Reader`]
+//! reads it: `ReadEvent::coverage`), and derives nothing from the output or from line
+//! counts. Every row, process and disagreement carries the worst coverage of the events it
+//! comes from ([`Coverage::and`]), so an unverified part is shown as such and never counted
+//! as verified ([`Summary`]).
 //! [`write_text`] and [`write_json`] render it.
 //!
 //! Attribution (SPEC §2.4.5): a process belongs to the command whose claim window (its
@@ -21,43 +23,21 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use sealcast_format::{CommandEvent, ProcessEvent};
-
-/// Verification state of one event line (SPEC §7). Ordered from best to worst. A local type
-/// until the reader exposes one per event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verification {
-    /// Covered by a valid trusted checkpoint.
-    Verified,
-    /// After the last verified checkpoint (crash tail): not covered, not known to be altered.
-    Unsealed,
-    /// In a region that failed verification (modified, bad signature, untrusted key, …).
-    Failed,
-}
-
-impl Verification {
-    /// `verified`, `unsealed`, `failed`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verification::Verified => "verified",
-            Verification::Unsealed => "unsealed",
-            Verification::Failed => "failed",
-        }
-    }
-}
+use sealcast_format::{CommandEvent, EventKind, ProcessEvent};
+use sealcast_reader::Coverage;
 
 /// One event of the recording, as the report reads it.
 #[derive(Debug, Clone, Copy)]
 pub struct MetaInput<'a> {
     /// Absolute time, µs since the start (the sum of intervals).
     pub t_us: u64,
-    /// Event code; only `c` and `p` are used, others only advance the session's end.
-    pub code: &'a str,
+    /// Event kind; only [`EventKind::Command`] and [`EventKind::Process`] are used, others
+    /// only advance the session's end.
+    pub kind: &'a EventKind,
     /// Event data.
     pub data: &'a str,
-    /// Verification state of its line.
-    pub state: Verification,
+    /// What verification says of it (`ReadEvent::coverage`).
+    pub state: Coverage,
 }
 
 /// Slack for a process start that seems to precede its command's `start` (clock ticks round
@@ -107,7 +87,7 @@ pub struct ProcRow {
     /// Its process group was the PTY's foreground group at some point.
     pub foreground: bool,
     /// Worst state of its events.
-    pub state: Verification,
+    pub state: Coverage,
 }
 
 /// One row: a claimed command, or a process group no claim covers.
@@ -139,7 +119,7 @@ pub struct CommandRow {
     /// Processes that ran in it.
     pub processes: Vec<ProcRow>,
     /// Worst state of the events it comes from.
-    pub state: Verification,
+    pub state: Coverage,
 }
 
 /// A disagreement between the sources, or a limit of them (SPEC §2.4.5).
@@ -159,7 +139,7 @@ pub enum Disagreement {
         /// Pids of the processes that ran unclaimed.
         pids: Vec<i32>,
         /// Worst state involved.
-        state: Verification,
+        state: Coverage,
     },
     /// Processes started between two claims that no claim covers.
     Unclaimed {
@@ -170,7 +150,7 @@ pub enum Disagreement {
         /// Their pids.
         pids: Vec<i32>,
         /// Worst state involved.
-        state: Verification,
+        state: Coverage,
     },
     /// A command that is not a builtin ran for a while and no process was seen.
     NoProcess {
@@ -183,7 +163,7 @@ pub enum Disagreement {
         /// Its duration, µs.
         duration_us: u64,
         /// Worst state involved.
-        state: Verification,
+        state: Coverage,
     },
     /// OSC 133 marks without the session nonce (possible forgery).
     IgnoredMarks {
@@ -196,7 +176,7 @@ pub enum Disagreement {
         /// Of those, with a wrong nonce.
         bad_nonce: u64,
         /// Worst state involved.
-        state: Verification,
+        state: Coverage,
     },
     /// The proc source stopped seeing (`blind`) or saw too many processes (`overflow`).
     ProcIncomplete {
@@ -205,7 +185,7 @@ pub enum Disagreement {
         /// Why.
         reason: String,
         /// State of the event.
-        state: Verification,
+        state: Coverage,
     },
 }
 
@@ -222,7 +202,7 @@ impl Disagreement {
     }
 
     /// Worst state of the events it comes from.
-    pub fn state(&self) -> Verification {
+    pub fn state(&self) -> Coverage {
         match self {
             Disagreement::HooksSilent { state, .. }
             | Disagreement::Unclaimed { state, .. }
@@ -280,12 +260,12 @@ impl CommandsReport {
         let shell = self.rows.iter().filter(|r| r.source == Source::Shell);
         Summary {
             commands: shell.clone().count() as u64,
-            commands_verified: shell.filter(|r| r.state == Verification::Verified).count() as u64,
+            commands_verified: shell.filter(|r| r.state.is_verified()).count() as u64,
             disagreements: self.disagreements.len() as u64,
             disagreements_verified: self
                 .disagreements
                 .iter()
-                .filter(|d| d.state() == Verification::Verified)
+                .filter(|d| d.state().is_verified())
                 .count() as u64,
         }
     }
@@ -304,7 +284,7 @@ struct Cmd {
     exit: Option<i32>,
     pipestatus: Vec<i32>,
     duration_us: Option<u64>,
-    state: Verification,
+    state: Coverage,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,7 +308,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
     let mut alive: BTreeMap<i32, usize> = BTreeMap::new();
     let mut fg_pgids: Vec<i32> = Vec::new();
     let mut root_execs: Vec<(u64, Vec<String>)> = Vec::new();
-    let mut ignored: Vec<(u64, u64, u64, Verification)> = Vec::new();
+    let mut ignored: Vec<(u64, u64, u64, Coverage)> = Vec::new();
     let mut disagreements = Vec::new();
     let mut malformed = 0u64;
     let mut end_us = 0u64;
@@ -337,8 +317,8 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
     for ev in events {
         end_us = end_us.max(ev.t_us);
         let t = ev.t_us;
-        match ev.code {
-            "c" => match CommandEvent::parse(ev.data) {
+        match ev.kind {
+            EventKind::Command => match CommandEvent::parse(ev.data) {
                 Ok(Some(CommandEvent::Hooks { shell })) => sources.shell_hooks = Some(shell),
                 Ok(Some(CommandEvent::Start {
                     id,
@@ -377,7 +357,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
                         c.exit = exit;
                         c.pipestatus = pipestatus;
                         c.duration_us = Some(duration_us);
-                        c.state = c.state.max(ev.state);
+                        c.state = c.state.and(ev.state);
                     }
                     _ => malformed += 1,
                 },
@@ -387,7 +367,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
                 Ok(Some(_)) | Ok(None) => {}
                 Err(_) => malformed += 1,
             },
-            "p" => match ProcessEvent::parse(ev.data) {
+            EventKind::Process => match ProcessEvent::parse(ev.data) {
                 Ok(Some(ProcessEvent::Watch {
                     root, period_us, ..
                 })) => {
@@ -431,7 +411,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
                         p.comm = comm;
                         p.uid = uid;
                         p.euid = euid;
-                        p.state = p.state.max(ev.state);
+                        p.state = p.state.and(ev.state);
                         if Some(pid) == sources.proc_root {
                             root_execs.push((t, argv));
                         }
@@ -441,7 +421,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
                 Ok(Some(ProcessEvent::Exit { pid })) => match alive.remove(&pid) {
                     Some(i) => {
                         procs[i].exit_us = Some(t);
-                        procs[i].state = procs[i].state.max(ev.state);
+                        procs[i].state = procs[i].state.and(ev.state);
                     }
                     None => malformed += 1,
                 },
@@ -566,7 +546,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
         match owner[i] {
             Owner::Command(k) => {
                 has_process[k] = true;
-                rows[k].state = rows[k].state.max(procs[i].state);
+                rows[k].state = rows[k].state.and(procs[i].state);
                 rows[k].processes.push(procs[i].clone());
             }
             Owner::Startup => startup.push(procs[i].clone()),
@@ -694,7 +674,7 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
             if prev_claim == last_claim_before && *during_id == during {
                 *m += marks;
                 *b += bad;
-                *s = (*s).max(state);
+                *s = (*s).and(state);
                 continue;
             }
         }
@@ -719,8 +699,9 @@ pub fn commands_report<'a>(events: impl IntoIterator<Item = MetaInput<'a>>) -> C
     }
 }
 
-fn worst(states: impl Iterator<Item = Verification>) -> Verification {
-    states.max().unwrap_or(Verification::Verified)
+/// The worst of `states` ([`Coverage::and`]); `Unchecked` for none (nothing to vouch for).
+fn worst(states: impl Iterator<Item = Coverage>) -> Coverage {
+    states.reduce(Coverage::and).unwrap_or(Coverage::Unchecked)
 }
 
 fn proc_row(procs: &[ProcRow], members: &[usize]) -> CommandRow {
@@ -900,11 +881,12 @@ pub fn format_duration(us: u64) -> String {
     }
 }
 
-fn state_tag(s: Verification) -> &'static str {
+fn state_tag(s: Coverage) -> &'static str {
     match s {
-        Verification::Verified => "",
-        Verification::Unsealed => "  [UNSEALED: not covered by a verified checkpoint]",
-        Verification::Failed => "  [FAILED VERIFICATION]",
+        Coverage::Verified { .. } => "",
+        Coverage::Unsealed => "  [UNSEALED: not covered by a verified checkpoint]",
+        Coverage::Failed => "  [FAILED VERIFICATION]",
+        Coverage::Unchecked => "  [UNCHECKED: read without verifying]",
     }
 }
 
@@ -1151,27 +1133,30 @@ mod tests {
     use super::*;
     use sealcast_format::{ProcStart, SHELL_SOURCE};
 
-    use Verification::*;
+    use Coverage::{Failed, Unsealed};
+
+    /// Verified by checkpoint 1.
+    const V: Coverage = Coverage::Verified { checkpoint: 1 };
 
     /// Builds an event list the way a recorder would write it.
     #[derive(Default)]
     struct Rec {
-        ev: Vec<(u64, &'static str, String, Verification)>,
-        state: Option<Verification>,
+        ev: Vec<(u64, EventKind, String, Coverage)>,
+        state: Option<Coverage>,
     }
 
     impl Rec {
-        fn st(&self) -> Verification {
-            self.state.unwrap_or(Verified)
+        fn st(&self) -> Coverage {
+            self.state.unwrap_or(V)
         }
         fn c(&mut self, t: u64, e: CommandEvent) -> &mut Self {
             let s = self.st();
-            self.ev.push((t, "c", e.to_json(), s));
+            self.ev.push((t, EventKind::Command, e.to_json(), s));
             self
         }
         fn p(&mut self, t: u64, e: ProcessEvent) -> &mut Self {
             let s = self.st();
-            self.ev.push((t, "p", e.to_json(), s));
+            self.ev.push((t, EventKind::Process, e.to_json(), s));
             self
         }
         fn hooks(&mut self) -> &mut Self {
@@ -1239,9 +1224,9 @@ mod tests {
             self.p(t, ProcessEvent::Exit { pid })
         }
         fn report(&self) -> CommandsReport {
-            commands_report(self.ev.iter().map(|(t, code, data, state)| MetaInput {
+            commands_report(self.ev.iter().map(|(t, kind, data, state)| MetaInput {
                 t_us: *t,
-                code,
+                kind,
                 data,
                 state: *state,
             }))
@@ -1337,7 +1322,7 @@ mod tests {
         };
         assert_eq!(
             (*since_us, *after_id, pids.as_slice(), *state),
-            (2 * S, Some(2), &[120, 121][..], Verified)
+            (2 * S, Some(2), &[120, 121][..], V)
         );
         assert_eq!(
             shell_replaced.as_ref(),
@@ -1453,7 +1438,7 @@ mod tests {
                 during_id: Some(1),
                 marks: 3,
                 bad_nonce: 1,
-                state: Verified
+                state: V
             }
         );
         assert!(
@@ -1474,7 +1459,7 @@ mod tests {
         r.start(3 * S, 3, "true").end(3 * S + 10, 3, Some(0), 3 * S);
         let rep = r.report();
         let states: Vec<_> = rep.rows.iter().map(|r| r.state).collect();
-        assert_eq!(states, [Verified, Failed, Failed]);
+        assert_eq!(states, [V, Failed, Failed]);
         assert_eq!(rep.rows[1].processes[0].state, Unsealed);
         assert_eq!(
             rep.summary(),
@@ -1505,6 +1490,37 @@ mod tests {
         assert_eq!(v["rows"][0]["source"], "shell");
     }
 
+    /// Events read without a trust store (`Coverage::Unchecked`, what `Reader::open` gives)
+    /// make a report in which nothing counts as verified and every row says so.
+    #[test]
+    fn an_unchecked_read_counts_nothing_as_verified() {
+        let mut r = Rec {
+            state: Some(Coverage::Unchecked),
+            ..Rec::default()
+        };
+        r.hooks().watch(100).proc(0, 100, 1, 0, &["-bash"]);
+        r.start(S, 1, "ls").end(S + 1000, 1, Some(0), S);
+        r.proc(2 * S, 150, 100, 0, &["curl", "x"]);
+        let rep = r.report();
+        assert!(rep.rows.iter().all(|r| r.state == Coverage::Unchecked));
+        let summary = rep.summary();
+        assert_eq!((summary.commands, summary.commands_verified), (1, 0));
+        assert_eq!(summary.disagreements_verified, 0);
+        assert!(summary.disagreements > 0, "{:?}", rep.disagreements);
+        let mut text = Vec::new();
+        write_text(&rep, &mut text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let rows: Vec<&str> = text.lines().filter(|l| l.contains("  [")).collect();
+        assert_eq!(rows.len(), 3, "{text}");
+        assert!(rows
+            .iter()
+            .all(|l| l.ends_with("[UNCHECKED: read without verifying]")));
+        let mut json = Vec::new();
+        write_json(&rep, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v["rows"][0]["state"], "unchecked");
+    }
+
     #[test]
     fn reused_pids_and_malformed_events() {
         let mut r = Rec::default();
@@ -1516,9 +1532,19 @@ mod tests {
         r.start(2 * S, 2, "b")
             .proc(2 * S + 1, 150, 100, 0, &["b"])
             .end(2 * S + 10, 2, Some(0), 2 * S);
-        r.ev.push((3 * S, "c", "{not json".into(), Verified));
-        r.ev.push((3 * S, "p", r#"{"ev":"exit","pid":999}"#.into(), Verified));
-        r.ev.push((3 * S, "c", r#"{"ev":"future","x":1}"#.into(), Verified));
+        r.ev.push((3 * S, EventKind::Command, "{not json".into(), V));
+        r.ev.push((
+            3 * S,
+            EventKind::Process,
+            r#"{"ev":"exit","pid":999}"#.into(),
+            V,
+        ));
+        r.ev.push((
+            3 * S,
+            EventKind::Command,
+            r#"{"ev":"future","x":1}"#.into(),
+            V,
+        ));
         let rep = r.report();
         assert_eq!(pids(&rep.rows[0]), [150]);
         assert_eq!(pids(&rep.rows[1]), [150]);

@@ -1,8 +1,10 @@
 //! Export of a recording's content: exact output bytes (`cat`), the decompressed asciicast v3
-//! stream, asciicast v2, plain text, and the statistics `sealcast info` shows.
+//! stream, asciicast v2 and plain text.
 //!
-//! None of this verifies anything: it reads whatever decodes (verification is
-//! [`crate::verify_bytes`]). Every function writes the decodable prefix of a damaged or
+//! None of this verifies anything: it reads whatever decodes, unchecked (verification is
+//! [`sealcast_reader::verify_bytes`]; the events' [`sealcast_reader::Coverage`] is ignored
+//! here, and is `Unchecked` for a reader opened without trust), so the output is the same
+//! bytes whatever a verifier would say of the file. Every function writes the decodable prefix of a damaged or
 //! crash-truncated file and then says how the stream ended ([`StreamEnd`]) or fails with the
 //! first malformed line ([`ReplayError::Read`]).
 //!
@@ -22,51 +24,12 @@
 //! A non-empty last line without LF gets one, so the output always ends with a newline (or
 //! is empty).
 
-use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use thiserror::Error;
 
-use sealcast_format::{format_interval, write_json_string, ContainerError, Header};
-
-use crate::read::{Events, ReadError, Reader};
-
-/// How the compressed stream ended, once everything decodable has been written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StreamEnd {
-    /// Every frame decoded.
-    Complete,
-    /// The file ends inside a frame ([`ContainerError::Truncated`]): a crash tail or a cut
-    /// file. Everything up to the last complete line was used.
-    Truncated(ContainerError),
-    /// A frame could not be decoded (corrupt zstd data, bad checksum, unknown frame, …): the
-    /// complete lines decoded before zstd detected the damage were used (for a checksum
-    /// mismatch that can include lines of the bad frame itself), nothing after it.
-    Damaged(ContainerError),
-}
-
-impl StreamEnd {
-    pub(crate) fn from_error(e: Option<&ContainerError>) -> StreamEnd {
-        match e {
-            None => StreamEnd::Complete,
-            Some(e @ ContainerError::Truncated { .. }) => StreamEnd::Truncated(e.clone()),
-            Some(e) => StreamEnd::Damaged(e.clone()),
-        }
-    }
-
-    /// How a [`Reader`] that has been iterated to its end stopped.
-    pub fn of_reader(reader: &Reader<'_>) -> StreamEnd {
-        StreamEnd::from_error(reader.truncated())
-    }
-
-    /// The container error, unless the stream is complete.
-    pub fn error(&self) -> Option<&ContainerError> {
-        match self {
-            StreamEnd::Complete => None,
-            StreamEnd::Truncated(e) | StreamEnd::Damaged(e) => Some(e),
-        }
-    }
-}
+use sealcast_format::{format_interval, write_json_string, EventKind, Header};
+use sealcast_reader::{CheckedLines, ReadError, ReadEvent, Reader, StreamEnd};
 
 /// Error from replay or export. Output written before the error stays written.
 #[derive(Debug, Error)]
@@ -92,8 +55,8 @@ pub enum ReplayError {
 /// [`ReplayError::Io`] from `out`; [`ReplayError::Read`] at the first malformed line.
 pub fn cat(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamEnd, ReplayError> {
     for ev in reader.by_ref() {
-        let ev = ev?;
-        if ev.code == "o" {
+        let ev = ev?.into_event();
+        if ev.kind == EventKind::Output {
             out.write_all(&ev.bytes)?;
         }
     }
@@ -112,8 +75,8 @@ pub fn cat(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamEnd, Re
 /// (nothing is written then), or at the first malformed line (the lines before it are
 /// written); [`ReplayError::Io`] from `out`.
 pub fn write_v3(data: &[u8], out: &mut impl Write) -> Result<StreamEnd, ReplayError> {
-    let mut events = Events::open(data)?;
-    out.write_all(&events.header_line)?;
+    let mut events = CheckedLines::open(data)?;
+    out.write_all(events.header_line())?;
     out.write_all(b"\n")?;
     while let Some(checked) = events.next_checked() {
         match checked {
@@ -128,7 +91,7 @@ pub fn write_v3(data: &[u8], out: &mut impl Write) -> Result<StreamEnd, ReplayEr
         }
     }
     out.flush()?;
-    Ok(StreamEnd::from_error(events.lines.truncated()))
+    Ok(events.end())
 }
 
 /// Append `"key":value` to a JSON object under construction.
@@ -181,9 +144,15 @@ pub fn v2_header(h: &Header) -> Vec<u8> {
     obj
 }
 
-/// Event codes asciicast v2 output keeps (everything else, i.e. the sealcast extensions `b`
-/// and `e` and unknown codes, is dropped).
-const V2_CODES: [&str; 5] = ["o", "i", "r", "m", "x"];
+/// Event kinds asciicast v2 output keeps (everything else, i.e. the sealcast extensions `b`,
+/// `e` and `s` and unknown codes, is dropped).
+const V2_KINDS: [EventKind; 5] = [
+    EventKind::Output,
+    EventKind::Input,
+    EventKind::Resize,
+    EventKind::Marker,
+    EventKind::Exit,
+];
 
 /// Write the recording as asciicast v2: the [`v2_header`] line, then one
 /// `[<abs secs, 6 decimals>, "<code>", "<data>"]` line per `o`/`i`/`r`/`m`/`x` event, with
@@ -197,15 +166,15 @@ pub fn write_v2(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamEn
     line.push(b'\n');
     out.write_all(&line)?;
     for ev in reader.by_ref() {
-        let ev = ev?;
-        if !V2_CODES.contains(&ev.code.as_str()) {
+        let ev = ev?.into_event();
+        if !V2_KINDS.contains(&ev.kind) {
             continue;
         }
         line.clear();
         line.push(b'[');
         line.extend_from_slice(format_interval(ev.time_us).as_bytes());
         line.extend_from_slice(b", ");
-        write_json_string(&mut line, ev.code.as_bytes());
+        write_json_string(&mut line, ev.kind.code().as_bytes());
         line.extend_from_slice(b", ");
         write_json_string(&mut line, String::from_utf8_lossy(&ev.bytes).as_bytes());
         line.extend_from_slice(b"]\n");
@@ -336,8 +305,8 @@ pub fn write_txt(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamE
     let mut conv = TextConverter::new();
     let mut failed = None;
     for ev in reader.by_ref() {
-        match ev {
-            Ok(ev) if ev.code == "o" => {
+        match ev.map(ReadEvent::into_event) {
+            Ok(ev) if ev.kind == EventKind::Output => {
                 conv.push(&ev.bytes);
                 out.write_all(conv.take_lines().as_bytes())?;
             }
@@ -356,138 +325,13 @@ pub fn write_txt(mut reader: Reader<'_>, out: &mut impl Write) -> Result<StreamE
     }
 }
 
-/// What `sealcast info` reports about a recording, gathered without verification.
-#[derive(Debug, Clone)]
-pub struct Stats {
-    /// The header (line 0).
-    pub header: Header,
-    /// Size of the compressed file, bytes.
-    pub compressed_bytes: u64,
-    /// Decompressed bytes of the complete lines decoded (LFs included).
-    pub decompressed_bytes: u64,
-    /// Complete lines decoded, header included.
-    pub lines: u64,
-    /// zstd data frames found complete by the frame scan (one that decodes with an error
-    /// is counted; a truncated last one is not: see `end`).
-    pub data_frames: u64,
-    /// Checkpoint frames seen (not verified).
-    pub checkpoint_frames: u64,
-    /// Time of the last event, microseconds since the start: the sum of all intervals,
-    /// saturating at `u64::MAX` (a sum of 10⁹ s intervals can pass it).
-    pub duration_us: u64,
-    /// The longest single interval: (0-based line, microseconds).
-    pub longest_interval: Option<(u64, u64)>,
-    /// Wall-clock time from the header's `start_us` to the `time` of the last checkpoint
-    /// frame (unverified), microseconds, when both exist. Intervals come from a monotonic
-    /// clock that does not run faster than the wall clock, so a `duration_us` beyond this
-    /// (plus a second of slack) means the intervals are not real time.
-    pub clock_span_us: Option<u64>,
-    /// Event lines per code, as stored (so `b` extension lines are counted under `b`).
-    pub events_by_code: BTreeMap<String, u64>,
-    /// Data of the last `x` event: the recorded command's exit status.
-    pub exit_status: Option<String>,
-    /// First line that breaks the rules of SPEC §2.2 (the error `cat`, `export` and `play`
-    /// stop at). Lines after it are still counted when they parse.
-    pub bad_line: Option<ReadError>,
-    /// How the compressed stream ended.
-    pub end: StreamEnd,
-}
-
-impl Stats {
-    /// True when the intervals add up to more than the wall-clock time between the start
-    /// and the last checkpoint allows (see [`Stats::clock_span_us`]): at least one interval
-    /// is not real time.
-    pub fn duration_exceeds_clock(&self) -> bool {
-        self.clock_span_us
-            .is_some_and(|span| self.duration_us > span.saturating_add(1_000_000))
-    }
-}
-
-/// Decode a whole recording (`data` is the compressed file) and gather [`Stats`]. Lines are
-/// checked by the same rules as in [`Reader`].
-///
-/// # Errors
-/// [`ReadError`] when no asciicast v3 header can be decoded.
-pub fn inspect(data: &[u8]) -> Result<Stats, ReadError> {
-    let mut events = Events::open(data)?;
-    let mut s = Stats {
-        header: events.header.clone(),
-        compressed_bytes: data.len() as u64,
-        decompressed_bytes: 0,
-        lines: 0,
-        data_frames: 0,
-        checkpoint_frames: 0,
-        duration_us: 0,
-        longest_interval: None,
-        clock_span_us: None,
-        events_by_code: BTreeMap::new(),
-        exit_status: None,
-        bad_line: None,
-        end: StreamEnd::Complete,
-    };
-    while let Some(checked) = events.next_checked() {
-        match checked {
-            Ok(c) => {
-                let iv = c.event.interval_us;
-                s.duration_us = s.duration_us.saturating_add(iv);
-                if s.longest_interval.is_none_or(|(_, l)| iv > l) {
-                    s.longest_interval = Some((c.line_no, iv));
-                }
-                if c.event.code == "x" {
-                    s.exit_status = Some(c.event.data.clone());
-                }
-                *s.events_by_code.entry(c.event.code).or_default() += 1;
-            }
-            Err(e) => {
-                s.bad_line.get_or_insert(e);
-            }
-        }
-    }
-    let lines = &events.lines;
-    s.lines = lines.lines_read;
-    s.decompressed_bytes = lines.bytes_read;
-    s.data_frames = lines.data_frames;
-    s.checkpoint_frames = lines.checkpoint_frames;
-    s.end = StreamEnd::from_error(lines.truncated());
-    let last_time = lines
-        .last_checkpoint
-        .and_then(|note| sealcast_signer::Checkpoint::parse(note).ok())
-        .map(|(cp, _, _)| cp.time_us);
-    if let (Some(t), Some(m)) = (last_time, &s.header.sealcast) {
-        s.clock_span_us = Some(t.saturating_sub(m.start_us));
-    }
-    Ok(s)
-}
-
-/// Format Unix microseconds as RFC 3339 UTC with microseconds: `2025-11-21T04:40:00.123456Z`.
-pub fn rfc3339_utc(unix_us: u64) -> String {
-    let secs = unix_us / 1_000_000;
-    let micros = unix_us % 1_000_000;
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    // H. Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sealcast_format::ContainerError;
     use sealcast_format::{scan, FrameKind};
-    use test_support::{header, recording};
+    use sealcast_reader::inspect;
+    use sealcast_testkit::{self as test_support, header, recording};
 
     #[test]
     fn txt_rules() {
@@ -619,42 +463,6 @@ mod tests {
     }
 
     #[test]
-    fn rfc3339() {
-        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(
-            rfc3339_utc(1_763_700_000_123_456),
-            "2025-11-21T04:40:00.123456Z"
-        );
-        assert_eq!(
-            rfc3339_utc(951_782_400_000_001),
-            "2000-02-29T00:00:00.000001Z"
-        );
-    }
-
-    /// Reader bug (player/src/read.rs, `Iterator for Reader::next`): the `Err` for a
-    /// malformed line is returned while the event *before* it is still held back in
-    /// `pending`, so a consumer that stops at the first error (as any `?` loop does) never
-    /// sees that event, and one that goes on receives it after the error, out of order.
-    /// Expected: every event before the bad line is yielded before the error.
-    #[test]
-    fn reader_yields_preceding_event_before_a_line_error() {
-        let file = recording(|w, t| {
-            t.set(100);
-            w.output(b"kept").unwrap();
-            t.set(200);
-            w.output(b"next").unwrap();
-        });
-        let bad = test_support::replace_line(&file, 2, b"[0.0, \"o\", 42]");
-        let items: Vec<_> = Reader::open(&bad).unwrap().collect();
-        assert!(
-            matches!(&items[0], Ok(ev) if ev.bytes == b"kept"),
-            "first item should be the 'kept' event, got {:?}",
-            items[0]
-        );
-        assert!(matches!(&items[1], Err(ReadError::Line { line: 2, .. })));
-    }
-
-    #[test]
     fn txt_and_v2_stop_at_a_malformed_line_with_its_number() {
         let file = recording(|w, t| {
             t.set(100);
@@ -717,34 +525,6 @@ mod tests {
         }
     }
 
-    /// Intervals of 10⁹ s: the sum saturates instead of overflowing, and `info` can tell it
-    /// is more time than passed on the wall clock.
-    #[test]
-    fn absurd_intervals_saturate_and_are_detected() {
-        let file = recording(|w, t| {
-            t.set(5_000_000);
-            w.output(b"x").unwrap();
-        });
-        let s = inspect(&file).unwrap();
-        assert_eq!(s.duration_us, 5_000_000);
-        assert!(!s.duration_exceeds_clock(), "{:?}", s.clock_span_us);
-        let huge = br#"[1000000000.000000, "m", ""]"#;
-        let bad = test_support::insert_after_header(&file, huge, 20_000);
-        let s = inspect(&bad).unwrap();
-        assert!(s.bad_line.is_none());
-        assert_eq!(s.duration_us, u64::MAX);
-        assert_eq!(
-            s.longest_interval.map(|(_, us)| us),
-            Some(1_000_000_000_000_000)
-        );
-        assert!(s.duration_exceeds_clock());
-        let times: Vec<u64> = Reader::open(&bad)
-            .unwrap()
-            .map(|e| e.unwrap().time_us)
-            .collect();
-        assert_eq!(times.last(), Some(&u64::MAX));
-    }
-
     fn zstd_all(file: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         for f in scan(file) {
@@ -752,156 +532,6 @@ mod tests {
             if f.kind == FrameKind::Data {
                 sealcast_format::decompress_frame(f.bytes, f.offset, &mut out).unwrap();
             }
-        }
-        out
-    }
-}
-
-/// Helpers for the player's unit tests: in-memory recordings made by the real writer.
-#[cfg(test)]
-pub(crate) mod test_support {
-    use std::collections::BTreeMap;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::Arc;
-
-    use sealcast_format::{
-        decompress_frame, scan, FrameCompressor, FrameKind, Header, SealMeta, TermInfo,
-    };
-    use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
-    use sealcast_signer::SigningKey;
-
-    /// A clock the test moves by hand (monotonic µs; wall = 1.7e15 + mono).
-    #[derive(Clone, Default)]
-    pub struct TestClock(Arc<AtomicU64>);
-
-    impl TestClock {
-        pub fn set(&self, us: u64) {
-            self.0.store(us, Ordering::SeqCst);
-        }
-    }
-
-    impl Clock for TestClock {
-        fn mono_us(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-        fn wall_us(&self) -> u64 {
-            1_700_000_000_000_000 + self.mono_us()
-        }
-    }
-
-    pub fn header() -> Header {
-        Header {
-            term: TermInfo {
-                cols: 80,
-                rows: 24,
-                term_type: Some("xterm-256color".into()),
-            },
-            timestamp: Some(1_700_000_000),
-            command: Some("/bin/true".into()),
-            env: Some(BTreeMap::from([(
-                "SHELL".to_string(),
-                "/bin/sh".to_string(),
-            )])),
-            ..Header::sealed(SealMeta::new(
-                "0123456789abcdef0123456789abcdef",
-                "h",
-                "u",
-                1_700_000_000_000_000,
-                "test",
-                String::new(),
-            ))
-        }
-    }
-
-    /// A closed recording (exit status 0) with the events `f` writes.
-    pub fn recording(f: impl FnOnce(&mut SealedWriter<Vec<u8>, TestClock>, &TestClock)) -> Vec<u8> {
-        recording_with(header(), f)
-    }
-
-    /// Like [`recording`] with another header.
-    pub fn recording_with(
-        h: Header,
-        f: impl FnOnce(&mut SealedWriter<Vec<u8>, TestClock>, &TestClock),
-    ) -> Vec<u8> {
-        let clock = TestClock::default();
-        let key = SigningKey::generate().unwrap();
-        let mut h = h;
-        if let Some(m) = h.sealcast.as_mut() {
-            m.key_id = key.id().to_string();
-        }
-        let mut w = SealedWriter::new(
-            Vec::new(),
-            key,
-            &h,
-            clock.clone(),
-            CheckpointPolicy::default(),
-        )
-        .unwrap();
-        f(&mut w, &clock);
-        w.finish(Some(0)).unwrap().0
-    }
-
-    /// Offset of the data frame holding line `n` (0-based).
-    pub fn frame_of_line(file: &[u8], n: u64) -> u64 {
-        let mut line_no = 0;
-        for f in scan(file) {
-            let f = f.unwrap();
-            if f.kind != FrameKind::Data {
-                continue;
-            }
-            let mut content = Vec::new();
-            decompress_frame(f.bytes, f.offset, &mut content).unwrap();
-            line_no += content.iter().filter(|&&b| b == b'\n').count() as u64;
-            if n < line_no {
-                return f.offset;
-            }
-        }
-        panic!("no line {n}");
-    }
-
-    /// `file` with `count` copies of `line` added as one more data frame right after the
-    /// header's frame (the checkpoints no longer match; readers do not care).
-    pub fn insert_after_header(file: &[u8], line: &[u8], count: usize) -> Vec<u8> {
-        let first = scan(file).next().unwrap().unwrap();
-        let end = (first.offset + first.len) as usize;
-        let mut out = file[..end].to_vec();
-        let mut c = FrameCompressor::new(1).unwrap();
-        for _ in 0..count {
-            c.write_line(line, &mut out).unwrap();
-        }
-        c.end_frame(&mut out).unwrap();
-        out.extend_from_slice(&file[end..]);
-        out
-    }
-
-    /// `file` with line `n` (0-based, without LF) replaced by `new`; only the frame holding
-    /// it is recompressed, everything else is kept byte for byte.
-    pub fn replace_line(file: &[u8], n: usize, new: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut line_no = 0;
-        for f in scan(file) {
-            let f = f.unwrap();
-            let raw = &file[f.offset as usize..(f.offset + f.len) as usize];
-            if f.kind == FrameKind::Checkpoint {
-                out.extend_from_slice(raw);
-                continue;
-            }
-            let mut content = Vec::new();
-            decompress_frame(f.bytes, f.offset, &mut content).unwrap();
-            let lines: Vec<&[u8]> = content[..content.len() - 1]
-                .split(|&b| b == b'\n')
-                .collect();
-            if !(line_no..line_no + lines.len()).contains(&n) {
-                out.extend_from_slice(raw);
-            } else {
-                let mut c = FrameCompressor::new(3).unwrap();
-                for (i, l) in lines.iter().enumerate() {
-                    let l = if line_no + i == n { new } else { l };
-                    c.write_line(l, &mut out).unwrap();
-                }
-                c.end_frame(&mut out).unwrap();
-            }
-            line_no += lines.len();
         }
         out
     }

@@ -1,22 +1,13 @@
-//! sealcast reader side: verification of sealed recordings, event decoding, replay and export.
+//! sealcast headless replay and export, over the events [`sealcast_reader`] reads.
 //!
-//! Flow: compressed bytes → [`verify_bytes`] (container, chain, checkpoints → [`Report`]) and
-//! [`Reader`] (events with exact bytes) → replay ([`play()`]) and export ([`cat`],
-//! [`write_v3`], [`write_v2`], [`write_txt`], [`inspect`]). [`commands`] turns the `c` and `p`
-//! events into the commands report (SPEC §2.4.5).
+//! Flow: compressed bytes → [`sealcast_reader::Reader`] (events with exact bytes) → replay
+//! ([`play()`]) and export ([`cat`], [`write_v3`], [`write_v2`], [`write_txt`]). [`commands`]
+//! turns the `c` and `p` events into the commands report (SPEC §2.4.5). Verification, the line
+//! rules and `info`'s statistics are `sealcast-reader`'s.
 
 pub mod commands;
 mod export;
 mod play;
-mod read;
-mod verify;
 
-pub use export::{
-    cat, inspect, rfc3339_utc, v2_header, write_txt, write_v2, write_v3, ReplayError, Stats,
-    StreamEnd, TextConverter,
-};
+pub use export::{cat, v2_header, write_txt, write_v2, write_v3, ReplayError, TextConverter};
 pub use play::{play, PlayOptions, Played, MAX_WAIT_US};
-pub use read::{ReadError, Reader};
-pub use verify::{
-    verify_bytes, verify_recording, Context, Divergence, Receipt, Report, Status, Tail,
-};

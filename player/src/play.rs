@@ -14,8 +14,10 @@
 use std::io::Write;
 use std::time::Duration;
 
-use crate::export::{ReplayError, StreamEnd};
-use crate::read::Reader;
+use sealcast_format::EventKind;
+use sealcast_reader::{Reader, StreamEnd};
+
+use crate::export::ReplayError;
 
 /// Longest single wait of a replay, microseconds of wall time: 60 s.
 pub const MAX_WAIT_US: u64 = 60_000_000;
@@ -81,11 +83,11 @@ pub fn play(
     let mut slept_us = 0u64; // wall time requested so far (shortened waits count in full)
     let mut shortened = 0u64;
     for ev in reader.by_ref() {
-        let ev = ev?;
+        let ev = ev?.into_event();
         let gap = ev.time_us.saturating_sub(prev_us);
         prev_us = prev_us.max(ev.time_us);
         virtual_us = virtual_us.saturating_add(limit.map_or(gap, |l| gap.min(l)));
-        if ev.code != "o" {
+        if ev.kind != EventKind::Output {
             continue;
         }
         // `as` saturates: a huge quotient is u64::MAX, never undefined.
@@ -112,7 +114,7 @@ pub fn play(
 mod tests {
     use super::*;
     use crate::export::cat;
-    use crate::export::test_support::{header, recording, recording_with};
+    use sealcast_testkit::{header, recording, recording_with};
 
     fn file() -> Vec<u8> {
         recording(|w, t| {

@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use sealcast_format::names;
+
 /// Create `path` for a new recording: exclusive (never overwrites), mode 0640, and holding
 /// an exclusive `flock(2)` for as long as the returned file (or a duplicate of it) is open.
 ///
@@ -29,21 +31,15 @@ pub fn create_recording(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
-/// Path of the seal receipt for a recording: `<recording>.seal` (SPEC §5).
-pub fn receipt_path(recording: &Path) -> PathBuf {
-    let mut s = recording.as_os_str().to_owned();
-    s.push(".seal");
-    PathBuf::from(s)
-}
-
-/// Store the final checkpoint note as the recording's seal receipt: written to a temporary
+/// Store the final checkpoint note as the recording's seal receipt
+/// ([`names::receipt_path`]: `<recording>.seal`, SPEC §5): written to a temporary
 /// name in the same directory, fsynced, renamed, and the directory fsynced, so the receipt is
 /// either absent or complete.
 ///
 /// # Errors
 /// I/O errors from any step; a failed write leaves no receipt.
 pub fn write_receipt(recording: &Path, note: &[u8]) -> io::Result<PathBuf> {
-    let dest = receipt_path(recording);
+    let dest = names::receipt_path(recording);
     let mut tmp = dest.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

@@ -717,7 +717,7 @@ fn pump_input<I: Read + AsFd>(
 mod tests {
     use super::*;
     use crate::test_support::{within, writer, Full};
-    use sealcast_format::{decompress_frame, parse_event, scan, FrameKind};
+    use sealcast_format::{decompress_frame, parse_event, scan, EventKind, FrameKind};
     use std::fs::File;
     use std::os::fd::FromRawFd;
 
@@ -744,10 +744,10 @@ mod tests {
             .filter(|l| !l.is_empty())
         {
             let ev = parse_event(line).unwrap();
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 out.last_mut().unwrap().1 = ev.raw_bytes().unwrap();
             } else {
-                out.push((ev.code, ev.data.into_bytes()));
+                out.push((ev.kind.code().to_string(), ev.data.into_bytes()));
             }
         }
         out

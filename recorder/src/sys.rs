@@ -80,20 +80,11 @@ pub fn hostname() -> String {
     }
 }
 
-/// `h` as a host id: trimmed, each whitespace character turned into `-` (host ids contain no
-/// whitespace, SPEC §5).
-pub fn sanitize_host_id(h: &str) -> String {
-    h.trim()
-        .chars()
-        .map(|c| if c.is_whitespace() { '-' } else { c })
-        .collect()
-}
-
-/// The host id `sealcast record` writes when none is given: [`hostname`] through
-/// [`sanitize_host_id`]. It is also the `allowed_signers` principal that lets this host's key
-/// sign its recordings (SPEC §6).
+/// The host id `sealcast record` and sealcast-shell write when none is configured:
+/// [`hostname`] through [`sealcast_format::host_id::sanitize`]. It is also the
+/// `allowed_signers` principal that lets this host's key sign its recordings (SPEC §6).
 pub fn default_host_id() -> String {
-    sanitize_host_id(&hostname())
+    sealcast_format::host_id::sanitize(&hostname())
 }
 
 /// The value the kernel shows for an unset audit id (`(u32)-1`, `AUDIT_SID_UNSET` and
@@ -193,7 +184,6 @@ mod tests {
         assert!(!user_name().is_empty());
         assert!(!hostname().is_empty());
         assert!(!default_host_id().contains(char::is_whitespace));
-        assert_eq!(sanitize_host_id(" my host\tname "), "my-host-name");
         assert!(login_shell().is_absolute());
         assert!(!default_term().is_empty());
         let devnull = std::fs::File::open("/dev/null").unwrap();

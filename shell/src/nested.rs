@@ -28,7 +28,7 @@ const MAX_DEPTH: usize = 64;
 /// The pid of the recording sealcast-shell this process runs under, if it does.
 pub fn recorder_ancestor(env: &HashMap<OsString, OsString>, privs: &Privileges) -> Option<u32> {
     let id = env.get(OsStr::new("SEALCAST_SESSION"))?.to_str()?;
-    if id.len() != 32 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !sealcast_format::names::is_session_id(id) {
         return None;
     }
     let own = fs::metadata("/proc/self/exe").ok()?;

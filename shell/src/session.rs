@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use sealcast_config::{Config, Source, TransferPolicy};
-use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
+use sealcast_format::{names, Header, SealMeta, SessionInfo, TermInfo};
 use sealcast_recorder::pipes::{ByteCounts, Payload, PipeOptions, PipeSession};
 use sealcast_recorder::pty::PtySession;
 use sealcast_recorder::spawn::{ForkHook, GroupSignaller};
@@ -516,30 +516,29 @@ impl Session {
             .cfg
             .host_id
             .clone()
-            .unwrap_or_else(|| sanitize_host(&sys::hostname()));
+            .unwrap_or_else(sys::default_host_id);
         let command = self.shape.command().map(lossy);
+        let meta = SealMeta {
+            capture_input: self.cfg.capture_input && self.payload() == Payload::Record,
+            ..SealMeta::new(
+                session,
+                host,
+                self.user.name.clone(),
+                start_us,
+                format!("sealcast-shell {}", env!("CARGO_PKG_VERSION")),
+                key.id().to_string(),
+            )
+        };
         let header = Header {
-            version: 3,
             term: TermInfo {
                 cols,
                 rows,
                 term_type: term,
             },
             timestamp: Some((start_us / 1_000_000) as i64),
-            idle_time_limit: None,
             command: command.clone(),
-            title: None,
             env: Some(env),
-            sealcast: Some(SealMeta {
-                format: 1,
-                session: session.to_string(),
-                host,
-                user: self.user.name.clone(),
-                start_us,
-                recorder: format!("sealcast-shell {}", env!("CARGO_PKG_VERSION")),
-                key_id: key.id().to_string(),
-                capture_input: self.cfg.capture_input && self.payload() == Payload::Record,
-            }),
+            ..Header::sealed(meta)
         };
         let endpoints = ssh_endpoints(&self.env);
         let info = SessionInfo {
@@ -566,7 +565,7 @@ impl Session {
     /// 0 — all before the child exists. Returns a one-line reason on failure.
     fn open_recording(&self, session: &str, cols: u16, rows: u16) -> Result<Recording, String> {
         let key = load_key(self.cfg.key())?;
-        let path = self.cfg.spool_dir().join(format!("{session}.cast.zst"));
+        let path = self.cfg.spool_dir().join(names::recording_name(session));
         let file = archive::create_recording(&path)
             .map_err(|e| format!("creating {}: {e}", path.display()))?;
         let clock = SystemClock::new();
@@ -843,14 +842,6 @@ impl Drop for ExclusiveTty {
         // SAFETY: as above.
         unsafe { libc::ioctl(self.tty.as_raw_fd(), libc::TIOCNXCL) };
     }
-}
-
-/// Host ids contain no whitespace (SPEC §5): each whitespace character becomes `-`.
-fn sanitize_host(h: &str) -> String {
-    h.trim()
-        .chars()
-        .map(|c| if c.is_whitespace() { '-' } else { c })
-        .collect()
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! would give it (`SSH_ORIGINAL_COMMAND`, `SSH_TTY`, `SSH_CONNECTION`), real programs (bash,
 //! dash, scp -t, sftp, rsync) over pipes or inside a PTY this test creates, and a set-uid copy
 //! of the binary run as another user. Every recording is verified with
-//! `sealcast_player::verify_bytes` against the test's key.
+//! `sealcast_reader::verify_bytes` against the test's key.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,8 +13,10 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sealcast_format::{decompress_frame, parse_event, scan, FrameKind, Header, SessionInfo};
-use sealcast_player::{verify_bytes, Status};
+use sealcast_format::{
+    decompress_frame, parse_event, scan, EventKind, FrameKind, Header, SessionInfo,
+};
+use sealcast_reader::{verify_bytes, Status};
 use sealcast_signer::{SigningKey, TrustStore};
 use tempfile::TempDir;
 
@@ -215,7 +217,7 @@ impl Recording {
         let mut events: Vec<(String, Vec<u8>)> = Vec::new();
         for line in lines {
             let ev = parse_event(line).unwrap();
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 let last = events.last_mut().expect("b after an event");
                 assert!(
                     ["o", "i", "e"].contains(&last.0.as_str()),
@@ -224,7 +226,7 @@ impl Recording {
                 );
                 last.1 = ev.raw_bytes().unwrap();
             } else {
-                events.push((ev.code, ev.data.into_bytes()));
+                events.push((ev.kind.code().to_string(), ev.data.into_bytes()));
             }
         }
         Recording {

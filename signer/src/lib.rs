@@ -16,4 +16,4 @@ pub use chain::{genesis, new_session_id, verify_note, Chain, ChainVerifier, Seal
 pub use checkpoint::{Checkpoint, CHECKPOINT_DOMAIN};
 pub use error::{CheckpointError, KeyError, TrustError};
 pub use keys::{KeyId, PublicKey, SigningKey};
-pub use trust::{utc_text, TrustStore, TrustedKey, RECORDING_NAMESPACE};
+pub use trust::{TrustStore, TrustedKey, RECORDING_NAMESPACE};

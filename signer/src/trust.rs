@@ -4,6 +4,7 @@
 use crate::error::{CheckpointError, TrustError};
 use crate::keys::{KeyId, PublicKey};
 use crate::pattern::{match_patterns, ListMatch};
+use sealcast_format::time::{parse_signers_time, rfc3339};
 
 /// The namespace a `namespaces="…"` option must list for a key to sign recordings.
 pub const RECORDING_NAMESPACE: &str = "sealcast";
@@ -61,10 +62,10 @@ impl TrustedKey {
     fn window_text(&self) -> String {
         let mut w = Vec::new();
         if let Some(t) = self.valid_after_us {
-            w.push(format!("valid-after {}", utc_text(t)));
+            w.push(format!("valid-after {}", rfc3339(t)));
         }
         if let Some(t) = self.valid_before_us {
-            w.push(format!("valid-before {}", utc_text(t)));
+            w.push(format!("valid-before {}", rfc3339(t)));
         }
         w.join(", ")
     }
@@ -118,59 +119,6 @@ fn split_options(opts: &str) -> Vec<&str> {
     }
     out.push(&opts[start..]);
     out
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// A proleptic Gregorian date from days since 1970-01-01 (H. Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Unix microseconds as RFC 3339 UTC, whole seconds (`2026-01-01T00:00:00Z`), for messages.
-pub fn utc_text(us: u64) -> String {
-    let secs = (us / 1_000_000) as i64;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let t = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        t / 3600,
-        t / 60 % 60,
-        t % 60
-    )
-}
-
-/// Parse `YYYYMMDD[HHMM[SS]][Z]` as UTC, to Unix microseconds.
-fn parse_time(s: &str) -> Option<u64> {
-    let s = s.strip_suffix('Z').unwrap_or(s);
-    if !(s.len() == 8 || s.len() == 12 || s.len() == 14) || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |a: usize, b: usize| s.get(a..b).and_then(|x| x.parse::<i64>().ok()).unwrap_or(0);
-    let (y, mo, d) = (n(0, 4), n(4, 6), n(6, 8));
-    let (h, mi, se) = (n(8, 10), n(10, 12), n(12, 14));
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
-    u64::try_from(secs).ok().map(|s| s * 1_000_000)
 }
 
 impl TrustStore {
@@ -227,12 +175,14 @@ impl TrustStore {
                     }
                     ("valid-after", Some(v)) => {
                         tk.valid_after_us = Some(
-                            parse_time(v).ok_or_else(|| err(format!("bad valid-after {v:?}")))?,
+                            parse_signers_time(v)
+                                .ok_or_else(|| err(format!("bad valid-after {v:?}")))?,
                         )
                     }
                     ("valid-before", Some(v)) => {
                         tk.valid_before_us = Some(
-                            parse_time(v).ok_or_else(|| err(format!("bad valid-before {v:?}")))?,
+                            parse_signers_time(v)
+                                .ok_or_else(|| err(format!("bad valid-before {v:?}")))?,
                         )
                     }
                     _ => return Err(err(format!("unsupported option {opt:?}"))),
@@ -348,7 +298,7 @@ impl TrustStore {
                 why.get_or_insert_with(|| {
                     format!(
                         "{what} {} is outside allowed_signers line {}: {}{skew}",
-                        utc_text(time_us),
+                        rfc3339(time_us),
                         k.line,
                         k.window_text()
                     )
@@ -510,7 +460,6 @@ mod tests {
             e.contains("stored 2026-02-01T01:00:00Z is outside allowed_signers line 1: valid-after 2026-01-01T00:00:00Z, valid-before 2026-02-01T00:00:00Z (± 300 s)"),
             "{e}"
         );
-        assert_eq!(utc_text(1_763_700_000_000_000), "2025-11-21T04:40:00Z");
     }
 
     #[test]

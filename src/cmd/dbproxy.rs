@@ -17,7 +17,7 @@ use sealcast_dbproxy::access::User;
 use sealcast_dbproxy::config::DbConfig;
 use sealcast_dbproxy::relay::{self, Opened, Proxy};
 use sealcast_dbproxy::{SealedSink, SinkError};
-use sealcast_format::{Header, SealMeta, SessionInfo};
+use sealcast_format::{host_id, names, Header, SealMeta, SessionInfo};
 use sealcast_recorder::{
     archive, sys, CheckpointPolicy, Clock, SealedWriter, SyncedFile, SystemClock,
 };
@@ -81,7 +81,7 @@ impl Recorder {
         let io = |e: String| SinkError::Io(std::io::Error::other(e));
         let key = SigningKey::from_file_bytes(&self.key).map_err(|e| io(e.to_string()))?;
         let session = sealcast_signer::new_session_id().map_err(|e| io(e.to_string()))?;
-        let path = self.dir.join(format!("{session}.cast.zst"));
+        let path = self.dir.join(names::recording_name(&session));
         let file = archive::create_recording(&path)?;
         let clock = SystemClock::new();
         let start_us = clock.wall_us();
@@ -111,13 +111,6 @@ impl Recorder {
         )?;
         Ok((Arc::new(SealedSink::new(w)), path, session))
     }
-}
-
-fn sanitize_host(h: &str) -> String {
-    h.trim()
-        .chars()
-        .map(|c| if c.is_whitespace() { '-' } else { c })
-        .collect()
 }
 
 /// Run the proxy until SIGTERM or SIGINT.
@@ -163,7 +156,7 @@ pub fn run(a: DbProxyArgs) -> Result<u8> {
         None => crate::paths::archive()?,
     };
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let host = sanitize_host(a.host_id.as_deref().unwrap_or(&sys::hostname()));
+    let host = host_id::sanitize(a.host_id.as_deref().unwrap_or(&sys::hostname()));
     if host.is_empty() {
         return Err(UsageError("--host-id must not be empty".into()).into());
     }

@@ -1,18 +1,18 @@
-//! `sealcast play` on a terminal: the adapter between today's reading crate
-//! (`sealcast_player::verify_bytes` and its `Report`) and the player (`sealcast-tui`), and
-//! the start of the player.
+//! `sealcast play` on a terminal: the adapter between the reading crate (`sealcast-reader`:
+//! a verifying [`Reader`], its events' [`Coverage`] and the file's [`Report`]) and the player
+//! (`sealcast-tui`), and the start of the player.
 //!
-//! This is the only place the player touches `sealcast-player`: the player reads frames
-//! itself (through `sealcast-format`) and receives verification as a
-//! [`sealcast_tui::VerifySummary`]; each event's state (verified by checkpoint `seq`,
-//! unsealed, failed) follows from `Report::verified_lines` (checkpoints cover whole frames,
-//! SPEC §1). When the `reader` crate exists, this module is re-pointed at it.
+//! This is the only place the player touches verification: the player reads frames itself
+//! (through `sealcast-format`) and receives verification as a
+//! [`sealcast_tui::VerifySummary`]. The file is read once, on the player's background
+//! thread, by [`Reader::verifying`] with the context `sealcast verify` uses (file name, seal
+//! receipt): each event's state is its coverage (verified by checkpoint `seq`, unsealed,
+//! failed), and the badge is the report's status, the one `verify` gives.
 //!
 //! Exit codes: 0 after the user quits; 1 when the file is not a playable recording or
 //! cannot be read (one line on stderr, the terminal untouched); 3 for bad options; 4 for a
 //! library directory that cannot be listed and terminal I/O errors.
 
-use std::fs;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -20,15 +20,18 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use sealcast_player::{verify_bytes, Report, Status};
+use sealcast_reader::{verify_recording, Coverage, Reader, ReceiptFile, Report, Status};
 use sealcast_signer::TrustStore;
-use sealcast_tui::{Hooks, Library, Outcome, PlayerOptions, Recording, Start, VerifySummary};
+use sealcast_tui::{
+    Hooks, Library, Outcome, PlayerOptions, Recording, Start, Verification, VerifySummary,
+};
 
-use crate::cmd::verify::load_trust;
+use crate::cmd::verify::{context, load_trust};
 use crate::cmd::UsageError;
 use crate::PlayArgs;
 
-/// The player's view of a verification report.
+/// The player's view of a verification report: the badge's conclusion, no event states
+/// (every event has [`VerifySummary::after_verified`] until [`VerifySummary::push`]ed).
 pub fn summary(r: &Report) -> VerifySummary {
     let outcome = match r.status {
         Status::Ok => Outcome::Sealed,
@@ -38,39 +41,47 @@ pub fn summary(r: &Report) -> VerifySummary {
         _ => Outcome::Broken,
     };
     VerifySummary {
-        outcome,
-        status: r.status.as_str().to_string(),
-        reason: r.reason.clone(),
         signer: r.signer.clone(),
         key_id: r.key_id.clone(),
-        verified_lines: r.verified_lines,
+        ..VerifySummary::without_events(outcome, r.status.as_str(), r.reason.clone())
+    }
+}
+
+/// The player's state of an event from the reader's coverage: the same, with the
+/// checkpoint as `seq`; `Unchecked` (never from a verifying read) is not verified.
+pub fn state(c: Coverage) -> Verification {
+    match c {
+        Coverage::Verified { checkpoint } => Verification::Verified { seq: checkpoint },
+        Coverage::Unsealed | Coverage::Unchecked => Verification::Unsealed,
+        Coverage::Failed => Verification::Failed,
+    }
+}
+
+/// The reader's coverage of an event from the player's state: the inverse of [`state`]
+/// (`seq` as the checkpoint); an event the player could not yet call verified
+/// ([`Verification::Pending`]) is `Unsealed`, never verified.
+pub fn coverage(v: Verification) -> Coverage {
+    match v {
+        Verification::Verified { seq } => Coverage::Verified { checkpoint: seq },
+        Verification::Pending | Verification::Unsealed => Coverage::Unsealed,
+        Verification::Failed => Coverage::Failed,
     }
 }
 
 /// The commands report (`sealcast_player::commands`, SPEC §2.4.5) over the player's `c`/`p`
 /// events, as panel additions: each shell command's sources (with the processes seen in it),
 /// rows for process groups no claim covers, and the disagreements, each with the worst
-/// verification state of the events it comes from. An event the player could not yet call
+/// state of the events it comes from (the report's [`Coverage::and`], back through
+/// [`state`]). Each event goes in with its [`coverage`]: one the player could not yet call
 /// verified (`Pending`) counts as unsealed here, never as verified.
 pub fn commands_overlay(meta: &[sealcast_tui::MetaEvent]) -> sealcast_tui::CommandsOverlay {
     use sealcast_player::commands::{self as cm, Disagreement, Source};
-    use sealcast_tui::{PanelKind, PanelRow, Verification as V};
-    let to_player = |v: V| match v {
-        V::Verified { .. } => cm::Verification::Verified,
-        V::Failed => cm::Verification::Failed,
-        V::Pending | V::Unsealed => cm::Verification::Unsealed,
-    };
-    // The report's state back to the panel's (a verified row keeps no checkpoint number).
-    let to_tui = |v: cm::Verification| match v {
-        cm::Verification::Verified => V::Verified { seq: 0 },
-        cm::Verification::Unsealed => V::Unsealed,
-        cm::Verification::Failed => V::Failed,
-    };
+    use sealcast_tui::{PanelKind, PanelRow};
     let report = cm::commands_report(meta.iter().map(|m| cm::MetaInput {
         t_us: m.t_us,
-        code: &m.code,
+        kind: &m.kind,
         data: &m.data,
-        state: to_player(m.state),
+        state: coverage(m.state),
     }));
     let cmd_of = |id: Option<u64>| match id {
         Some(id) => report
@@ -125,7 +136,7 @@ pub fn commands_overlay(meta: &[sealcast_tui::MetaEvent]) -> sealcast_tui::Comma
                     },
                     r.cmd.clone(),
                 );
-                row.verification = to_tui(r.state);
+                row.verification = state(r.state);
                 out.rows.push(row);
             }
         }
@@ -165,7 +176,7 @@ pub fn commands_overlay(meta: &[sealcast_tui::MetaEvent]) -> sealcast_tui::Comma
             _ => "disagreement between the shell and proc sources".into(),
         };
         let mut row = PanelRow::new(d.t_us(), 0, PanelKind::Disagreement, text);
-        row.verification = to_tui(d.state());
+        row.verification = state(d.state());
         out.rows.push(row);
     }
     out
@@ -173,42 +184,49 @@ pub fn commands_overlay(meta: &[sealcast_tui::MetaEvent]) -> sealcast_tui::Comma
 
 /// A summary saying the file could not be verified, and why.
 fn unverifiable(why: String) -> VerifySummary {
+    VerifySummary::without_events(Outcome::Unverifiable, "UNVERIFIED", why)
+}
+
+/// Verify the recording at `path` (its bytes `data`) as `sealcast verify` does, in one
+/// verifying read: the report for the badge, and each event's state from its coverage.
+pub fn verify_data(path: &Path, data: &[u8], trust: &TrustStore) -> VerifySummary {
+    let receipt = ReceiptFile::load(path);
+    let ctx = context(path, &receipt);
+    let mut reader = match Reader::verifying(data, trust, ctx) {
+        Ok(r) => r,
+        // No readable header: no events; the report says why.
+        Err(_) => return summary(&verify_recording(data, &ctx, trust)),
+    };
+    let mut states = VerifySummary::without_events(Outcome::Unverifiable, "", "");
+    for ev in reader.by_ref() {
+        // The reader stops after the first line that breaks the rules (the report says
+        // where); the player's later events have the state after the verified extent.
+        let Ok(ev) = ev else { break };
+        states.push(state(ev.coverage()));
+    }
+    let report = reader
+        .finish()
+        .unwrap_or_else(|| verify_recording(data, &ctx, trust));
     VerifySummary {
-        outcome: Outcome::Unverifiable,
-        status: "UNVERIFIED".into(),
-        reason: why,
-        signer: None,
-        key_id: None,
-        verified_lines: 0,
+        runs: states.runs,
+        events: states.events,
+        ..summary(&report)
     }
 }
 
-/// Verify `path` (with its seal receipt when there is one) against `trust`.
+/// Verify `path` (with its seal receipt when there is one) against `trust`: the file is
+/// opened as `verify` opens it (only a regular file, never blocking on a FIFO) and mapped.
 pub fn verify_path(path: &Path, trust: &TrustStore) -> VerifySummary {
-    let file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => return summary(&Report::unreadable(e.to_string())),
-    };
-    let receipt_path = sealcast_recorder::archive::receipt_path(path);
-    let receipt = match fs::read(&receipt_path) {
-        Ok(r) => Some(r),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return unverifiable(format!("seal receipt {}: {e}", receipt_path.display())),
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    if len == 0 {
-        return summary(&verify_bytes(&[], receipt.as_deref(), trust));
-    }
-    // SAFETY: read-only private mapping of a recording (append-only while written).
-    match unsafe { memmap2::Mmap::map(&file) } {
-        Ok(m) => summary(&verify_bytes(&m, receipt.as_deref(), trust)),
+    match sealcast_reader::Recording::map(path) {
+        Ok(data) => verify_data(path, &data, trust),
         Err(e) => summary(&Report::unreadable(e.to_string())),
     }
 }
 
-/// True while another process (the recorder) holds the file's `flock` (SPEC §5.1).
+/// True while another process (the recorder) holds the file's `flock` (SPEC §5.1). Opened
+/// as a regular file only, so a FIFO at the path is not live and never blocks.
 pub fn is_live(path: &Path) -> bool {
-    let Ok(f) = fs::File::open(path) else {
+    let Ok(f) = sealcast_reader::open_regular(path) else {
         return false;
     };
     // SAFETY: flock on a descriptor we own; a shared non-blocking lock is released on close.
@@ -314,6 +332,7 @@ pub fn run(a: PlayArgs) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     /// Every test vector gets the badge its verification status calls for, through the real
     /// adapter (receipts included): tampering is Broken, a crash Unsealed, OK Sealed.
@@ -336,6 +355,16 @@ mod tests {
                 _ => Outcome::Broken,
             };
             assert_eq!(s.outcome, want, "{name}");
+            // Every event of an OK file is verified; of any other file, none after the
+            // first that is not (coverage only ends, it never resumes).
+            let first_not =
+                (0..s.events).find(|&e| !matches!(s.state_of(e), Verification::Verified { .. }));
+            match (status, first_not) {
+                ("OK", None) => assert!(s.events > 0, "{name}"),
+                ("OK", Some(e)) => panic!("{name}: event {e} of an OK file is {:?}", s.state_of(e)),
+                (_, Some(e)) => assert_eq!(s.last_verified(), e.checked_sub(1), "{name}"),
+                (_, None) => {}
+            }
             n += 1;
         }
         assert!(n > 20);
@@ -347,7 +376,7 @@ mod tests {
     /// verified (an OK file).
     #[test]
     fn commands_vector_gets_sources_and_disagreements() {
-        use sealcast_tui::{PanelKind, Verification};
+        use sealcast_tui::PanelKind;
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
         let trust =
             TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
@@ -396,5 +425,91 @@ mod tests {
             .rows
             .iter()
             .all(|r| r.verification == Verification::Unsealed));
+    }
+
+    /// The player's recording of `data`, scanned, with `summary` set.
+    fn scanned(data: Vec<u8>, summary: VerifySummary) -> Recording {
+        let mut rec = Recording::from_bytes(data).unwrap();
+        while rec.scan_step(64, false) {}
+        rec.set_summary(summary);
+        rec
+    }
+
+    /// An `o` event under checkpoint 1 whose exact bytes (its `b` line) come after the last
+    /// checkpoint, in a crash tail: the player shows those bytes, so the event is unsealed,
+    /// not verified. (The state used to follow from `verified_lines`, per frame: the `o`
+    /// line's frame is covered, so the event was drawn as verified.)
+    #[test]
+    fn an_event_is_verified_only_when_all_its_lines_are() {
+        let mut m = sealcast_testkit::HandMade::new();
+        m.checkpoint(false);
+        m.frame(&[
+            br#"[0.100000, "o", "ok "]"#,
+            "[0.100000, \"o\", \"\u{fffd}\"]".as_bytes(),
+        ]);
+        m.checkpoint(false);
+        m.frame(&[br#"[0.000000, "b", "/w=="]"#]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("split.cast.zst");
+        fs::write(&path, &m.file).unwrap();
+        let s = verify_path(&path, &m.trust);
+        assert_eq!(s.status, "UNSEALED_TAIL", "{}", s.reason);
+        assert_eq!(s.outcome, Outcome::Unsealed);
+        let rec = scanned(m.file.clone(), s);
+        assert_eq!(rec.state_of(0), Verification::Verified { seq: 1 });
+        assert_eq!(rec.state_of(1), Verification::Unsealed);
+        assert_eq!(rec.verified_until_us(), Some(100_000));
+        let mut shown = Vec::new();
+        sealcast_term::EventSource::visit(&rec, 1, &mut |_, ev| {
+            shown.push(ev.data.to_vec());
+            false
+        });
+        assert_eq!(shown, [vec![0xff]], "the unsealed bytes are what is shown");
+    }
+
+    /// The badge is what `sealcast verify` says of the file, its name included: another
+    /// session's file under this one's name is MODIFIED (its events stay as verified as
+    /// their checkpoints say), and a FIFO is unreadable, and not live, without blocking.
+    #[test]
+    fn the_badge_is_verifys_status_for_the_path() {
+        let m = {
+            let mut m = sealcast_testkit::HandMade::new();
+            m.checkpoint(false);
+            m.frame(&[br#"[0.100000, "o", "hello"]"#]);
+            m.checkpoint(true);
+            m
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join(sealcast_format::names::recording_name(
+            &sealcast_testkit::header().sealcast.unwrap().session,
+        ));
+        fs::write(&own, &m.file).unwrap();
+        let s = verify_path(&own, &m.trust);
+        assert_eq!((s.status.as_str(), s.outcome), ("OK", Outcome::Sealed));
+        let other = dir
+            .path()
+            .join(sealcast_format::names::recording_name(&"f".repeat(32)));
+        fs::write(&other, &m.file).unwrap();
+        let s = verify_path(&other, &m.trust);
+        assert_eq!(
+            (s.status.as_str(), s.outcome),
+            ("MODIFIED", Outcome::Broken)
+        );
+        assert!(s.reason.starts_with("file name "), "{}", s.reason);
+        let fifo = dir.path().join("fifo.cast.zst");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let s = verify_path(&fifo, &m.trust);
+        assert_eq!(
+            (s.status.as_str(), s.outcome),
+            ("UNREADABLE", Outcome::Unverifiable)
+        );
+        assert!(
+            !is_live(&fifo),
+            "a FIFO is no live recording (and opening it never blocks)"
+        );
     }
 }

@@ -1,21 +1,26 @@
 //! `sealcast queries FILE [--json]`: one row per database statement of a recording (its `d`
 //! events, SPEC §11): time in session, connection, database user and database, duration,
-//! status / SQLSTATE, rows, statement text. Built from verified content: a row is verified
-//! only when a verified checkpoint covers its statement and its outcome (`verify_bytes`);
-//! other rows are printed marked `UNVERIFIED` (JSON: `"verified": false`).
+//! status / SQLSTATE, rows, statement text. The file is read once, verifying
+//! ([`Reader::verifying`], the walk `sealcast verify` makes): a row is verified only when
+//! verified checkpoints cover its statement and its outcome; other rows are printed marked
+//! with their coverage, `UNSEALED` (crash tail), `FAILED` (at or after a failed check) or
+//! `UNCHECKED` (JSON: `"coverage"` and `"verified": false`).
 //!
-//! Exit code: that of `sealcast verify` for the file (0 only when it is OK), 3 for usage
-//! errors.
+//! Exit code: that of `sealcast verify` for the file (0 only when it is OK; the same file
+//! name and receipt checks), 3 for usage errors.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sealcast_dbproxy::queries::{Row, Table};
-use sealcast_format::{decompress_frame, parse_event, scan, FrameKind};
-use sealcast_player::verify_bytes;
+use sealcast_format::EventKind;
+use sealcast_reader::{
+    exit_code, read_regular, verify_recording, Coverage, Reader, ReceiptFile, Report, Status,
+};
+use sealcast_signer::TrustStore;
 
-use super::verify::{exit_code, load_trust};
+use super::verify::{context, load_trust};
 
 #[derive(Debug, clap::Args)]
 pub struct QueriesArgs {
@@ -65,7 +70,7 @@ fn human(r: &Row) -> String {
         .unwrap_or_else(|| "-".into());
     format!(
         "{}{:>10.3} c{:<3} {:<24} {:>10} {:<16} {:>8}  {}",
-        if r.verified { "" } else { "UNVERIFIED " },
+        coverage_tag(r.coverage),
         r.t,
         r.c,
         one_line(&who, 24),
@@ -76,50 +81,53 @@ fn human(r: &Row) -> String {
     )
 }
 
+/// The mark in front of a row that is not verified: `UNSEALED `, `FAILED `, `UNCHECKED `.
+fn coverage_tag(c: Coverage) -> &'static str {
+    match c {
+        Coverage::Verified { .. } => "",
+        Coverage::Unsealed => "UNSEALED ",
+        Coverage::Failed => "FAILED ",
+        Coverage::Unchecked => "UNCHECKED ",
+    }
+}
+
+/// The statements of the recording at `path` and the file's verification report, from one
+/// verifying read: each `d` event goes to the table with its coverage, and the report is the
+/// one `sealcast verify` gives for the file (its name and receipt included).
+pub fn statements(path: &Path, trust: &TrustStore) -> (Table, Report) {
+    let mut table = Table::new();
+    let data = match read_regular(path, None) {
+        Ok(d) => d,
+        Err(e) => return (table, Report::unreadable(e.to_string())),
+    };
+    let receipt = ReceiptFile::load(path);
+    let ctx = context(path, &receipt);
+    let mut reader = match Reader::verifying(&data, trust, ctx) {
+        Ok(r) => r,
+        // No readable header: no events; the report says why.
+        Err(_) => return (table, verify_recording(&data, &ctx, trust)),
+    };
+    for ev in reader.by_ref() {
+        // The reader stops after the first bad line; the report says where.
+        let Ok(ev) = ev else { break };
+        if ev.event().kind == EventKind::Database {
+            let data = String::from_utf8_lossy(&ev.event().bytes);
+            table.add(ev.event().time_us, ev.coverage(), &data);
+        }
+    }
+    let report = reader
+        .finish()
+        .unwrap_or_else(|| verify_recording(&data, &ctx, trust));
+    (table, report)
+}
+
 /// List the statements of one recording.
 ///
 /// # Errors
-/// Usage errors (no trust file), I/O errors reading the file.
+/// Usage errors (no trust file), I/O errors writing stdout.
 pub fn run(a: QueriesArgs) -> Result<u8> {
     let (_, trust) = load_trust(a.trusted.as_deref())?;
-    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
-    let mut receipt_path = a.file.as_os_str().to_owned();
-    receipt_path.push(".seal");
-    let receipt = std::fs::read(PathBuf::from(receipt_path)).ok();
-    let report = verify_bytes(&data, receipt.as_deref(), &trust);
-
-    let mut table = Table::new();
-    let mut line_no = 0u64;
-    let mut time_us = 0u64;
-    let mut buf = Vec::new();
-    let mut pos = 0usize;
-    'frames: for f in scan(&data) {
-        let Ok(f) = f else { break };
-        if f.kind != FrameKind::Data {
-            continue;
-        }
-        if decompress_frame(f.bytes, f.offset, &mut buf).is_err() {
-            break;
-        }
-        while let Some(n) = buf[pos..].iter().position(|&b| b == b'\n') {
-            let line = &buf[pos..pos + n];
-            pos += n + 1;
-            let no = line_no;
-            line_no += 1;
-            if no == 0 {
-                continue;
-            }
-            let Ok(ev) = parse_event(line) else {
-                break 'frames;
-            };
-            time_us += ev.interval_us;
-            if ev.code == "d" {
-                table.add(time_us, no < report.verified_lines, &ev.data);
-            }
-        }
-        buf.drain(..pos);
-        pos = 0;
-    }
+    let (table, report) = statements(&a.file, &trust);
 
     let out = std::io::stdout();
     let mut out = out.lock();
@@ -138,7 +146,7 @@ pub fn run(a: QueriesArgs) -> Result<u8> {
         }
     }
     out.flush()?;
-    if report.status != sealcast_player::Status::Ok {
+    if report.status != Status::Ok {
         eprintln!(
             "sealcast queries: {}: {} {}",
             a.file.display(),
@@ -146,5 +154,5 @@ pub fn run(a: QueriesArgs) -> Result<u8> {
             report.reason
         );
     }
-    Ok(exit_code([report.status], false))
+    Ok(exit_code([report.status.exit_class()], false))
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use sealcast_config::MAX_CHECKPOINT_BYTES;
-use sealcast_format::{Header, SealMeta, SessionInfo, TermInfo};
+use sealcast_format::{names, Header, SealMeta, SessionInfo, TermInfo};
 use sealcast_recorder::pty::{PtySession, SessionSpec};
 use sealcast_recorder::{
     archive, sys, CheckpointPolicy, Clock, SealedWriter, SyncedFile, SystemClock,
@@ -29,7 +29,7 @@ pub fn run(args: RecordArgs) -> Result<u8> {
     let policy = checkpoint_policy(&args)?;
     let host = match &args.host_id {
         Some(h) => {
-            let h = sys::sanitize_host_id(h);
+            let h = sealcast_format::host_id::sanitize(h);
             if h.is_empty() {
                 return Err(UsageError("--host-id must not be empty".into()).into());
             }
@@ -83,31 +83,30 @@ pub fn run(args: RecordArgs) -> Result<u8> {
 
     let clock = SystemClock::new();
     let start_us = clock.wall_us();
+    let meta = SealMeta {
+        capture_input: args.capture_input,
+        ..SealMeta::new(
+            session,
+            host,
+            sys::user_name(),
+            start_us,
+            format!("sealcast {}", env!("CARGO_PKG_VERSION")),
+            key.id().to_string(),
+        )
+    };
     let header = Header {
-        version: 3,
         term: TermInfo {
             cols,
             rows,
             term_type: Some(term.clone()),
         },
         timestamp: Some((start_us / 1_000_000) as i64),
-        idle_time_limit: None,
         command: (!args.command.is_empty()).then(|| shell_join(&args.command)),
-        title: None,
         env: Some(BTreeMap::from([
             ("SHELL".to_string(), shell.to_string_lossy().into_owned()),
             ("TERM".to_string(), term),
         ])),
-        sealcast: Some(SealMeta {
-            format: 1,
-            session,
-            host,
-            user: sys::user_name(),
-            start_us,
-            recorder: format!("sealcast {}", env!("CARGO_PKG_VERSION")),
-            key_id: key.id().to_string(),
-            capture_input: args.capture_input,
-        }),
+        ..Header::sealed(meta)
     };
     // The kernel audit ids join the recording to `ausearch --session` (SPEC §2.4.4).
     let audit = SessionInfo {
@@ -148,7 +147,7 @@ pub fn run(args: RecordArgs) -> Result<u8> {
     archive::write_receipt(&path, &outcome.receipt).with_context(|| {
         format!(
             "writing the seal receipt {}",
-            archive::receipt_path(&path).display()
+            names::receipt_path(&path).display()
         )
     })?;
     // A closed stdout (`sealcast record -- cmd | head`) ends the session quietly, as SIGPIPE
@@ -302,7 +301,7 @@ fn output_path(args: &RecordArgs, session: &str) -> Result<PathBuf> {
         None => paths::archive()?,
     };
     keygen::create_private_dir(&dir)?;
-    Ok(dir.join(format!("{session}.cast.zst")))
+    Ok(dir.join(names::recording_name(session)))
 }
 
 #[cfg(test)]

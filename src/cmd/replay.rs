@@ -26,13 +26,14 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
+use sealcast_format::time::rfc3339_micros;
 use sealcast_player::{
-    inspect, write_txt, write_v2, write_v3, PlayOptions, Played, Reader, ReplayError, Report,
-    Stats, Status, StreamEnd, MAX_WAIT_US,
+    write_txt, write_v2, write_v3, PlayOptions, Played, ReplayError, MAX_WAIT_US,
 };
+use sealcast_reader::{inspect, read_regular, ReadError, Reader, Report, Stats, Status, StreamEnd};
 
 use crate::cmd::verify::{load_trust, verify_data};
-use crate::cmd::{read_regular, UsageError, VerdictOut};
+use crate::cmd::{UsageError, VerdictOut};
 use crate::{ExportArgs, ExportFormat, FileArg, InfoArgs, PlayArgs};
 
 fn read_file(path: &Path) -> Result<Vec<u8>> {
@@ -254,9 +255,9 @@ fn verification_text(v: &std::result::Result<Report, String>) -> String {
     }
 }
 
-fn bad_line_json(e: &sealcast_player::ReadError) -> Value {
+fn bad_line_json(e: &ReadError) -> Value {
     match e {
-        sealcast_player::ReadError::Line {
+        ReadError::Line {
             line,
             offset,
             reason,
@@ -294,7 +295,7 @@ fn info_json(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
         "session": meta.map(|m| &m.session),
         "user": meta.map(|m| &m.user),
         "host": meta.map(|m| &m.host),
-        "start": meta.map(|m| sealcast_player::rfc3339_utc(m.start_us)),
+        "start": meta.map(|m| rfc3339_micros(m.start_us)),
         "start_us": meta.map(|m| m.start_us),
         "timestamp": h.timestamp,
         "term": {"cols": h.term.cols, "rows": h.term.rows, "type": h.term.term_type},
@@ -330,7 +331,7 @@ fn info_text(path: &Path, s: &Stats, v: &std::result::Result<Report, String>) ->
             rows.push(("session", m.session.clone()));
             rows.push(("user", m.user.clone()));
             rows.push(("host", m.host.clone()));
-            rows.push(("start", sealcast_player::rfc3339_utc(m.start_us)));
+            rows.push(("start", rfc3339_micros(m.start_us)));
         }
         None => {
             rows.push((

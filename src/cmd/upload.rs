@@ -108,7 +108,7 @@ fn this_host() -> String {
         return String::new();
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).replace(char::is_whitespace, "-")
+    sealcast_format::host_id::sanitize(&String::from_utf8_lossy(&buf[..end]))
 }
 
 /// Run `sealcast upload`.
@@ -229,7 +229,7 @@ pub fn run(a: UploadArgs) -> Result<u8> {
         recover_grace: Duration::from_secs(
             a.recover_after_secs
                 .or(c.recover_after_secs)
-                .unwrap_or(sealcast_store::recording::RECOVER_GRACE.as_secs()),
+                .unwrap_or(sealcast_reader::spool::RECOVER_GRACE.as_secs()),
         ),
     };
     let sum = upload::run(opts)?;

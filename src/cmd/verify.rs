@@ -4,9 +4,9 @@
 //! order for `*.cast.zst`), so every usage error (no trust anchor, a directory without
 //! recordings) is reported before anything is verified. Each file is then read whole, with
 //! its `<file>.seal` receipt when one exists, and verified with
-//! [`sealcast_player::verify_recording`], which also checks that a file name of the form
+//! [`sealcast_reader::verify_recording`], which also checks that a file name of the form
 //! `<session>.cast.zst` names the header's session. Recordings and receipts are opened only
-//! as regular files ([`crate::cmd::open_regular`]: a FIFO planted there never blocks the
+//! as regular files ([`sealcast_reader::open_regular`]: a FIFO planted there never blocks the
 //! run). A recording that cannot be read (I/O error, not a regular file) is `UNREADABLE` and
 //! the run goes on.
 //!
@@ -24,25 +24,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
-use sealcast_player::{verify_recording, Context, Report, Status};
+use sealcast_reader::{
+    exit_code, kind_name, read_regular, verify_recording, Context, OpenError, ReceiptFile, Report,
+    Status,
+};
 use sealcast_signer::TrustStore;
 
-use crate::cmd::{kind_name, read_regular, LoadedReceipt, OpenError, UsageError, VerdictOut};
+use crate::cmd::{UsageError, VerdictOut};
 use crate::paths;
-
-/// Every status in the order the summary lists them.
-const STATUS_ORDER: [Status; 10] = [
-    Status::Ok,
-    Status::Modified,
-    Status::BadSignature,
-    Status::UntrustedKey,
-    Status::WrongSigner,
-    Status::Truncated,
-    Status::Format,
-    Status::UnsealedTail,
-    Status::Unclosed,
-    Status::Unreadable,
-];
 
 /// Width of the status column in human output (the longest status name).
 const STATUS_WIDTH: usize = 13;
@@ -84,7 +73,7 @@ struct Target {
 fn is_recording_name(p: &Path) -> bool {
     p.file_name()
         .and_then(|n| n.to_str())
-        .is_some_and(|n| n.ends_with(".cast.zst"))
+        .is_some_and(sealcast_format::names::is_recording_name)
 }
 
 /// Walk `dir` recursively (entries sorted by name, symlinked directories not followed),
@@ -162,12 +151,18 @@ pub fn verify_path(path: &Path, trust: &TrustStore) -> Report {
 
 /// [`verify_path`] for a recording already read into `data`.
 pub fn verify_data(path: &Path, data: &[u8], trust: &TrustStore) -> Report {
-    let receipt = LoadedReceipt::load(path);
-    let ctx = Context {
+    let receipt = ReceiptFile::load(path);
+    verify_recording(data, &context(path, &receipt), trust)
+}
+
+/// What `verify` knows of the recording at `path` besides its bytes: its file name and its
+/// seal receipt (`receipt`, from [`ReceiptFile::load`]). Every command that reports what
+/// `verify` would say about a file (`info`, `queries`, the player's badge) verifies with it.
+pub fn context<'a>(path: &'a Path, receipt: &'a ReceiptFile) -> Context<'a> {
+    Context {
         file_name: path.file_name().and_then(|n| n.to_str()),
         receipt: receipt.as_receipt(),
-    };
-    verify_recording(data, &ctx, trust)
+    }
 }
 
 fn verify_one(t: &Target, trust: &TrustStore) -> Report {
@@ -233,27 +228,6 @@ fn human_line(path: &Path, r: &Report) -> String {
     }
 }
 
-/// Exit code for a run over files with these statuses (SPEC §7).
-pub fn exit_code(statuses: impl IntoIterator<Item = Status>, strict: bool) -> u8 {
-    let mut worst = [false; 5];
-    for s in statuses {
-        let c = s.exit_class();
-        let c = if strict && c == 2 { 1 } else { c };
-        worst[c.clamp(0, 4) as usize] = true;
-    }
-    if worst[1] {
-        1
-    } else if worst[4] {
-        4
-    } else if worst[2] {
-        2
-    } else if worst[3] {
-        3
-    } else {
-        0
-    }
-}
-
 /// Run `sealcast verify`: one line (or JSON object) per file on stdout, then a summary.
 /// Returns the exit code (0, 1, 2 or 4, SPEC §7).
 ///
@@ -312,13 +286,11 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
              for an unreadable file)",
             targets.len()
         );
-        let code = exit_code(
-            statuses.iter().copied().chain([Status::Unreadable]),
-            args.strict,
-        );
+        let classes = statuses.iter().chain([&Status::Unreadable]);
+        let code = exit_code(classes.map(|s| s.exit_class()), args.strict);
         return Ok(code);
     }
-    let code = exit_code(statuses.iter().copied(), args.strict);
+    let code = exit_code(statuses.iter().map(|s| s.exit_class()), args.strict);
     let mut by_status = BTreeMap::new();
     for s in &statuses {
         *by_status.entry(s.as_str()).or_insert(0) += 1;
@@ -334,7 +306,7 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
         serde_json::to_writer(&mut out, &JsonSummaryLine { summary })?;
         writeln!(out)?;
     } else {
-        let parts: Vec<String> = STATUS_ORDER
+        let parts: Vec<String> = Status::ALL
             .iter()
             .filter_map(|s| {
                 by_status
@@ -348,24 +320,4 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
     }
     out.flush()?;
     Ok(code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exit_codes_follow_spec_order() {
-        use Status::*;
-        assert_eq!(exit_code([], false), 0);
-        assert_eq!(exit_code([Ok, Ok], false), 0);
-        assert_eq!(exit_code([Ok, Unclosed], false), 2);
-        assert_eq!(exit_code([Ok, Unclosed], true), 1);
-        assert_eq!(exit_code([UnsealedTail, Unreadable], false), 4);
-        assert_eq!(exit_code([UnsealedTail, Unreadable], true), 1);
-        assert_eq!(exit_code([Unreadable, Modified], false), 1);
-        assert_eq!(exit_code([Format], false), 1);
-        assert_eq!(exit_code([Ok, WrongSigner], false), 1);
-        assert_eq!(exit_code([Unclosed, WrongSigner, Unreadable], false), 1);
-    }
 }

@@ -19,6 +19,7 @@ use anyhow::Result;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use sealcast_reader::exit_code;
 use sealcast_store::layout::parse_utc;
 use sealcast_store::s3::{self, Backoff, S3Url};
 use sealcast_store::verify::{self, BucketStatus, Head, Options, Progress, ProgressEvent, Source};
@@ -46,24 +47,6 @@ struct Summary {
     recordings_ok: usize,
     by_status: BTreeMap<&'static str, usize>,
     exit_code: u8,
-}
-
-fn exit_code(statuses: impl Iterator<Item = BucketStatus>, strict: bool) -> u8 {
-    let mut worst = [false; 5];
-    for s in statuses {
-        let c = s.exit_class();
-        let c = if strict && c == 2 { 1 } else { c };
-        worst[c.clamp(0, 4) as usize] = true;
-    }
-    if worst[1] {
-        1
-    } else if worst[4] {
-        4
-    } else if worst[2] {
-        2
-    } else {
-        0
-    }
 }
 
 fn load_state(path: &Path, host: &str) -> Result<Option<Head>> {
@@ -229,7 +212,8 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
             )?;
         }
     }
-    let code = exit_code(outcome.findings.iter().map(|f| f.status), args.strict);
+    let classes = outcome.findings.iter().map(|f| f.status.exit_class());
+    let code = exit_code(classes, args.strict);
     let mut by_status = BTreeMap::new();
     for f in &outcome.findings {
         *by_status.entry(f.status.as_str()).or_insert(0) += 1;

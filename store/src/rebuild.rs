@@ -18,6 +18,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_s3::Client;
 use sha2::{Digest, Sha256};
 
+use sealcast_format::names;
 use sealcast_signer::sshsig::{self, MANIFEST_NAMESPACE};
 use sealcast_signer::SigningKey;
 
@@ -155,7 +156,7 @@ pub async fn rebuild_chain(
         if hex::encode(sha) != *want {
             continue;
         }
-        for p in [recording::sealcast_receipt_path(&path), path.clone()] {
+        for p in [names::receipt_path(&path), path.clone()] {
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -1,31 +1,20 @@
 //! What the uploader needs to know about a spool recording, read in bounded memory: the
 //! header (session, host, user, start), SHA-256 and size of the file or a byte range of it,
-//! SHA-256 and line count of the decompressed stream, the seal receipt (final checkpoint
-//! note), the last checkpoint of a live or crashed file, and whether its recorder is alive
-//! (SPEC §5.1).
+//! SHA-256 and line count of the decompressed stream. The spool protocol's read side (seal
+//! receipt, last checkpoint, whether the recorder is alive, SPEC §5.1) is
+//! [`sealcast_reader::spool`].
 
-use std::fs::{File, TryLockError};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use sealcast_format::{scan, ContainerError, FrameKind, Header};
-use sealcast_signer::Checkpoint;
+use sealcast_format::Header;
 
 /// Longest header line read (SPEC §8).
 const MAX_HEADER: u64 = 64 * 1024;
-
-/// The parsed seal receipt of a closed recording.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    /// Exact bytes of the receipt file.
-    pub bytes: Vec<u8>,
-    /// The final checkpoint it holds.
-    pub checkpoint: Checkpoint,
-}
 
 /// SHA-256 and length of a stream, read in 1 MiB blocks.
 ///
@@ -87,7 +76,7 @@ pub fn content_digest(path: &Path) -> Result<([u8; 32], u64, u64)> {
 }
 
 /// [`content_digest`] of `len` bytes of the file from byte `offset`: a run of whole frames,
-/// such as a prefix ending at [`CheckpointAt::end`] or a segment between two checkpoints
+/// such as a prefix ending at [`sealcast_reader::spool::CheckpointAt::end`] or a segment between two checkpoints
 /// (zstd frames decompress on their own).
 ///
 /// # Errors
@@ -139,147 +128,4 @@ pub fn read_header(path: &Path) -> Result<Header> {
         );
     }
     Ok(h)
-}
-
-/// Read and parse a seal receipt.
-///
-/// # Errors
-/// I/O, or a receipt that does not parse as a final checkpoint note.
-pub fn read_receipt(path: &Path) -> Result<Receipt> {
-    let bytes = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-    let (checkpoint, _, _) = Checkpoint::parse(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: receipt: {e}", path.display()))?;
-    if !checkpoint.is_final {
-        bail!("{}: receipt is not a final checkpoint", path.display());
-    }
-    Ok(Receipt { bytes, checkpoint })
-}
-
-/// `<file>.seal`.
-pub fn sealcast_receipt_path(recording: &Path) -> PathBuf {
-    let mut s = recording.as_os_str().to_owned();
-    s.push(".seal");
-    PathBuf::from(s)
-}
-
-/// The last checkpoint of a recording and where the prefix it closes ends.
-#[derive(Debug, Clone)]
-pub struct CheckpointAt {
-    /// Offset just past the checkpoint frame: the length of the verifiable prefix, bytes.
-    pub end: u64,
-    /// The checkpoint (parsed, not verified: the signature is checked by `verify`).
-    pub checkpoint: Checkpoint,
-}
-
-/// Read window of [`last_checkpoint`], bytes.
-const SCAN_CHUNK: usize = 4 << 20;
-/// A frame larger than this ends the scan (SPEC §8 caps frame content at 16 MiB), bytes.
-const SCAN_MAX_BUFFER: usize = 64 << 20;
-
-/// Walk the frames of a recording in bounded memory (a 4 MiB window, at most 64 MiB for one
-/// frame) and return the last checkpoint before the first damaged, torn or unparsable frame.
-/// A file still being written is fine: a frame cut at the current end is its torn tail.
-///
-/// # Errors
-/// I/O errors; `Ok(None)` when no checkpoint is there.
-pub fn last_checkpoint(path: &Path) -> Result<Option<CheckpointAt>> {
-    let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut base = 0u64;
-    let mut last = None;
-    loop {
-        let old = buf.len();
-        buf.resize(old + SCAN_CHUNK, 0);
-        let mut got = 0;
-        while old + got < buf.len() {
-            match f.read(&mut buf[old + got..]) {
-                Ok(0) => break,
-                Ok(k) => got += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
-            }
-        }
-        buf.truncate(old + got);
-        let eof = got < SCAN_CHUNK;
-        if buf.is_empty() {
-            return Ok(last);
-        }
-        let mut consumed = 0usize;
-        let mut more = true;
-        for frame in scan(&buf) {
-            match frame {
-                Ok(fr) => {
-                    consumed = (fr.offset + fr.len) as usize;
-                    if fr.kind == FrameKind::Checkpoint {
-                        match Checkpoint::parse(fr.bytes) {
-                            Ok((checkpoint, _, _)) => {
-                                last = Some(CheckpointAt {
-                                    end: base + consumed as u64,
-                                    checkpoint,
-                                })
-                            }
-                            Err(_) => return Ok(last),
-                        }
-                    }
-                }
-                Err(ContainerError::Truncated { .. }) if !eof => break,
-                Err(_) => {
-                    more = false;
-                    break;
-                }
-            }
-        }
-        if !more || eof || buf.len() - consumed > SCAN_MAX_BUFFER {
-            return Ok(last);
-        }
-        buf.drain(..consumed);
-        base += consumed as u64;
-    }
-}
-
-/// Whether the recorder that writes a spool file is alive (SPEC §5.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Writer {
-    /// Its recorder holds the lock: the session is live.
-    Live,
-    /// Unlocked, but written within the grace period (it may be closing normally).
-    Settling,
-    /// Unlocked and idle for the grace period: the recorder died without a seal receipt.
-    Gone,
-    /// The filesystem cannot tell (no `flock`): treated as live.
-    Unknown,
-}
-
-/// Default time an unlocked recording without a receipt must be idle before it counts as
-/// abandoned (SPEC §5.1).
-pub const RECOVER_GRACE: Duration = Duration::from_secs(60);
-
-/// Probe the recorder's lock on a spool file (a shared `flock` attempt, released at once);
-/// `grace` is the idle time after which an unlocked file counts as abandoned.
-///
-/// # Errors
-/// The file cannot be opened or its metadata read.
-pub fn writer_state(path: &Path, grace: Duration) -> Result<Writer> {
-    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    match f.try_lock_shared() {
-        Ok(()) => {}
-        Err(TryLockError::WouldBlock) => return Ok(Writer::Live),
-        Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Unsupported => {
-            return Ok(Writer::Unknown)
-        }
-        Err(TryLockError::Error(e)) => {
-            return Err(e).with_context(|| format!("lock {}", path.display()))
-        }
-    }
-    let idle = f
-        .metadata()
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .unwrap_or_default();
-    Ok(if idle >= grace {
-        Writer::Gone
-    } else {
-        Writer::Settling
-    })
 }

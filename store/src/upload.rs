@@ -29,12 +29,14 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use sealcast_format::names;
+use sealcast_reader::spool::{self, Writer};
 use sealcast_signer::SigningKey;
 
 use crate::layout;
 use crate::manifest::{self, Entry, LockPolicy, Manifest, ObjectRef, Prev};
 use crate::multipart;
-use crate::recording::{self, sha256_reader, Writer};
+use crate::recording::{self, sha256_reader};
 use crate::s3::{self, Backoff, S3Url, Try};
 
 /// Name of the uploader's state file inside the spool directory.
@@ -107,7 +109,7 @@ pub struct Options {
     /// they close or their recorder died).
     pub segment_every: Option<Duration>,
     /// Idle time after which an unlocked recording without a receipt counts as abandoned by
-    /// a dead recorder (SPEC §5.1; default [`recording::RECOVER_GRACE`]).
+    /// a dead recorder (SPEC §5.1; default [`spool::RECOVER_GRACE`]).
     pub recover_grace: Duration,
 }
 
@@ -564,7 +566,7 @@ pub fn spool_recordings(spool: &Path) -> Result<Vec<PathBuf>> {
         let e = e?;
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".cast.zst") && e.file_type()?.is_file() {
+        if names::is_recording_name(name) && e.file_type()?.is_file() {
             out.push(e.path());
         }
     }
@@ -671,13 +673,11 @@ impl Uploader {
                 sum.previously_shipped += 1;
                 continue;
             }
-            let kind = if recording::sealcast_receipt_path(&path).is_file() {
+            let kind = if names::receipt_path(&path).is_file() {
                 Kind::Closed
             } else {
-                match recording::writer_state(&path, self.opts.recover_grace) {
-                    Ok(Writer::Gone) if !recording::sealcast_receipt_path(&path).is_file() => {
-                        Kind::Recovered
-                    }
+                match spool::writer_state(&path, self.opts.recover_grace) {
+                    Ok(Writer::Gone) if !names::receipt_path(&path).is_file() => Kind::Recovered,
                     Ok(Writer::Gone) => Kind::Closed,
                     Ok(_) => {
                         sum.open += 1;
@@ -749,17 +749,17 @@ impl Uploader {
         // last checkpoint covers).
         let (claim, start, len, digest_len, receipt_path) = match kind {
             Kind::Closed => {
-                let rp = recording::sealcast_receipt_path(path);
-                let receipt = recording::read_receipt(&rp)?;
+                let rp = names::receipt_path(path);
+                let receipt = spool::read_receipt(&rp)?;
                 (Some(receipt.checkpoint), 0, file_len, file_len, Some(rp))
             }
             Kind::Recovered => {
-                let cp = recording::last_checkpoint(path)?;
+                let cp = spool::last_checkpoint(path)?;
                 let end = cp.as_ref().map_or(0, |c| c.end);
                 (cp.map(|c| c.checkpoint), 0, file_len, end, None)
             }
             Kind::Open => {
-                let Some(cp) = recording::last_checkpoint(path)? else {
+                let Some(cp) = spool::last_checkpoint(path)? else {
                     return Ok(None);
                 };
                 let from = self.state.open.get(name).map_or(0, |m| m.end);
@@ -1077,7 +1077,7 @@ impl Uploader {
         }
         for f in &p.files {
             let rec = self.spool_file(f);
-            for path in [recording::sealcast_receipt_path(&rec), rec] {
+            for path in [names::receipt_path(&rec), rec] {
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

@@ -19,32 +19,36 @@ use memmap2::{Advice, Mmap, MmapOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use sealcast_player::{verify_bytes, Status};
+use sealcast_format::names;
+use sealcast_format::time::rfc3339;
+use sealcast_reader::{verify_bytes, Report, Status};
 use sealcast_signer::sshsig::{self, SshSigError, MANIFEST_NAMESPACE};
-use sealcast_signer::{utc_text, CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
+use sealcast_signer::{CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
 
 use crate::manifest::Manifest;
 use crate::s3::{self, Backoff, S3Url, Try};
 
-/// Outcome of one check (MANIFEST.md §5).
+/// Outcome of one check (MANIFEST.md §5): a recording's [`Status`] (SPEC §7, the same name
+/// and exit class, [`From<Status>`]), or one of the bucket's own findings. The recording
+/// statuses also apply to manifests, as noted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BucketStatus {
-    /// Verified.
+    /// [`Status::Ok`]; for a manifest, its signature and chain verified.
     Ok,
-    /// Bytes differ from what was signed.
+    /// [`Status::Modified`], of a recording, receipt or manifest.
     Modified,
-    /// A signature does not verify.
+    /// [`Status::BadSignature`], of a recording or manifest.
     BadSignature,
-    /// Signed by a key not trusted (for this namespace, at this time: the signed time, or the
-    /// time the store received the object).
+    /// [`Status::UntrustedKey`]; also a key that was outside its validity when the store
+    /// received the object or manifest.
     UntrustedKey,
-    /// Signed by a trusted key that may not sign it: its principals do not match the host, or
-    /// it is not the key the recording's header or the manifest's `key_id` names.
+    /// [`Status::WrongSigner`]; for a manifest, a key whose principals do not match its host
+    /// or that is not the key its `key_id` names.
     WrongSigner,
-    /// Recording shorter than its receipt.
+    /// [`Status::Truncated`].
     Truncated,
-    /// Not a sealcast recording / manifest.
+    /// [`Status::Format`]; also a manifest that does not parse.
     Format,
     /// A listed object is absent or hidden by a delete marker.
     Missing,
@@ -58,15 +62,15 @@ pub enum BucketStatus {
     Rollback,
     /// History different from the CI state, or two successors of one manifest.
     Fork,
-    /// Recording with a crash tail.
+    /// [`Status::UnsealedTail`].
     UnsealedTail,
-    /// Recording without a final checkpoint.
+    /// [`Status::Unclosed`].
     Unclosed,
     /// Newest manifest older than the allowed lag.
     Stale,
     /// Retention weaker than the manifest's lock policy.
     LockWeak,
-    /// Could not be read.
+    /// [`Status::Unreadable`]: a recording, receipt, manifest or listing could not be read.
     Unreadable,
 }
 
@@ -99,16 +103,31 @@ impl BucketStatus {
     pub fn exit_class(self) -> i32 {
         match self {
             BucketStatus::Ok => 0,
+            BucketStatus::Modified
+            | BucketStatus::BadSignature
+            | BucketStatus::UntrustedKey
+            | BucketStatus::WrongSigner
+            | BucketStatus::Truncated
+            | BucketStatus::Format
+            | BucketStatus::Missing
+            | BucketStatus::Unreferenced
+            | BucketStatus::ChainGap
+            | BucketStatus::Moved
+            | BucketStatus::Rollback
+            | BucketStatus::Fork => 1,
             BucketStatus::UnsealedTail
             | BucketStatus::Unclosed
             | BucketStatus::Stale
             | BucketStatus::LockWeak => 2,
             BucketStatus::Unreadable => 4,
-            _ => 1,
         }
     }
+}
 
-    fn from_recording(s: Status) -> BucketStatus {
+/// A recording's status (SPEC §7) as a bucket finding: each has the same name and exit
+/// class. Exhaustive, so a new recording status must be given its bucket meaning here.
+impl From<Status> for BucketStatus {
+    fn from(s: Status) -> BucketStatus {
         match s {
             Status::Ok => BucketStatus::Ok,
             Status::Modified => BucketStatus::Modified,
@@ -116,10 +135,10 @@ impl BucketStatus {
             Status::UntrustedKey => BucketStatus::UntrustedKey,
             Status::WrongSigner => BucketStatus::WrongSigner,
             Status::Truncated => BucketStatus::Truncated,
+            Status::Format => BucketStatus::Format,
             Status::UnsealedTail => BucketStatus::UnsealedTail,
             Status::Unclosed => BucketStatus::Unclosed,
             Status::Unreadable => BucketStatus::Unreadable,
-            _ => BucketStatus::Format,
         }
     }
 }
@@ -1287,7 +1306,7 @@ fn stored_time_finding(
             format!(
                 "key {key} was not valid for host {host:?} when the store received this object \
                  ({}): {e}",
-                utc_text(stored_us)
+                rfc3339(stored_us)
             ),
         )),
     }
@@ -1297,11 +1316,10 @@ fn stored_time_finding(
 /// ([`stored_time_finding`]), for the key and host its verification [`Report`] names.
 /// `None` when no checkpoint verified (nothing was signed, and the report's status says so).
 ///
-/// [`Report`]: sealcast_player::Report
 fn recording_stored_time(
     src: &Source,
     trust: &TrustStore,
-    report: &sealcast_player::Report,
+    report: &Report,
     obj: &ObjVersion,
 ) -> Option<(BucketStatus, String)> {
     let key = KeyId::from_hex(report.key_id.as_deref()?)?;
@@ -1317,10 +1335,7 @@ fn recording_stored_time(
 
 /// `MOVED` when a recording's header names another host than the chain that lists it (the
 /// layout keeps each host's recordings under its own `recordings/<host>/`, MANIFEST.md §1).
-fn recording_host_finding(
-    report: &sealcast_player::Report,
-    host: &str,
-) -> Option<(BucketStatus, String)> {
+fn recording_host_finding(report: &Report, host: &str) -> Option<(BucketStatus, String)> {
     (report.host.as_deref() != Some(host)).then(|| {
         (
             BucketStatus::Moved,
@@ -1442,7 +1457,7 @@ async fn check_recording(
         None => None,
         Some(r) => {
             let rr = receipt_rel.unwrap_or_default().to_string();
-            if rr != format!("{rel}.seal") {
+            if rr != names::receipt_key(rel) {
                 return (BucketStatus::Moved, format!("receipt listed at {}", r.key));
             }
             let Some(ro) = find_version(src, rlist, &rr, r.version_id.as_deref()) else {
@@ -1474,7 +1489,7 @@ async fn check_recording(
     // sealed; a recovered one ends unsealed, and is reported as such (exit class 2: its end
     // was never sealed by the recorder, only listed by the uploader). Open segments are
     // checked together by `check_live`.
-    let st = BucketStatus::from_recording(report.status);
+    let st = BucketStatus::from(report.status);
     let recovered =
         e.status == "recovered" && matches!(report.status, Status::Unclosed | Status::UnsealedTail);
     if st != BucketStatus::Ok && !recovered {
@@ -1653,7 +1668,7 @@ async fn check_live(
             }
         }
         st => Some((
-            BucketStatus::from_recording(st),
+            BucketStatus::from(st),
             format!("the segments together: {}", report.reason),
         )),
     };
@@ -1672,4 +1687,20 @@ async fn check_live(
         }
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every recording status becomes the bucket status of the same name and exit class (the
+    /// mapping is exhaustive: a new `Status` does not compile until it is mapped here).
+    #[test]
+    fn recording_statuses_keep_their_name_and_class() {
+        for s in Status::ALL {
+            let b = BucketStatus::from(s);
+            assert_eq!(b.as_str(), s.as_str());
+            assert_eq!(b.exit_class(), s.exit_class(), "{s:?}");
+        }
+    }
 }

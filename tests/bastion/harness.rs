@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions, Permissions};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::io::AsRawFd;
 use std::os::unix::net::UnixDatagram;
@@ -1187,29 +1187,7 @@ fn split_options<'a>(args: &[&'a str]) -> (Vec<&'a str>, Vec<&'a str>) {
 
 /// `<file>.seal`.
 pub fn receipt(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".seal");
-    PathBuf::from(s)
-}
-
-/// A TCP port that was free a moment ago.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().unwrap().port()
-}
-
-/// Poll `cond` every 50 ms until it holds or `timeout` passes.
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    sealcast_format::names::receipt_path(p)
 }
 
 fn run_ok(c: &mut Command) -> Output {
@@ -1488,4 +1466,15 @@ impl Drop for PtyClient {
         }
         let _ = self.reader.take();
     }
+}
+
+/// A loopback TCP port that was free a moment ago ([`sealcast_testkit::free_port`]).
+pub fn free_port() -> u16 {
+    sealcast_testkit::free_port()
+}
+
+/// Poll `cond` every 50 ms until it holds or `timeout` passes; returns whether it held
+/// ([`sealcast_testkit::wait_until`]).
+pub fn wait_for(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    sealcast_testkit::wait_until(timeout, cond)
 }

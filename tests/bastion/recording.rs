@@ -6,8 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use sealcast_format::EventLine;
-use sealcast_player::Reader;
+use sealcast_format::{EventKind, EventLine};
+use sealcast_reader::Reader;
 use serde_json::Value;
 
 /// A recording's header and events.
@@ -35,7 +35,7 @@ impl Rec {
             Ok(reader) => {
                 for e in reader {
                     match e {
-                        Ok(e) => events.push(e),
+                        Ok(e) => events.push(e.into_event()),
                         Err(e) => {
                             error = Some(e.to_string());
                             break;
@@ -71,7 +71,7 @@ impl Rec {
     pub fn stream(&self, code: &str) -> Vec<u8> {
         self.events
             .iter()
-            .filter(|e| e.code == code)
+            .filter(|e| e.kind.code() == code)
             .flat_map(|e| e.bytes.iter().copied())
             .collect()
     }
@@ -93,7 +93,7 @@ impl Rec {
     pub fn exit(&self) -> Option<String> {
         self.events
             .iter()
-            .find(|e| e.code == "x")
+            .find(|e| e.kind == EventKind::Exit)
             .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
     }
 
@@ -101,7 +101,7 @@ impl Rec {
     pub fn resizes(&self) -> Vec<String> {
         self.events
             .iter()
-            .filter(|e| e.code == "r")
+            .filter(|e| e.kind == EventKind::Resize)
             .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
             .collect()
     }
@@ -110,7 +110,7 @@ impl Rec {
     pub fn summaries(&self) -> Vec<Value> {
         self.events
             .iter()
-            .filter(|e| e.code == "s")
+            .filter(|e| e.kind == EventKind::Summary)
             .map(|e| serde_json::from_slice(&e.bytes).unwrap_or(Value::Null))
             .collect()
     }
@@ -119,8 +119,9 @@ impl Rec {
     pub fn codes(&self) -> Vec<String> {
         let mut v: Vec<String> = Vec::new();
         for e in &self.events {
-            if !v.contains(&e.code) {
-                v.push(e.code.clone());
+            let code = e.kind.code().to_string();
+            if !v.contains(&code) {
+                v.push(code);
             }
         }
         v

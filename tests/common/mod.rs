@@ -8,10 +8,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sealcast_format::EventLine;
-use sealcast_player::{verify_bytes, Reader, Report};
+use sealcast_format::{EventKind, EventLine};
+use sealcast_reader::{verify_bytes, Reader, Report};
 use sealcast_signer::{PublicKey, TrustStore};
 use tempfile::TempDir;
 
@@ -164,9 +164,7 @@ pub fn trust_from_file(path: &Path) -> TrustStore {
 
 /// Path of a recording's seal receipt (`<file>.seal`).
 pub fn receipt_path(recording: &Path) -> PathBuf {
-    let mut s = recording.as_os_str().to_owned();
-    s.push(".seal");
-    PathBuf::from(s)
+    sealcast_format::names::receipt_path(recording)
 }
 
 /// Verify a recording file with its receipt (when present) against `trust`.
@@ -180,7 +178,7 @@ pub fn verify_file(recording: &Path, trust: &TrustStore) -> Report {
 pub fn events(recording: &Path) -> Vec<EventLine> {
     let data = fs::read(recording).expect("read recording");
     let reader = Reader::open(&data).expect("open recording");
-    reader.map(|e| e.expect("event")).collect()
+    reader.map(|e| e.expect("event").into_event()).collect()
 }
 
 /// The header of a recording.
@@ -196,7 +194,7 @@ pub fn header(recording: &Path) -> sealcast_format::Header {
 pub fn stream(events: &[EventLine], code: &str) -> Vec<u8> {
     events
         .iter()
-        .filter(|e| e.code == code)
+        .filter(|e| e.kind.code() == code)
         .flat_map(|e| e.bytes.iter().copied())
         .collect()
 }
@@ -205,27 +203,13 @@ pub fn stream(events: &[EventLine], code: &str) -> Vec<u8> {
 pub fn exit_event(events: &[EventLine]) -> Option<String> {
     events
         .iter()
-        .find(|e| e.code == "x")
+        .find(|e| e.kind == EventKind::Exit)
         .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
 }
 
 /// True if `needle` occurs in `hay`.
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Poll `cond` every 50 ms until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A clock standing still at a chosen wall time (Unix µs); events are 0 µs apart.
@@ -285,4 +269,10 @@ pub fn recording_at(
         w.output(format!("{l}\r\n").as_bytes()).unwrap();
     }
     w.finish(Some(0)).unwrap()
+}
+
+/// Poll `cond` every 50 ms until it holds or `timeout` passes; returns whether it held
+/// ([`sealcast_testkit::wait_until`]).
+pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    sealcast_testkit::wait_until(timeout, cond)
 }

@@ -9,7 +9,6 @@
 
 use std::fs;
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -56,15 +55,6 @@ pub fn require(test: &str, mysql: bool) -> bool {
     }
     eprintln!("SKIPPED {test}: {why}");
     false
-}
-
-/// A free loopback TCP port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Run a command, panicking with its output when it fails.
@@ -193,13 +183,17 @@ fn server_dir(prefix: &str, user: &str) -> PathBuf {
     d
 }
 
-/// Wait until `cond` holds (polling every 50 ms).
-pub fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + timeout;
-    while !cond() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Wait until `cond` holds (polling every 50 ms); fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        sealcast_testkit::wait_until(timeout, cond),
+        "timed out waiting for {what}"
+    );
+}
+
+/// A loopback TCP port that was free a moment ago ([`sealcast_testkit::free_port`]).
+pub fn free_port() -> u16 {
+    sealcast_testkit::free_port()
 }
 
 /// A PostgreSQL 15 server.

@@ -8,13 +8,12 @@ use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sealcast_format::{
     decompress_frame, scan, skippable_frame, FrameKind, Header, SealMeta, TermInfo,
 };
-use sealcast_recorder::{CheckpointPolicy, Clock, Durable, SealedWriter};
+use sealcast_recorder::{CheckpointPolicy, Durable, SealedWriter};
 use sealcast_signer::{Checkpoint, Sealer, SigningKey};
 
 /// Path of the sealcast binary under test.
@@ -142,24 +141,11 @@ impl Run {
     }
 }
 
-/// A clock the test moves by hand: monotonic µs; wall = 1 763 700 000 s + monotonic.
-#[derive(Clone, Default)]
-pub struct TestClock(Arc<AtomicU64>);
+pub use sealcast_testkit::TestClock;
 
-impl TestClock {
-    pub fn set(&self, us: u64) {
-        self.0.store(us, Ordering::SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn mono_us(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-    fn wall_us(&self) -> u64 {
-        1_763_700_000_000_000 + self.mono_us()
-    }
-}
+/// The wall time at monotonic 0 of the test sessions' clocks (2025-11-21 04:40:00 UTC, the
+/// headers' `start_us`), Unix µs.
+pub const WALL_START_US: u64 = 1_763_700_000_000_000;
 
 /// A sink shared with the test, so a writer dropped without `finish` (a crash) leaves its
 /// bytes behind.
@@ -227,7 +213,7 @@ impl Rec {
     }
 
     pub fn with_header(key: SigningKey, h: &Header) -> Rec {
-        let clock = TestClock::default();
+        let clock = TestClock::with_wall_start(WALL_START_US);
         let sink = Shared::default();
         let w = SealedWriter::new(
             sink.clone(),

@@ -7,9 +7,10 @@
 //! - [`run`] is the event loop and [`TerminalGuard`] restores the terminal (raw mode,
 //!   alternate screen, cursor) on every exit path, panics and SIGTERM included.
 //!
-//! Verification comes in as a [`VerifySummary`] (the CLI converts `sealcast_player`'s
-//! report); events carry a [`Verification`] state so nothing is drawn as verified before its
-//! checkpoint was checked.
+//! Verification comes in as a [`VerifySummary`] (the CLI converts a verifying
+//! `sealcast_reader` read: the report, and each event's coverage); events carry a
+//! [`Verification`] state so nothing is drawn as verified before its checkpoint was checked,
+//! and nothing the reader did not call verified is drawn as verified.
 
 pub mod app;
 pub mod library;

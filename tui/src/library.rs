@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use sealcast_format::names;
 
 use crate::app::LibraryOutcome;
 use crate::model::Outcome;
@@ -84,7 +85,7 @@ impl Library {
             let e = e?;
             let name = e.file_name();
             let Some(name) = name.to_str() else { continue };
-            if !name.ends_with(".cast.zst") {
+            if !names::is_recording_name(name) {
                 continue;
             }
             let md = match e.metadata() {

@@ -1,10 +1,10 @@
 //! The player's input vocabulary: verification state per event, the verification summary of
-//! a file, and side-panel rows. Filled today from `sealcast_player`'s report and from `m`,
-//! `r`, `x` events and idle gaps; command and database events (other teams) add rows of
-//! their own kinds.
+//! a file, and side-panel rows. Filled from `sealcast_reader`'s verifying read (by the CLI's
+//! adapter) and from `m`, `r`, `x` events and idle gaps; command and database events (other
+//! teams) add rows of their own kinds.
 
-/// Verification state of one event (SPEC §7). Checkpoints cover whole frames (SPEC §1), so
-/// every event of a frame has the frame's state.
+/// Verification state of one event (SPEC §7), as the verifying reader gave it (its
+/// `Coverage`; a read without a trust store is `Unsealed` here).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verification {
     /// Not known yet: verification is still running. Never drawn as verified.
@@ -16,10 +16,11 @@ pub enum Verification {
         seq: u64,
     },
     /// After the last verified checkpoint, nothing failed: a crash tail, a live recording's
-    /// newest part, or a file that could not be verified at all (unsigned, no trust file).
+    /// newest part, or a file that could not be checked at all (no trust file, unreadable).
     Unsealed,
-    /// After the first checkpoint that failed (modified, bad signature, untrusted key,
-    /// truncated).
+    /// At or after the first check that failed (modified, bad signature, untrusted key,
+    /// truncated, a line breaking the rules), or in a file with no checkpoint at all
+    /// (`FORMAT`: nothing in it was signed).
     Failed,
 }
 
@@ -40,8 +41,9 @@ pub enum Outcome {
     Unverifiable,
 }
 
-/// The verification of one file, as the player needs it (converted from
-/// `sealcast_player::Report` by the CLI's adapter).
+/// The verification of one file, as the player needs it (converted from a verifying
+/// `sealcast_reader::Reader` read, its events' coverage and its `Report`, by the CLI's
+/// adapter).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifySummary {
     /// Conclusion.
@@ -54,11 +56,67 @@ pub struct VerifySummary {
     pub signer: Option<String>,
     /// Key id (lowercase hex) that signed.
     pub key_id: Option<String>,
-    /// Lines (header included) covered by verified checkpoints.
-    pub verified_lines: u64,
+    /// The state of each event verification read, in runs of equal state: `(first, state)`,
+    /// `first` the index of the run's first event (0-based, in file order, `b` events folded
+    /// into the event they follow, as [`crate::Recording`] counts them), sorted by `first`;
+    /// a run lasts until the next one's `first`, the last one until [`VerifySummary::events`].
+    /// Never [`Verification::Pending`].
+    pub runs: Vec<(u64, Verification)>,
+    /// Number of events verification read (it stops at a line that breaks the rules; a live
+    /// file may have grown since). Later events have [`VerifySummary::after_verified`].
+    pub events: u64,
 }
 
 impl VerifySummary {
+    /// A summary of a file whose events were not read (unreadable, no trust file): every
+    /// event has [`VerifySummary::after_verified`].
+    pub fn without_events(
+        outcome: Outcome,
+        status: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> VerifySummary {
+        VerifySummary {
+            outcome,
+            status: status.into(),
+            reason: reason.into(),
+            signer: None,
+            key_id: None,
+            runs: Vec::new(),
+            events: 0,
+        }
+    }
+
+    /// Append the state of the next event (event number [`VerifySummary::events`]); never
+    /// [`Verification::Pending`].
+    pub fn push(&mut self, state: Verification) {
+        if self.runs.last().is_none_or(|r| r.1 != state) {
+            self.runs.push((self.events, state));
+        }
+        self.events += 1;
+    }
+
+    /// The state of event `event`.
+    pub fn state_of(&self, event: u64) -> Verification {
+        if event >= self.events {
+            return self.after_verified();
+        }
+        let i = self.runs.partition_point(|r| r.0 <= event);
+        match i.checked_sub(1) {
+            Some(i) => self.runs[i].1,
+            None => self.after_verified(),
+        }
+    }
+
+    /// Index of the last event that is [`Verification::Verified`], if any.
+    pub fn last_verified(&self) -> Option<u64> {
+        let k = self
+            .runs
+            .iter()
+            .rposition(|r| matches!(r.1, Verification::Verified { .. }))?;
+        let end = self.runs.get(k + 1).map_or(self.events, |r| r.0);
+        end.checked_sub(1)
+    }
+
     /// The state of events after the verified extent.
     pub fn after_verified(&self) -> Verification {
         match self.outcome {
@@ -251,5 +309,27 @@ mod tests {
         assert_eq!(parse_time(""), None);
         assert_eq!(fmt_time(83_500_000), "1:23.5");
         assert_eq!(fmt_time(3_723_000_000), "1:02:03");
+    }
+
+    /// Event states kept as runs read back per event, whatever the run boundaries; events
+    /// past what verification read have the state after the verified extent.
+    #[test]
+    fn event_states_in_runs() {
+        use Verification::*;
+        let v = |seq| Verified { seq };
+        let states = [v(1), v(1), v(2), Unsealed, Unsealed, Failed];
+        let mut s = VerifySummary::without_events(Outcome::Broken, "MODIFIED", "x");
+        assert_eq!((s.state_of(0), s.last_verified()), (Failed, None));
+        for st in states {
+            s.push(st);
+        }
+        assert_eq!(s.runs.len(), 4);
+        for (i, st) in states.iter().enumerate() {
+            assert_eq!(s.state_of(i as u64), *st, "{i}");
+        }
+        assert_eq!(s.state_of(6), Failed);
+        assert_eq!(s.last_verified(), Some(2));
+        s.outcome = Outcome::Unsealed;
+        assert_eq!(s.state_of(99), Unsealed);
     }
 }

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use sealcast_format::{parse_event, scan, ContainerError, Decompressor, FrameKind, Header};
+use sealcast_format::{
+    parse_event, scan, ContainerError, Decompressor, EventKind, FrameKind, Header,
+};
 use sealcast_term::{parse_resize, Event, EventSource, Kind};
 
 use crate::model::{PanelKind, PanelRow, Verification, VerifySummary};
@@ -70,8 +72,6 @@ struct FrameInfo {
     t0_us: u64,
     /// Cut by a crash: decode what can be decoded.
     partial: bool,
-    /// Checkpoint seq that follows the frame (claimed; trusted only when verified).
-    seq: Option<u64>,
     /// Panel rows before this frame's.
     rows_mark: Mark,
     /// The frame starts with a `b` line (the exact bytes of the previous frame's last event).
@@ -100,8 +100,6 @@ pub struct Recording {
     /// The last scanned frame's events, held until the next frame shows whether it starts
     /// with a `b` line that belongs to this frame's last event.
     held: Option<(usize, Vec<Decoded>)>,
-    /// Frames scanned whose checkpoint was not seen yet.
-    pending_seq: Vec<usize>,
     scan_done: bool,
 }
 
@@ -203,7 +201,6 @@ impl Recording {
             cache: Mutex::new(None),
             scanned: Mutex::new(std::collections::VecDeque::new()),
             held: None,
-            pending_seq: Vec::new(),
             scan_done: false,
         };
         // Enough for the first screen; the rest is scanned in the background
@@ -278,14 +275,14 @@ impl Recording {
         self.rows.all()
     }
 
-    /// The `c` and `p` events, each with its verification state under `summary` (for the
-    /// commands report, SPEC §2.4.5).
+    /// The `c` and `p` events, each with its verification state under `summary` (its
+    /// coverage, [`VerifySummary::state_of`]; for the commands report, SPEC §2.4.5).
     pub fn meta_events(&self, summary: &VerifySummary) -> Vec<MetaEvent> {
         self.rows
             .meta()
             .iter()
             .map(|m| MetaEvent {
-                state: self.state_under(summary, m.event),
+                state: summary.state_of(m.event),
                 ..m.clone()
             })
             .collect()
@@ -307,20 +304,18 @@ impl Recording {
         self.restate(true);
     }
 
-    /// Recompute the rows' verification states: all of them (a new summary), or those
-    /// added or changed by the frames scanned since the last call.
+    /// Recompute the rows' verification states (each the worst of its events' states in the
+    /// summary): all of them (a new summary), or those added or changed by the frames
+    /// scanned since the last call. Without a summary rows stay [`Verification::Pending`].
     fn restate(&mut self, all: bool) {
-        let Some(s) = self.summary.take() else {
+        let Some(s) = &self.summary else {
             return;
         };
-        let mut rows = std::mem::take(&mut self.rows);
         if all {
-            rows.restate(|e| self.state_under(&s, e));
+            self.rows.restate(|e| s.state_of(e));
         } else {
-            rows.restate_new(|e| self.state_under(&s, e));
+            self.rows.restate_new(|e| s.state_of(e));
         }
-        self.rows = rows;
-        self.summary = Some(s);
     }
 
     fn frame_of(&self, event: u64) -> Option<usize> {
@@ -329,43 +324,19 @@ impl Recording {
         (event < f.first_event + u64::from(f.events)).then_some(i - 1)
     }
 
-    /// Verification state of event `i` (SPEC §7; checkpoints cover whole frames, §1).
+    /// Verification state of event `i` (SPEC §7), as the verifying read gave it;
+    /// [`Verification::Pending`] until verification is done.
     pub fn state_of(&self, event: u64) -> Verification {
         match &self.summary {
-            Some(s) => self.state_under(s, event),
             None => Verification::Pending,
+            Some(s) => s.state_of(event),
         }
     }
 
-    fn state_under(&self, s: &VerifySummary, event: u64) -> Verification {
-        let Some(fi) = self.frame_of(event) else {
-            return s.after_verified();
-        };
-        self.frame_state(s, fi)
-    }
-
-    fn frame_state(&self, s: &VerifySummary, fi: usize) -> Verification {
-        let f = &self.frames[fi];
-        if !f.partial && f.first_line + f.lines <= s.verified_lines {
-            let seq = self.frames[fi..].iter().find_map(|f| f.seq).unwrap_or(0);
-            Verification::Verified { seq }
-        } else {
-            s.after_verified()
-        }
-    }
-
-    /// Time of the last verified event (the verified extent), when anything verified.
+    /// Time of the last verified event (the verified extent), when any event verified.
     pub fn verified_until_us(&self) -> Option<u64> {
-        let s = self.summary.as_ref()?;
-        let fi = self
-            .frames
-            .iter()
-            .rposition(|f| !f.partial && f.first_line + f.lines <= s.verified_lines)?;
-        let f = &self.frames[fi];
-        if f.events == 0 {
-            return Some(f.t0_us);
-        }
-        Some(self.time_of(f.first_event + u64::from(f.events) - 1))
+        let last = self.summary.as_ref()?.last_verified()?;
+        (last < self.times.len() as u64).then(|| self.time_of(last))
     }
 
     /// Re-map a growing file (the new frames are scanned by [`Recording::scan_step`]).
@@ -402,7 +373,6 @@ impl Recording {
         }
         self.held = None;
         self.scanned.get_mut().map(|c| c.clear()).ok();
-        self.pending_seq.retain(|&i| i < self.frames.len());
         Ok(true)
     }
 
@@ -424,7 +394,6 @@ impl Recording {
         }
         let mut dec = Decompressor::new();
         let mut buf = Vec::new();
-        let mut seqs = Vec::new();
         let mut stop_at = None;
         let mut data_frames = 0;
         let mut end = data_len as u64;
@@ -449,12 +418,7 @@ impl Recording {
                     }
                 };
                 match f.kind {
-                    FrameKind::Checkpoint => {
-                        let seq = note_seq(f.bytes);
-                        for i in self.pending_seq.drain(..) {
-                            seqs.push((i, seq));
-                        }
-                    }
+                    FrameKind::Checkpoint => {}
                     FrameKind::Data => {
                         data_frames += 1;
                         buf.clear();
@@ -467,16 +431,12 @@ impl Recording {
                             let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
                             buf.truncate(keep);
                         }
-                        let fi = self.add_frame(start as u64 + f.offset, f.len, &buf, damaged);
-                        self.pending_seq.push(fi);
+                        self.add_frame(start as u64 + f.offset, f.len, &buf, damaged);
                     }
                 }
             }
         }
         self.bytes = bytes;
-        for (i, seq) in seqs {
-            self.frames[i].seq = seq;
-        }
         self.scan_pos = end;
         if data_frames > 0 {
             self.restate(false);
@@ -540,7 +500,6 @@ impl Recording {
             lines: 0,
             t0_us: self.time_us,
             partial,
-            seq: None,
             rows_mark: self.rows.mark(),
             leading_b: false,
         };
@@ -562,7 +521,7 @@ impl Recording {
             };
             let prev_t = self.time_us;
             self.time_us = self.time_us.saturating_add(ev.interval_us);
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 if info.events == 0 {
                     info.leading_b = true;
                 }
@@ -582,7 +541,7 @@ impl Recording {
                 }
                 continue;
             }
-            let kind = Kind::from_code(&ev.code);
+            let kind = Kind::from_code(ev.kind.code());
             let t = self.time_us;
             let idx = self.times.len() as u64;
             if self.time_us - prev_t >= IDLE_ROW_US && !self.times.is_empty() {
@@ -616,10 +575,10 @@ impl Recording {
                     row.events.push(idx);
                     self.rows.push_exit(row);
                 }
-                _ => match ev.code.as_str() {
-                    "c" => self.rows.command(idx, t, &ev.data),
-                    "p" => self.rows.process(idx, t, &ev.data),
-                    "d" => self.rows.database(idx, t, &ev.data),
+                _ => match ev.kind {
+                    EventKind::Command => self.rows.command(idx, t, &ev.data),
+                    EventKind::Process => self.rows.process(idx, t, &ev.data),
+                    EventKind::Database => self.rows.database(idx, t, &ev.data),
                     _ => {}
                 },
             }
@@ -726,7 +685,7 @@ impl Recording {
                 continue;
             };
             t = t.saturating_add(ev.interval_us);
-            if ev.code == "b" {
+            if ev.kind == EventKind::Bytes {
                 if !leading {
                     if let (Some(last), Ok(raw)) = (out.last_mut(), ev.raw_bytes()) {
                         if matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
@@ -739,7 +698,7 @@ impl Recording {
             leading = false;
             out.push(Decoded {
                 t_us: t,
-                kind: Kind::from_code(&ev.code),
+                kind: Kind::from_code(ev.kind.code()),
                 data: ev.data.into_bytes(),
             });
         }
@@ -757,7 +716,7 @@ impl Recording {
                 if ok {
                     if let Some(first) = nbuf.split(|&b| b == b'\n').next() {
                         if let Ok(ev) = parse_event(first) {
-                            if ev.code == "b" {
+                            if ev.kind == EventKind::Bytes {
                                 if let Ok(raw) = ev.raw_bytes() {
                                     last.data = raw;
                                 }
@@ -785,14 +744,6 @@ fn map(path: &Path) -> Result<Bytes, OpenError> {
     // written (SPEC §5.1), and a file truncated under us can at worst fault, as any reader.
     let m = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
     Ok(Bytes::Mapped(m))
-}
-
-/// The `seq` field of a checkpoint note (SPEC §5), if it has one.
-fn note_seq(note: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(note).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("seq "))
-        .and_then(|v| v.parse().ok())
 }
 
 impl EventSource for Recording {

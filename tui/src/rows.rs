@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use sealcast_format::CommandEvent;
+use sealcast_format::{CommandEvent, EventKind};
 use serde_json::Value;
 
 use crate::model::{PanelKind, PanelRow, Verification};
@@ -21,8 +21,8 @@ pub struct MetaEvent {
     pub event: u64,
     /// Time, µs since the session start.
     pub t_us: u64,
-    /// `"c"` or `"p"`.
-    pub code: String,
+    /// [`EventKind::Command`] (`c`) or [`EventKind::Process`] (`p`).
+    pub kind: EventKind,
     /// The event's data (a JSON object, SPEC §2.4).
     pub data: String,
     /// Verification state of the event (filled when the report is asked for).
@@ -178,7 +178,7 @@ impl Rows {
         self.meta.push(MetaEvent {
             event,
             t_us,
-            code: "c".into(),
+            kind: EventKind::Command,
             data: data.to_string(),
             state: Verification::Pending,
         });
@@ -248,7 +248,7 @@ impl Rows {
         self.meta.push(MetaEvent {
             event,
             t_us,
-            code: "p".into(),
+            kind: EventKind::Process,
             data: data.to_string(),
             state: Verification::Pending,
         });

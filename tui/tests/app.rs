@@ -363,7 +363,7 @@ fn events_carry_the_exact_bytes_of_b_events() {
         Vec::new(),
         key,
         &h,
-        common::TestClock::default(),
+        common::test_clock(),
         sealcast_recorder::CheckpointPolicy::default(),
     )
     .unwrap();
@@ -401,14 +401,12 @@ fn events_decoded_by_the_scan_equal_events_decoded_on_demand() {
         max_bytes: 64,
         ..sealcast_recorder::CheckpointPolicy::default()
     };
-    let clock = common::TestClock::default();
+    let clock = common::test_clock();
     let mut w =
         sealcast_recorder::SealedWriter::new(Vec::new(), key, &h, clock.clone(), policy).unwrap();
     let mut want = Vec::new();
     for i in 0..300u32 {
-        clock
-            .0
-            .store(u64::from(i) * 1000, std::sync::atomic::Ordering::SeqCst);
+        clock.set(u64::from(i) * 1000);
         let mut d = format!("line {i} ").into_bytes();
         d.extend_from_slice(&[0xff, (i % 200) as u8 + 0x30, 0xfe, b'\r', b'\n']);
         w.output(&d).unwrap();

@@ -97,14 +97,7 @@ fn badge_in_every_verification_state() {
     let app = common::app(plain.clone(), Some(verify(&plain, &trust)));
     lines.push(last_line(&draw(&app, 120, 12)));
     // no trust file
-    let s = VerifySummary {
-        outcome: Outcome::Unverifiable,
-        status: "UNVERIFIED".into(),
-        reason: "no trust file".into(),
-        signer: None,
-        key_id: None,
-        verified_lines: 0,
-    };
+    let s = VerifySummary::without_events(Outcome::Unverifiable, "UNVERIFIED", "no trust file");
     let app = common::app(data.clone(), Some(s));
     lines.push(last_line(&draw(&app, 120, 12)));
     // live

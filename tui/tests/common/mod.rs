@@ -1,25 +1,17 @@
 //! Recordings made by the real writer with a hand-moved clock, and players over them.
 #![allow(dead_code)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
 use sealcast_format::{CommandEvent, Header, ProcessEvent, SealMeta, TermInfo};
-use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter};
+use sealcast_recorder::{CheckpointPolicy, SealedWriter};
 use sealcast_signer::{SigningKey, TrustStore};
-use sealcast_tui::{App, Outcome, Player, PlayerOptions, Recording, Shared, VerifySummary};
+pub use sealcast_testkit::TestClock;
+use sealcast_tui::{
+    App, Outcome, Player, PlayerOptions, Recording, Shared, Verification, VerifySummary,
+};
 
-/// A clock the test moves: monotonic µs; wall = 2026-11-21 04:53:20 UTC + monotonic.
-#[derive(Clone, Default)]
-pub struct TestClock(pub Arc<AtomicU64>);
-
-impl Clock for TestClock {
-    fn mono_us(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-    fn wall_us(&self) -> u64 {
-        1_763_700_000_000_000 + self.mono_us()
-    }
+/// A clock the test moves: monotonic µs; wall = 2025-11-21 04:40:00 UTC + monotonic.
+pub fn test_clock() -> TestClock {
+    TestClock::with_wall_start(1_763_700_000_000_000)
 }
 
 /// One thing the recorded session does at a time (µs).
@@ -130,7 +122,7 @@ pub fn record(
     ))
     .unwrap();
     let trust = TrustStore::single("bastion-01", key.public());
-    let clock = TestClock::default();
+    let clock = test_clock();
     let header = Header {
         term: TermInfo {
             cols,
@@ -153,7 +145,7 @@ pub fn record(
     };
     let mut w = SealedWriter::new(Vec::new(), key, &header, clock.clone(), policy).unwrap();
     for (t, s) in steps {
-        clock.0.store(*t, Ordering::SeqCst);
+        clock.set(*t);
         match s {
             Step::Out(text) => w.output(text.as_bytes()).unwrap(),
             Step::Resize(c, r) => w.resize(*c, *r).unwrap(),
@@ -166,10 +158,21 @@ pub fn record(
     (w.finish(exit).unwrap().0, trust)
 }
 
-/// The player's summary of `sealcast_player::verify_bytes` (what the CLI adapter does).
+/// The player's summary of a verifying read (what the CLI adapter, `src/cmd/play_tui.rs`,
+/// does): the report's conclusion, each event's state from its coverage.
 pub fn verify(data: &[u8], trust: &TrustStore) -> VerifySummary {
-    use sealcast_player::Status;
-    let r = sealcast_player::verify_bytes(data, None, trust);
+    use sealcast_reader::{Context, Coverage, Reader, Status};
+    let mut s = VerifySummary::without_events(Outcome::Unverifiable, "", "");
+    let mut r = Reader::verifying(data, trust, Context::default()).unwrap();
+    for ev in r.by_ref() {
+        let Ok(ev) = ev else { break };
+        s.push(match ev.coverage() {
+            Coverage::Verified { checkpoint } => Verification::Verified { seq: checkpoint },
+            Coverage::Failed => Verification::Failed,
+            _ => Verification::Unsealed,
+        });
+    }
+    let r = r.finish().unwrap();
     VerifySummary {
         outcome: match r.status {
             Status::Ok => Outcome::Sealed,
@@ -181,7 +184,7 @@ pub fn verify(data: &[u8], trust: &TrustStore) -> VerifySummary {
         reason: r.reason.clone(),
         signer: r.signer.clone(),
         key_id: r.key_id.clone(),
-        verified_lines: r.verified_lines,
+        ..s
     }
 }
 

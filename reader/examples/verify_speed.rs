@@ -1,38 +1,15 @@
 //! Verify throughput probe: builds a log-like recording in memory and times `verify_bytes`.
-//! `cargo run --release -p sealcast-player --example verify_speed -- [MB]`
+//! `cargo run --release -p sealcast-reader --example verify_speed -- [MB]`
 use std::time::Instant;
 
-use sealcast_format::{Header, SealMeta};
-use sealcast_player::verify_bytes;
-use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
-use sealcast_signer::{SigningKey, TrustStore};
+use sealcast_reader::verify_bytes;
 
 fn main() {
     let mb: usize = std::env::args()
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
-    let key = SigningKey::generate().expect("key");
-    let trust = TrustStore::single("probe", key.public());
-    let header = Header {
-        timestamp: Some(0),
-        ..Header::sealed(SealMeta::new(
-            "0".repeat(32),
-            "probe",
-            "probe",
-            0,
-            "probe",
-            key.id().to_string(),
-        ))
-    };
-    let mut w = SealedWriter::new(
-        Vec::new(),
-        key,
-        &header,
-        SystemClock::new(),
-        CheckpointPolicy::default(),
-    )
-    .expect("writer");
+    let (mut w, trust) = sealcast_testkit::system_writer("probe");
     let mut chunk = Vec::new();
     let mut i = 0u64;
     let t = Instant::now();

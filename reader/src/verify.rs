@@ -4,15 +4,19 @@
 use serde::Serialize;
 
 use sealcast_format::{
-    decompress_frame, parse_event, scan, ContainerError, Decompressor, EventRules, Frame,
+    decompress_frame, names, parse_event, scan, ContainerError, Decompressor, EventRules, Frame,
     FrameKind, Header, CHECKPOINT_MAGIC, MAX_CHECKPOINT_PAYLOAD,
 };
 use sealcast_signer::{verify_note, ChainVerifier, Checkpoint, CheckpointError, TrustStore};
 
 /// Verification outcome of one recording (SPEC §7). Serialises as its upper-case name.
+///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): every consumer — the bucket statuses of
+/// `sealcast-store`, the CLI's summaries, [`exit_code`] through [`Status::exit_class`] — must
+/// decide what a new status means, so adding one breaks their build instead of silently
+/// falling into a wildcard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[non_exhaustive]
 pub enum Status {
     /// Every line covered by a valid trusted checkpoint; sealed by a final checkpoint.
     Ok,
@@ -38,6 +42,20 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order of SPEC §7's table (the order summaries list them).
+    pub const ALL: [Status; 10] = [
+        Status::Ok,
+        Status::Modified,
+        Status::BadSignature,
+        Status::UntrustedKey,
+        Status::WrongSigner,
+        Status::Truncated,
+        Status::Format,
+        Status::UnsealedTail,
+        Status::Unclosed,
+        Status::Unreadable,
+    ];
+
     /// Name as printed (`OK`, `MODIFIED`, …).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,10 +76,42 @@ impl Status {
     pub fn exit_class(self) -> i32 {
         match self {
             Status::Ok => 0,
+            Status::Modified
+            | Status::BadSignature
+            | Status::UntrustedKey
+            | Status::WrongSigner
+            | Status::Truncated
+            | Status::Format => 1,
             Status::UnsealedTail | Status::Unclosed => 2,
             Status::Unreadable => 4,
-            _ => 1,
         }
+    }
+}
+
+/// The exit code of a run over several recordings (or bucket findings) with these exit
+/// classes (SPEC §7; MANIFEST.md §5 for buckets): `1` if any is class 1, else `4` if any is
+/// class 4, else `2` if any is class 2, else `0`. With `strict`, class 2 counts as class 1.
+/// Any other class counts as 4 (could not check), so it never yields 0. The one exit policy
+/// of `sealcast verify`, for files and for buckets.
+pub fn exit_code(classes: impl IntoIterator<Item = i32>, strict: bool) -> u8 {
+    let (mut one, mut two, mut four) = (false, false, false);
+    for c in classes {
+        match c {
+            0 => {}
+            1 => one = true,
+            2 if strict => one = true,
+            2 => two = true,
+            _ => four = true,
+        }
+    }
+    if one {
+        1
+    } else if four {
+        4
+    } else if two {
+        2
+    } else {
+        0
     }
 }
 
@@ -87,7 +137,7 @@ pub struct Tail {
 }
 
 /// The result of verifying one recording.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// Overall status.
     pub status: Status,
@@ -384,38 +434,126 @@ fn damage_status(data: &[u8], off: u64, r: &Report, final_seen: bool) -> Option<
     }
 }
 
-/// Whether `name` claims a session id (`<32 hex digits>.cast.zst`), and which.
-fn claimed_session(name: &str) -> Option<&str> {
-    let id = name.strip_suffix(".cast.zst")?;
-    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
-}
-
 /// Reason suffix for damage in a file that holds no signed checkpoint.
 const UNSIGNED: &str = "not a sealcast recording (no signed checkpoint)";
 
-fn verify_frames<'d>(
-    data: &'d [u8],
-    ctx: &Context<'_>,
-    trust: &TrustStore,
-    frames: impl Iterator<Item = Scanned<'d>>,
-) -> Report {
-    let mut r = Report::new();
-    let mut verifier: Option<ChainVerifier<'_>> = None;
-    // Region not yet covered by a verified checkpoint.
-    let mut region_offset: Option<u64> = None;
-    let mut region_line = 0u64;
-    let mut final_note: Option<&[u8]> = None;
-    let mut tail_start: Option<u64> = None;
-    let mut header_key_id: Option<String> = None;
-    // The event rules every reader applies (SPEC §2.2), their state where the region
-    // starts, and the first line of the region that breaks them.
-    let mut rules = EventRules::new();
-    let mut region_rules = rules;
-    let mut bad_event: Option<(u64, u64, String)> = None;
-    let mut scratch = Vec::new();
-    let mut line_no = 0u64;
+/// What one frame did to a [`Walk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing decided yet (a data frame of the current region).
+    Continue,
+    /// A checkpoint verified: every line before line `lines` is covered by checkpoint `seq`.
+    Verified {
+        /// The checkpoint's `seq`.
+        seq: u64,
+        /// Lines it covers, header included.
+        lines: u64,
+    },
+    /// The frames decided a status of class 1 (or FORMAT): nothing from the current region on
+    /// is verified. The walk takes no more frames.
+    Failed,
+    /// An unsealed tail starts at the current region (what a crash leaves): nothing from
+    /// there on is verified, and nothing failed. The walk takes no more frames.
+    Tail,
+}
 
-    for (frame, decoded) in frames {
+/// The verification walk of SPEC §7.1 over a recording's frames in file order, one frame at
+/// a time: every line hashed and checked by [`EventRules`], every checkpoint verified. Both
+/// [`verify_recording`] and the verifying readers drive it, so they decide alike; what each
+/// frame decided comes back as a [`Step`], the file's [`Report`] from [`Walk::finish`].
+pub(crate) struct Walk<'d, 't> {
+    data: &'d [u8],
+    trust: &'t TrustStore,
+    r: Report,
+    /// The report decided by the frames (step 2 of SPEC §7.1), once a step was `Failed`.
+    failed: Option<Report>,
+    ended: bool,
+    verifier: Option<ChainVerifier<'t>>,
+    /// Region not yet covered by a verified checkpoint.
+    region_offset: Option<u64>,
+    region_line: u64,
+    final_note: Option<&'d [u8]>,
+    tail_start: Option<u64>,
+    header_key_id: Option<String>,
+    /// The event rules every reader applies (SPEC §2.2), their state where the region
+    /// starts, and the first line of the region that breaks them.
+    rules: EventRules,
+    region_rules: EventRules,
+    bad_event: Option<(u64, u64, String)>,
+    scratch: Vec<u8>,
+    line_no: u64,
+}
+
+impl<'d, 't> Walk<'d, 't> {
+    /// A walk over `data` (the whole compressed recording) trusting `trust`.
+    pub(crate) fn new(data: &'d [u8], trust: &'t TrustStore) -> Walk<'d, 't> {
+        let rules = EventRules::new();
+        Walk {
+            data,
+            trust,
+            r: Report::new(),
+            failed: None,
+            ended: false,
+            verifier: None,
+            region_offset: None,
+            region_line: 0,
+            final_note: None,
+            tail_start: None,
+            header_key_id: None,
+            rules,
+            region_rules: rules,
+            bad_event: None,
+            scratch: Vec::new(),
+            line_no: 0,
+        }
+    }
+
+    /// True once a step was `Failed` or `Tail`: later frames are not looked at.
+    pub(crate) fn ended(&self) -> bool {
+        self.ended
+    }
+
+    /// True when the frames decided a failure, or no checkpoint verified (yet): what the
+    /// lines not covered are, should the frames end now.
+    pub(crate) fn failing(&self) -> bool {
+        self.failed.is_some() || self.r.checkpoints == 0
+    }
+
+    fn fail(&mut self, status: Status, reason: impl Into<String>, at: Option<Divergence>) -> Step {
+        let r = std::mem::replace(&mut self.r, Report::new());
+        self.failed = Some(r.fail(status, reason, at));
+        self.ended = true;
+        Step::Failed
+    }
+
+    fn tail(&mut self, offset: u64) -> Step {
+        self.tail_start = Some(offset);
+        self.ended = true;
+        Step::Tail
+    }
+
+    /// Damage inside the frame at `offset` that no crash leaves: its status.
+    fn damaged(&mut self, offset: u64, reason: String, at: Divergence) -> Step {
+        match damage_status(self.data, offset, &self.r, false).unwrap_or(Status::Modified) {
+            Status::Format => self.fail(Status::Format, format!("{reason}; {UNSIGNED}"), Some(at)),
+            st => self.fail(st, reason, Some(at)),
+        }
+    }
+
+    /// Take the next frame in file order, as the scanner returned it, and for a data frame
+    /// its decompressed content (`None` for other frames).
+    pub(crate) fn frame(
+        &mut self,
+        frame: Result<Frame<'d>, ContainerError>,
+        decoded: Option<Result<&[u8], &ContainerError>>,
+    ) -> Step {
+        if self.ended {
+            return if self.failed.is_some() {
+                Step::Failed
+            } else {
+                Step::Tail
+            };
+        }
         let frame = match frame {
             Ok(f) => f,
             Err(e) => {
@@ -427,282 +565,321 @@ fn verify_frames<'d>(
                         | ContainerError::BadMagic { .. }
                 );
                 let at = Some(Divergence {
-                    line: region_line,
+                    line: self.region_line,
                     offset: off,
                 });
-                match damage_status(data, off, &r, final_note.is_some()) {
-                    None if crash_like => {
-                        tail_start = Some(off);
-                        break;
-                    }
-                    Some(Status::Modified) if final_note.is_some() => {
+                let final_seen = self.final_note.is_some();
+                return match damage_status(self.data, off, &self.r, final_seen) {
+                    None if crash_like => self.tail(off),
+                    Some(Status::Modified) if final_seen => {
                         let reason = format!("bytes after the final checkpoint: {e}");
-                        return r.fail(Status::Modified, reason, at);
+                        self.fail(Status::Modified, reason, at)
                     }
                     Some(Status::Format) => {
                         let at = at.filter(|_| e.offset().is_some());
-                        return r.fail(Status::Format, format!("{e}; {UNSIGNED}"), at);
+                        self.fail(Status::Format, format!("{e}; {UNSIGNED}"), at)
                     }
-                    st => return r.fail(st.unwrap_or(Status::Modified), e.to_string(), at),
-                }
+                    st => self.fail(st.unwrap_or(Status::Modified), e.to_string(), at),
+                };
             }
         };
         let at = Divergence {
-            line: region_line,
+            line: self.region_line,
             offset: frame.offset,
         };
-        if final_note.is_some() {
-            return r.fail(
+        if self.final_note.is_some() {
+            return self.fail(
                 Status::Modified,
                 "data after the final checkpoint",
                 Some(at),
             );
         }
-        // Damage inside this frame that no crash leaves: its status.
-        let failed = |r: Report, reason: String| match damage_status(data, frame.offset, &r, false)
-            .unwrap_or(Status::Modified)
-        {
-            Status::Format => r.fail(
-                Status::Format,
-                format!("{reason}; {UNSIGNED}"),
-                Some(at.clone()),
-            ),
-            st => r.fail(st, reason, Some(at.clone())),
-        };
         match frame.kind {
-            FrameKind::Data => {
-                region_offset.get_or_insert(frame.offset);
-                let buf = match decoded.unwrap_or(Err(ContainerError::Empty)) {
-                    Ok(buf) => buf,
-                    // A limit of SPEC §8, wherever it is: FORMAT.
-                    Err(e @ ContainerError::OversizedFrame { .. }) => {
-                        let reason = format!(
-                            "{e} ({} MiB, SPEC §8)",
-                            sealcast_format::MAX_FRAME_CONTENT >> 20
-                        );
-                        return r.fail(Status::Format, reason, Some(at));
-                    }
-                    // An undecodable frame is what a crash can leave.
-                    Err(e) => {
-                        if damage_status(data, frame.offset, &r, false).is_none() {
-                            tail_start = Some(frame.offset);
-                            break;
-                        }
-                        return failed(r, e.to_string());
-                    }
+            FrameKind::Data => self.data_frame(&frame, decoded, at),
+            FrameKind::Checkpoint => self.checkpoint_frame(&frame, at),
+        }
+    }
+
+    fn data_frame(
+        &mut self,
+        frame: &Frame<'d>,
+        decoded: Option<Result<&[u8], &ContainerError>>,
+        at: Divergence,
+    ) -> Step {
+        self.region_offset.get_or_insert(frame.offset);
+        let empty = ContainerError::Empty;
+        let buf = match decoded.unwrap_or(Err(&empty)) {
+            Ok(buf) => buf,
+            // A limit of SPEC §8, wherever it is: FORMAT.
+            Err(e @ ContainerError::OversizedFrame { .. }) => {
+                let reason = format!(
+                    "{e} ({} MiB, SPEC §8)",
+                    sealcast_format::MAX_FRAME_CONTENT >> 20
+                );
+                return self.fail(Status::Format, reason, Some(at));
+            }
+            // An undecodable frame is what a crash can leave.
+            Err(e) => {
+                if damage_status(self.data, frame.offset, &self.r, false).is_none() {
+                    return self.tail(frame.offset);
+                }
+                return self.damaged(frame.offset, e.to_string(), at);
+            }
+        };
+        if buf.last() != Some(&b'\n') {
+            let reason = format!(
+                "offset {}: frame does not end at a line boundary",
+                frame.offset
+            );
+            return self.damaged(frame.offset, reason, at);
+        }
+        for line in lines(buf) {
+            if let Some(v) = self.verifier.as_mut() {
+                if let Err(e) = self.rules.check(line, &mut self.scratch) {
+                    let bad = (self.line_no, frame.offset, e.to_string());
+                    self.bad_event.get_or_insert(bad);
+                }
+                v.line(line);
+                self.line_no += 1;
+                continue;
+            }
+            let meta = match Header::parse(line) {
+                Ok(Header {
+                    sealcast: Some(m), ..
+                }) => m,
+                Ok(_) => {
+                    let reason = "line 0 (header): asciicast v3 without sealcast metadata";
+                    return self.damaged(frame.offset, reason.to_string(), at);
+                }
+                Err(e) => {
+                    return self.damaged(frame.offset, format!("line 0 (header): {e}"), at);
+                }
+            };
+            let mut v = ChainVerifier::new(&meta.host, &meta.session, &meta.key_id, self.trust);
+            self.header_key_id = Some(meta.key_id.clone());
+            v.line(line);
+            self.line_no += 1;
+            self.verifier = Some(v);
+            self.r.session = Some(meta.session);
+            self.r.host = Some(meta.host);
+            self.r.user = Some(meta.user);
+        }
+        Step::Continue
+    }
+
+    fn checkpoint_frame(&mut self, frame: &Frame<'d>, at: Divergence) -> Step {
+        let Some(v) = self.verifier.as_mut() else {
+            let reason = format!("offset {}: checkpoint before the header", frame.offset);
+            return self.damaged(frame.offset, reason, at);
+        };
+        match v.checkpoint(frame.bytes) {
+            Ok((cp, trusted)) => {
+                // The region is what was signed; a line in it that breaks the event rules
+                // was signed that way, and no reader will show past it.
+                if let Some((line, offset, reason)) = self.bad_event.take() {
+                    return self.fail(Status::Format, reason, Some(Divergence { line, offset }));
+                }
+                let r = &mut self.r;
+                r.checkpoints += 1;
+                r.verified_lines = cp.lines;
+                r.verified_bytes = cp.bytes;
+                r.key_id = Some(cp.key.to_string());
+                r.signer = Some(trusted.principals_text());
+                self.region_offset = None;
+                self.region_line = cp.lines;
+                self.region_rules = self.rules;
+                if cp.is_final {
+                    self.final_note = Some(frame.bytes);
+                }
+                Step::Verified {
+                    seq: cp.seq,
+                    lines: cp.lines,
+                }
+            }
+            Err(e) => {
+                let status = checkpoint_status(&e);
+                let mut at = Divergence {
+                    line: self.region_line,
+                    offset: self.region_offset.unwrap_or(frame.offset),
                 };
-                if buf.last() != Some(&b'\n') {
+                let mut reason = format!("checkpoint at offset {}: {e}", frame.offset);
+                if status == Status::Modified {
+                    let signed = sealcast_signer::Checkpoint::parse(frame.bytes)
+                        .ok()
+                        .map(|(c, _, _)| (c.lines, c.bytes));
+                    let start = (self.region_line, self.r.verified_bytes);
+                    if let Some((line, offset, why)) =
+                        blame_line(self.data, at.offset, start, signed)
+                    {
+                        at = Divergence { line, offset };
+                        reason = format!("{why}; {reason}");
+                    }
+                }
+                self.fail(status, reason, Some(at))
+            }
+        }
+    }
+
+    /// The report, once the frames ended or a step ended the walk: what the frames decided,
+    /// else the rest of SPEC §7.1 (no checkpoint, the file name, the seal receipt, an
+    /// unsealed tail, a missing final checkpoint) with what `ctx` knows.
+    pub(crate) fn finish(self, ctx: &Context<'_>) -> Report {
+        if let Some(failed) = self.failed {
+            return failed;
+        }
+        let Walk {
+            data,
+            trust,
+            mut r,
+            verifier,
+            region_offset,
+            final_note,
+            tail_start,
+            header_key_id,
+            region_rules,
+            mut scratch,
+            line_no,
+            ..
+        } = self;
+        if r.checkpoints == 0 {
+            let what = if verifier.is_none() {
+                "no header".to_string()
+            } else {
+                format!("a header and {} event lines", line_no.saturating_sub(1))
+            };
+            let reason = format!(
+                "{what} but no signed checkpoint: sealcast signs checkpoint 0 right after the \
+                 header, before the session starts (SPEC §10), so no sealcast session wrote \
+                 this file as it stands"
+            );
+            return r.fail(Status::Format, reason, None);
+        }
+
+        // Checkpoint 0 verified, so the header's session id is signed: a file name that
+        // claims another one is a file put in another session's place.
+        if let (Some(name), Some(session)) = (ctx.file_name, r.session.as_deref()) {
+            if let Some(claimed) = names::claimed_session(name) {
+                if claimed != session {
                     let reason = format!(
-                        "offset {}: frame does not end at a line boundary",
-                        frame.offset
+                        "file name {name} says session {claimed}, the header says session \
+                         {session}"
                     );
-                    return failed(r, reason);
+                    return r.fail(Status::Modified, reason, None);
                 }
-                for line in lines(&buf) {
-                    if let Some(v) = verifier.as_mut() {
-                        if let Err(e) = rules.check(line, &mut scratch) {
-                            bad_event.get_or_insert((line_no, frame.offset, e.to_string()));
-                        }
-                        v.line(line);
-                        line_no += 1;
-                        continue;
-                    }
-                    let meta = match Header::parse(line) {
-                        Ok(Header {
-                            sealcast: Some(m), ..
-                        }) => m,
-                        Ok(_) => {
-                            let reason = "line 0 (header): asciicast v3 without sealcast metadata"
-                                .to_string();
-                            return failed(r, reason);
-                        }
-                        Err(e) => return failed(r, format!("line 0 (header): {e}")),
+            }
+        }
+
+        // The seal receipt: only a valid final note of this very session and host.
+        let (receipt_cp, receipt_bytes) =
+            match check_receipt(&ctx.receipt, &r, header_key_id.as_deref(), trust) {
+                Ok(cp) => cp,
+                Err((status, reason)) => return r.fail(status, reason, None),
+            };
+
+        if let Some(note) = final_note {
+            if let (Some(cp), Some(receipt)) = (&receipt_cp, receipt_bytes) {
+                if receipt != note {
+                    let status = if cp.lines > r.verified_lines {
+                        Status::Truncated
+                    } else {
+                        Status::Modified
                     };
-                    let mut v = ChainVerifier::new(&meta.host, &meta.session, &meta.key_id, trust);
-                    header_key_id = Some(meta.key_id.clone());
-                    v.line(line);
-                    line_no += 1;
-                    verifier = Some(v);
-                    r.session = Some(meta.session);
-                    r.host = Some(meta.host);
-                    r.user = Some(meta.user);
+                    let reason = format!(
+                        "{} covers {} lines, the recording's final checkpoint {}",
+                        receipt_name(&ctx.receipt),
+                        cp.lines,
+                        r.verified_lines
+                    );
+                    return r.fail(status, reason, None);
                 }
             }
-            FrameKind::Checkpoint => {
-                let Some(v) = verifier.as_mut() else {
-                    let reason = format!("offset {}: checkpoint before the header", frame.offset);
-                    return failed(r, reason);
-                };
-                match v.checkpoint(frame.bytes) {
-                    Ok((cp, trusted)) => {
-                        // The region is what was signed; a line in it that breaks the event
-                        // rules was signed that way, and no reader will show past it.
-                        if let Some((line, offset, reason)) = bad_event.take() {
-                            return r.fail(
-                                Status::Format,
-                                reason,
-                                Some(Divergence { line, offset }),
-                            );
-                        }
-                        r.checkpoints += 1;
-                        r.verified_lines = cp.lines;
-                        r.verified_bytes = cp.bytes;
-                        r.key_id = Some(cp.key.to_string());
-                        r.signer = Some(trusted.principals_text());
-                        region_offset = None;
-                        region_line = cp.lines;
-                        region_rules = rules;
-                        if cp.is_final {
-                            final_note = Some(frame.bytes);
-                        }
-                    }
-                    Err(e) => {
-                        let status = checkpoint_status(&e);
-                        let mut at = Divergence {
-                            line: region_line,
-                            offset: region_offset.unwrap_or(frame.offset),
-                        };
-                        let mut reason = format!("checkpoint at offset {}: {e}", frame.offset);
-                        if status == Status::Modified {
-                            let signed = sealcast_signer::Checkpoint::parse(frame.bytes)
-                                .ok()
-                                .map(|(c, _, _)| (c.lines, c.bytes));
-                            let start = (region_line, r.verified_bytes);
-                            if let Some((line, offset, why)) =
-                                blame_line(data, at.offset, start, signed)
-                            {
-                                at = Divergence { line, offset };
-                                reason = format!("{why}; {reason}");
-                            }
-                        }
-                        return r.fail(status, reason, Some(at));
+            r.sealed = true;
+            return r;
+        }
+
+        // Not sealed: a crash, or a cut.
+        let tail_offset = region_offset.or(tail_start);
+        let mut tail_bad = None;
+        if let Some(off) = tail_offset {
+            // The tail's lines, checked by the rules from where the region starts, as a
+            // reader would read them.
+            let mut tail = crate::read::Lines::new(&data[off as usize..]);
+            let mut rules = region_rules;
+            let mut n = r.verified_lines;
+            while let Some((line, at, _)) = tail.next_line() {
+                if tail_bad.is_none() {
+                    if let Err(e) = rules.check(line, &mut scratch) {
+                        tail_bad = Some(format!("line {n}, offset {}: {e}", off + at));
                     }
                 }
+                n += 1;
             }
+            r.tail = Some(Tail {
+                offset: off,
+                compressed_bytes: data.len() as u64 - off,
+                lines: tail.lines_read,
+            });
         }
-    }
-
-    if r.checkpoints == 0 {
-        let what = if verifier.is_none() {
-            "no header".to_string()
+        if let Some(cp) = &receipt_cp {
+            // The receipt says the session was closed; the file does not end with that close.
+            let status = if cp.lines >= r.verified_lines {
+                Status::Truncated
+            } else {
+                Status::Modified
+            };
+            let reason = format!(
+                "{} covers {} lines but only {} verify and the final checkpoint is missing \
+                 (session was closed, file was cut)",
+                receipt_name(&ctx.receipt),
+                cp.lines,
+                r.verified_lines
+            );
+            let at = Divergence {
+                line: r.verified_lines,
+                offset: tail_offset.unwrap_or(data.len() as u64),
+            };
+            return r.fail(status, reason, Some(at));
+        }
+        if let Some(off) = tail_offset {
+            let tail_lines = r.tail.as_ref().map_or(0, |t| t.lines);
+            let mut reason = format!(
+                "{} lines verified up to checkpoint {}; {} unsealed bytes after it ({} complete \
+                 lines) — recorder did not close the session",
+                r.verified_lines,
+                r.checkpoints - 1,
+                data.len() as u64 - off,
+                tail_lines
+            );
+            if let Some(bad) = tail_bad {
+                reason.push_str(&format!("; readers stop in the tail at {bad}"));
+            }
+            r.status = Status::UnsealedTail;
+            r.reason = reason;
         } else {
-            format!("a header and {} event lines", line_no.saturating_sub(1))
-        };
-        let reason = format!(
-            "{what} but no signed checkpoint: sealcast signs checkpoint 0 right after the \
-             header, before the session starts (SPEC §10), so no sealcast session wrote this \
-             file as it stands"
-        );
-        return r.fail(Status::Format, reason, None);
+            r.status = Status::Unclosed;
+            r.reason = format!(
+                "{} lines verified; no final checkpoint — recorder did not close the session",
+                r.verified_lines
+            );
+        }
+        r
     }
+}
 
-    // Checkpoint 0 verified, so the header's session id is signed: a file name that claims
-    // another one is a file put in another session's place.
-    if let (Some(name), Some(session)) = (ctx.file_name, r.session.as_deref()) {
-        if let Some(claimed) = claimed_session(name) {
-            if claimed != session {
-                let reason = format!(
-                    "file name {name} says session {claimed}, the header says session {session}"
-                );
-                return r.fail(Status::Modified, reason, None);
-            }
+fn verify_frames<'d>(
+    data: &'d [u8],
+    ctx: &Context<'_>,
+    trust: &TrustStore,
+    frames: impl Iterator<Item = Scanned<'d>>,
+) -> Report {
+    let mut walk = Walk::new(data, trust);
+    for (frame, decoded) in frames {
+        let decoded = decoded.as_ref().map(|d| d.as_ref().map(Vec::as_slice));
+        if let Step::Failed | Step::Tail = walk.frame(frame, decoded) {
+            break;
         }
     }
-
-    // The seal receipt: only a valid final note of this very session and host.
-    let (receipt_cp, receipt_bytes) =
-        match check_receipt(&ctx.receipt, &r, header_key_id.as_deref(), trust) {
-            Ok(cp) => cp,
-            Err((status, reason)) => return r.fail(status, reason, None),
-        };
-
-    if let Some(note) = final_note {
-        if let (Some(cp), Some(receipt)) = (&receipt_cp, receipt_bytes) {
-            if receipt != note {
-                let status = if cp.lines > r.verified_lines {
-                    Status::Truncated
-                } else {
-                    Status::Modified
-                };
-                let reason = format!(
-                    "{} covers {} lines, the recording's final checkpoint {}",
-                    receipt_name(&ctx.receipt),
-                    cp.lines,
-                    r.verified_lines
-                );
-                return r.fail(status, reason, None);
-            }
-        }
-        r.sealed = true;
-        return r;
-    }
-
-    // Not sealed: a crash, or a cut.
-    let tail_offset = region_offset.or(tail_start);
-    let mut tail_bad = None;
-    if let Some(off) = tail_offset {
-        // The tail's lines, checked by the rules from where the region starts, as a reader
-        // would read them.
-        let mut tail = crate::read::Lines::new(&data[off as usize..]);
-        let mut rules = region_rules;
-        let mut n = r.verified_lines;
-        while let Some((line, at)) = tail.next_line() {
-            if tail_bad.is_none() {
-                if let Err(e) = rules.check(line, &mut scratch) {
-                    tail_bad = Some(format!("line {n}, offset {}: {e}", off + at));
-                }
-            }
-            n += 1;
-        }
-        r.tail = Some(Tail {
-            offset: off,
-            compressed_bytes: data.len() as u64 - off,
-            lines: tail.lines_read,
-        });
-    }
-    if let Some(cp) = &receipt_cp {
-        // The receipt says the session was closed; the file does not end with that close.
-        let status = if cp.lines >= r.verified_lines {
-            Status::Truncated
-        } else {
-            Status::Modified
-        };
-        let reason = format!(
-            "{} covers {} lines but only {} verify and the final checkpoint is missing \
-             (session was closed, file was cut)",
-            receipt_name(&ctx.receipt),
-            cp.lines,
-            r.verified_lines
-        );
-        let at = Divergence {
-            line: r.verified_lines,
-            offset: tail_offset.unwrap_or(data.len() as u64),
-        };
-        return r.fail(status, reason, Some(at));
-    }
-    if let Some(off) = tail_offset {
-        let tail_lines = r.tail.as_ref().map_or(0, |t| t.lines);
-        let mut reason = format!(
-            "{} lines verified up to checkpoint {}; {} unsealed bytes after it ({} complete \
-             lines) — recorder did not close the session",
-            r.verified_lines,
-            r.checkpoints - 1,
-            data.len() as u64 - off,
-            tail_lines
-        );
-        if let Some(bad) = tail_bad {
-            reason.push_str(&format!("; readers stop in the tail at {bad}"));
-        }
-        r.status = Status::UnsealedTail;
-        r.reason = reason;
-    } else {
-        r.status = Status::Unclosed;
-        r.reason = format!(
-            "{} lines verified; no final checkpoint — recorder did not close the session",
-            r.verified_lines
-        );
-    }
-    r
+    walk.finish(ctx)
 }
 
 /// `seal receipt` or `seal receipt <path>`, for reasons.
@@ -811,33 +988,10 @@ fn contains_checkpoint(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sealcast_format::{Header, SealMeta};
-    use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
-    use sealcast_signer::SigningKey;
 
     /// A closed recording of about `mb` MiB of varied output.
     fn big(mb: usize) -> (Vec<u8>, TrustStore) {
-        let key = SigningKey::generate().unwrap();
-        let trust = TrustStore::single("h", key.public());
-        let header = Header {
-            timestamp: Some(0),
-            ..Header::sealed(SealMeta::new(
-                "0".repeat(32),
-                "h",
-                "u",
-                0,
-                "test",
-                key.id().to_string(),
-            ))
-        };
-        let mut w = SealedWriter::new(
-            Vec::new(),
-            key,
-            &header,
-            SystemClock::new(),
-            CheckpointPolicy::default(),
-        )
-        .unwrap();
+        let (mut w, trust) = sealcast_testkit::system_writer("h");
         let mut i = 0u64;
         while (i as usize) * 64 < mb << 20 {
             w.output(
@@ -892,6 +1046,26 @@ mod tests {
             (a.verified_lines, a.tail.clone()),
             (b.verified_lines, b.tail)
         );
+    }
+
+    #[test]
+    fn exit_codes_follow_spec_order() {
+        use Status::*;
+        let exit_code =
+            |s: &[Status], strict| super::exit_code(s.iter().map(|s| s.exit_class()), strict);
+        assert_eq!(exit_code(&[], false), 0);
+        assert_eq!(exit_code(&[Ok, Ok], false), 0);
+        assert_eq!(exit_code(&[Ok, Unclosed], false), 2);
+        assert_eq!(exit_code(&[Ok, Unclosed], true), 1);
+        assert_eq!(exit_code(&[UnsealedTail, Unreadable], false), 4);
+        assert_eq!(exit_code(&[UnsealedTail, Unreadable], true), 1);
+        assert_eq!(exit_code(&[Unreadable, Modified], false), 1);
+        assert_eq!(exit_code(&[Format], false), 1);
+        assert_eq!(exit_code(&[Ok, WrongSigner], false), 1);
+        assert_eq!(exit_code(&[Unclosed, WrongSigner, Unreadable], false), 1);
+        // Classes no status has (a bucket's are 0, 1, 2 and 4 too) never pass as verified.
+        assert_eq!(super::exit_code([0, 3], false), 4);
+        assert_eq!(super::exit_code([-1, 2], false), 4);
     }
 
     /// A data frame of 16 MiB + 1 byte inserted after checkpoint 0 is FORMAT (SPEC §8) on
