@@ -370,6 +370,55 @@ mod tests {
         assert!(n > 20);
     }
 
+    /// The states of a [`VerifySummary`] are per event index, so the player's events must
+    /// be the verifying read's, one for one: for every test vector the player opens, each
+    /// event the reader gives has the same index, time, kind and exact bytes in the player's
+    /// own scan (its frame table, `b` lines folded, also across frames), and a file the
+    /// reader reads to its end (OK, a crash tail) has no event more in the player.
+    #[test]
+    fn the_players_events_are_the_verifying_reads_events() {
+        use sealcast_term::{EventSource, Kind};
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
+        let trust =
+            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let mut compared = 0;
+        for (name, v) in expected.as_object().unwrap() {
+            let data = fs::read(dir.join(format!("{name}.cast.zst"))).unwrap();
+            let Ok(mut rec) = Recording::from_bytes(data.clone()) else {
+                continue; // not playable (empty, garbage, no header): no events to state
+            };
+            while rec.scan_step(64, false) {}
+            let mut player = Vec::new();
+            rec.visit(0, &mut |_, ev| {
+                player.push((ev.t_us, ev.kind, ev.data.to_vec()));
+                true
+            });
+            let Ok(reader) = Reader::verifying(&data, &trust, Default::default()) else {
+                continue;
+            };
+            let mut read = Vec::new();
+            for ev in reader {
+                let Ok(ev) = ev else { break };
+                let e = ev.into_event();
+                read.push((e.time_us, Kind::from_code(e.kind.code()), e.bytes));
+            }
+            assert!(read.len() <= player.len(), "{name}");
+            for (i, r) in read.iter().enumerate() {
+                assert_eq!(&player[i], r, "{name}: event {i}");
+            }
+            if matches!(
+                v["status"].as_str(),
+                Some("OK" | "UNSEALED_TAIL" | "UNCLOSED")
+            ) {
+                assert_eq!(player.len(), read.len(), "{name}");
+            }
+            compared += read.len();
+        }
+        assert!(compared > 100, "{compared}");
+    }
+
     /// The commands vector through the player's scan and this adapter: the shell commands
     /// get the processes the recorder saw in them, and the disagreements of `sealcast
     /// commands` (forged marks, hooks silent after the shell was replaced) become rows, all
