@@ -333,10 +333,15 @@ impl Recording {
         }
     }
 
-    /// Time of the last verified event (the verified extent), when any event verified.
+    /// Time of the last verified event (the verified extent), when any event verified, as
+    /// far as the scan got: while the background scan has not reached the summary's last
+    /// verified event, the time of the last scanned event when that one is verified (the
+    /// verifying read may finish before the scan of a large file does).
     pub fn verified_until_us(&self) -> Option<u64> {
-        let last = self.summary.as_ref()?.last_verified()?;
-        (last < self.times.len() as u64).then(|| self.time_of(last))
+        let s = self.summary.as_ref()?;
+        let scanned = (self.times.len() as u64).checked_sub(1)?;
+        let end = s.last_verified()?.min(scanned);
+        matches!(s.state_of(end), Verification::Verified { .. }).then(|| self.time_of(end))
     }
 
     /// Re-map a growing file (the new frames are scanned by [`Recording::scan_step`]).

@@ -436,3 +436,53 @@ fn events_decoded_by_the_scan_equal_events_decoded_on_demand() {
         }
     }
 }
+
+#[test]
+fn the_verified_extent_grows_with_the_scan() {
+    // Verification can finish before the background scan reaches the end of a large file:
+    // the badge and the timeline then show the verified extent as far as the scan got (a
+    // verified event's time), not "verified to start" until the scan catches up.
+    let steps: Vec<(u64, Step)> = (0..40u64)
+        .map(|i| (i * 1_000_000, Step::Out("some output\r\n")))
+        .collect();
+    let (data, trust) = record(40, 8, &steps, Some(0), 64);
+    let summary = verify(&data, &trust);
+    assert_eq!(summary.status, "OK");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.cast.zst");
+    std::fs::write(&path, &data).unwrap();
+    let mut rec = sealcast_tui::Recording::open(&path).unwrap();
+    let scanned = sealcast_term::EventSource::len(&rec);
+    assert!(
+        scanned > 0 && scanned < summary.events,
+        "only the first frames are scanned when a file is opened ({scanned} of {})",
+        summary.events
+    );
+    rec.set_summary(summary.clone());
+    assert_eq!(
+        rec.verified_until_us(),
+        Some(rec.time_of(scanned - 1)),
+        "the last scanned event is verified"
+    );
+    assert!(matches!(
+        rec.state_of(scanned - 1),
+        Verification::Verified { .. }
+    ));
+    while rec.scan_step(8, false) {}
+    assert_eq!(rec.verified_until_us(), Some(39_000_000));
+    // A summary whose verified events end before the scanned ones: the extent is theirs.
+    let mut short = sealcast_tui::VerifySummary::without_events(
+        sealcast_tui::Outcome::Unsealed,
+        "UNSEALED_TAIL",
+        "",
+    );
+    for e in 0..summary.events {
+        short.push(if e < 5 {
+            summary.state_of(e)
+        } else {
+            Verification::Unsealed
+        });
+    }
+    rec.set_summary(short);
+    assert_eq!(rec.verified_until_us(), Some(rec.time_of(4)));
+}
