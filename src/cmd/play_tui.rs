@@ -246,6 +246,23 @@ fn trust(explicit: Option<&Path>) -> Result<std::result::Result<TrustStore, Stri
     }
 }
 
+/// Open `target` for the player (`follow`: a file still being written), or say why not.
+/// Only a regular file: the path is first opened as `verify` opens it
+/// ([`sealcast_reader::open_regular`]), so a FIFO or device is refused at once instead of
+/// being waited on (the player maps the file; `--plain` is what reads pipes).
+fn open_recording(target: &Path, follow: bool) -> std::result::Result<Recording, String> {
+    sealcast_reader::open_regular(target).map_err(|e| e.to_string())?;
+    let opened = if follow {
+        Recording::open_live(target)
+    } else {
+        Recording::open(target)
+    };
+    opened.map_err(|e| match e {
+        sealcast_tui::OpenError::Io { source, .. } => source.to_string(),
+        e => e.to_string(),
+    })
+}
+
 /// Run the player (see the module docs).
 ///
 /// # Errors
@@ -300,12 +317,7 @@ pub fn run(a: PlayArgs) -> Result<u8> {
             }
         }
     } else {
-        let opened = if a.follow {
-            Recording::open_live(&target)
-        } else {
-            Recording::open(&target)
-        };
-        match opened {
+        match open_recording(&target, a.follow) {
             Ok(r) => Start::Player(
                 Box::new(r),
                 PlayerOptions {
@@ -315,12 +327,8 @@ pub fn run(a: PlayArgs) -> Result<u8> {
                     idle: a.idle_limit.is_some(),
                 },
             ),
-            Err(sealcast_tui::OpenError::Io { source, .. }) => {
-                eprintln!("sealcast: {}: {source}", target.display());
-                return Ok(1);
-            }
-            Err(e) => {
-                eprintln!("sealcast: {}: {e}", target.display());
+            Err(why) => {
+                eprintln!("sealcast: {}: {why}", target.display());
                 return Ok(1);
             }
         }
@@ -417,6 +425,32 @@ mod tests {
             compared += read.len();
         }
         assert!(compared > 100, "{compared}");
+    }
+
+    /// A FIFO (or any file that is not regular) given to the player is refused at once, as
+    /// `verify` refuses it, instead of waiting for a writer (the player maps the file).
+    #[test]
+    fn the_player_refuses_a_fifo_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.cast.zst");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        for follow in [false, true] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let path = fifo.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(open_recording(&path, follow).map(|_| ()));
+            });
+            let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+            assert_eq!(
+                got,
+                Ok(Err("a FIFO, not a regular file".to_string())),
+                "follow: {follow}"
+            );
+        }
     }
 
     /// The commands vector through the player's scan and this adapter: the shell commands
