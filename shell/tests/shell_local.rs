@@ -1091,7 +1091,7 @@ fn check_config_checks_the_transfer_programs() {
     fs::create_dir(&open).unwrap();
     chmod(&open, 0o777);
     let scp = open.join("scp");
-    fs::copy("/usr/bin/scp", &scp).unwrap();
+    copy_executable(Path::new("/usr/bin/scp"), &scp);
     chmod(&scp, 0o755);
     let check = |b: &Bastion| {
         Command::new(bin())
@@ -1204,6 +1204,14 @@ struct SetuidBastion {
     bin: PathBuf,
 }
 
+/// Copy an executable with `cp`, in a process of its own: had this (multi-threaded) test
+/// process written it, a child forked meanwhile by another test would hold the write
+/// descriptor until its `exec`, and running the copy could fail with ETXTBSY.
+fn copy_executable(from: &Path, to: &Path) {
+    let st = Command::new("cp").arg(from).arg(to).status().unwrap();
+    assert!(st.success(), "cp {} {}", from.display(), to.display());
+}
+
 fn setuid_bastion(extra: &str) -> Option<SetuidBastion> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
@@ -1215,7 +1223,7 @@ fn setuid_bastion(extra: &str) -> Option<SetuidBastion> {
     fs::create_dir(&bin_dir).unwrap();
     chmod(&bin_dir, 0o755);
     let shell = bin_dir.join("sealcast-shell");
-    fs::copy(bin(), &shell).unwrap();
+    copy_executable(&bin(), &shell);
     std::os::unix::fs::chown(&shell, Some(SERVICE), Some(0)).unwrap();
     chmod(&shell, 0o4755);
     std::os::unix::fs::chown(&b.key, Some(SERVICE), Some(0)).unwrap();
