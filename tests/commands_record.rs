@@ -127,9 +127,18 @@ impl Session {
         self.wait_line(want);
     }
 
+    /// Wait for a screen line that is `want`, alone or after a prompt (`$ `, `# `): a shell
+    /// that reads type-ahead without echoing it again (dash) prints its output right after
+    /// the prompt.
     fn wait_line(&self, want: &str) {
-        self.tmux
-            .wait_screen(want, 30, |s| s.lines().any(|l| l.trim_end() == want));
+        self.tmux.wait_screen(want, 30, |s| {
+            s.lines().any(|l| {
+                let l = l.trim_end();
+                l == want
+                    || l.strip_suffix(want)
+                        .is_some_and(|p| p.ends_with("$ ") || p.ends_with("# "))
+            })
+        });
     }
 
     /// Type `line` and Enter, then wait for the shell to be back at a prompt (a marker echoed
