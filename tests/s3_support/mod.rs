@@ -441,6 +441,18 @@ pub struct StallProxy {
 impl StallProxy {
     /// Forward 127.0.0.1:<new port> to 127.0.0.1:`upstream`.
     pub fn start(upstream: u16, stall_after: Option<u64>) -> StallProxy {
+        StallProxy::start_gated(upstream, stall_after, None)
+    }
+
+    /// [`StallProxy::start`], holding each multipart part upload (a request that starts
+    /// `PUT ` and names a `partNumber=`) until `min_open` connections are open at once, or
+    /// 20 s have passed: parts the client sends in parallel are then seen in parallel however
+    /// loaded the machine is, and parts sent one by one stay one connection.
+    pub fn parallel(upstream: u16, min_open: usize) -> StallProxy {
+        StallProxy::start_gated(upstream, None, Some(min_open))
+    }
+
+    fn start_gated(upstream: u16, stall_after: Option<u64>, gate: Option<usize>) -> StallProxy {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         use std::sync::{Arc, Mutex};
         let sent = Arc::new(Mutex::new(0u64));
@@ -458,6 +470,17 @@ impl StallProxy {
             std::thread::spawn(move || {
                 pump_requests(&mut c_r, &mut s_w, |chunk, s_w| {
                     let n = chunk.len();
+                    if let Some(min) = gate {
+                        let head = &chunk[..n.min(512)];
+                        let part = head.starts_with(b"PUT ")
+                            && head.windows(11).any(|w| w == b"partNumber=");
+                        if part {
+                            let open = open1.clone();
+                            sealcast_testkit::wait_until(Duration::from_secs(20), || {
+                                open.load(Ordering::SeqCst) >= min
+                            });
+                        }
+                    }
                     let allowed = {
                         let mut total = s1.lock().unwrap();
                         let allowed = stall_after.map_or(n as u64, |limit| {
