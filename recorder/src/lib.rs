@@ -22,5 +22,6 @@ mod wake;
 
 pub use sealcast_writer::{
     CheckpointPolicy, Clock, Closed, Durable, FailOpen, SealedWriter, SyncedFile, SystemClock,
+    WriteEvent,
 };
 pub use spawn::ChildCommand;

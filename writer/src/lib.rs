@@ -26,7 +26,7 @@ mod writer;
 
 pub use clock::{Clock, SystemClock};
 pub use sink::FailOpen;
-pub use writer::{CheckpointPolicy, Closed, Durable, SealedWriter, SyncedFile};
+pub use writer::{CheckpointPolicy, Closed, Durable, SealedWriter, SyncedFile, WriteEvent};
 
 #[cfg(test)]
 mod tests {
@@ -178,6 +178,100 @@ mod tests {
         assert!(w.output(b"more").is_err());
         assert!(w.tick().is_err());
         assert!(w.finish(Some(0)).is_err());
+    }
+
+    /// Every [`WriteEvent`] writes lines of its own kind, and the per-kind methods write
+    /// byte for byte the file `write` does (same key, same hand-moved clock).
+    #[test]
+    fn typed_events_write_their_kinds_as_the_per_kind_methods_do() {
+        use sealcast_format::{parse_event, CommandEvent, ProcessEvent};
+        let key = SigningKey::generate().unwrap();
+        let pem = key.to_pem();
+        let mut h = header();
+        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
+        let start = CommandEvent::Start {
+            id: 1,
+            src: "shell".into(),
+            cmd: "ls -l".into(),
+            cwd: None,
+            partial: false,
+            trunc: false,
+            late: false,
+        };
+        let exit = ProcessEvent::Exit { pid: 7 };
+        let events = [
+            WriteEvent::Output(b"ab\xff"),
+            WriteEvent::Input(b"ls\r"),
+            WriteEvent::Stderr(b"oops"),
+            WriteEvent::Resize {
+                cols: 100,
+                rows: 30,
+            },
+            WriteEvent::Marker("here"),
+            WriteEvent::Command(&start),
+            WriteEvent::Process(&exit),
+            WriteEvent::Database {
+                json: r#"{"k":"query"}"#,
+                write_ahead: true,
+            },
+            WriteEvent::Database {
+                json: r#"{"k":"ok"}"#,
+                write_ahead: false,
+            },
+            WriteEvent::Summary(r#"{"files":0}"#),
+        ];
+        let record = |typed: bool| {
+            let t = Rc::new(Cell::new(0));
+            let key = SigningKey::from_file_bytes(pem.as_bytes()).unwrap();
+            let policy = CheckpointPolicy::default();
+            let mut w = SealedWriter::new(Vec::new(), key, &h, Manual(t.clone()), policy).unwrap();
+            let mut codes = Vec::new();
+            for ev in events {
+                t.set(t.get() + 250_000);
+                let before = w.lines();
+                if typed {
+                    w.write(ev).unwrap();
+                } else {
+                    match ev {
+                        WriteEvent::Output(b) => w.output(b),
+                        WriteEvent::Input(b) => w.input(b),
+                        WriteEvent::Stderr(b) => w.stderr(b),
+                        WriteEvent::Resize { cols, rows } => w.resize(cols, rows),
+                        WriteEvent::Marker(l) => w.marker(l),
+                        WriteEvent::Command(c) => w.command(c),
+                        WriteEvent::Process(p) => w.process(p),
+                        WriteEvent::Database { json, write_ahead } => w.db_event(json, write_ahead),
+                        WriteEvent::Summary(j) => w.summary(j),
+                    }
+                    .unwrap();
+                }
+                codes.push((ev.kind(), w.lines() - before));
+            }
+            let (file, _) = w.finish(Some(3)).unwrap();
+            (file, codes)
+        };
+        let (typed, counts) = record(true);
+        let (methods, _) = record(false);
+        assert_eq!(typed, methods);
+        let text = String::from_utf8(zstd_decode(&typed)).unwrap();
+        let written: Vec<String> = text
+            .lines()
+            .skip(1)
+            .map(|l| parse_event(l.as_bytes()).unwrap().kind.code().to_string())
+            .collect();
+        assert_eq!(
+            written,
+            ["o", "b", "i", "e", "r", "m", "c", "m", "p", "d", "d", "s", "x"],
+            "{text}"
+        );
+        // Each event's lines start with a line of its kind.
+        let mut at = 0;
+        for (kind, n) in counts {
+            assert!(n >= 1, "{kind:?} wrote no line");
+            assert_eq!(written[at], kind.code(), "{text}");
+            at += n as usize;
+        }
+        assert_eq!(written[at], "x");
     }
 
     #[test]
