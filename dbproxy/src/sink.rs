@@ -1,11 +1,11 @@
 //! The recording side as the proxy sees it: [`EventSink`], "accept this event durably into
 //! the recording or fail", and its one adapter over today's
-//! [`sealcast_recorder::SealedWriter`].
+//! [`sealcast_writer::SealedWriter`].
 
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use sealcast_recorder::{Clock, Durable, SealedWriter};
+use sealcast_writer::{Clock, Durable, SealedWriter};
 
 /// Why an event could not be recorded. The proxy then refuses the statement (SQLSTATE
 /// 08006 / a MySQL ERR packet) and closes the connection.
