@@ -47,7 +47,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_s3::primitives::{ByteStream, DateTime, SdkBody};
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use aws_sdk_s3::Client;
@@ -55,8 +54,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::error::{Error, IoContext, Occupied, Result};
+use crate::object::{get_sha256, LockMode, Put, Retention};
 use crate::s3::{self, Backoff, Try};
-use crate::upload::{get_sha256, write_atomic, LockMode, Put, Retention};
+use crate::spool_state::write_atomic;
 
 /// Default multipart threshold: 64 MiB.
 pub const MULTIPART_THRESHOLD: u64 = 64 << 20;
@@ -129,9 +130,12 @@ impl ResumeRecord {
         match fs::read(path) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
-                .with_context(|| format!("parse {}", path.display())),
+                .map_err(|err| Error::Json {
+                    path: path.to_path_buf(),
+                    err,
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+            Err(e) => Err(Error::io("read", path, e)),
         }
     }
 
@@ -141,9 +145,10 @@ impl ResumeRecord {
     /// I/O errors.
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            fs::create_dir_all(dir).at("create", dir)?;
         }
-        write_atomic(path, &serde_json::to_vec_pretty(self)?)
+        let bytes = serde_json::to_vec_pretty(self).map_err(Error::Encode)?;
+        write_atomic(path, &bytes)
     }
 }
 
@@ -197,12 +202,12 @@ fn confirmed(
 /// Why a step failed: for good (abort the upload) or after the retries ran out (keep it for
 /// the next run).
 enum Fail {
-    Final(anyhow::Error),
-    Retries(anyhow::Error),
+    Final(Error),
+    Retries(Error),
 }
 
 impl Fail {
-    fn into_inner(self) -> anyhow::Error {
+    fn into_inner(self) -> Error {
         match self {
             Fail::Final(e) | Fail::Retries(e) => e,
         }
@@ -240,16 +245,24 @@ where
 /// Read a part into one buffer and hash it.
 fn read_part(path: &Path, offset: u64, len: u64) -> Result<(SdkBody, String)> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    f.seek(SeekFrom::Start(offset))?;
+    let short = |detail: String| Error::Short {
+        path: path.to_path_buf(),
+        offset,
+        detail,
+    };
+    let mut f = crate::recording::open(path)?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| short(format!("seek: {e}")))?;
     let mut buf = Vec::with_capacity(len as usize);
-    (&mut f).take(len).read_to_end(&mut buf)?;
+    (&mut f)
+        .take(len)
+        .read_to_end(&mut buf)
+        .map_err(|e| short(format!("read: {e}")))?;
     if buf.len() as u64 != len {
-        bail!(
-            "{}: {} bytes at offset {offset}, expected {len} (file shrank?)",
-            path.display(),
+        return Err(short(format!(
+            "{} bytes, expected {len} (file shrank?)",
             buf.len()
-        );
+        )));
     }
     let sum = B64.encode(<sha2::Sha256 as sha2::Digest>::digest(&buf));
     Ok((SdkBody::from(buf), sum))
@@ -273,12 +286,20 @@ async fn send_part(j: PartJob) -> Result<RecordedPart, Fail> {
     let (path, offset, len) = (j.path.clone(), j.offset, j.len);
     let (body, sum) = tokio::task::spawn_blocking(move || read_part(&path, offset, len))
         .await
-        .map_err(|e| Fail::Final(anyhow!("reading part {}: {e}", j.number)))?
+        .map_err(|e| {
+            Fail::Final(Error::Multipart {
+                key: j.key.clone(),
+                detail: format!("reading part {}: {e}", j.number),
+            })
+        })?
         .map_err(Fail::Final)?;
     let what = format!("UploadPart {} #{}", j.key, j.number);
     let etag = retry_kind(&what, j.backoff, || async {
         let Some(b) = body.try_clone() else {
-            return Try::Fatal(anyhow!("part body cannot be resent"));
+            return Try::Fatal(Error::Multipart {
+                key: j.key.clone(),
+                detail: "part body cannot be resent".into(),
+            });
         };
         match j
             .client
@@ -448,7 +469,7 @@ async fn abort(client: &Client, bucket: &str, key: &str, upload_id: &str) {
 fn save_record(path: Option<&Path>, rec: &ResumeRecord) {
     if let Some(p) = path {
         if let Err(e) = rec.save(p) {
-            eprintln!("sealcast upload: warning: cannot write resume record: {e:#}");
+            eprintln!("sealcast upload: warning: cannot write resume record: {e}");
         }
     }
 }
@@ -509,7 +530,7 @@ pub async fn put_multipart(
     let old = match rpath.map(ResumeRecord::load).transpose() {
         Ok(r) => r.flatten(),
         Err(e) => {
-            eprintln!("sealcast upload: warning: ignoring resume record: {e:#}");
+            eprintln!("sealcast upload: warning: ignoring resume record: {e}");
             None
         }
     };
@@ -519,11 +540,13 @@ pub async fn put_multipart(
         discard_record(client, rpath, old).await;
         let (stored, version) = multipart_stored(client, bucket, key, backoff).await?;
         if stored != *sha256 {
-            bail!(
-                "s3://{bucket}/{key} already holds different bytes (sha256 {}, ours {}); not overwritten",
-                hex::encode(stored),
-                hex::encode(sha256)
-            );
+            return Err(Occupied {
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+                stored: hex::encode(stored),
+                ours: hex::encode(sha256),
+            }
+            .into());
         }
         return Ok(Put::AlreadyThere(version));
     }
@@ -583,7 +606,10 @@ pub async fn put_multipart(
                 match req.send().await {
                     Ok(o) => match o.upload_id() {
                         Some(id) => Try::Done(id.to_string()),
-                        None => Try::Fatal(anyhow!("no upload id")),
+                        None => Try::Fatal(Error::Multipart {
+                            key: key.to_string(),
+                            detail: "no upload id".into(),
+                        }),
                     },
                     Err(e) => s3::classify(e),
                 }
@@ -653,7 +679,10 @@ pub async fn put_multipart(
             }
             Err(e) if e.is_cancelled() => {}
             Err(e) => {
-                failure = Some(Fail::Final(anyhow!("part task failed: {e}")));
+                failure = Some(Fail::Final(Error::Multipart {
+                    key: key.to_string(),
+                    detail: format!("part task failed: {e}"),
+                }));
                 tasks.abort_all();
             }
         }
@@ -706,10 +735,10 @@ pub async fn put_multipart(
                     )))),
                     Err(e2) => Err(match f {
                         Fail::Final(e) => Fail::Final(
-                            e.context(format!("after it, the key cannot be read: {e2:#}")),
+                            e.context(format!("after it, the key cannot be read: {e2}")),
                         ),
                         Fail::Retries(e) => Fail::Retries(
-                            e.context(format!("after it, the key cannot be read: {e2:#}")),
+                            e.context(format!("after it, the key cannot be read: {e2}")),
                         ),
                     }),
                 },
@@ -730,7 +759,13 @@ pub async fn put_multipart(
             drop_record(rpath);
             let (stored, version) = multipart_stored(client, bucket, key, backoff).await?;
             if stored != *sha256 {
-                bail!("s3://{bucket}/{key} already holds different bytes; not overwritten");
+                return Err(Occupied {
+                    bucket: bucket.to_string(),
+                    key: key.to_string(),
+                    stored: hex::encode(stored),
+                    ours: hex::encode(sha256),
+                }
+                .into());
             }
             Ok(Put::AlreadyThere(version))
         }

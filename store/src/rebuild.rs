@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
 use aws_sdk_s3::Client;
 use sha2::{Digest, Sha256};
 
@@ -22,10 +21,11 @@ use sealcast_format::names;
 use sealcast_signer::sshsig::{self, MANIFEST_NAMESPACE};
 use sealcast_signer::SigningKey;
 
+use crate::error::{ChainError, Error, Result};
 use crate::manifest::{Manifest, Prev};
 use crate::recording;
 use crate::s3::{self, Backoff, S3Url, Try};
-use crate::upload::{spool_recordings, ChainState};
+use crate::spool_state::{spool_recordings, ChainState, STATE_FILE};
 
 /// What [`rebuild_chain`] found.
 #[derive(Debug, Clone, Default)]
@@ -50,7 +50,7 @@ async fn manifest_keys(
     backoff: Backoff,
 ) -> Result<Vec<(u64, String)>> {
     let rel = format!("manifests/{host}/");
-    let mut out: Vec<(u64, String)> = crate::verify::list_current(client, url, &rel, backoff)
+    let mut out: Vec<(u64, String)> = s3::list_current(client, url, &rel, backoff)
         .await?
         .into_iter()
         .filter_map(|o| key_seq(&o.key).map(|seq| (seq, format!("{}{}", url.prefix, o.key))))
@@ -68,7 +68,10 @@ async fn get_small(client: &Client, bucket: &str, key: &str, backoff: Backoff) -
         };
         match o.body.collect().await {
             Ok(b) => Try::Done(b.into_bytes().to_vec()),
-            Err(e) => Try::Transient(anyhow!("read body: {e}")),
+            Err(e) => Try::Transient(Error::Body {
+                key: key.to_string(),
+                detail: e.to_string(),
+            }),
         }
     })
     .await
@@ -94,38 +97,42 @@ pub async fn rebuild_chain(
         return Ok(Rebuilt::default());
     };
     let bytes = get_small(client, &url.bucket, &mkey, backoff).await?;
+    let murl = format!("s3://{}/{mkey}", url.bucket);
     let sig = get_small(client, &url.bucket, &format!("{mkey}.sig"), backoff)
         .await
-        .with_context(|| {
-            format!(
-                "newest manifest s3://{}/{mkey} has no signature",
-                url.bucket
-            )
+        .map_err(|err| ChainError::NoSignature {
+            url: murl.clone(),
+            err: Box::new(err),
         })?;
-    let signer = sshsig::verify(&sig, MANIFEST_NAMESPACE, &bytes)
-        .map_err(|e| anyhow!("newest manifest s3://{}/{mkey}: {e}", url.bucket))?;
+    let signer = sshsig::verify(&sig, MANIFEST_NAMESPACE, &bytes).map_err(|err| {
+        ChainError::BadSignature {
+            url: murl.clone(),
+            err,
+        }
+    })?;
     let ours = key.public();
     if signer.id() != ours.id() {
-        bail!(
-            "newest manifest s3://{}/{mkey} is signed by key {}, not this uploader's key {}; \
-             restore the uploader state file ({}) instead of starting a new chain",
-            url.bucket,
-            signer.id(),
-            ours.id(),
-            crate::upload::STATE_FILE
-        );
+        return Err(ChainError::NotOurKey {
+            url: murl,
+            signer: signer.id().to_string(),
+            ours: ours.id().to_string(),
+            state_file: STATE_FILE,
+        }
+        .into());
     }
-    let m =
-        Manifest::parse(&bytes).with_context(|| format!("manifest s3://{}/{mkey}", url.bucket))?;
+    let m = Manifest::parse(&bytes).map_err(|err| ChainError::Unparsable {
+        url: murl.clone(),
+        err,
+    })?;
     if m.key != mkey || m.bucket != url.bucket || m.host != host || m.seq != seq {
-        bail!(
-            "manifest s3://{}/{mkey} names {} in {} for host {} seq {}: not where it was found",
-            url.bucket,
-            m.key,
-            m.bucket,
-            m.host,
-            m.seq
-        );
+        return Err(ChainError::Misplaced {
+            url: murl,
+            key: m.key,
+            bucket: m.bucket,
+            host: m.host,
+            seq: m.seq,
+        }
+        .into());
     }
     let chain = ChainState {
         next_seq: m.seq + 1,
@@ -160,7 +167,7 @@ pub async fn rebuild_chain(
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("remove {}", p.display())),
+                Err(e) => return Err(Error::io("remove", p, e)),
             }
         }
         released.push(path.display().to_string());

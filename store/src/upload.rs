@@ -15,62 +15,32 @@
 //! then are the spool files it lists deleted and the chain advanced, so a crash at any point
 //! resumes with the same manifest and never forks the chain.
 
-use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_s3::primitives::{ByteStream, DateTime};
-use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled, ObjectLockMode};
 use aws_sdk_s3::Client;
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use sealcast_format::names;
 use sealcast_reader::spool::{self, Writer};
 use sealcast_signer::SigningKey;
 
+use crate::error::{Error, IoContext, Result};
 use crate::layout;
 use crate::manifest::{self, Entry, LockPolicy, Manifest, ObjectRef, Prev};
 use crate::multipart;
 use crate::recording::{self, sha256_reader};
-use crate::s3::{self, Backoff, S3Url, Try};
+use crate::s3::{self, Backoff, S3Url};
 
-/// Name of the uploader's state file inside the spool directory.
-pub const STATE_FILE: &str = ".sealcast-upload.json";
-
-/// The manifest being stored, kept in the spool until it is.
-pub const PENDING_MANIFEST: &str = ".sealcast-manifest.pending.json";
-
-/// Object Lock retention mode put on every object when the bucket has Object Lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LockMode {
-    /// Nobody can delete or shorten until the date.
-    Compliance,
-    /// Principals with `s3:BypassGovernanceRetention` can.
-    Governance,
-}
-
-impl LockMode {
-    /// `COMPLIANCE` or `GOVERNANCE`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LockMode::Compliance => "COMPLIANCE",
-            LockMode::Governance => "GOVERNANCE",
-        }
-    }
-
-    pub(crate) fn sdk(self) -> ObjectLockMode {
-        match self {
-            LockMode::Compliance => ObjectLockMode::Compliance,
-            LockMode::Governance => ObjectLockMode::Governance,
-        }
-    }
-}
+pub use crate::object::{
+    get_sha256, probe_object_lock, put_file, put_range, stored_sha256, LockMode, Occupied, Put,
+    Retention,
+};
+pub use crate::spool_state::{
+    spool_recordings, write_atomic, ChainState, OpenMark, PendingManifest, Shipped, State,
+    StoredObject, PENDING_MANIFEST, STATE_FILE,
+};
 
 /// Uploader settings.
 #[derive(Debug)]
@@ -113,50 +83,6 @@ pub struct Options {
     pub recover_grace: Duration,
 }
 
-/// One shipped object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredObject {
-    /// Object key.
-    pub key: String,
-    /// S3 version id (absent on unversioned buckets).
-    pub version_id: Option<String>,
-    /// Size in bytes.
-    pub size: u64,
-    /// Lowercase hex SHA-256 of the object bytes.
-    pub sha256: String,
-}
-
-/// A shipped recording and its receipt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shipped {
-    /// Spool file name.
-    pub file: String,
-    /// Session id.
-    pub session: String,
-    /// Recorded user.
-    pub user: String,
-    /// Session start, Unix µs.
-    pub start_us: u64,
-    /// The recording object.
-    pub recording: StoredObject,
-    /// The seal receipt object.
-    pub receipt: Option<StoredObject>,
-    /// SHA-256 of the decompressed stream, hex.
-    pub content_sha256: String,
-    /// Lines covered by the final checkpoint.
-    pub lines: u64,
-    /// Final chain head, hex.
-    pub final_head: String,
-    /// Session end (final checkpoint time), Unix µs.
-    pub end_us: Option<u64>,
-    /// `closed` (sealed by a final checkpoint and a receipt), `open` (a segment of a live
-    /// recording) or `recovered` (its recorder died; shipped whole).
-    pub status: String,
-    /// For `open`: the segment's byte offset in the recording.
-    #[serde(default)]
-    pub offset: Option<u64>,
-}
-
 /// What a spool recording is, for shipping (SPEC §5.1, MANIFEST.md "status").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -182,108 +108,6 @@ impl Kind {
 /// shipped (the recording ships when it closes).
 const SINGLE_PUT_MAX: u64 = 5 << 30;
 
-/// How far a live recording has been shipped as segments.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct OpenMark {
-    /// Lines the shipped segments cover (0: none yet).
-    pub lines: u64,
-    /// When the last segment was shipped (or the file first seen), Unix µs.
-    pub at_us: u64,
-    /// Bytes of the recording shipped as segments: the next segment starts here.
-    /// `u64::MAX`: no more segments for this file (its segment key was taken by other
-    /// bytes, e.g. after the state was lost); it ships when it closes.
-    #[serde(default)]
-    pub end: u64,
-}
-
-/// Where the host's manifest chain stands.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ChainState {
-    /// Sequence number of the next manifest.
-    pub next_seq: u64,
-    /// The last stored manifest.
-    pub last: Option<Prev>,
-    /// Its period end, Unix µs.
-    pub last_period_end_us: Option<u64>,
-}
-
-/// A manifest written to the spool and not yet known to be stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PendingManifest {
-    /// Its key.
-    pub key: String,
-    /// Its sequence number.
-    pub seq: u64,
-    /// Its period end, Unix µs.
-    pub period_end_us: u64,
-    /// Spool files it lists that are deleted once it is stored (closed and recovered ones).
-    pub files: Vec<String>,
-    /// Entries of [`State::shipped`] it lists (empty in states written before segments
-    /// existed: then `files`).
-    #[serde(default)]
-    pub listed: Vec<String>,
-}
-
-/// The uploader's persistent state.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct State {
-    /// Shipped recordings not yet listed by a stored manifest, by spool file name.
-    pub shipped: BTreeMap<String, Shipped>,
-    /// The manifest chain.
-    #[serde(default)]
-    pub chain: ChainState,
-    /// A manifest being stored.
-    #[serde(default)]
-    pub pending: Option<PendingManifest>,
-    /// Live recordings seen, by spool file name, and how far they were shipped as segments.
-    #[serde(default)]
-    pub open: BTreeMap<String, OpenMark>,
-}
-
-impl State {
-    /// Load `<spool>/.sealcast-upload.json`, or an empty state when it does not exist.
-    ///
-    /// # Errors
-    /// Unreadable or unparsable state (never silently reset: that would re-ship history).
-    pub fn load(spool: &Path) -> Result<State> {
-        let p = spool.join(STATE_FILE);
-        match fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).with_context(|| format!("parse {}", p.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(e) => Err(e).with_context(|| format!("read {}", p.display())),
-        }
-    }
-
-    /// Write atomically: temporary file, fsync, rename, fsync of the directory.
-    ///
-    /// # Errors
-    /// I/O errors.
-    pub fn save(&self, spool: &Path) -> Result<()> {
-        write_atomic(&spool.join(STATE_FILE), &serde_json::to_vec_pretty(self)?)
-    }
-}
-
-/// Write `data` to `path` atomically (temporary name, fsync, rename, directory fsync).
-///
-/// # Errors
-/// I/O errors.
-pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    {
-        let mut f = fs::File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-        f.write_all(data)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 /// What a run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
@@ -308,270 +132,10 @@ pub struct Summary {
     pub deleted: usize,
 }
 
-/// Ask the bucket once whether Object Lock is enabled.
-///
-/// # Errors
-/// The bucket does not exist or cannot be asked (after retries).
-pub async fn probe_object_lock(client: &Client, bucket: &str, backoff: Backoff) -> Result<bool> {
-    s3::retry("probe Object Lock", backoff, || async {
-        match client
-            .get_object_lock_configuration()
-            .bucket(bucket)
-            .send()
-            .await
-        {
-            Ok(o) => Try::Done(
-                o.object_lock_configuration()
-                    .and_then(|c| c.object_lock_enabled())
-                    == Some(&ObjectLockEnabled::Enabled),
-            ),
-            Err(e) => {
-                let code = s3::error_code(&e);
-                // A store without the Object Lock API (501 NotImplemented) has no lock on.
-                if matches!(
-                    code.as_deref(),
-                    Some("ObjectLockConfigurationNotFoundError" | "NotImplemented")
-                ) {
-                    Try::Done(false)
-                } else {
-                    s3::classify(e)
-                }
-            }
-        }
-    })
-    .await
-}
-
-/// How an object came to be stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Put {
-    /// Stored by this call.
-    Created(Option<String>),
-    /// The key already held exactly these bytes (SHA-256 equal); its version id.
-    AlreadyThere(Option<String>),
-}
-
-/// Retention to put on new objects.
-#[derive(Debug, Clone, Copy)]
-pub struct Retention {
-    /// Mode.
-    pub mode: LockMode,
-    /// Days from now.
-    pub days: u32,
-}
-
-impl Retention {
-    /// Retain-until time for an object stored now: now + `days`, Unix seconds.
-    pub fn until_secs(&self) -> i64 {
-        now_secs() + i64::from(self.days) * 86_400
-    }
-}
-
 fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
-}
-
-pub(crate) fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// The key already holds other bytes than ours: nothing was written (`If-None-Match: *`).
-/// Returned inside the [`anyhow::Error`] of [`put_file`]; callers that can do without the
-/// object find it with `downcast_ref`.
-#[derive(Debug, thiserror::Error)]
-#[error("s3://{bucket}/{key} already holds different bytes (sha256 {stored}, ours {ours}); not overwritten")]
-pub struct Occupied {
-    /// Bucket.
-    pub bucket: String,
-    /// Key.
-    pub key: String,
-    /// SHA-256 of what is stored, hex.
-    pub stored: String,
-    /// SHA-256 of what we meant to store, hex.
-    pub ours: String,
-}
-
-/// PUT the first `size` bytes of `path` to `key` with our SHA-256 (of those bytes),
-/// `If-None-Match: *` and `retention`. When the key is taken (412), the stored object must
-/// have the same SHA-256 ([`Put::AlreadyThere`]), otherwise it is an error: nothing is ever
-/// overwritten.
-///
-/// # Errors
-/// Retries exhausted, a final S3 error, or the key holding other bytes ([`Occupied`]).
-#[allow(clippy::too_many_arguments)]
-pub async fn put_file(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    path: &Path,
-    size: u64,
-    sha256: &[u8; 32],
-    retention: Option<Retention>,
-    backoff: Backoff,
-) -> Result<Put> {
-    let range = (path, 0, size);
-    put_range(client, bucket, key, range, sha256, retention, backoff).await
-}
-
-/// [`put_file`] of the byte range `(path, offset, len)` of a file: a segment of a live
-/// recording between two checkpoints.
-///
-/// # Errors
-/// As [`put_file`].
-pub async fn put_range(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    (path, offset, size): (&Path, u64, u64),
-    sha256: &[u8; 32],
-    retention: Option<Retention>,
-    backoff: Backoff,
-) -> Result<Put> {
-    let b64 = B64.encode(sha256);
-    let outcome = s3::retry(&format!("PUT {key}"), backoff, || async {
-        let body = match ByteStream::read_from()
-            .path(path)
-            .offset(offset)
-            .length(aws_sdk_s3::primitives::Length::Exact(size))
-            .build()
-            .await
-        {
-            Ok(b) => b,
-            Err(e) => return Try::Fatal(anyhow!("read {}: {e}", path.display())),
-        };
-        let mut req = client
-            .put_object()
-            .bucket(bucket)
-            .key(key)
-            .body(body)
-            .content_length(size as i64)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(&b64)
-            .if_none_match("*");
-        if let Some(r) = retention {
-            req = req
-                .object_lock_mode(r.mode.sdk())
-                .object_lock_retain_until_date(DateTime::from_secs(r.until_secs()));
-        }
-        match req.send().await {
-            Ok(o) => Try::Done(Some(o.version_id().map(str::to_string))),
-            Err(e) if s3::http_status(&e) == Some(412) => Try::Done(None),
-            Err(e) => s3::classify(e),
-        }
-    })
-    .await?;
-    match outcome {
-        Some(v) => Ok(Put::Created(v)),
-        None => {
-            let (stored, version) = stored_sha256(client, bucket, key, backoff).await?;
-            if stored != *sha256 {
-                return Err(Occupied {
-                    bucket: bucket.to_string(),
-                    key: key.to_string(),
-                    stored: hex::encode(stored),
-                    ours: hex::encode(sha256),
-                }
-                .into());
-            }
-            Ok(Put::AlreadyThere(version))
-        }
-    }
-}
-
-/// SHA-256 of the current version of `key` and its version id: from the stored checksum when
-/// the server returns one, else by reading the object.
-///
-/// # Errors
-/// S3 errors after retries.
-pub async fn stored_sha256(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    backoff: Backoff,
-) -> Result<([u8; 32], Option<String>)> {
-    let head = s3::retry(&format!("HEAD {key}"), backoff, || async {
-        match client
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .checksum_mode(ChecksumMode::Enabled)
-            .send()
-            .await
-        {
-            Ok(o) => Try::Done(o),
-            Err(e) => s3::classify(e),
-        }
-    })
-    .await?;
-    let version = head.version_id().map(str::to_string);
-    let composite = head.checksum_type() == Some(&aws_sdk_s3::types::ChecksumType::Composite)
-        || head.parts_count().is_some_and(|n| n > 1);
-    let from_header = head
-        .checksum_sha256()
-        .filter(|c| !c.contains('-') && !composite)
-        .and_then(|c| B64.decode(c).ok())
-        .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok());
-    if let Some(h) = from_header {
-        return Ok((h, version));
-    }
-    let (h, _) = get_sha256(client, bucket, key, version.as_deref(), backoff).await?;
-    Ok((h, version))
-}
-
-/// Read an object (a given version, or the current one) and hash it in bounded memory.
-///
-/// # Errors
-/// S3 errors after retries.
-pub async fn get_sha256(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    version: Option<&str>,
-    backoff: Backoff,
-) -> Result<([u8; 32], u64)> {
-    s3::retry(&format!("GET {key}"), backoff, || async {
-        let o = match s3::get_object(client, bucket, key, version).await {
-            Ok(o) => o,
-            Err(e) => return s3::classify(e),
-        };
-        let mut body = o.body;
-        let mut h = <sha2::Sha256 as sha2::Digest>::new();
-        let mut n = 0u64;
-        loop {
-            match body.try_next().await {
-                Ok(Some(chunk)) => {
-                    sha2::Digest::update(&mut h, &chunk);
-                    n += chunk.len() as u64;
-                }
-                Ok(None) => break,
-                Err(e) => return Try::Transient(anyhow!("read body: {e}")),
-            }
-        }
-        Try::Done((sha2::Digest::finalize(h).into(), n))
-    })
-    .await
-}
-
-/// Spool recordings (`*.cast.zst`), sorted by name.
-///
-/// # Errors
-/// The spool cannot be listed.
-pub fn spool_recordings(spool: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(spool).with_context(|| format!("list spool {}", spool.display()))? {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if names::is_recording_name(name) && e.file_type()?.is_file() {
-            out.push(e.path());
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// The uploader over one client.
@@ -589,10 +153,11 @@ impl Uploader {
     /// Bad host name, unreadable state, or a bucket that cannot be reached.
     pub async fn new(opts: Options) -> Result<Uploader> {
         if !layout::is_safe_segment(&opts.host) {
-            bail!(
-                "host name {:?} must be letters, digits, '.', '_' or '-'",
-                opts.host
-            );
+            return Err(Error::Unsafe {
+                what: "host name",
+                value: opts.host.clone(),
+                reason: "must be letters, digits, '.', '_' or '-'",
+            });
         }
         let fresh = !opts.spool.join(STATE_FILE).exists();
         let mut state = State::load(&opts.spool)?;
@@ -687,7 +252,7 @@ impl Uploader {
                         Kind::Open
                     }
                     Err(e) => {
-                        eprintln!("sealcast upload: {}: {e:#}", path.display());
+                        eprintln!("sealcast upload: {}: {e}", path.display());
                         sum.failed += 1;
                         continue;
                     }
@@ -710,7 +275,7 @@ impl Uploader {
                     }
                 }
                 Err(e) => {
-                    eprintln!("sealcast upload: {}: {e:#}", path.display());
+                    eprintln!("sealcast upload: {}: {e}", path.display());
                     sum.failed += 1;
                 }
             }
@@ -739,10 +304,11 @@ impl Uploader {
     /// whether this call stored the object, or `None` when there was nothing new to ship.
     async fn ship(&mut self, path: &Path, name: &str, kind: Kind) -> Result<Option<bool>> {
         let header = recording::read_header(path)?;
-        let meta = header.sealcast.context("no sealcast header")?;
-        let file_len = fs::metadata(path)
-            .with_context(|| format!("stat {}", path.display()))?
-            .len();
+        let meta = header.sealcast.ok_or_else(|| Error::Recording {
+            path: path.to_path_buf(),
+            detail: "no sealcast header".into(),
+        })?;
+        let file_len = fs::metadata(path).at("stat", path)?.len();
         // What the entry claims: lines, head and end of the last checkpoint it covers.
         // `start`, `len`: the bytes shipped; `digest_len`: how many of them are digested
         // decompressed (the torn tail of a crashed recording does not decompress: what its
@@ -768,9 +334,10 @@ impl Uploader {
                 }
                 let len = cp.end - from;
                 if len > SINGLE_PUT_MAX {
-                    bail!(
-                        "live recording's next segment is {len} bytes, more than one PUT takes; it ships when it closes"
-                    );
+                    return Err(Error::SegmentTooLarge {
+                        path: path.to_path_buf(),
+                        len,
+                    });
                 }
                 (Some(cp.checkpoint), from, len, len, None)
             }
@@ -791,7 +358,11 @@ impl Uploader {
             );
         }
         if !layout::is_safe_segment(&meta.session) {
-            bail!("session id {:?} cannot be part of a key", meta.session);
+            return Err(Error::Unsafe {
+                what: "session id",
+                value: meta.session.clone(),
+                reason: "cannot be part of a key",
+            });
         }
         let key = match kind {
             Kind::Open => layout::segment_key(
@@ -838,11 +409,11 @@ impl Uploader {
             )
             .await;
             match put {
-                Err(e) if kind == Kind::Open && e.downcast_ref::<Occupied>().is_some() => {
+                Err(Error::Occupied(e)) if kind == Kind::Open => {
                     // Another run's segment with other bytes (its state was lost): no more
                     // segments for this recording; it ships whole when it closes.
                     eprintln!(
-                        "sealcast upload: {}: {e:#}; no more segments of this live recording",
+                        "sealcast upload: {}: {e}; no more segments of this live recording",
                         path.display()
                     );
                     let mark = self.state.open.entry(name.to_string()).or_default();
@@ -861,7 +432,11 @@ impl Uploader {
             None => None,
             Some(receipt_path) => {
                 let rkey = layout::receipt_key(&key);
-                let (rsha, rsize) = sha256_reader(fs::File::open(receipt_path)?)?;
+                let f = sealcast_reader::open_regular(receipt_path).map_err(|err| Error::Open {
+                    path: receipt_path.clone(),
+                    err,
+                })?;
+                let (rsha, rsize) = sha256_reader(f).at("read", receipt_path)?;
                 let rput = put_file(
                     &self.client,
                     &bucket,
@@ -965,11 +540,7 @@ impl Uploader {
         if self.state.pending.is_some() {
             return self.finish_pending().await;
         }
-        let key = self
-            .opts
-            .signing_key
-            .as_ref()
-            .ok_or_else(|| anyhow!("no signing key for manifests"))?;
+        let key = self.opts.signing_key.as_ref().ok_or(Error::NoSigningKey)?;
         let seq = self.state.chain.next_seq;
         let mkey = layout::manifest_key(&self.opts.dest.prefix, &self.opts.host, now_us, seq);
         let mut shipped: Vec<&Shipped> = self.state.shipped.values().collect();
@@ -1081,7 +652,7 @@ impl Uploader {
                 match fs::remove_file(&path) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e).with_context(|| format!("remove {}", path.display())),
+                    Err(e) => return Err(Error::io("remove", path, e)),
                 }
             }
             self.state.shipped.remove(f);

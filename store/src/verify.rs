@@ -6,26 +6,26 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ObjectLockMode;
 use aws_sdk_s3::Client;
-use memmap2::{Advice, Mmap, MmapOptions};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use sealcast_format::names;
 use sealcast_format::time::rfc3339;
-use sealcast_reader::{verify_bytes, Report, Status};
+use sealcast_reader::{verify_bytes, OpenError, Recording, Report, Status};
 use sealcast_signer::sshsig::{self, SshSigError, MANIFEST_NAMESPACE};
 use sealcast_signer::{CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
 
+use crate::error::{Error, IoContext, Result};
 use crate::manifest::Manifest;
+pub use crate::object::ObjVersion;
 use crate::s3::{self, Backoff, S3Url, Try};
 
 /// Outcome of one check (MANIFEST.md §5): a recording's [`Status`] (SPEC §7, the same name
@@ -159,21 +159,6 @@ pub struct Finding {
     pub detail: String,
 }
 
-/// One object version as listed.
-#[derive(Debug, Clone)]
-pub struct ObjVersion {
-    /// Key relative to the prefix.
-    pub key: String,
-    /// Version id (None in a mirror or an unversioned listing).
-    pub version_id: Option<String>,
-    /// Current version of its key.
-    pub latest: bool,
-    /// A delete marker.
-    pub delete_marker: bool,
-    /// Last modified, Unix seconds.
-    pub last_modified: Option<i64>,
-}
-
 /// Largest manifest, `.sig` or `.seal` receipt read into memory, in bytes (64 MiB; real
 /// ones are kilobytes). A bigger one is an error naming its key (an UNREADABLE finding), not
 /// an allocation of whatever size the store claims.
@@ -184,7 +169,7 @@ pub const SMALL_OBJECT_MAX: u64 = 64 * 1024 * 1024;
 /// mirror, the mirror's own file), never a copy in anonymous memory. Derefs to the bytes
 /// (empty for a zero-length object, and for one not read because it exceeds the limit).
 pub struct Fetched {
-    map: Option<Mmap>,
+    rec: Option<Recording>,
     /// Size of the object in bytes (its full size even when it was not read whole).
     pub size: u64,
     /// SHA-256 of the object's bytes, hex, computed as they were read; `None` when the
@@ -196,63 +181,69 @@ impl std::ops::Deref for Fetched {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or_default()
+        self.rec.as_deref().unwrap_or_default()
     }
 }
 
-/// Map `len` bytes of `file` read-only (`None` for `len` 0: an empty file cannot be mapped).
-fn map_file(file: &File, len: u64) -> std::io::Result<Option<Mmap>> {
-    if len == 0 {
-        return Ok(None);
-    }
-    let len = usize::try_from(len).map_err(std::io::Error::other)?;
-    // SAFETY: the map is only ever read, as a `&[u8]` that must not change or shrink while
-    // it lives. For a bucket object, `file` is our own unlinked temporary file (created 0600
-    // by `tempfile::tempfile`, no name left on disk), fully written and flushed before this
-    // call and never written again: nothing else can reach it. For a mirror, `file` is the
-    // mirror's file, which another process could rewrite or truncate while we verify it.
-    // We map it anyway (chosen over copying it to a temporary file: no second copy of a
-    // multi-GB recording in $TMPDIR, which is often a RAM-backed tmpfs). If it is rewritten
-    // in place, the hash and the verifier may see different bytes; the verifier still
-    // checks every signature of what it reads and its session and line count against the
-    // manifest, so only another validly signed copy of the same session could pass. If it is
-    // truncated, touching a page past the new end raises SIGBUS and the process dies: no
-    // findings, no `--state` written, a non-zero exit — never a false OK. So: do not verify
-    // a mirror while it is being synced in place (tools that write a new file and rename it
-    // over the old one, like rsync, are harmless: the map keeps the old inode).
-    let map = unsafe { MmapOptions::new().len(len).map(file)? };
-    // One sequential pass (hash, then the verifier): read ahead, drop behind.
-    let _ = map.advise(Advice::Sequential);
-    Ok(Some(map))
+/// Map a file we hold open, read-only, through [`Recording::map`] of `/proc/self/fd/N` (the
+/// reader crate's one FIFO-safe open and map; the magic link reaches the same inode, also an
+/// unlinked temporary file).
+///
+/// For a bucket object, `file` is our own unlinked temporary file (created 0600 by
+/// `tempfile::tempfile`, no name left on disk), fully written and flushed before this call
+/// and never written again: nothing else can reach it. For a mirror, `file` is the mirror's
+/// file, which another process could rewrite or truncate while we verify it. We map it anyway
+/// (chosen over copying it to a temporary file: no second copy of a multi-GB recording in
+/// $TMPDIR, which is often a RAM-backed tmpfs). If it is rewritten in place, the hash and the
+/// verifier may see different bytes; the verifier still checks every signature of what it
+/// reads and its session and line count against the manifest, so only another validly signed
+/// copy of the same session could pass. If it is truncated, touching a page past the new end
+/// raises SIGBUS and the process dies: no findings, no `--state` written, a non-zero exit —
+/// never a false OK. So: do not verify a mirror while it is being synced in place (tools that
+/// write a new file and rename it over the old one, like rsync, are harmless: the map keeps
+/// the old inode).
+fn map_file(file: &File) -> Result<Recording, OpenError> {
+    use std::os::unix::io::AsRawFd;
+    Recording::map(Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd())))
 }
 
-/// The store's own checksum of an object (sent with the response, validated by the SDK)
-/// does not match the bytes it sent: the object was altered where it is stored.
-#[derive(Debug, thiserror::Error)]
-#[error("the bytes the store sent do not match its own checksum of the object ({0})")]
-pub struct StoredChecksumMismatch(String);
+/// Whether a body read error is the SDK's response checksum validation failing (the
+/// `aws_smithy_checksums` error somewhere in its source chain): a type test of the SDK's own
+/// error, at the one place the S3 transport is read; everything above sees
+/// [`Error::StoredChecksumMismatch`].
+fn is_checksum_mismatch(e: &aws_sdk_s3::primitives::ByteStreamError) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<aws_smithy_checksums::body::validate::Error>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
 
-/// A body read error: a checksum mismatch is final ([`StoredChecksumMismatch`]), anything
-/// else (a cut connection) is retried.
-fn body_error<T>(e: aws_sdk_s3::primitives::ByteStreamError) -> Try<T> {
+/// A body read error: a checksum mismatch is final ([`Error::StoredChecksumMismatch`]),
+/// anything else (a cut connection) is retried.
+fn body_error<T>(key: &str, e: aws_sdk_s3::primitives::ByteStreamError) -> Try<T> {
     let mut chain = String::new();
     let mut cur: Option<&dyn std::error::Error> = Some(&e);
     while let Some(err) = cur {
         chain.push_str(&format!("{err}; "));
         cur = err.source();
     }
-    let chain = chain.trim_end_matches("; ").to_string();
-    if chain.to_ascii_lowercase().contains("checksum mismatch") {
-        Try::Fatal(StoredChecksumMismatch(chain).into())
+    let detail = chain.trim_end_matches("; ").to_string();
+    let key = key.to_string();
+    if is_checksum_mismatch(&e) {
+        Try::Fatal(Error::StoredChecksumMismatch { key, detail })
     } else {
-        Try::Transient(anyhow!("read body: {chain}"))
+        Try::Transient(Error::Body { key, detail })
     }
 }
 
 /// Stream an object body into a private unlinked temporary file (in `$TMPDIR`), hashing it on
 /// the way, then map the file. Stops reading once more than `limit` bytes have come.
-async fn spool(mut body: ByteStream, limit: u64) -> Try<Fetched> {
-    let local = |e: std::io::Error| Try::Fatal(anyhow!(e).context("temporary file in $TMPDIR"));
+async fn spool(key: &str, mut body: ByteStream, limit: u64) -> Try<Fetched> {
+    let local = |e: std::io::Error| Try::Fatal(Error::TempFile(e));
     let file = match tempfile::tempfile() {
         Ok(f) => f,
         Err(e) => return local(e),
@@ -263,12 +254,12 @@ async fn spool(mut body: ByteStream, limit: u64) -> Try<Fetched> {
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(c) => c,
-            Err(e) => return body_error(e),
+            Err(e) => return body_error(key, e),
         };
         size += chunk.len() as u64;
         if size > limit {
             return Try::Done(Fetched {
-                map: None,
+                rec: None,
                 size,
                 sha256: None,
             });
@@ -282,13 +273,14 @@ async fn spool(mut body: ByteStream, limit: u64) -> Try<Fetched> {
         Ok(f) => f,
         Err(e) => return local(e.into_error()),
     };
-    match map_file(&file, size) {
-        Ok(map) => Try::Done(Fetched {
-            map,
+    match map_file(&file) {
+        Ok(rec) => Try::Done(Fetched {
+            rec: Some(rec),
             size,
             sha256: Some(hex::encode(h.finalize())),
         }),
-        Err(e) => local(e),
+        Err(OpenError::Io(e)) => local(e),
+        Err(e) => local(std::io::Error::other(e)),
     }
 }
 
@@ -368,7 +360,7 @@ impl Source {
                         "sealcast verify: {url} has no ListObjectVersions (501 Not Implemented): \
                          checking the current objects only, as for a mirror"
                     );
-                    list_current(client, url, rel, *backoff).await
+                    s3::list_current(client, url, rel, *backoff).await
                 }
             },
         }
@@ -381,19 +373,21 @@ impl Source {
     /// Not found or unreadable, or larger than [`SMALL_OBJECT_MAX`] bytes (the error names
     /// the key).
     pub async fn get(&self, rel: &str, version: Option<&str>) -> Result<Vec<u8>> {
-        let too_big = |key: &str, n: u64| {
-            anyhow!(
-                "{key}: {n} bytes or more, larger than the {SMALL_OBJECT_MAX} bytes allowed \
-                 for a manifest, signature or receipt"
-            )
+        let too_big = |key: &str, size: u64| Error::TooBig {
+            key: key.to_string(),
+            size,
+            max: SMALL_OBJECT_MAX,
         };
         match self {
             Source::Dir(root) => {
                 let p = root.join(rel);
-                let mut b = Vec::new();
-                File::open(&p)
-                    .and_then(|f| f.take(SMALL_OBJECT_MAX + 1).read_to_end(&mut b))
-                    .with_context(|| format!("read {}", p.display()))?;
+                let b =
+                    sealcast_reader::read_regular(&p, Some(SMALL_OBJECT_MAX)).map_err(|err| {
+                        Error::Open {
+                            path: p.clone(),
+                            err,
+                        }
+                    })?;
                 if b.len() as u64 > SMALL_OBJECT_MAX {
                     return Err(too_big(&p.display().to_string(), b.len() as u64));
                 }
@@ -418,7 +412,7 @@ impl Source {
                     while let Some(chunk) = o.body.next().await {
                         match chunk {
                             Ok(c) => b.extend_from_slice(&c),
-                            Err(e) => return body_error(e),
+                            Err(e) => return body_error(&key, e),
                         }
                         if b.len() as u64 > SMALL_OBJECT_MAX {
                             return Try::Fatal(too_big(&key, b.len() as u64));
@@ -445,21 +439,27 @@ impl Source {
         match self {
             Source::Dir(root) => {
                 let p = root.join(rel);
-                let f = File::open(&p).with_context(|| format!("open {}", p.display()))?;
-                let size = f
-                    .metadata()
-                    .with_context(|| format!("stat {}", p.display()))?
-                    .len();
+                let open_err = |err| Error::Open {
+                    path: p.clone(),
+                    err,
+                };
+                let f = sealcast_reader::open_regular(&p).map_err(open_err)?;
+                let size = f.metadata().at("stat", &p)?.len();
                 if size > limit {
                     return Ok(Fetched {
-                        map: None,
+                        rec: None,
                         size,
                         sha256: None,
                     });
                 }
-                let map = map_file(&f, size).with_context(|| format!("map {}", p.display()))?;
-                let sha256 = Some(hexsha(map.as_deref().unwrap_or_default()));
-                Ok(Fetched { map, size, sha256 })
+                let rec = map_file(&f).map_err(open_err)?;
+                let size = rec.len() as u64;
+                let sha256 = Some(hexsha(&rec));
+                Ok(Fetched {
+                    rec: Some(rec),
+                    size,
+                    sha256,
+                })
             }
             Source::S3 {
                 client,
@@ -474,11 +474,11 @@ impl Source {
                     };
                     match o.content_length().map(|n| n.max(0) as u64) {
                         Some(n) if n > limit => Try::Done(Fetched {
-                            map: None,
+                            rec: None,
                             size: n,
                             sha256: None,
                         }),
-                        _ => spool(o.body, limit).await,
+                        _ => spool(&key, o.body, limit).await,
                     }
                 })
                 .await
@@ -589,65 +589,19 @@ async fn list_versions(
     Ok(Some(out))
 }
 
-/// The current objects under `rel` (ListObjectsV2, all pages), as unversioned entries with
-/// keys relative to the URL's prefix.
-///
-/// # Errors
-/// Listing failures after retries.
-pub(crate) async fn list_current(
-    client: &Client,
-    url: &S3Url,
-    rel: &str,
-    backoff: Backoff,
-) -> Result<Vec<ObjVersion>> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = s3::retry("ListObjectsV2", backoff, || async {
-            match client
-                .list_objects_v2()
-                .bucket(&url.bucket)
-                .prefix(format!("{}{rel}", url.prefix))
-                .set_continuation_token(token.clone())
-                .send()
-                .await
-            {
-                Ok(o) => Try::Done(o),
-                Err(e) => s3::classify(e),
-            }
-        })
-        .await?;
-        for o in page.contents() {
-            let k = o.key().unwrap_or_default();
-            out.push(ObjVersion {
-                key: k.strip_prefix(&url.prefix).unwrap_or(k).to_string(),
-                version_id: None,
-                latest: true,
-                delete_marker: false,
-                last_modified: o.last_modified().map(|d| d.secs()),
-            });
-        }
-        token = page.next_continuation_token().map(str::to_string);
-        if page.is_truncated() != Some(true) || token.is_none() {
-            break;
-        }
-    }
-    Ok(out)
-}
-
 fn walk(dir: &Path, rel: &str, out: &mut Vec<ObjVersion>) -> Result<()> {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("list {}", dir.display())),
+        Err(e) => return Err(Error::io("list", dir, e)),
     };
     let mut entries = Vec::new();
     for e in rd {
-        let e = e?;
+        let e = e.at("list", dir)?;
         entries.push((
             e.file_name().to_string_lossy().into_owned(),
             e.path(),
-            e.file_type()?,
+            e.file_type().at("stat", &e.path())?,
         ));
     }
     entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -814,7 +768,7 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
         let bytes = match src.get(rel, cur.version_id.as_deref()).await {
             Ok(b) => b,
             Err(e) => {
-                fail(&mut out, BucketStatus::Unreadable, format!("{e:#}"));
+                fail(&mut out, BucketStatus::Unreadable, format!("{e}"));
                 continue;
             }
         };
@@ -834,7 +788,7 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
                 fail(
                     &mut out,
                     BucketStatus::Unreadable,
-                    format!("signature: {e:#}"),
+                    format!("signature: {e}"),
                 );
                 continue;
             }
@@ -857,7 +811,7 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
         let m = match Manifest::parse(&bytes) {
             Ok(m) => m,
             Err(e) => {
-                fail(&mut out, BucketStatus::Format, format!("{e:#}"));
+                fail(&mut out, BucketStatus::Format, format!("{e}"));
                 continue;
             }
         };
@@ -1372,10 +1326,10 @@ async fn fetch_listed(
     // larger than listed.
     let data = match src.fetch(rel, obj.version_id.as_deref(), e.size).await {
         Ok(d) => d,
-        Err(err) if err.downcast_ref::<StoredChecksumMismatch>().is_some() => {
-            return Err((BucketStatus::Modified, format!("{err:#}")))
+        Err(err) if matches!(err.root(), Error::StoredChecksumMismatch { .. }) => {
+            return Err((BucketStatus::Modified, err.to_string()))
         }
-        Err(err) => return Err((BucketStatus::Unreadable, format!("{err:#}"))),
+        Err(err) => return Err((BucketStatus::Unreadable, format!("{err}"))),
     };
     if data.sha256.as_deref() != Some(e.sha256.as_str()) || data.size != e.size {
         return Err((
@@ -1417,7 +1371,7 @@ async fn lock_finding(
 ) -> Option<(BucketStatus, String)> {
     let l = lock.filter(|_| src.versioned())?;
     match src.retention(rel, obj.version_id.as_deref()).await {
-        Err(err) => Some((BucketStatus::Unreadable, format!("retention: {err:#}"))),
+        Err(err) => Some((BucketStatus::Unreadable, format!("retention: {err}"))),
         Ok(None) => Some((
             BucketStatus::LockWeak,
             format!("no retention; policy {} {} days", l.mode, l.days),
@@ -1480,7 +1434,7 @@ async fn check_recording(
                         "receipt bytes differ from the manifest".into(),
                     )
                 }
-                Err(err) => return (BucketStatus::Unreadable, format!("receipt: {err:#}")),
+                Err(err) => return (BucketStatus::Unreadable, format!("receipt: {err}")),
             }
         }
     };
@@ -1634,7 +1588,10 @@ async fn check_live(
         return findings;
     }
     let whole = match concat.into_inner() {
-        Ok(f) => map_file(&f, expected),
+        Ok(f) => map_file(&f).map_err(|e| match e {
+            OpenError::Io(e) => e,
+            e => std::io::Error::other(e),
+        }),
         Err(err) => Err(err.into_error()),
     };
     let whole = match whole {
@@ -1649,7 +1606,7 @@ async fn check_live(
             ]
         }
     };
-    let report = verify_bytes(whole.as_deref().unwrap_or_default(), None, trust);
+    let report = verify_bytes(&whole, None, trust);
     let last = segs[n - 1].e;
     let problem = match report.status {
         Status::Unclosed | Status::Ok => {
