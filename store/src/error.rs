@@ -181,6 +181,16 @@ pub enum Error {
     /// "Uploader state").
     #[error("{0}")]
     Chain(#[from] ChainError),
+    /// The store does not do `what` (a mirror has no multipart uploads or Object Lock).
+    #[error("{store}: {key}: {what} not supported")]
+    Unsupported {
+        /// The store.
+        store: String,
+        /// Object key.
+        key: String,
+        /// The operation.
+        what: String,
+    },
     /// A multipart upload step that has no S3 error of its own.
     #[error("{detail}")]
     Multipart {

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod manifest;
 pub mod multipart;
 pub mod object;
+pub mod object_store;
 pub mod rebuild;
 pub mod recording;
 pub mod s3;

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use aws_sdk_s3::Client;
 use sha2::{Digest, Sha256};
 
 use sealcast_format::names;
@@ -23,8 +22,8 @@ use sealcast_signer::SigningKey;
 
 use crate::error::{ChainError, Error, Result};
 use crate::manifest::{Manifest, Prev};
+use crate::object_store::ObjectStore;
 use crate::recording;
-use crate::s3::{self, Backoff, S3Url, Try};
 use crate::spool_state::{spool_recordings, ChainState, STATE_FILE};
 
 /// What [`rebuild_chain`] found.
@@ -42,63 +41,43 @@ fn key_seq(key: &str) -> Option<u64> {
     stem.rsplit('_').next()?.parse().ok()
 }
 
-/// Current manifest keys of `host` (with the URL's prefix), with their sequence numbers.
-async fn manifest_keys(
-    client: &Client,
-    url: &S3Url,
-    host: &str,
-    backoff: Backoff,
-) -> Result<Vec<(u64, String)>> {
+/// Current manifest keys of `host` (relative to the store's root), with their sequence
+/// numbers.
+async fn manifest_keys<S: ObjectStore>(store: &S, host: &str) -> Result<Vec<(u64, String)>> {
     let rel = format!("manifests/{host}/");
-    let mut out: Vec<(u64, String)> = s3::list_current(client, url, &rel, backoff)
+    let mut out: Vec<(u64, String)> = store
+        .list_current(&rel)
         .await?
         .into_iter()
-        .filter_map(|o| key_seq(&o.key).map(|seq| (seq, format!("{}{}", url.prefix, o.key))))
+        .filter_map(|o| key_seq(&o.key).map(|seq| (seq, o.key)))
         .collect();
     out.sort();
     Ok(out)
 }
 
-/// GET a small object whole.
-async fn get_small(client: &Client, bucket: &str, key: &str, backoff: Backoff) -> Result<Vec<u8>> {
-    s3::retry(&format!("GET {key}"), backoff, || async {
-        let o = match s3::get_object(client, bucket, key, None).await {
-            Ok(o) => o,
-            Err(e) => return s3::classify(e),
-        };
-        match o.body.collect().await {
-            Ok(b) => Try::Done(b.into_bytes().to_vec()),
-            Err(e) => Try::Transient(Error::Body {
-                key: key.to_string(),
-                detail: e.to_string(),
-            }),
-        }
-    })
-    .await
-}
-
-/// Read the host's newest manifest from the bucket and return the chain state that continues
+/// Read the host's newest manifest from the store and return the chain state that continues
 /// it, deleting spool recordings it already lists.
 ///
 /// # Errors
 /// Listing or reading fails after retries; the newest manifest is unsigned, signed by another
 /// key than `key`, unparsable, or names another key, bucket or host (the chain cannot be
 /// continued safely: restore the state file, or investigate with `sealcast verify`).
-pub async fn rebuild_chain(
-    client: &Client,
-    url: &S3Url,
+pub async fn rebuild_chain<S: ObjectStore>(
+    store: &S,
     host: &str,
     key: &SigningKey,
     spool: &Path,
-    backoff: Backoff,
 ) -> Result<Rebuilt> {
-    let keys = manifest_keys(client, url, host, backoff).await?;
-    let Some((seq, mkey)) = keys.last().cloned() else {
+    let keys = manifest_keys(store, host).await?;
+    let Some((seq, mrel)) = keys.last().cloned() else {
         return Ok(Rebuilt::default());
     };
-    let bytes = get_small(client, &url.bucket, &mkey, backoff).await?;
-    let murl = format!("s3://{}/{mkey}", url.bucket);
-    let sig = get_small(client, &url.bucket, &format!("{mkey}.sig"), backoff)
+    let bucket = store.bucket().unwrap_or_default().to_string();
+    let mkey = format!("{}{mrel}", store.prefix().unwrap_or_default());
+    let bytes = store.get(&mrel, None, u64::MAX).await?;
+    let murl = format!("s3://{bucket}/{mkey}");
+    let sig = store
+        .get(&format!("{mrel}.sig"), None, u64::MAX)
         .await
         .map_err(|err| ChainError::NoSignature {
             url: murl.clone(),
@@ -124,7 +103,7 @@ pub async fn rebuild_chain(
         url: murl.clone(),
         err,
     })?;
-    if m.key != mkey || m.bucket != url.bucket || m.host != host || m.seq != seq {
+    if m.key != mkey || m.bucket != bucket || m.host != host || m.seq != seq {
         return Err(ChainError::Misplaced {
             url: murl,
             key: m.key,

@@ -228,18 +228,23 @@ where
     E: std::error::Error + Send + Sync + ProvideErrorMetadata + 'static,
     R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    let transient = is_transient(&e);
-    let status = http_status(&e);
-    let code = error_code(&e);
-    let err = Error::S3 {
-        status,
-        code,
-        message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
-    };
-    if transient {
-        Try::Transient(err)
+    if is_transient(&e) {
+        Try::Transient(sdk_error(e))
     } else {
-        Try::Fatal(err)
+        Try::Fatal(sdk_error(e))
+    }
+}
+
+/// An SDK error as [`Error::S3`] (status, code, the SDK's whole message).
+pub fn sdk_error<E, R>(e: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + ProvideErrorMetadata + 'static,
+    R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
+{
+    Error::S3 {
+        status: http_status(&e),
+        code: error_code(&e),
+        message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
     }
 }
 

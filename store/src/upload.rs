@@ -19,7 +19,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_s3::Client;
 use serde::Serialize;
 
 use sealcast_format::names;
@@ -30,13 +29,11 @@ use crate::error::{Error, IoContext, Result};
 use crate::layout;
 use crate::manifest::{self, Entry, LockPolicy, Manifest, ObjectRef, Prev};
 use crate::multipart;
+use crate::object_store::{FileRange, ObjectStore, S3Store};
 use crate::recording::{self, sha256_reader};
 use crate::s3::{self, Backoff, S3Url};
 
-pub use crate::object::{
-    get_sha256, probe_object_lock, put_file, put_range, stored_sha256, LockMode, Occupied, Put,
-    Retention,
-};
+pub use crate::object::{put_file, put_range, stored_sha256, LockMode, Occupied, Put, Retention};
 pub use crate::spool_state::{
     spool_recordings, write_atomic, ChainState, OpenMark, PendingManifest, Shipped, State,
     StoredObject, PENDING_MANIFEST, STATE_FILE,
@@ -138,20 +135,33 @@ fn now_us() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// The uploader over one client.
-pub struct Uploader {
-    client: Client,
+/// The uploader over one object store (S3 in production: [`Uploader::new`]).
+pub struct Uploader<S = S3Store> {
+    store: S,
     opts: Options,
     retention: Option<Retention>,
     state: State,
 }
 
-impl Uploader {
-    /// Connect, load the state, and probe the bucket's Object Lock once.
+impl Uploader<S3Store> {
+    /// Connect to `opts.dest` (endpoint from `opts.endpoint`), then [`Uploader::with_store`].
     ///
     /// # Errors
-    /// Bad host name, unreadable state, or a bucket that cannot be reached.
-    pub async fn new(opts: Options) -> Result<Uploader> {
+    /// As [`Uploader::with_store`].
+    pub async fn new(opts: Options) -> Result<Uploader<S3Store>> {
+        let client = s3::client(opts.endpoint.as_deref()).await;
+        let store = S3Store::new(client, opts.dest.clone(), opts.backoff);
+        Uploader::with_store(opts, store).await
+    }
+}
+
+impl<S: ObjectStore + Clone + 'static> Uploader<S> {
+    /// Load the state (continuing the store's manifest chain when there is none), and probe
+    /// the store's Object Lock once. `store` is rooted at `opts.dest`'s prefix.
+    ///
+    /// # Errors
+    /// Bad host name, unreadable state, or a store that cannot be reached.
+    pub async fn with_store(opts: Options, store: S) -> Result<Uploader<S>> {
         if !layout::is_safe_segment(&opts.host) {
             return Err(Error::Unsafe {
                 what: "host name",
@@ -161,18 +171,9 @@ impl Uploader {
         }
         let fresh = !opts.spool.join(STATE_FILE).exists();
         let mut state = State::load(&opts.spool)?;
-        let client = s3::client(opts.endpoint.as_deref()).await;
         if let (true, Some(key)) = (fresh, &opts.signing_key) {
             // No state: continue the chain the bucket holds instead of forking it.
-            let r = crate::rebuild::rebuild_chain(
-                &client,
-                &opts.dest,
-                &opts.host,
-                key,
-                &opts.spool,
-                opts.backoff,
-            )
-            .await?;
+            let r = crate::rebuild::rebuild_chain(&store, &opts.host, key, &opts.spool).await?;
             if let Some(last) = &r.chain.last {
                 eprintln!(
                     "sealcast upload: no state file: continuing the manifest chain after {} (seq {}); {} spool recordings it lists released",
@@ -190,13 +191,13 @@ impl Uploader {
             state.chain = r.chain;
             state.save(&opts.spool)?;
         }
-        let locked = probe_object_lock(&client, &opts.dest.bucket, opts.backoff).await?;
+        let locked = store.object_lock_enabled().await?;
         let retention = locked.then_some(Retention {
             mode: opts.lock_mode,
             days: opts.lock_days,
         });
         Ok(Uploader {
-            client,
+            store,
             opts,
             retention,
             state,
@@ -379,12 +380,11 @@ impl Uploader {
                 &meta.session,
             ),
         };
-        let bucket = self.opts.dest.bucket.clone();
+        let rel = self.rel(&key).to_string();
         let put = if kind != Kind::Open && size >= self.opts.multipart_threshold {
             multipart::put_multipart(
-                &self.client,
-                &bucket,
-                &key,
+                &self.store,
+                &rel,
                 path,
                 size,
                 &sha,
@@ -394,20 +394,15 @@ impl Uploader {
                     resume: Some(multipart::resume_record_path(&self.opts.spool, name)),
                 },
                 self.retention,
-                self.opts.backoff,
             )
             .await?
         } else {
-            let put = put_range(
-                &self.client,
-                &bucket,
-                &key,
-                (path, start, size),
-                &sha,
-                self.retention,
-                self.opts.backoff,
-            )
-            .await;
+            let range = FileRange {
+                path,
+                offset: start,
+                len: size,
+            };
+            let put = put_range(&self.store, &rel, range, &sha, self.retention).await;
             match put {
                 Err(Error::Occupied(e)) if kind == Kind::Open => {
                     // Another run's segment with other bytes (its state was lost): no more
@@ -437,15 +432,14 @@ impl Uploader {
                     err,
                 })?;
                 let (rsha, rsize) = sha256_reader(f).at("read", receipt_path)?;
+                let rrel = self.rel(&rkey);
                 let rput = put_file(
-                    &self.client,
-                    &bucket,
-                    &rkey,
+                    &self.store,
+                    rrel,
                     receipt_path,
                     rsize,
                     &rsha,
                     self.retention,
-                    self.opts.backoff,
                 )
                 .await?;
                 let rversion = match rput {
@@ -508,9 +502,15 @@ impl Uploader {
     }
 }
 
-impl Uploader {
+impl<S: ObjectStore + Clone + 'static> Uploader<S> {
     fn spool_file(&self, name: &str) -> PathBuf {
         self.opts.spool.join(name)
+    }
+
+    /// An object key (with the destination's prefix) relative to the store's root.
+    fn rel<'k>(&self, key: &'k str) -> &'k str {
+        key.strip_prefix(self.opts.dest.prefix.as_str())
+            .unwrap_or(key)
     }
 
     /// Whether a manifest is due at `now_us`: something shipped (`force_if_shipped`), or a
@@ -629,22 +629,12 @@ impl Uploader {
         let spath = sig_path(&mpath);
         let (msha, msize) = recording::sha256_file(&mpath)?;
         let (ssha, ssize) = recording::sha256_file(&spath)?;
-        let bucket = self.opts.dest.bucket.clone();
         for (key, path, size, sha) in [
             (p.key.clone(), &mpath, msize, &msha),
             (format!("{}.sig", p.key), &spath, ssize, &ssha),
         ] {
-            put_file(
-                &self.client,
-                &bucket,
-                &key,
-                path,
-                size,
-                sha,
-                self.retention,
-                self.opts.backoff,
-            )
-            .await?;
+            let rel = self.rel(&key);
+            put_file(&self.store, rel, path, size, sha, self.retention).await?;
         }
         for f in &p.files {
             let rec = self.spool_file(f);

@@ -5,28 +5,27 @@
 //! freshness, and the CI state (rollback / fork).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ObjectLockMode;
 use aws_sdk_s3::Client;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use sealcast_format::names;
 use sealcast_format::time::rfc3339;
-use sealcast_reader::{verify_bytes, OpenError, Recording, Report, Status};
+use sealcast_reader::{verify_bytes, OpenError, Report, Status};
 use sealcast_signer::sshsig::{self, SshSigError, MANIFEST_NAMESPACE};
 use sealcast_signer::{CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 pub use crate::object::ObjVersion;
-use crate::s3::{self, Backoff, S3Url, Try};
+pub use crate::object_store::Fetched;
+use crate::object_store::{map_file, DirStore, ObjectStore, S3Store};
+use crate::s3::{Backoff, S3Url};
 
 /// Outcome of one check (MANIFEST.md §5): a recording's [`Status`] (SPEC §7, the same name
 /// and exit class, [`From<Status>`]), or one of the bucket's own findings. The recording
@@ -164,126 +163,6 @@ pub struct Finding {
 /// an allocation of whatever size the store claims.
 pub const SMALL_OBJECT_MAX: u64 = 64 * 1024 * 1024;
 
-/// A recording's bytes as [`Source::fetch`] holds them: a read-only memory map of a file
-/// (for a bucket, a private unlinked temporary file the object was streamed into; for a
-/// mirror, the mirror's own file), never a copy in anonymous memory. Derefs to the bytes
-/// (empty for a zero-length object, and for one not read because it exceeds the limit).
-pub struct Fetched {
-    rec: Option<Recording>,
-    /// Size of the object in bytes (its full size even when it was not read whole).
-    pub size: u64,
-    /// SHA-256 of the object's bytes, hex, computed as they were read; `None` when the
-    /// object is larger than the limit given to [`Source::fetch`] and was not read whole.
-    pub sha256: Option<String>,
-}
-
-impl std::ops::Deref for Fetched {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        self.rec.as_deref().unwrap_or_default()
-    }
-}
-
-/// Map a file we hold open, read-only, through [`Recording::map`] of `/proc/self/fd/N` (the
-/// reader crate's one FIFO-safe open and map; the magic link reaches the same inode, also an
-/// unlinked temporary file).
-///
-/// For a bucket object, `file` is our own unlinked temporary file (created 0600 by
-/// `tempfile::tempfile`, no name left on disk), fully written and flushed before this call
-/// and never written again: nothing else can reach it. For a mirror, `file` is the mirror's
-/// file, which another process could rewrite or truncate while we verify it. We map it anyway
-/// (chosen over copying it to a temporary file: no second copy of a multi-GB recording in
-/// $TMPDIR, which is often a RAM-backed tmpfs). If it is rewritten in place, the hash and the
-/// verifier may see different bytes; the verifier still checks every signature of what it
-/// reads and its session and line count against the manifest, so only another validly signed
-/// copy of the same session could pass. If it is truncated, touching a page past the new end
-/// raises SIGBUS and the process dies: no findings, no `--state` written, a non-zero exit —
-/// never a false OK. So: do not verify a mirror while it is being synced in place (tools that
-/// write a new file and rename it over the old one, like rsync, are harmless: the map keeps
-/// the old inode).
-fn map_file(file: &File) -> Result<Recording, OpenError> {
-    use std::os::unix::io::AsRawFd;
-    Recording::map(Path::new(&format!("/proc/self/fd/{}", file.as_raw_fd())))
-}
-
-/// Whether a body read error is the SDK's response checksum validation failing (the
-/// `aws_smithy_checksums` error somewhere in its source chain): a type test of the SDK's own
-/// error, at the one place the S3 transport is read; everything above sees
-/// [`Error::StoredChecksumMismatch`].
-fn is_checksum_mismatch(e: &aws_sdk_s3::primitives::ByteStreamError) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.is::<aws_smithy_checksums::body::validate::Error>() {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-/// A body read error: a checksum mismatch is final ([`Error::StoredChecksumMismatch`]),
-/// anything else (a cut connection) is retried.
-fn body_error<T>(key: &str, e: aws_sdk_s3::primitives::ByteStreamError) -> Try<T> {
-    let mut chain = String::new();
-    let mut cur: Option<&dyn std::error::Error> = Some(&e);
-    while let Some(err) = cur {
-        chain.push_str(&format!("{err}; "));
-        cur = err.source();
-    }
-    let detail = chain.trim_end_matches("; ").to_string();
-    let key = key.to_string();
-    if is_checksum_mismatch(&e) {
-        Try::Fatal(Error::StoredChecksumMismatch { key, detail })
-    } else {
-        Try::Transient(Error::Body { key, detail })
-    }
-}
-
-/// Stream an object body into a private unlinked temporary file (in `$TMPDIR`), hashing it on
-/// the way, then map the file. Stops reading once more than `limit` bytes have come.
-async fn spool(key: &str, mut body: ByteStream, limit: u64) -> Try<Fetched> {
-    let local = |e: std::io::Error| Try::Fatal(Error::TempFile(e));
-    let file = match tempfile::tempfile() {
-        Ok(f) => f,
-        Err(e) => return local(e),
-    };
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let mut h = Sha256::new();
-    let mut size = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => return body_error(key, e),
-        };
-        size += chunk.len() as u64;
-        if size > limit {
-            return Try::Done(Fetched {
-                rec: None,
-                size,
-                sha256: None,
-            });
-        }
-        h.update(&chunk);
-        if let Err(e) = w.write_all(&chunk) {
-            return local(e);
-        }
-    }
-    let file = match w.into_inner() {
-        Ok(f) => f,
-        Err(e) => return local(e.into_error()),
-    };
-    match map_file(&file) {
-        Ok(rec) => Try::Done(Fetched {
-            rec: Some(rec),
-            size,
-            sha256: Some(hex::encode(h.finalize())),
-        }),
-        Err(OpenError::Io(e)) => local(e),
-        Err(e) => local(std::io::Error::other(e)),
-    }
-}
-
 /// What [`verify`] reports as it goes, for a progress display (the store crate draws
 /// nothing itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,7 +197,7 @@ pub enum ProgressEvent {
 /// should return quickly.
 pub type Progress = Arc<dyn Fn(ProgressEvent) + Send + Sync>;
 
-/// Where the objects are.
+/// Where the objects are: a bucket or a mirror (for other stores, [`verify_store`]).
 pub enum Source {
     /// A bucket.
     S3 {
@@ -331,300 +210,6 @@ pub enum Source {
     },
     /// A mirror directory (objects at their keys relative to the prefix).
     Dir(PathBuf),
-}
-
-impl Source {
-    fn versioned(&self) -> bool {
-        matches!(self, Source::S3 { .. })
-    }
-
-    /// Every version and delete marker under `rel` (relative to the prefix).
-    ///
-    /// # Errors
-    /// Listing failures (after retries).
-    pub async fn list(&self, rel: &str) -> Result<Vec<ObjVersion>> {
-        match self {
-            Source::Dir(root) => {
-                let mut out = Vec::new();
-                walk(&root.join(rel), rel, &mut out)?;
-                Ok(out)
-            }
-            Source::S3 {
-                client,
-                url,
-                backoff,
-            } => match list_versions(client, url, rel, *backoff).await? {
-                Some(v) => Ok(v),
-                None => {
-                    eprintln!(
-                        "sealcast verify: {url} has no ListObjectVersions (501 Not Implemented): \
-                         checking the current objects only, as for a mirror"
-                    );
-                    s3::list_current(client, url, rel, *backoff).await
-                }
-            },
-        }
-    }
-
-    /// The bytes of a small object version (a manifest, `.sig` or `.seal`; the current
-    /// version when `version` is None), in memory.
-    ///
-    /// # Errors
-    /// Not found or unreadable, or larger than [`SMALL_OBJECT_MAX`] bytes (the error names
-    /// the key).
-    pub async fn get(&self, rel: &str, version: Option<&str>) -> Result<Vec<u8>> {
-        let too_big = |key: &str, size: u64| Error::TooBig {
-            key: key.to_string(),
-            size,
-            max: SMALL_OBJECT_MAX,
-        };
-        match self {
-            Source::Dir(root) => {
-                let p = root.join(rel);
-                let b =
-                    sealcast_reader::read_regular(&p, Some(SMALL_OBJECT_MAX)).map_err(|err| {
-                        Error::Open {
-                            path: p.clone(),
-                            err,
-                        }
-                    })?;
-                if b.len() as u64 > SMALL_OBJECT_MAX {
-                    return Err(too_big(&p.display().to_string(), b.len() as u64));
-                }
-                Ok(b)
-            }
-            Source::S3 {
-                client,
-                url,
-                backoff,
-            } => {
-                let key = format!("{}{rel}", url.prefix);
-                s3::retry(&format!("GET {key}"), *backoff, || async {
-                    let mut o = match s3::get_object(client, &url.bucket, &key, version).await {
-                        Ok(o) => o,
-                        Err(e) => return s3::classify(e),
-                    };
-                    let len = o.content_length().map_or(0, |n| n.max(0) as u64);
-                    if len > SMALL_OBJECT_MAX {
-                        return Try::Fatal(too_big(&key, len));
-                    }
-                    let mut b = Vec::with_capacity(len as usize);
-                    while let Some(chunk) = o.body.next().await {
-                        match chunk {
-                            Ok(c) => b.extend_from_slice(&c),
-                            Err(e) => return body_error(&key, e),
-                        }
-                        if b.len() as u64 > SMALL_OBJECT_MAX {
-                            return Try::Fatal(too_big(&key, b.len() as u64));
-                        }
-                    }
-                    Try::Done(b)
-                })
-                .await
-            }
-        }
-    }
-
-    /// A recording's object version (the current one when `version` is None), held as a
-    /// memory map of a file rather than in memory ([`Fetched`]), with its size and SHA-256
-    /// computed in the same pass that reads it. A bucket object is streamed into a private
-    /// unlinked temporary file in `$TMPDIR` (which needs room for the largest recording);
-    /// a mirror file is mapped where it is. An object larger than `limit` bytes is not read:
-    /// its `sha256` is `None`.
-    ///
-    /// # Errors
-    /// Not found or unreadable; the temporary file cannot be created or written (disk
-    /// full); the file cannot be mapped.
-    pub async fn fetch(&self, rel: &str, version: Option<&str>, limit: u64) -> Result<Fetched> {
-        match self {
-            Source::Dir(root) => {
-                let p = root.join(rel);
-                let open_err = |err| Error::Open {
-                    path: p.clone(),
-                    err,
-                };
-                let f = sealcast_reader::open_regular(&p).map_err(open_err)?;
-                let size = f.metadata().at("stat", &p)?.len();
-                if size > limit {
-                    return Ok(Fetched {
-                        rec: None,
-                        size,
-                        sha256: None,
-                    });
-                }
-                let rec = map_file(&f).map_err(open_err)?;
-                let size = rec.len() as u64;
-                let sha256 = Some(hexsha(&rec));
-                Ok(Fetched {
-                    rec: Some(rec),
-                    size,
-                    sha256,
-                })
-            }
-            Source::S3 {
-                client,
-                url,
-                backoff,
-            } => {
-                let key = format!("{}{rel}", url.prefix);
-                s3::retry(&format!("GET {key}"), *backoff, || async {
-                    let o = match s3::get_object(client, &url.bucket, &key, version).await {
-                        Ok(o) => o,
-                        Err(e) => return s3::classify(e),
-                    };
-                    match o.content_length().map(|n| n.max(0) as u64) {
-                        Some(n) if n > limit => Try::Done(Fetched {
-                            rec: None,
-                            size: n,
-                            sha256: None,
-                        }),
-                        _ => spool(&key, o.body, limit).await,
-                    }
-                })
-                .await
-            }
-        }
-    }
-
-    /// Retention of an object version: (mode, retain-until Unix seconds); None when the
-    /// version has none. Mirrors have no retention (never called for them).
-    async fn retention(&self, rel: &str, version: Option<&str>) -> Result<Option<(String, i64)>> {
-        let Source::S3 {
-            client,
-            url,
-            backoff,
-        } = self
-        else {
-            return Ok(None);
-        };
-        let key = format!("{}{rel}", url.prefix);
-        let h = s3::retry(&format!("HEAD {key}"), *backoff, || async {
-            match client
-                .head_object()
-                .bucket(&url.bucket)
-                .key(&key)
-                .set_version_id(version.map(str::to_string))
-                .send()
-                .await
-            {
-                Ok(o) => Try::Done(o),
-                Err(e) => s3::classify(e),
-            }
-        })
-        .await?;
-        Ok(
-            match (h.object_lock_mode(), h.object_lock_retain_until_date()) {
-                (Some(m), Some(d)) => Some((
-                    match m {
-                        ObjectLockMode::Compliance => "COMPLIANCE".into(),
-                        ObjectLockMode::Governance => "GOVERNANCE".into(),
-                        other => other.as_str().to_string(),
-                    },
-                    d.secs(),
-                )),
-                _ => None,
-            },
-        )
-    }
-}
-
-/// Every version and delete marker under `rel` (ListObjectVersions, all pages); `None` when
-/// the store does not implement it (501: e.g. stores without versioning, such as s3s-fs).
-async fn list_versions(
-    client: &Client,
-    url: &S3Url,
-    rel: &str,
-    backoff: Backoff,
-) -> Result<Option<Vec<ObjVersion>>> {
-    let mut out = Vec::new();
-    let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
-    loop {
-        let page = s3::retry("ListObjectVersions", backoff, || async {
-            match client
-                .list_object_versions()
-                .bucket(&url.bucket)
-                .prefix(format!("{}{rel}", url.prefix))
-                .set_key_marker(km.clone())
-                .set_version_id_marker(vm.clone())
-                .send()
-                .await
-            {
-                Ok(o) => Try::Done(Some(o)),
-                Err(e) if s3::http_status(&e) == Some(501) => Try::Done(None),
-                Err(e) => s3::classify(e),
-            }
-        })
-        .await?;
-        let Some(page) = page else {
-            return Ok(None);
-        };
-        let strip = |k: &str| k.strip_prefix(&url.prefix).unwrap_or(k).to_string();
-        for v in page.versions() {
-            out.push(ObjVersion {
-                key: strip(v.key().unwrap_or_default()),
-                version_id: v.version_id().filter(|v| *v != "null").map(str::to_string),
-                latest: v.is_latest().unwrap_or(false),
-                delete_marker: false,
-                last_modified: v.last_modified().map(|d| d.secs()),
-            });
-        }
-        for m in page.delete_markers() {
-            out.push(ObjVersion {
-                key: strip(m.key().unwrap_or_default()),
-                version_id: m.version_id().filter(|v| *v != "null").map(str::to_string),
-                latest: m.is_latest().unwrap_or(false),
-                delete_marker: true,
-                last_modified: m.last_modified().map(|d| d.secs()),
-            });
-        }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        km = page.next_key_marker().map(str::to_string);
-        vm = page.next_version_id_marker().map(str::to_string);
-        if km.is_none() {
-            break;
-        }
-    }
-    Ok(Some(out))
-}
-
-fn walk(dir: &Path, rel: &str, out: &mut Vec<ObjVersion>) -> Result<()> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("list", dir, e)),
-    };
-    let mut entries = Vec::new();
-    for e in rd {
-        let e = e.at("list", dir)?;
-        entries.push((
-            e.file_name().to_string_lossy().into_owned(),
-            e.path(),
-            e.file_type().at("stat", &e.path())?,
-        ));
-    }
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    for (name, path, ft) in entries {
-        let r = format!("{rel}{name}");
-        if ft.is_dir() {
-            walk(&path, &format!("{r}/"), out)?;
-        } else {
-            let lm = std::fs::metadata(&path)
-                .ok()
-                .and_then(|m| m.modified().ok())
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs() as i64);
-            out.push(ObjVersion {
-                key: r,
-                version_id: None,
-                latest: true,
-                delete_marker: false,
-                last_modified: lm,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// The newest verified manifest, kept by CI between runs (`--state FILE`).
@@ -685,6 +270,28 @@ fn hexsha(b: &[u8]) -> String {
 /// Only when a listing fails (the run cannot say anything then); per-object failures are
 /// findings.
 pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<Outcome> {
+    match src {
+        Source::S3 {
+            client,
+            url,
+            backoff,
+        } => {
+            let store = S3Store::new(client.clone(), url.clone(), *backoff);
+            verify_store(&store, trust, opts).await
+        }
+        Source::Dir(root) => verify_store(&DirStore::new(root.clone()), trust, opts).await,
+    }
+}
+
+/// [`verify`] over any [`ObjectStore`].
+///
+/// # Errors
+/// As [`verify`].
+pub async fn verify_store<S: ObjectStore>(
+    src: &S,
+    trust: &TrustStore,
+    opts: &Options,
+) -> Result<Outcome> {
     let host = &opts.host;
     let mrel = format!("manifests/{host}/");
     let rrel = format!("recordings/{host}/");
@@ -705,10 +312,10 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             detail,
         })
     };
-    let (bucket, prefix_known) = match src {
-        Source::S3 { url, .. } => (Some(url.bucket.clone()), Some(url.prefix.clone())),
-        Source::Dir(_) => (None, None),
-    };
+    let (bucket, prefix_known) = (
+        src.bucket().map(str::to_string),
+        src.prefix().map(str::to_string),
+    );
     let mut prefix = prefix_known.clone();
     let latest = |list: &[ObjVersion], key: &str| -> Option<ObjVersion> {
         list.iter().find(|v| v.key == key && v.latest).cloned()
@@ -765,7 +372,10 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             continue;
         }
         referenced.insert(refkey(rel, cur.version_id.as_deref(), versioned));
-        let bytes = match src.get(rel, cur.version_id.as_deref()).await {
+        let bytes = match src
+            .get(rel, cur.version_id.as_deref(), SMALL_OBJECT_MAX)
+            .await
+        {
             Ok(b) => b,
             Err(e) => {
                 fail(&mut out, BucketStatus::Unreadable, format!("{e}"));
@@ -782,7 +392,10 @@ pub async fn verify(src: &Source, trust: &TrustStore, opts: &Options) -> Result<
             continue;
         };
         referenced.insert(refkey(&sig_rel, sig_cur.version_id.as_deref(), versioned));
-        let sig = match src.get(&sig_rel, sig_cur.version_id.as_deref()).await {
+        let sig = match src
+            .get(&sig_rel, sig_cur.version_id.as_deref(), SMALL_OBJECT_MAX)
+            .await
+        {
             Ok(b) => b,
             Err(e) => {
                 fail(
@@ -1230,15 +843,15 @@ fn key_status(e: &CheckpointError) -> BucketStatus {
 /// `None` when it holds, and for a mirror, which has no such clock (file times are whatever
 /// the copy set). `UNTRUSTED_KEY` naming the stored time when it does not hold;
 /// `UNREADABLE` when the store gave no time for the version (it could not be checked).
-fn stored_time_finding(
-    src: &Source,
+fn stored_time_finding<S: ObjectStore>(
+    src: &S,
     trust: &TrustStore,
     key: &KeyId,
     namespace: &str,
     host: &str,
     obj: &ObjVersion,
 ) -> Option<(BucketStatus, String)> {
-    if !matches!(src, Source::S3 { .. }) {
+    if !src.has_store_clock() {
         return None;
     }
     let Some(secs) = obj.last_modified else {
@@ -1270,8 +883,8 @@ fn stored_time_finding(
 /// ([`stored_time_finding`]), for the key and host its verification [`Report`] names.
 /// `None` when no checkpoint verified (nothing was signed, and the report's status says so).
 ///
-fn recording_stored_time(
-    src: &Source,
+fn recording_stored_time<S: ObjectStore>(
+    src: &S,
     trust: &TrustStore,
     report: &Report,
     obj: &ObjVersion,
@@ -1303,8 +916,8 @@ fn recording_host_finding(report: &Report, host: &str) -> Option<(BucketStatus, 
 
 /// A listed object found, fetched and hashed: the listed version exists, is not hidden by a
 /// delete marker, and its bytes have the manifest's size and SHA-256. Otherwise the finding.
-async fn fetch_listed(
-    src: &Source,
+async fn fetch_listed<S: ObjectStore>(
+    src: &S,
     host_rel: &str,
     rel: &str,
     e: &crate::manifest::Entry,
@@ -1341,8 +954,8 @@ async fn fetch_listed(
 }
 
 /// The listed version of `k` (any version of it in a mirror), not a delete marker.
-fn find_version(
-    src: &Source,
+fn find_version<S: ObjectStore>(
+    src: &S,
     rlist: &[ObjVersion],
     k: &str,
     ver: Option<&str>,
@@ -1363,14 +976,18 @@ fn hidden(rlist: &[ObjVersion], k: &str) -> bool {
 
 /// LOCK_WEAK (or UNREADABLE) when the version's retention is weaker than the manifest's
 /// policy; `None` when it holds, or when there is no policy or no versions (a mirror).
-async fn lock_finding(
-    src: &Source,
+async fn lock_finding<S: ObjectStore>(
+    src: &S,
     rel: &str,
     obj: &ObjVersion,
     lock: Option<&crate::manifest::LockPolicy>,
 ) -> Option<(BucketStatus, String)> {
     let l = lock.filter(|_| src.versioned())?;
-    match src.retention(rel, obj.version_id.as_deref()).await {
+    match src
+        .head(rel, obj.version_id.as_deref())
+        .await
+        .map(|h| h.retention)
+    {
         Err(err) => Some((BucketStatus::Unreadable, format!("retention: {err}"))),
         Ok(None) => Some((
             BucketStatus::LockWeak,
@@ -1392,8 +1009,8 @@ async fn lock_finding(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn check_recording(
-    src: &Source,
+async fn check_recording<S: ObjectStore>(
+    src: &S,
     trust: &TrustStore,
     host: &str,
     host_rel: &str,
@@ -1426,7 +1043,10 @@ async fn check_recording(
                     "receipt hidden by a delete marker".into(),
                 );
             }
-            match src.get(&rr, ro.version_id.as_deref()).await {
+            match src
+                .get(&rr, ro.version_id.as_deref(), SMALL_OBJECT_MAX)
+                .await
+            {
                 Ok(b) if hexsha(&b) == r.sha256 => Some(b),
                 Ok(_) => {
                     return (
@@ -1498,8 +1118,8 @@ struct Segment<'m> {
 /// prefix (SPEC §7 `UNCLOSED`, or `OK` if it happens to end with the final checkpoint) of
 /// the listed session covering the last segment's `lines`. Returns one finding per segment,
 /// in offset order; a segment after a failing one carries the failure.
-async fn check_live(
-    src: &Source,
+async fn check_live<S: ObjectStore>(
+    src: &S,
     trust: &TrustStore,
     host: &str,
     host_rel: &str,
