@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 use sealcast_format::names;
 use sealcast_format::time::rfc3339;
 use sealcast_reader::{verify_bytes, OpenError, Report, Status};
-use sealcast_signer::sshsig::{self, SshSigError, MANIFEST_NAMESPACE};
 use sealcast_signer::{CheckpointError, KeyId, TrustStore, RECORDING_NAMESPACE};
 
 use crate::error::{Error, Result};
@@ -26,6 +25,8 @@ pub use crate::object::ObjVersion;
 pub use crate::object_store::Fetched;
 use crate::object_store::{map_file, DirStore, ObjectStore, S3Store};
 use crate::s3::{Backoff, S3Url};
+
+pub mod chain;
 
 /// Outcome of one check (MANIFEST.md §5): a recording's [`Status`] (SPEC §7, the same name
 /// and exit class, [`From<Status>`]), or one of the bucket's own findings. The recording
@@ -252,14 +253,6 @@ pub struct Outcome {
     pub head: Option<Head>,
 }
 
-struct Valid {
-    rel: String,
-    full_key: String,
-    sha256: String,
-    sig_sha256: String,
-    m: Manifest,
-}
-
 fn hexsha(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
@@ -316,7 +309,6 @@ pub async fn verify_store<S: ObjectStore>(
         src.bucket().map(str::to_string),
         src.prefix().map(str::to_string),
     );
-    let mut prefix = prefix_known.clone();
     let latest = |list: &[ObjVersion], key: &str| -> Option<ObjVersion> {
         list.iter().find(|v| v.key == key && v.latest).cloned()
     };
@@ -334,7 +326,8 @@ pub async fn verify_store<S: ObjectStore>(
     };
     let versioned = src.versioned();
 
-    // 1. Manifests.
+    // 1. Manifests: fetched here (the listing decides what is referenced), checked with the
+    // chain by the pure [`chain::check`].
     let mut mkeys: Vec<String> = mlist
         .iter()
         .filter(|v| v.key.ends_with(".json"))
@@ -342,29 +335,23 @@ pub async fn verify_store<S: ObjectStore>(
         .collect();
     mkeys.sort();
     mkeys.dedup();
-    let mut valid: Vec<Valid> = Vec::new();
+    let mut fetched: Vec<chain::Fetch> = Vec::new();
     for rel in &mkeys {
-        let display = format!("{}{rel}", prefix.clone().unwrap_or_default());
         let Some(cur) = latest(&mlist, rel) else {
             continue;
         };
         let sig_rel = format!("{rel}.sig");
-        let fail = |out: &mut Outcome, status: BucketStatus, reason: String| {
-            add(
-                out,
-                status,
-                "manifest",
-                &display,
-                cur.version_id.as_deref(),
-                reason,
-            )
+        let failed = |status: BucketStatus, detail: String| chain::Fetch::Failed {
+            rel: rel.clone(),
+            version_id: cur.version_id.clone(),
+            status,
+            detail,
         };
         if cur.delete_marker {
-            fail(
-                &mut out,
+            fetched.push(failed(
                 BucketStatus::Missing,
                 "current version is a delete marker".into(),
-            );
+            ));
             // The hidden versions are reported as MISSING here, not again as unreferenced.
             for v in mlist.iter().filter(|v| v.key == *rel || v.key == sig_rel) {
                 referenced.insert(refkey(&v.key, v.version_id.as_deref(), versioned));
@@ -378,17 +365,16 @@ pub async fn verify_store<S: ObjectStore>(
         {
             Ok(b) => b,
             Err(e) => {
-                fail(&mut out, BucketStatus::Unreadable, format!("{e}"));
+                fetched.push(failed(BucketStatus::Unreadable, format!("{e}")));
                 continue;
             }
         };
         let sig_cur = latest(&mlist, &sig_rel).filter(|v| !v.delete_marker);
         let Some(sig_cur) = sig_cur else {
-            fail(
-                &mut out,
+            fetched.push(failed(
                 BucketStatus::Missing,
                 "no signature object (.sig)".into(),
-            );
+            ));
             continue;
         };
         referenced.insert(refkey(&sig_rel, sig_cur.version_id.as_deref(), versioned));
@@ -398,288 +384,36 @@ pub async fn verify_store<S: ObjectStore>(
         {
             Ok(b) => b,
             Err(e) => {
-                fail(
-                    &mut out,
-                    BucketStatus::Unreadable,
-                    format!("signature: {e}"),
-                );
+                fetched.push(failed(BucketStatus::Unreadable, format!("signature: {e}")));
                 continue;
             }
         };
-        let signer = match sshsig::verify(&sig, MANIFEST_NAMESPACE, &bytes) {
-            Ok(pk) => pk,
-            Err(SshSigError::KeyType(t)) => {
-                fail(
-                    &mut out,
-                    BucketStatus::UntrustedKey,
-                    format!("signed with a {t} key"),
-                );
-                continue;
-            }
-            Err(e) => {
-                fail(&mut out, BucketStatus::BadSignature, e.to_string());
-                continue;
-            }
-        };
-        let m = match Manifest::parse(&bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                fail(&mut out, BucketStatus::Format, format!("{e}"));
-                continue;
-            }
-        };
-        // The key may sign manifests for the host the manifest names, at its period end (the
-        // signer's clock), and was trusted when the store received it (the store's clock).
-        match trust.lookup(&signer.id(), MANIFEST_NAMESPACE, &m.host, m.period_end_us) {
-            Ok(_) if m.key_id != signer.id().to_string() => {
-                fail(
-                    &mut out,
-                    BucketStatus::WrongSigner,
-                    format!(
-                        "signed by key {}, but the manifest names key {:?}",
-                        signer.id(),
-                        m.key_id
-                    ),
-                );
-                continue;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                fail(&mut out, key_status(&e), e.to_string());
-                continue;
-            }
-        }
-        if let Some((st, why)) =
-            stored_time_finding(src, trust, &signer.id(), MANIFEST_NAMESPACE, &m.host, &cur)
-        {
-            fail(&mut out, st, why);
-            continue;
-        }
-        // Where it claims to be.
-        if prefix.is_none() {
-            if let Some(p) = m.key.strip_suffix(rel.as_str()) {
-                prefix = Some(p.to_string());
-            }
-        }
-        let pfx = prefix.clone().unwrap_or_default();
-        let full_key = format!("{pfx}{rel}");
-        let mut moved = Vec::new();
-        if m.key != full_key {
-            moved.push(format!("names key {}", m.key));
-        }
-        if let Some(b) = &bucket {
-            if &m.bucket != b {
-                moved.push(format!("names bucket {}", m.bucket));
-            }
-        }
-        if m.host != *host {
-            moved.push(format!("names host {}", m.host));
-        }
-        if !moved.is_empty() {
-            add(
-                &mut out,
-                BucketStatus::Moved,
-                "manifest",
-                &full_key,
-                cur.version_id.as_deref(),
-                format!("found at {full_key} but {}", moved.join(", ")),
-            );
-            continue;
-        }
-        add(
-            &mut out,
-            BucketStatus::Ok,
-            "manifest",
-            &full_key,
-            cur.version_id.as_deref(),
-            format!("seq {}, {} recordings", m.seq, m.recordings.len()),
-        );
-        valid.push(Valid {
+        fetched.push(chain::Fetch::Got(chain::ManifestObject {
             rel: rel.clone(),
-            full_key,
-            sha256: hexsha(&bytes),
-            sig_sha256: hexsha(&sig),
-            m,
-        });
+            version_id: cur.version_id.clone(),
+            last_modified: cur.last_modified,
+            bytes,
+            sig,
+        }));
     }
-    let pfx = prefix.clone().unwrap_or_default();
-
     // 2. The chain.
-    valid.sort_by(|a, b| (a.m.seq, &a.rel).cmp(&(b.m.seq, &b.rel)));
-    let by_key: BTreeMap<&str, usize> = valid
-        .iter()
-        .enumerate()
-        .map(|(i, v)| (v.full_key.as_str(), i))
-        .collect();
-    let mut children: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    let mut genesis = 0;
-    for (i, v) in valid.iter().enumerate() {
-        let k = &v.full_key;
-        match &v.m.prev {
-            None if v.m.seq == 0 && genesis == 0 => genesis += 1,
-            None => {
-                genesis += 1;
-                add(
-                    &mut out,
-                    BucketStatus::ChainGap,
-                    "chain",
-                    k,
-                    None,
-                    format!("chain restarted at seq {} (prev is null)", v.m.seq),
-                );
-            }
-            Some(p) => match by_key.get(p.key.as_str()) {
-                None => add(
-                    &mut out,
-                    BucketStatus::ChainGap,
-                    "chain",
-                    k,
-                    None,
-                    format!(
-                        "seq {}: previous manifest {} is not there (or not valid)",
-                        v.m.seq, p.key
-                    ),
-                ),
-                Some(&j) => {
-                    let pv = &valid[j];
-                    if p.sha256 != pv.sha256 || p.sig_sha256 != pv.sig_sha256 {
-                        add(
-                            &mut out,
-                            BucketStatus::ChainGap,
-                            "chain",
-                            k,
-                            None,
-                            format!("seq {}: prev hash does not match {}", v.m.seq, p.key),
-                        );
-                    } else if v.m.seq != pv.m.seq + 1 {
-                        add(
-                            &mut out,
-                            BucketStatus::ChainGap,
-                            "chain",
-                            k,
-                            None,
-                            format!("seq {} follows seq {}", v.m.seq, pv.m.seq),
-                        );
-                    } else if v.m.period_start_us != pv.m.period_end_us {
-                        add(
-                            &mut out,
-                            BucketStatus::ChainGap,
-                            "chain",
-                            k,
-                            None,
-                            format!(
-                                "period starts {} but the previous one ended {}",
-                                v.m.period_start, pv.m.period_end
-                            ),
-                        );
-                    } else {
-                        children.entry(j).or_default().push(i);
-                    }
-                }
-            },
-        }
-    }
-    if valid.is_empty() {
-        add(
-            &mut out,
-            BucketStatus::Missing,
-            "chain",
+    let checked = chain::check(
+        &chain::Context {
             host,
-            None,
-            format!("no valid manifest for host {host}"),
-        );
-    } else if genesis == 0 {
-        add(
-            &mut out,
-            BucketStatus::ChainGap,
-            "chain",
-            host,
-            None,
-            format!("no manifest with seq 0 for host {host}"),
-        );
-    }
-    for (j, c) in &children {
-        if c.len() > 1 {
-            add(
-                &mut out,
-                BucketStatus::Fork,
-                "chain",
-                &valid[*j].full_key,
-                None,
-                format!("{} manifests claim it as prev", c.len()),
-            );
-        }
-    }
-    let newest = valid.iter().max_by_key(|v| (v.m.seq, v.m.period_end_us));
-    if let Some(n) = newest {
-        let lag = opts.max_lag.as_micros() as u64;
-        if n.m.period_end_us + lag < opts.now_us {
-            add(
-                &mut out,
-                BucketStatus::Stale,
-                "chain",
-                &n.full_key,
-                None,
-                format!(
-                    "newest manifest ends {}, older than the allowed lag of {} s",
-                    n.m.period_end,
-                    opts.max_lag.as_secs()
-                ),
-            );
-        }
-        out.head = Some(Head {
-            host: host.clone(),
-            seq: n.m.seq,
-            key: n.full_key.clone(),
-            sha256: n.sha256.clone(),
-        });
-    }
-    if let Some(st) = &opts.state {
-        let same_key = valid.iter().find(|v| v.full_key == st.key);
-        match same_key {
-            Some(v) if v.sha256 == st.sha256 => {}
-            Some(_) => add(
-                &mut out,
-                BucketStatus::Fork,
-                "state",
-                &st.key,
-                None,
-                format!(
-                    "manifest seq {} differs from the one verified before",
-                    st.seq
-                ),
-            ),
-            None => {
-                let max_seq = valid.iter().map(|v| v.m.seq).max();
-                if valid.iter().any(|v| v.m.seq == st.seq) || max_seq.is_some_and(|m| m > st.seq) {
-                    add(
-                        &mut out,
-                        BucketStatus::Fork,
-                        "state",
-                        &st.key,
-                        None,
-                        format!(
-                            "verified manifest seq {} is gone and another history is there",
-                            st.seq
-                        ),
-                    );
-                } else {
-                    add(
-                        &mut out,
-                        BucketStatus::Rollback,
-                        "state",
-                        &st.key,
-                        None,
-                        format!(
-                            "history ends at seq {} but seq {} was verified before",
-                            max_seq.map_or("none".into(), |m| m.to_string()),
-                            st.seq
-                        ),
-                    );
-                }
-            }
-        }
-    }
+            bucket: bucket.as_deref(),
+            prefix: prefix_known.as_deref(),
+            store_clock: src.has_store_clock(),
+            now_us: opts.now_us,
+            max_lag: opts.max_lag,
+            state: opts.state.as_ref(),
+        },
+        trust,
+        &fetched,
+    );
+    out.findings.extend(checked.findings);
+    out.head = checked.head;
+    let valid = checked.valid;
+    let pfx = checked.prefix.unwrap_or_default();
 
     // 3. Listed recordings.
     let wanted = |m: &Manifest| {
@@ -843,15 +577,15 @@ fn key_status(e: &CheckpointError) -> BucketStatus {
 /// `None` when it holds, and for a mirror, which has no such clock (file times are whatever
 /// the copy set). `UNTRUSTED_KEY` naming the stored time when it does not hold;
 /// `UNREADABLE` when the store gave no time for the version (it could not be checked).
-fn stored_time_finding<S: ObjectStore>(
-    src: &S,
+pub(crate) fn stored_time_finding(
+    store_clock: bool,
     trust: &TrustStore,
     key: &KeyId,
     namespace: &str,
     host: &str,
     obj: &ObjVersion,
 ) -> Option<(BucketStatus, String)> {
-    if !src.has_store_clock() {
+    if !store_clock {
         return None;
     }
     let Some(secs) = obj.last_modified else {
@@ -891,7 +625,7 @@ fn recording_stored_time<S: ObjectStore>(
 ) -> Option<(BucketStatus, String)> {
     let key = KeyId::from_hex(report.key_id.as_deref()?)?;
     stored_time_finding(
-        src,
+        src.has_store_clock(),
         trust,
         &key,
         RECORDING_NAMESPACE,
