@@ -8,6 +8,7 @@
 //! own SHA-256 (`x-amz-checksum-sha256`), `If-None-Match: *`, and Object Lock retention when
 //! the bucket has Object Lock.
 
+pub mod clock;
 pub mod doctor;
 pub mod error;
 pub mod layout;

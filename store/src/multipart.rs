@@ -49,6 +49,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
 use crate::error::{Error, IoContext, Occupied, Result};
 use crate::object::{Put, Retention};
 use crate::object_store::{ListedPart as Listed, Lock, ObjHead, ObjectStore, PartRef};
@@ -327,7 +328,7 @@ async fn discard_record<S: ObjectStore>(
 /// of `opts.part_size` bytes, up to `opts.parallel_parts` at once (memory: that many part
 /// buffers), each with its own SHA-256 checksum (the store retries each); completed only when
 /// the key is free (`If-None-Match: *`) and with the `retention` set at creation (and checked
-/// again once completed). `sha256` is the
+/// again once completed), retain-until counted from `clock`. `sha256` is the
 /// SHA-256 of those `size` bytes: ours in the manifest (S3 keeps only a composite checksum
 /// for multipart SHA-256), and what identifies the file in the resume record. With
 /// `opts.resume`, an upload interrupted by a crash or by retries that ran out is resumed by
@@ -350,11 +351,9 @@ pub async fn put_multipart<S: ObjectStore + Clone + 'static>(
     sha256: &[u8; 32],
     opts: &MultipartOptions,
     retention: Option<Retention>,
+    clock: &dyn Clock,
 ) -> Result<Put> {
-    let lock = |r: Retention| Lock {
-        mode: r.mode,
-        until_secs: r.until_secs(),
-    };
+    let lock = |r: Retention| r.lock(clock.now_secs());
     let bucket = store.bucket().unwrap_or_default().to_string();
     let key = format!("{}{rel}", store.prefix().unwrap_or_default());
     let occupied = |stored: [u8; 32]| -> Error {

@@ -3,7 +3,6 @@
 //! ([`stored_sha256`]). Used by the uploader, multipart uploads and the chain rebuild.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -50,20 +49,22 @@ pub struct Retention {
 }
 
 impl Retention {
-    /// Retain-until time for an object stored now: now + `days`, Unix seconds.
-    pub fn until_secs(&self) -> i64 {
-        now_secs() + i64::from(self.days) * 86_400
+    /// Retain-until time for an object stored at `now_secs`: now + `days`, Unix seconds.
+    pub fn until_secs(&self, now_secs: i64) -> i64 {
+        now_secs + i64::from(self.days) * 86_400
+    }
+
+    /// The lock for an object stored at `now_secs`.
+    pub fn lock(&self, now_secs: i64) -> Lock {
+        Lock {
+            mode: self.mode,
+            until_secs: self.until_secs(now_secs),
+        }
     }
 }
 
-pub(crate) fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Store the first `size` bytes of `path` at `rel` with our SHA-256 (of those bytes), only
-/// when the key is free, with `retention`. When the key is taken, the stored object must have
+/// when the key is free, with Object Lock `lock` ([`Retention::lock`]). When the key is taken, the stored object must have
 /// the same SHA-256 ([`Put::AlreadyThere`]), otherwise it is an error: nothing is ever
 /// overwritten.
 ///
@@ -76,14 +77,14 @@ pub async fn put_file<S: ObjectStore>(
     path: &Path,
     size: u64,
     sha256: &[u8; 32],
-    retention: Option<Retention>,
+    lock: Option<Lock>,
 ) -> Result<Put> {
     let range = FileRange {
         path,
         offset: 0,
         len: size,
     };
-    put_range(store, rel, range, sha256, retention).await
+    put_range(store, rel, range, sha256, lock).await
 }
 
 /// [`put_file`] of a byte range of a file: a segment of a live recording between two
@@ -96,12 +97,8 @@ pub async fn put_range<S: ObjectStore>(
     rel: &str,
     body: FileRange<'_>,
     sha256: &[u8; 32],
-    retention: Option<Retention>,
+    lock: Option<Lock>,
 ) -> Result<Put> {
-    let lock = retention.map(|r| Lock {
-        mode: r.mode,
-        until_secs: r.until_secs(),
-    });
     match store.put(rel, body, sha256, lock).await? {
         Some(v) => Ok(Put::Created(v)),
         None => {

@@ -17,7 +17,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -25,6 +26,7 @@ use sealcast_format::names;
 use sealcast_reader::spool::{self, Writer};
 use sealcast_signer::SigningKey;
 
+use crate::clock::Clock;
 use crate::error::{Error, IoContext, Result};
 use crate::layout;
 use crate::manifest::{self, Entry, LockPolicy, Manifest, ObjectRef, Prev};
@@ -78,6 +80,9 @@ pub struct Options {
     /// Idle time after which an unlocked recording without a receipt counts as abandoned by
     /// a dead recorder (SPEC §5.1; default [`spool::RECOVER_GRACE`]).
     pub recover_grace: Duration,
+    /// Wall time: when segments and manifests are due, the period ends manifests sign,
+    /// retain-until dates ([`crate::clock::SystemClock`] in production).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// What a spool recording is, for shipping (SPEC §5.1, MANIFEST.md "status").
@@ -127,12 +132,6 @@ pub struct Summary {
     pub manifests: usize,
     /// Spool recordings deleted (listed by a stored manifest).
     pub deleted: usize,
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// The uploader over one object store (S3 in production: [`Uploader::new`]).
@@ -207,6 +206,11 @@ impl<S: ObjectStore + Clone + 'static> Uploader<S> {
     /// Whether new objects get Object Lock retention.
     pub fn retention(&self) -> Option<Retention> {
         self.retention
+    }
+
+    /// The Object Lock of an object stored now (by the clock), when the store has it on.
+    fn lock(&self) -> Option<crate::object_store::Lock> {
+        self.retention.map(|r| r.lock(self.opts.clock.now_secs()))
     }
 
     /// The state as it stands.
@@ -290,7 +294,7 @@ impl<S: ObjectStore + Clone + 'static> Uploader<S> {
         let Some(every) = self.opts.segment_every else {
             return false;
         };
-        let now = now_us();
+        let now = self.opts.clock.now_us();
         let mark = self.state.open.entry(name.to_string()).or_insert(OpenMark {
             lines: 0,
             at_us: now,
@@ -394,6 +398,7 @@ impl<S: ObjectStore + Clone + 'static> Uploader<S> {
                     resume: Some(multipart::resume_record_path(&self.opts.spool, name)),
                 },
                 self.retention,
+                &*self.opts.clock,
             )
             .await?
         } else {
@@ -402,7 +407,7 @@ impl<S: ObjectStore + Clone + 'static> Uploader<S> {
                 offset: start,
                 len: size,
             };
-            let put = put_range(&self.store, &rel, range, &sha, self.retention).await;
+            let put = put_range(&self.store, &rel, range, &sha, self.lock()).await;
             match put {
                 Err(Error::Occupied(e)) if kind == Kind::Open => {
                     // Another run's segment with other bytes (its state was lost): no more
@@ -433,15 +438,8 @@ impl<S: ObjectStore + Clone + 'static> Uploader<S> {
                 })?;
                 let (rsha, rsize) = sha256_reader(f).at("read", receipt_path)?;
                 let rrel = self.rel(&rkey);
-                let rput = put_file(
-                    &self.store,
-                    rrel,
-                    receipt_path,
-                    rsize,
-                    &rsha,
-                    self.retention,
-                )
-                .await?;
+                let rput =
+                    put_file(&self.store, rrel, receipt_path, rsize, &rsha, self.lock()).await?;
                 let rversion = match rput {
                     Put::Created(v) | Put::AlreadyThere(v) => v,
                 };
@@ -488,7 +486,7 @@ impl<S: ObjectStore + Clone + 'static> Uploader<S> {
                     name.to_string(),
                     OpenMark {
                         lines: claimed_lines,
-                        at_us: now_us(),
+                        at_us: self.opts.clock.now_us(),
                         end: start + len,
                     },
                 );
@@ -634,7 +632,7 @@ impl<S: ObjectStore + Clone + 'static> Uploader<S> {
             (format!("{}.sig", p.key), &spath, ssize, &ssha),
         ] {
             let rel = self.rel(&key);
-            put_file(&self.store, rel, path, size, sha, self.retention).await?;
+            put_file(&self.store, rel, path, size, sha, self.lock()).await?;
         }
         for f in &p.files {
             let rec = self.spool_file(f);
@@ -692,8 +690,8 @@ pub fn run(opts: Options) -> Result<Summary> {
         loop {
             let mut sum = up.pass().await?;
             let before = up.state.shipped.len();
-            if up.manifest_due(now_us(), !watch) {
-                up.emit_manifest(now_us()).await?;
+            if up.manifest_due(up.opts.clock.now_us(), !watch) {
+                up.emit_manifest(up.opts.clock.now_us()).await?;
                 sum.manifests += 1;
                 sum.deleted += before - up.state.shipped.len();
             }
@@ -709,4 +707,99 @@ pub fn run(opts: Options) -> Result<Summary> {
             tokio::time::sleep(poll).await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::object_store::MemoryStore;
+
+    fn opts(spool: &Path, key: SigningKey, clock: Arc<ManualClock>) -> Options {
+        Options {
+            spool: spool.to_path_buf(),
+            dest: S3Url::parse("s3://memory").unwrap(),
+            host: "h1".into(),
+            endpoint: None,
+            lock_mode: LockMode::Compliance,
+            lock_days: 1,
+            backoff: Backoff::default(),
+            watch: true,
+            poll: Duration::from_secs(1),
+            signing_key: Some(key),
+            period: Duration::from_secs(300),
+            multipart_threshold: u64::MAX,
+            part_size: 5 << 20,
+            parallel_parts: 1,
+            segment_every: None,
+            recover_grace: spool::RECOVER_GRACE,
+            clock,
+        }
+    }
+
+    /// Heartbeats follow the injected clock, not the system's: none within a period, one
+    /// per period once it passed; each links to the one before and the chain verifies over
+    /// the same in-memory store, with retention counted from the clock.
+    #[test]
+    fn heartbeats_follow_the_clock_and_the_chain_verifies() {
+        let d = tempfile::tempdir().unwrap();
+        let key = SigningKey::generate().unwrap();
+        let trust = sealcast_signer::TrustStore::single("h1", key.public());
+        // 2026-01-01T00:00:00Z, far from the system's now: only the clock says when.
+        let t0 = 1_767_225_600_000_000u64;
+        let clock = Arc::new(ManualClock::new(t0));
+        let store = MemoryStore::new(true);
+        store.set_now((t0 / 1_000_000) as i64);
+        let rt = crate::s3::runtime().unwrap();
+        rt.block_on(async {
+            let mut up = Uploader::with_store(opts(d.path(), key, clock.clone()), store.clone())
+                .await
+                .unwrap();
+            // Nothing shipped and no manifest yet: with --watch, no manifest is due.
+            assert!(!up.manifest_due(clock.now_us(), false));
+            up.emit_manifest(clock.now_us()).await.unwrap();
+            for step in [299, 1, 300] {
+                clock.advance(Duration::from_secs(step));
+                let due = up.manifest_due(clock.now_us(), false);
+                assert_eq!(due, step != 299, "after {step} s more");
+                if due {
+                    up.emit_manifest(clock.now_us()).await.unwrap();
+                }
+            }
+            assert_eq!(up.state().chain.next_seq, 3);
+            let keys = store.keys();
+            assert_eq!(keys.len(), 6, "3 manifests and their .sig: {keys:?}");
+            let h = store.head(&keys[0], None).await.unwrap();
+            assert_eq!(
+                h.retention,
+                Some(("COMPLIANCE".into(), (t0 / 1_000_000) as i64 + 86_400)),
+                "retain-until counted from the clock"
+            );
+            let out = crate::verify::verify_store(
+                &store,
+                &trust,
+                &crate::verify::Options {
+                    host: "h1".into(),
+                    since_us: None,
+                    until_us: None,
+                    max_lag: Duration::from_secs(3600),
+                    state: None,
+                    now_us: clock.now_us(),
+                    progress: None,
+                },
+            )
+            .await
+            .unwrap();
+            let bad: Vec<_> = out
+                .findings
+                .iter()
+                .filter(|f| f.status != crate::verify::BucketStatus::Ok)
+                .collect();
+            assert!(bad.is_empty(), "{bad:?}");
+            assert_eq!(out.head.unwrap().seq, 2);
+            let m = crate::manifest::Manifest::parse(&store.current(&keys[4]).unwrap()).unwrap();
+            assert_eq!(m.period_end_us, t0 + 600 * 1_000_000);
+            assert_eq!(m.period_start_us, t0 + 300 * 1_000_000);
+        });
+    }
 }

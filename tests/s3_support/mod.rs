@@ -924,3 +924,17 @@ pub fn sha256_bytes_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
+
+/// Now, Unix seconds (the system's clock).
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Run `sealcast upload` as if it started at Unix second `secs` (`SEALCAST_TEST_NOW`, the
+/// uploader's test clock, src/cmd/upload.rs): a later run without sleeping until then.
+pub fn upload_at(cmd: &mut Command, secs: u64) -> &mut Command {
+    cmd.env("SEALCAST_TEST_NOW", secs.to_string())
+}

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use super::*;
+use crate::clock::SystemClock;
 use crate::error::Error;
 use crate::multipart::{put_multipart, resume_record_path, MultipartOptions};
 use crate::object::{put_file, LockMode, Put, Retention};
@@ -104,7 +105,7 @@ fn memory_store_keeps_versions_delete_markers_and_retention() {
         mode: LockMode::Compliance,
         days: 1,
     };
-    rt.block_on(put_file(&store, "k", &a, 3, &sha(b"v1\n"), Some(r)))
+    rt.block_on(put_file(&store, "k", &a, 3, &sha(b"v1\n"), Some(r.lock(0))))
         .unwrap();
     let h = rt.block_on(store.head("k", None)).unwrap();
     let (mode, until) = h.retention.clone().unwrap();
@@ -216,6 +217,7 @@ fn multipart_upload_lands_whole_in_memory() {
             &sha(&bytes),
             &opts,
             None,
+            &SystemClock,
         ))
         .unwrap();
     assert!(matches!(r, Put::Created(Some(_))), "{r:?}");
@@ -230,6 +232,7 @@ fn multipart_upload_lands_whole_in_memory() {
             &sha(&bytes),
             &opts,
             None,
+            &SystemClock,
         ))
         .unwrap();
     assert!(matches!(again, Put::AlreadyThere(_)), "{again:?}");
