@@ -416,3 +416,80 @@ fn settings_come_from_the_upload_table() {
         "{err}"
     );
 }
+
+/// Hermeticity (issue: on a machine where `install-bastion` ran, bare `sealcast upload` reads
+/// `/etc/sealcast/sealcast.toml` and its signing key): the S3 tests' commands run in a mount
+/// namespace whose `/etc/sealcast` holds an installed-looking but poisoned setup (a settings
+/// file with an unknown key, a garbage signing key) and behave exactly as without it — they
+/// name their own settings file and key. The control run, the same upload without
+/// `--config`, reads the fake and fails naming it: the namespace really shows it.
+#[test]
+fn the_upload_tests_do_not_read_the_hosts_etc_sealcast() {
+    if !s3_support::require_root("the_upload_tests_do_not_read_the_hosts_etc_sealcast") {
+        return;
+    }
+    let host_had_it = Path::new("/etc/sealcast").exists();
+    let s = Setup::new();
+    s.record("r0");
+    let fake = s.env.path("fake-etc-sealcast");
+    fs::create_dir_all(fake.join("keys")).unwrap();
+    fs::write(
+        fake.join("sealcast.toml"),
+        "host_id = \"intruder\"\nkey = \"/etc/sealcast/keys/signing.key\"\n\n[upload]\nto = \"s3://bukket/x\"\nbukket = \"poisoned\"\n",
+    )
+    .unwrap();
+    fs::write(fake.join("keys/signing.key"), b"not a key\n").unwrap();
+    let scratch = s.env.path("overlay");
+
+    // Control: without --config, the command reads the fake and fails on it.
+    let mut bare = s.env.command();
+    aws_env(&mut bare).args([
+        "upload",
+        "--spool",
+        s.spool.to_str().unwrap(),
+        "--to",
+        "s3://rec/pfx",
+        "--host",
+        "h1",
+        "--endpoint-url",
+        &s.moto.endpoint(),
+    ]);
+    let o = run(&mut s3_support::in_fake_etc_sealcast(
+        &bare,
+        &fake,
+        &scratch.join("a"),
+    ));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert!(
+        err.contains("/etc/sealcast/sealcast.toml") && err.contains("bukket"),
+        "{err}"
+    );
+    assert!(manifest_keys(&s.c).is_empty(), "nothing was shipped");
+
+    // The tests' own upload command: unaffected.
+    let up = s.upload_cmd(&s.env.key, &[]);
+    let o = run(&mut s3_support::in_fake_etc_sealcast(
+        &up,
+        &fake,
+        &scratch.join("b"),
+    ));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 uploaded"),
+        "{o:?}"
+    );
+    let ms = s.manifests();
+    assert_eq!(ms.len(), 1, "{ms:?}");
+    assert_eq!(ms[0].host, "h1");
+    let ours = sealcast_signer::SigningKey::from_file_bytes(&fs::read(&s.env.key).unwrap())
+        .unwrap()
+        .id()
+        .to_string();
+    assert_eq!(ms[0].key_id, ours, "signed with the test's key");
+    assert_eq!(
+        Path::new("/etc/sealcast").exists(),
+        host_had_it,
+        "the host's /etc is untouched"
+    );
+}
