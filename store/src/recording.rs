@@ -143,3 +143,36 @@ pub fn read_header(path: &Path) -> Result<Header> {
     }
     Ok(h)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_hash_their_bytes_and_bad_files_name_themselves() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.cast.zst");
+        let frames = [
+            zstd::encode_all(&b"{\"version\":3}\nline 1\n"[..], 3).unwrap(),
+            zstd::encode_all(&b"line 2\n"[..], 3).unwrap(),
+        ];
+        std::fs::write(&p, frames.concat()).unwrap();
+        let n0 = frames[0].len() as u64;
+        let (sha, len) = sha256_file_range(&p, n0, 1 << 20).unwrap();
+        assert_eq!(len, frames[1].len() as u64);
+        assert_eq!(sha, <[u8; 32]>::from(Sha256::digest(&frames[1])));
+        // A segment of whole frames decompresses on its own.
+        let (_, lines, bytes) = content_digest_range(&p, n0, frames[1].len() as u64).unwrap();
+        assert_eq!((lines, bytes), (1, 7));
+        let (_, lines, _) = content_digest(&p).unwrap();
+        assert_eq!(lines, 3);
+        // Not a sealcast header: an error naming the file.
+        match read_header(&p) {
+            Err(Error::Recording { path, .. }) => assert_eq!(path, p),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&p, b"not zstd").unwrap();
+        let e = read_header(&p).unwrap_err();
+        assert!(e.to_string().contains("r.cast.zst"), "{e}");
+    }
+}

@@ -187,3 +187,69 @@ pub fn spool_recordings(spool: &Path) -> Result<Vec<PathBuf>> {
     out.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_a_corrupt_one_is_an_error_not_a_reset() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(
+            State::load(d.path()).unwrap().shipped.is_empty(),
+            "none yet"
+        );
+        let mut st = State::default();
+        st.chain.next_seq = 7;
+        st.open.insert(
+            "a.cast.zst".into(),
+            OpenMark {
+                lines: 3,
+                at_us: 10,
+                end: 99,
+            },
+        );
+        st.save(d.path()).unwrap();
+        let back = State::load(d.path()).unwrap();
+        assert_eq!(back.chain.next_seq, 7);
+        assert_eq!(back.open["a.cast.zst"].end, 99);
+        assert!(!d.path().join(format!("{STATE_FILE}.tmp")).exists());
+        fs::write(d.path().join(STATE_FILE), b"{ not json").unwrap();
+        match State::load(d.path()) {
+            Err(Error::Json { path, .. }) => assert!(path.ends_with(STATE_FILE)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_spool_lists_regular_recordings_only_sorted() {
+        let d = tempfile::tempdir().unwrap();
+        for n in [
+            "b.cast.zst",
+            "a.cast.zst",
+            "a.cast.zst.seal",
+            STATE_FILE,
+            "x.txt",
+        ] {
+            fs::write(d.path().join(n), b"").unwrap();
+        }
+        fs::create_dir(d.path().join("dir.cast.zst")).unwrap();
+        let fifo = d.path().join("f.cast.zst");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path we own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let names: Vec<String> = spool_recordings(d.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["a.cast.zst", "b.cast.zst"]);
+        match spool_recordings(&d.path().join("gone")) {
+            Err(Error::Io { op, path, .. }) => {
+                assert_eq!(op, "list spool");
+                assert!(path.ends_with("gone"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
