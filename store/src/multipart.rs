@@ -374,7 +374,7 @@ pub async fn put_multipart<S: ObjectStore + Clone + 'static>(
         }
     };
 
-    if store.head(rel, None).await.is_ok() {
+    if store.head_once(rel, None).await.is_ok() {
         discard_record(store, rel, rpath, old).await;
         let (stored, version) = multipart_stored(store, rel).await?;
         if stored != *sha256 {
@@ -583,11 +583,19 @@ async fn ensure_retention<S: ObjectStore>(
             .as_ref()
             .is_some_and(|(_, until)| *until >= lock.until_secs - 3600)
     };
-    if store.head(rel, version).await.as_ref().is_ok_and(enough) {
+    if store
+        .head_once(rel, version)
+        .await
+        .as_ref()
+        .is_ok_and(enough)
+    {
         return;
     }
     let set = store.set_retention(rel, version, lock).await;
-    let now_locked = store.head(rel, version).await.is_ok_and(|h| enough(&h));
+    let now_locked = store
+        .head_once(rel, version)
+        .await
+        .is_ok_and(|h| enough(&h));
     if !now_locked {
         let bucket = store.bucket().unwrap_or_default();
         eprintln!(
@@ -603,7 +611,11 @@ async fn multipart_stored<S: ObjectStore>(
     store: &S,
     rel: &str,
 ) -> Result<([u8; 32], Option<String>)> {
-    let version = store.head(rel, None).await.ok().and_then(|h| h.version_id);
+    let version = store
+        .head_once(rel, None)
+        .await
+        .ok()
+        .and_then(|h| h.version_id);
     let (h, _) = store.sha256(rel, version.as_deref()).await?;
     Ok((h, version))
 }

@@ -144,6 +144,17 @@ pub trait ObjectStore: Send + Sync {
         version: Option<&str>,
     ) -> impl Future<Output = Result<ObjHead>> + Send;
 
+    /// [`ObjectStore::head`] tried once, without retries: a best-effort look (does the key
+    /// exist, what is its current version, did a retention stick) where a failure only
+    /// means "no".
+    fn head_once(
+        &self,
+        rel: &str,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<ObjHead>> + Send {
+        self.head(rel, version)
+    }
+
     /// The bytes of a small object version in memory; [`crate::Error::TooBig`] (naming the
     /// key) once more than `limit` bytes are announced or read.
     fn get(

@@ -49,6 +49,55 @@ impl S3Store {
         &self.url
     }
 
+    /// HEAD with checksum mode, retried per `backoff`.
+    async fn head_with(
+        &self,
+        rel: &str,
+        version: Option<&str>,
+        backoff: Backoff,
+    ) -> Result<ObjHead> {
+        let key = self.key(rel);
+        let (client, bucket) = (&self.client, &self.url.bucket);
+        let h = s3::retry(&format!("HEAD {key}"), backoff, || async {
+            match client
+                .head_object()
+                .bucket(bucket)
+                .key(&key)
+                .set_version_id(version.map(str::to_string))
+                .checksum_mode(ChecksumMode::Enabled)
+                .send()
+                .await
+            {
+                Ok(o) => Try::Done(o),
+                Err(e) => s3::classify(e),
+            }
+        })
+        .await?;
+        let composite = h.checksum_type() == Some(&aws_sdk_s3::types::ChecksumType::Composite)
+            || h.parts_count().is_some_and(|n| n > 1);
+        let sha256 = h
+            .checksum_sha256()
+            .filter(|c| !c.contains('-') && !composite)
+            .and_then(|c| B64.decode(c).ok())
+            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok());
+        Ok(ObjHead {
+            version_id: h.version_id().map(str::to_string),
+            size: h.content_length().map_or(0, |n| n.max(0) as u64),
+            sha256,
+            retention: match (h.object_lock_mode(), h.object_lock_retain_until_date()) {
+                (Some(m), Some(d)) => Some((
+                    match m {
+                        ObjectLockMode::Compliance => "COMPLIANCE".into(),
+                        ObjectLockMode::Governance => "GOVERNANCE".into(),
+                        other => other.as_str().to_string(),
+                    },
+                    d.secs(),
+                )),
+                _ => None,
+            },
+        })
+    }
+
     /// The bucket key of `rel`.
     fn key(&self, rel: &str) -> String {
         format!("{}{rel}", self.url.prefix)
@@ -164,47 +213,16 @@ impl ObjectStore for S3Store {
         .await
     }
 
+    async fn head_once(&self, rel: &str, version: Option<&str>) -> Result<ObjHead> {
+        let once = Backoff {
+            attempts: 1,
+            ..self.backoff
+        };
+        self.head_with(rel, version, once).await
+    }
+
     async fn head(&self, rel: &str, version: Option<&str>) -> Result<ObjHead> {
-        let key = self.key(rel);
-        let (client, bucket) = (&self.client, &self.url.bucket);
-        let h = s3::retry(&format!("HEAD {key}"), self.backoff, || async {
-            match client
-                .head_object()
-                .bucket(bucket)
-                .key(&key)
-                .set_version_id(version.map(str::to_string))
-                .checksum_mode(ChecksumMode::Enabled)
-                .send()
-                .await
-            {
-                Ok(o) => Try::Done(o),
-                Err(e) => s3::classify(e),
-            }
-        })
-        .await?;
-        let composite = h.checksum_type() == Some(&aws_sdk_s3::types::ChecksumType::Composite)
-            || h.parts_count().is_some_and(|n| n > 1);
-        let sha256 = h
-            .checksum_sha256()
-            .filter(|c| !c.contains('-') && !composite)
-            .and_then(|c| B64.decode(c).ok())
-            .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok());
-        Ok(ObjHead {
-            version_id: h.version_id().map(str::to_string),
-            size: h.content_length().map_or(0, |n| n.max(0) as u64),
-            sha256,
-            retention: match (h.object_lock_mode(), h.object_lock_retain_until_date()) {
-                (Some(m), Some(d)) => Some((
-                    match m {
-                        ObjectLockMode::Compliance => "COMPLIANCE".into(),
-                        ObjectLockMode::Governance => "GOVERNANCE".into(),
-                        other => other.as_str().to_string(),
-                    },
-                    d.secs(),
-                )),
-                _ => None,
-            },
-        })
+        self.head_with(rel, version, self.backoff).await
     }
 
     async fn get(&self, rel: &str, version: Option<&str>, limit: u64) -> Result<Vec<u8>> {
