@@ -947,3 +947,66 @@ pub fn sha256_bytes_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
 }
+
+/// Now, Unix seconds (the system's clock).
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Run `sealcast upload` as if it started at Unix second `secs` (`SEALCAST_TEST_NOW`, the
+/// uploader's test clock, src/cmd/upload.rs): a later run without sleeping until then.
+pub fn upload_at(cmd: &mut Command, secs: u64) -> &mut Command {
+    cmd.env("SEALCAST_TEST_NOW", secs.to_string())
+}
+
+/// True when this test may run as root; otherwise with `CI` set it panics, else it prints
+/// why `test` is skipped (the same policy as the bastion tests' `require_root`).
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: needs root; CI is set, so this is a failure, not a skip");
+    }
+    eprintln!("SKIPPED {test}: needs root");
+    false
+}
+
+/// `cmd` (program, arguments, environment, working directory) run in a private mount
+/// namespace (`unshare -m`) whose `/etc` is an overlay of the host's with `/etc/sealcast`
+/// holding the files of `fake`: what `install-bastion` would have put there, seen only by
+/// this command; the host's `/etc` is not touched. `scratch` holds the overlay's upper and
+/// work directories. Needs root.
+pub fn in_fake_etc_sealcast(cmd: &Command, fake: &Path, scratch: &Path) -> Command {
+    let (upper, work) = (scratch.join("upper"), scratch.join("work"));
+    fs::create_dir_all(&upper).unwrap();
+    fs::create_dir_all(&work).unwrap();
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+        .arg(
+            "set -e; \
+             mount -t overlay overlay -o \"lowerdir=/etc,upperdir=$FAKE_ETC_UPPER,workdir=$FAKE_ETC_WORK\" /etc; \
+             mkdir -p /etc/sealcast; cp -a \"$FAKE_ETC_SEALCAST/.\" /etc/sealcast/; \
+             exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env("FAKE_ETC_UPPER", &upper)
+        .env("FAKE_ETC_WORK", &work)
+        .env("FAKE_ETC_SEALCAST", fake);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
+}
