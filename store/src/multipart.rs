@@ -6,7 +6,7 @@
 //! **Parallel parts.** Up to [`MultipartOptions::parallel_parts`] parts are in flight at once,
 //! each a tokio task that reads its byte range of the spool file into one buffer, hashes it,
 //! and sends it with `x-amz-checksum-sha256`, retried with the uploader's capped exponential
-//! backoff ([`s3::retry`]). Memory is at most `parallel_parts` part buffers. Completion lists
+//! backoff ([`crate::s3::retry`]). Memory is at most `parallel_parts` part buffers. Completion lists
 //! the parts in part-number order.
 //!
 //! **Resume record.** With [`MultipartOptions::resume`] set (the uploader uses

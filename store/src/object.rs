@@ -70,7 +70,7 @@ impl Retention {
 ///
 /// # Errors
 /// Retries exhausted, a final store error, or the key holding other bytes
-/// ([`Error::Occupied`]).
+/// ([`crate::Error::Occupied`]).
 pub async fn put_file<S: ObjectStore>(
     store: &S,
     rel: &str,
