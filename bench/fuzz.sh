@@ -5,11 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${FUZZ_SECS:-60}
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-for target in verify reader notes classify_command; do
+for target in $(cd fuzz_targets && ls *.rs | sed "s/\.rs$//"); do
     mkdir -p "corpus/$target"
     case $target in
-        verify | reader) cp ../format-spec/vectors/*.cast.zst "corpus/$target/" ;;
-        notes) cp ../format-spec/vectors/*.seal ../format-spec/vectors/allowed_signers "corpus/$target/" ;;
+        verify | reader | agree | replay) cp ../format-spec/vectors/*.cast.zst "corpus/$target/" ;;
+        notes | sshsig) cp ../format-spec/vectors/*.seal ../format-spec/vectors/allowed_signers "corpus/$target/" ;;
         classify_command)
             i=0
             for c in 'scp -t /tmp' 'scp -r -p -d -f -- -x' 'internal-sftp -l INFO' \

@@ -14,7 +14,7 @@ bin=$PWD/target/release/sealcast
 
 if [ $# -eq 0 ] && ! [ -t 0 ]; then
   # No terminal (CI, pipes): record a short scripted session instead of a login shell.
-  set -- bash -c 'echo "sealcast demo on $(hostname)"; printf "\033[1;32mcolours\033[0m and bytes: \xff\xfe\n"; ls --color=always /; sleep 0.5; echo done'
+  set -- bash -c 'echo "sealcast demo on $(hostname)"; printf "\033[1;32mcolours\033[0m and bytes: \xff\xfe\n"; ls --color=always /; sleep 0.5; false; echo done'
 fi
 
 before=$(date +%s)
@@ -27,6 +27,9 @@ echo "== verify $latest"
 echo
 echo "== info"
 "$bin" info "$latest"
+echo
+echo "== commands (what ran, from the shell's hooks and the processes the recorder saw)"
+"$bin" commands "$latest" || true
 echo
 echo "== replay (speed x2)"
 "$bin" play --speed 2 "$latest"

@@ -6,6 +6,9 @@
 //! `doctor` and `info` keep their verdict when stdout closes (`cmd::VerdictOut`), and any
 //! other command that meets one exits 4.
 
+// Doc comments on the clap types are `--help` text, where `<host>` is a placeholder, not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod cmd;
 mod paths;
 

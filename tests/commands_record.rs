@@ -54,8 +54,10 @@ fn skip(test: &str, what: &str) -> bool {
 
 /// A `sealcast record` session in a private tmux server.
 struct Session {
-    env: TestEnv,
+    // Declared (so dropped) before `env`: its server's socket lives in env's directory, and
+    // `kill-server` must reach it before the directory is removed, also when a test panics.
     tmux: Tmux,
+    env: TestEnv,
     out: PathBuf,
     n: u32,
 }
@@ -125,9 +127,18 @@ impl Session {
         self.wait_line(want);
     }
 
+    /// Wait for a screen line that is `want`, alone or after a prompt (`$ `, `# `): a shell
+    /// that reads type-ahead without echoing it again (dash) prints its output right after
+    /// the prompt.
     fn wait_line(&self, want: &str) {
-        self.tmux
-            .wait_screen(want, 30, |s| s.lines().any(|l| l.trim_end() == want));
+        self.tmux.wait_screen(want, 30, |s| {
+            s.lines().any(|l| {
+                let l = l.trim_end();
+                l == want
+                    || l.strip_suffix(want)
+                        .is_some_and(|p| p.ends_with("$ ") || p.ends_with("# "))
+            })
+        });
     }
 
     /// Type `line` and Enter, then wait for the shell to be back at a prompt (a marker echoed

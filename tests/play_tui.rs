@@ -185,6 +185,141 @@ fn open_pause_seek_search_panel_quit() {
     assert!(tmux.screen().contains("EXIT=0"));
 }
 
+/// A clock the test moves (µs since the session start).
+struct StepClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl sealcast_recorder::Clock for StepClock {
+    fn mono_us(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn wall_us(&self) -> u64 {
+        1_763_700_000_000_000 + self.mono_us()
+    }
+}
+
+/// A recording with shell commands and database statements (through the library writer:
+/// `sealcast record` does not write `c` events yet), signed with the env's key: `make test`
+/// (exit 0) at 1 s, `deploy --prod` (exit 2) at 4 s, a refused DELETE at 7 s.
+fn commands_recording(env: &TestEnv) -> std::path::PathBuf {
+    use sealcast_format::{CommandEvent, Header, SealMeta, TermInfo};
+    let key =
+        sealcast_signer::SigningKey::from_file_bytes(&std::fs::read(&env.key).unwrap()).unwrap();
+    let h = Header {
+        term: TermInfo {
+            cols: 60,
+            rows: 10,
+            term_type: Some("xterm-256color".into()),
+        },
+        timestamp: Some(1_763_700_000),
+        ..Header::sealed(SealMeta::new(
+            "cd".repeat(16),
+            env.host.as_str(),
+            "alice",
+            1_763_700_000_000_000,
+            "sealcast tests",
+            key.id().to_string(),
+        ))
+    };
+    let now = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut w = sealcast_recorder::SealedWriter::new(
+        Vec::new(),
+        key,
+        &h,
+        StepClock(now.clone()),
+        sealcast_recorder::CheckpointPolicy::default(),
+    )
+    .unwrap();
+    let at = |t: u64| now.store(t, std::sync::atomic::Ordering::SeqCst);
+    let start = |id: u64, cmd: &str| CommandEvent::Start {
+        id,
+        src: "shell".into(),
+        cmd: cmd.into(),
+        cwd: Some("/srv/app".into()),
+        partial: false,
+        trunc: false,
+        late: false,
+    };
+    let end = |id: u64, exit: i32, duration_us: u64| CommandEvent::End {
+        id,
+        src: "shell".into(),
+        exit: Some(exit),
+        pipestatus: Vec::new(),
+        duration_us,
+    };
+    w.output(b"$ ").unwrap();
+    at(1_000_000);
+    w.output(b"make test\r\n").unwrap();
+    w.command(&start(1, "make test")).unwrap();
+    at(2_000_000);
+    w.output(b"tests ok\r\n$ ").unwrap();
+    w.command(&end(1, 0, 1_000_000)).unwrap();
+    at(4_000_000);
+    w.output(b"deploy --prod\r\n").unwrap();
+    w.command(&start(2, "deploy --prod")).unwrap();
+    at(4_500_000);
+    w.output(b"error: denied\r\n$ ").unwrap();
+    w.command(&end(2, 2, 500_000)).unwrap();
+    at(6_000_000);
+    w.db_event(r#"{"v":1,"k":"db.stmt","c":1,"proto":"pg","ts":"2026-11-21T04:40:06.000000Z","q":1,"via":"simple","sql":"SELECT 1","sql_len":8,"sql_sha256":"00","txn_before":"I"}"#, true).unwrap();
+    at(7_000_000);
+    w.db_event(r#"{"v":1,"k":"db.stmt","c":1,"proto":"pg","ts":"2026-11-21T04:40:07.000000Z","q":2,"via":"simple","sql":"DELETE FROM audit_log","sql_len":21,"sql_sha256":"00","txn_before":"I"}"#, true).unwrap();
+    at(7_100_000);
+    w.db_event(r#"{"v":1,"k":"db.result","c":1,"proto":"pg","ts":"2026-11-21T04:40:07.100000Z","q":2,"i":0,"status":"error","rows_out":0,"bytes_out":0,"dur_us":100000,"err":{"sqlstate":"42501","message":"permission denied"}}"#, false).unwrap();
+    at(9_000_000);
+    w.output(b"exit\r\n").unwrap();
+    let (bytes, receipt) = w.finish(Some(0)).unwrap();
+    let out = env.path("cmds.cast.zst");
+    std::fs::write(&out, bytes).unwrap();
+    std::fs::write(common::receipt_path(&out), receipt).unwrap();
+    out
+}
+
+#[test]
+fn command_rows_and_failed_commands_are_jump_targets() {
+    if !require_tmux("command_rows_and_failed_commands_are_jump_targets") {
+        return;
+    }
+    let env = TestEnv::new();
+    let rec = commands_recording(&env);
+    let line = format!(
+        "{} play --at 0 --trusted {} {}",
+        sh_quote(&common::bin()),
+        sh_quote(&env.allowed_signers),
+        sh_quote(&rec)
+    );
+    let tmux = pane(&env, &line, 130, 30);
+    let s = tmux.wait_screen("the commands panel, verified", 20, |s| {
+        s.contains("commands · statements")
+            && s.contains("✔ 0:04.0")
+            && status(s).contains("✔ signed by ")
+    });
+    assert!(s.contains("$ deploy --prod"), "{s}");
+    assert!(s.contains("42501 permission denied"), "{s}");
+    // `]`: the next command row.
+    tmux.keys(&["]"]);
+    tmux.wait_screen("the first command", 20, |s| {
+        status(s).contains("0:01.0 /") && on_screen(s, "$ make test")
+    });
+    // `}`: the next failed command; the screen is the one recorded then.
+    tmux.keys(&["}"]);
+    let s = tmux.wait_screen("the failed command", 20, |s| status(s).contains("0:04.0 /"));
+    assert!(on_screen(&s, "$ deploy --prod"), "{s}");
+    assert!(!s.contains("error: denied"), "{s}");
+    // `}` again: the failed statement.
+    tmux.keys(&["}"]);
+    tmux.wait_screen("the failed statement", 20, |s| {
+        status(s).contains("0:07.0 /")
+    });
+    // `{`: back to the failed command.
+    tmux.keys(&["{"]);
+    tmux.wait_screen("back to the failed command", 20, |s| {
+        status(s).contains("0:04.0 /")
+    });
+    tmux.keys(&["q"]);
+    assert_restored(&tmux);
+    assert!(tmux.screen().contains("EXIT=0"));
+}
+
 #[test]
 fn sigterm_restores_the_terminal() {
     if !require_tmux("sigterm_restores_the_terminal") {

@@ -20,7 +20,8 @@ use s3_support::{
 };
 use sealcast_store::aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumMode};
 use sealcast_store::aws_sdk_s3::Client;
-use sealcast_store::s3::Backoff;
+use sealcast_store::object_store::S3Store;
+use sealcast_store::s3::{Backoff, S3Url};
 use sealcast_store::upload::{put_file, Put};
 use sha2::Digest;
 use tempfile::TempDir;
@@ -71,7 +72,9 @@ fn a_put_whose_body_does_not_match_our_sha256_is_refused_and_not_stored() {
 
     let key = "pfx/recordings/h1/2026/01/02/bad.cast.zst";
     let t0 = Instant::now();
-    let r = rt().block_on(put_file(&c, "rec", key, &file, size, &wrong, None, quick()));
+    // The store is the bucket's root: keys are the bucket's keys.
+    let store = S3Store::new(c.clone(), S3Url::parse("s3://rec").unwrap(), quick());
+    let r = rt().block_on(put_file(&store, key, &file, size, &wrong, None));
     let err = match r {
         Ok(p) => panic!("a PUT with the wrong SHA-256 reported success: {p:?}"),
         Err(e) => format!("{e:#}"),
@@ -99,16 +102,7 @@ fn a_put_whose_body_does_not_match_our_sha256_is_refused_and_not_stored() {
     // above was the checksum's.
     let ok_key = "pfx/recordings/h1/2026/01/02/good.cast.zst";
     let r = rt()
-        .block_on(put_file(
-            &c,
-            "rec",
-            ok_key,
-            &file,
-            size,
-            &good,
-            None,
-            quick(),
-        ))
+        .block_on(put_file(&store, ok_key, &file, size, &good, None))
         .expect("PUT with the right SHA-256");
     assert!(matches!(r, Put::Created(_)), "{r:?}");
     assert_eq!(head(&c, "rec", ok_key), Some(Some(b64(&good))));

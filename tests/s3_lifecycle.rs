@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use s3_support::{aws_env, manifest_keys, record_session, run, upload_cmd, Fixture};
+use s3_support::{
+    aws_env, manifest_keys, record_session, run, unix_secs, upload_at, upload_cmd, Fixture,
+};
 use sealcast_store::manifest::{Entry, Manifest};
 
 /// A [`Fixture`] on a bucket without Object Lock, with a recorder and uploader of host `h1`.
@@ -68,6 +70,13 @@ impl Setup {
 
     fn upload(&self, extra: &[&str]) -> Output {
         let o = run(&mut self.upload_cmd(&self.env.key, extra));
+        assert_eq!(o.status.code(), Some(0), "upload failed: {o:?}");
+        o
+    }
+
+    /// [`Setup::upload`] with the uploader's clock starting at Unix second `secs`.
+    fn upload_at(&self, secs: u64, extra: &[&str]) -> Output {
+        let o = run(upload_at(&mut self.upload_cmd(&self.env.key, extra), secs));
         assert_eq!(o.status.code(), Some(0), "upload failed: {o:?}");
         o
     }
@@ -141,16 +150,17 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
         "the live recording never checkpointed its output"
     );
 
-    // First pass: the closed one ships; the live one is first seen (no segment yet).
+    // First pass: the closed one ships; the live one is first seen (no segment yet). Later
+    // passes run on the uploader's clock 2 s apart: a segment interval later, no sleeping.
+    let t0 = unix_secs();
     let o = s.upload(&["--segment-secs", "1"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1 uploaded"), "{out}");
     assert!(out.contains("1 still open (0 segments)"), "{out}");
     assert!(!closed.exists(), "the closed recording is released");
-    std::thread::sleep(Duration::from_millis(1100));
 
     // Second pass: the first segment (from byte 0), listed as open; the spool file stays.
-    let o = s.upload(&["--segment-secs", "1"]);
+    let o = s.upload_at(t0 + 2, &["--segment-secs", "1"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1 still open (1 segments)"), "{out}");
     assert!(live_path.exists(), "a live recording stays in the spool");
@@ -191,8 +201,7 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
         )),
         "the live recording never checkpointed the exec of its last process"
     );
-    std::thread::sleep(Duration::from_millis(1100));
-    let o = s.upload(&["--segment-secs", "1"]);
+    let o = s.upload_at(t0 + 4, &["--segment-secs", "1"]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1 still open (1 segments)"), "{out}");
     let ms = s.manifests();
@@ -209,8 +218,7 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
         "the second segment continues the first"
     );
     // Nothing new since: no further segment.
-    std::thread::sleep(Duration::from_millis(1100));
-    let o = s.upload(&["--segment-secs", "1"]);
+    let o = s.upload_at(t0 + 6, &["--segment-secs", "1"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("(0 segments)"));
 
     let (code, out) = s.verify_s3(&[]);
@@ -253,7 +261,10 @@ fn live_crashed_and_closed_sessions_each_ship_as_what_they_are() {
     live.kill().unwrap();
     live.wait().unwrap();
     let crashed_len = fs::metadata(&live_path).unwrap().len();
-    let o = s.upload(&["--segment-secs", "1", "--recover-after-secs", "0"]);
+    let o = s.upload_at(
+        t0 + 8,
+        &["--segment-secs", "1", "--recover-after-secs", "0"],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1 recovered after a crash"), "{out}");
     assert!(!live_path.exists(), "released once its manifest is stored");
@@ -403,5 +414,82 @@ fn settings_come_from_the_upload_table() {
     assert!(
         err.contains("sealcast.toml") && err.contains("bukket"),
         "{err}"
+    );
+}
+
+/// Hermeticity (issue: on a machine where `install-bastion` ran, bare `sealcast upload` reads
+/// `/etc/sealcast/sealcast.toml` and its signing key): the S3 tests' commands run in a mount
+/// namespace whose `/etc/sealcast` holds an installed-looking but poisoned setup (a settings
+/// file with an unknown key, a garbage signing key) and behave exactly as without it — they
+/// name their own settings file and key. The control run, the same upload without
+/// `--config`, reads the fake and fails naming it: the namespace really shows it.
+#[test]
+fn the_upload_tests_do_not_read_the_hosts_etc_sealcast() {
+    if !s3_support::require_root("the_upload_tests_do_not_read_the_hosts_etc_sealcast") {
+        return;
+    }
+    let host_had_it = Path::new("/etc/sealcast").exists();
+    let s = Setup::new();
+    s.record("r0");
+    let fake = s.env.path("fake-etc-sealcast");
+    fs::create_dir_all(fake.join("keys")).unwrap();
+    fs::write(
+        fake.join("sealcast.toml"),
+        "host_id = \"intruder\"\nkey = \"/etc/sealcast/keys/signing.key\"\n\n[upload]\nto = \"s3://bukket/x\"\nbukket = \"poisoned\"\n",
+    )
+    .unwrap();
+    fs::write(fake.join("keys/signing.key"), b"not a key\n").unwrap();
+    let scratch = s.env.path("overlay");
+
+    // Control: without --config, the command reads the fake and fails on it.
+    let mut bare = s.env.command();
+    aws_env(&mut bare).args([
+        "upload",
+        "--spool",
+        s.spool.to_str().unwrap(),
+        "--to",
+        "s3://rec/pfx",
+        "--host",
+        "h1",
+        "--endpoint-url",
+        &s.moto.endpoint(),
+    ]);
+    let o = run(&mut s3_support::in_fake_etc_sealcast(
+        &bare,
+        &fake,
+        &scratch.join("a"),
+    ));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert!(
+        err.contains("/etc/sealcast/sealcast.toml") && err.contains("bukket"),
+        "{err}"
+    );
+    assert!(manifest_keys(&s.c).is_empty(), "nothing was shipped");
+
+    // The tests' own upload command: unaffected.
+    let up = s.upload_cmd(&s.env.key, &[]);
+    let o = run(&mut s3_support::in_fake_etc_sealcast(
+        &up,
+        &fake,
+        &scratch.join("b"),
+    ));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("1 uploaded"),
+        "{o:?}"
+    );
+    let ms = s.manifests();
+    assert_eq!(ms.len(), 1, "{ms:?}");
+    assert_eq!(ms[0].host, "h1");
+    let ours = sealcast_signer::SigningKey::from_file_bytes(&fs::read(&s.env.key).unwrap())
+        .unwrap()
+        .id()
+        .to_string();
+    assert_eq!(ms[0].key_id, ours, "signed with the test's key");
+    assert_eq!(
+        Path::new("/etc/sealcast").exists(),
+        host_had_it,
+        "the host's /etc is untouched"
     );
 }

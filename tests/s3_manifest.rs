@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::TestEnv;
 use s3_support::{
     get_object, manifest_keys, manifest_trust, record_session, run, sha256_bytes_hex, sha256_hex,
-    upload_cmd, versions, Moto,
+    upload_at, upload_cmd, versions, Moto,
 };
 use sealcast_store::aws_sdk_s3::Client;
 use sealcast_store::manifest::Manifest;
@@ -182,9 +182,14 @@ fn manifests_are_signed_chained_and_release_the_spool() {
     // Nothing new within the period: no manifest.
     let out = upload(&env, &spool, &moto.endpoint(), &[]);
     assert!(out.contains("0 manifests"), "{out}");
-    // A period later with nothing new: a heartbeat.
-    std::thread::sleep(Duration::from_millis(1100));
-    let out = upload(&env, &spool, &moto.endpoint(), &["--period-secs", "1"]);
+    // A period later (on the uploader's clock) with nothing new: a heartbeat.
+    let o = run(upload_at(
+        upload_cmd(&env, &spool, Some(&env.key), "h1", &moto.endpoint())
+            .args(["--period-secs", "1"]),
+        s3_support::unix_secs() + 2,
+    ));
+    assert_eq!(o.status.code(), Some(0), "upload failed");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.contains("1 manifests"), "{out}");
     let ms = manifest_keys(&c);
     let k2 = ms.iter().find(|k| k.ends_with("_000002.json")).unwrap();

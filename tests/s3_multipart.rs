@@ -74,8 +74,9 @@ fn parallel_parts_land_and_verify() {
     let key = recording_key(&big);
 
     // Through a proxy that counts the connections open at once: three parts in flight need
-    // three connections.
-    let proxy = StallProxy::start(moto.port, None);
+    // three connections (each part is held until three are open, so a loaded machine cannot
+    // serialise what the uploader sends in parallel).
+    let proxy = StallProxy::parallel(moto.port, 3);
     let o = run(&mut multipart_cmd(&env, &spool, &proxy.endpoint(), "3"));
     assert_eq!(o.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&o.stdout);

@@ -42,6 +42,11 @@ impl Setup {
     }
 
     fn upload(&self) {
+        self.upload_with(|_| {});
+    }
+
+    /// [`Setup::upload`] with a change to the command.
+    fn upload_with(&self, f: impl FnOnce(&mut std::process::Command)) {
         let mut c = upload_cmd(
             &self.env,
             &self.spool,
@@ -50,6 +55,7 @@ impl Setup {
             &self.moto.endpoint(),
         );
         c.args(["--lock-mode", "governance", "--lock-days", "1"]);
+        f(&mut c);
         assert_eq!(run(&mut c).status.code(), Some(0), "upload");
     }
 
@@ -286,9 +292,11 @@ fn manifest_chain_attacks() {
         s.destroy(&k, &v);
     }
     fs::remove_file(s.spool.join(sealcast_store::upload::STATE_FILE)).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
     s.record("forged");
-    s.upload();
+    // Later than the destroyed history (on the uploader's clock), without sleeping.
+    s.upload_with(|c| {
+        s3_support::upload_at(c, s3_support::unix_secs() + 2);
+    });
     let (code, out) = s.verify_s3(&["--state", st]);
     assert_eq!(code, 1, "{out}");
     assert!(has(&out, "FORK") || has(&out, "ROLLBACK"), "{out}");

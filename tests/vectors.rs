@@ -59,30 +59,25 @@ fn key(name: &str) -> SigningKey {
 
 fn header(session: &str, key: &SigningKey, user: &str) -> Header {
     Header {
-        version: 3,
         term: TermInfo {
             cols: 80,
             rows: 24,
             term_type: Some("xterm-256color".into()),
         },
         timestamp: Some((T0_WALL / 1_000_000) as i64),
-        idle_time_limit: None,
         command: Some("/bin/sh -c demo".into()),
-        title: None,
         env: Some(BTreeMap::from([
             ("SHELL".into(), "/bin/sh".into()),
             ("TERM".into(), "xterm-256color".into()),
         ])),
-        sealcast: Some(SealMeta {
-            format: 1,
-            session: session.into(),
-            host: HOST.into(),
-            user: user.into(),
-            start_us: T0_WALL,
-            recorder: "sealcast vectors".into(),
-            key_id: key.id().to_string(),
-            capture_input: false,
-        }),
+        ..Header::sealed(SealMeta::new(
+            session,
+            HOST,
+            user,
+            T0_WALL,
+            "sealcast vectors",
+            key.id().to_string(),
+        ))
     }
 }
 

@@ -23,6 +23,7 @@
 //!
 //! `shell/sealcast.toml.example` lists every key with its default and a comment; the tests
 //! of this crate load it.
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod db;

@@ -12,7 +12,7 @@
 //! - [`event`]: the `d` event builder (exact key order of SPEC §11), [`sql`]: the SQL lexer
 //!   (statement count, password-literal redaction), both pure.
 //! - [`sink`]: [`EventSink`], the only contact with the recording side, and
-//!   [`sink::SealedSink`], its one adapter over `sealcast_recorder::SealedWriter`.
+//!   [`sink::SealedSink`], its one adapter over `sealcast_writer::SealedWriter`.
 //! - [`relay`]: the tokio relay (bounded buffers, backpressure, tokio-rustls upstream).
 //! - [`config`]: the `[db.<name>]` target tables of `sealcast.toml`.
 //! - [`queries`]: one row per statement out of a recording's `d` events (`sealcast queries`).
@@ -31,4 +31,4 @@ pub mod sql;
 mod tls;
 
 pub use config::{Credentials, DbConfig, ParamPolicy, Protocol, Target, TlsMode};
-pub use sink::{EventSink, SealedSink, SenderSink, SinkError};
+pub use sink::{EventSink, SealedSink, SinkError};

@@ -1,11 +1,11 @@
 //! The recording side as the proxy sees it: [`EventSink`], "accept this event durably into
 //! the recording or fail", and its one adapter over today's
-//! [`sealcast_recorder::SealedWriter`].
+//! [`sealcast_writer::SealedWriter`].
 
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use sealcast_recorder::{Clock, Durable, SealedWriter};
+use sealcast_writer::{Clock, Durable, SealedWriter};
 
 /// Why an event could not be recorded. The proxy then refuses the statement (SQLSTATE
 /// 08006 / a MySQL ERR packet) and closes the connection.
@@ -124,38 +124,5 @@ impl<W: Durable + Send, C: Clock> EventSink for SealedSink<W, C> {
     }
     fn note(&self, json: &str) -> Result<(), SinkError> {
         self.with(|w| w.db_event(json, false))
-    }
-}
-
-/// [`EventSink`] over a session's [`sealcast_recorder::relay::EventSender`]: how a proxy
-/// started by sealcast-shell writes into the same recording as the session's PTY or pipes
-/// (SPEC §11, "Header"). Both [`EventSink::record`] and [`EventSink::note`] wait for the
-/// writer ([`sealcast_recorder::relay::EventSender::submit_and_wait`]: the event is chained
-/// and its compressed bytes are handed to the file before the call returns), so a statement
-/// is never forwarded, and a result never relayed, before it is in the recording; the
-/// writer's latched error fails every later call (fail-closed).
-#[derive(Debug, Clone)]
-pub struct SenderSink {
-    tx: sealcast_recorder::relay::EventSender,
-}
-
-impl SenderSink {
-    /// Wrap a session's sender.
-    pub fn new(tx: sealcast_recorder::relay::EventSender) -> SenderSink {
-        SenderSink { tx }
-    }
-}
-
-impl EventSink for SenderSink {
-    fn record(&self, json: &str) -> Result<(), SinkError> {
-        use sealcast_recorder::relay::{Event, SubmitError};
-        match self.tx.submit_and_wait(Event::Database(json.to_string())) {
-            Ok(()) => Ok(()),
-            Err(SubmitError::Recording { kind }) => Err(SinkError::Io(io::Error::new(
-                kind,
-                "the session's recording failed",
-            ))),
-            Err(_) => Err(SinkError::Closed),
-        }
     }
 }

@@ -11,26 +11,51 @@ pub enum ContainerError {
     /// Bytes at `offset` start neither a zstd frame nor a skippable frame.
     #[error("offset {offset}: not a zstd frame (magic {magic:#010x}){hint}")]
     BadMagic {
+        /// Byte offset of the frame in the compressed file.
         offset: u64,
+        /// The 4 bytes found there, little-endian.
         magic: u32,
         /// Extra explanation, e.g. that the input looks like uncompressed asciicast.
         hint: &'static str,
     },
     /// A frame header or body ends before the file does (crash tail or cut file).
     #[error("offset {offset}: frame truncated ({available} bytes left)")]
-    Truncated { offset: u64, available: u64 },
+    Truncated {
+        /// Byte offset of the frame in the compressed file.
+        offset: u64,
+        /// Bytes left in the file from `offset`.
+        available: u64,
+    },
     /// A skippable frame of a variant sealcast never writes.
     #[error("offset {offset}: unexpected skippable frame variant {variant}")]
-    UnexpectedSkippable { offset: u64, variant: u8 },
+    UnexpectedSkippable {
+        /// Byte offset of the frame in the compressed file.
+        offset: u64,
+        /// The skippable frame variant (low nibble of its magic number).
+        variant: u8,
+    },
     /// A checkpoint payload larger than [`crate::MAX_CHECKPOINT_PAYLOAD`].
     #[error("offset {offset}: checkpoint frame of {len} bytes exceeds the limit")]
-    OversizedCheckpoint { offset: u64, len: u64 },
+    OversizedCheckpoint {
+        /// Byte offset of the frame in the compressed file.
+        offset: u64,
+        /// Its payload length, bytes.
+        len: u64,
+    },
     /// zstd rejected the frame (corrupt block, checksum mismatch).
     #[error("offset {offset}: zstd: {reason}")]
-    Zstd { offset: u64, reason: String },
+    Zstd {
+        /// Byte offset of the frame in the compressed file.
+        offset: u64,
+        /// zstd's error text.
+        reason: String,
+    },
     /// A data frame decompresses to more than [`crate::MAX_FRAME_CONTENT`] bytes.
     #[error("offset {offset}: data frame larger than the limit")]
-    OversizedFrame { offset: u64 },
+    OversizedFrame {
+        /// Byte offset of the frame in the compressed file.
+        offset: u64,
+    },
 }
 
 impl ContainerError {

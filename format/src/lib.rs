@@ -17,6 +17,8 @@
 //! - Shared primitives: [`names`] (recording, receipt and segment names, the session a file
 //!   name claims), [`host_id`] (the host-id sanitizer) and [`time`] (UTC civil time, RFC 3339,
 //!   `allowed_signers` times).
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod cmdmeta;
 mod container;

@@ -4,6 +4,8 @@
 //! ([`play()`]) and export ([`cat`], [`write_v3`], [`write_v2`], [`write_txt`]). [`commands`]
 //! turns the `c` and `p` events into the commands report (SPEC §2.4.5). Verification, the line
 //! rules and `info`'s statistics are `sealcast-reader`'s.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod commands;
 mod export;

@@ -55,7 +55,7 @@ impl Stats {
 }
 
 /// Decode a whole recording (`data` is the compressed file) and gather [`Stats`]. Lines are
-/// checked by the same rules as in [`Reader`].
+/// checked by the same rules as in [`Reader`](crate::Reader).
 ///
 /// # Errors
 /// [`ReadError`] when no asciicast v3 header can be decoded.

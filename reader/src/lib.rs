@@ -18,6 +18,7 @@
 //!
 //! Depends on `sealcast-format` and `sealcast-signer` only (of the workspace); it writes
 //! nothing and never panics on input.
+#![warn(missing_docs)]
 
 mod inspect;
 mod read;

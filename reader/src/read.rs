@@ -751,9 +751,9 @@ mod tests {
     use super::*;
     use crate::verify::verify_bytes;
     use sealcast_format::{scan, EventKind, Header, SealMeta};
-    use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
     use sealcast_signer::SigningKey;
     use sealcast_testkit::{self as testkit, signed_recording};
+    use sealcast_writer::{CheckpointPolicy, SealedWriter, SystemClock};
 
     /// Combining coverages: verified only when both parts are (by the later checkpoint),
     /// otherwise the worse part, `Unchecked` worst; the names are the JSON strings.

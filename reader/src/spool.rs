@@ -2,7 +2,7 @@
 //! file is alive (its `flock`), the last checkpoint of a live or crashed file, and the seal
 //! receipt of a closed one. Checkpoints read here are parsed, **not verified**: they say
 //! where a prefix ends and what it claims; [`crate::verify_recording`] checks them. The
-//! write side (exclusive create, lock, atomic receipt) is `sealcast_recorder::archive`.
+//! write side (exclusive create, lock, atomic receipt) is `sealcast_writer::archive`.
 
 use std::fs::{File, TryLockError};
 use std::io::{self, Read};
@@ -206,7 +206,7 @@ mod tests {
     fn writer_checkpoint_and_receipt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.cast.zst");
-        let file = sealcast_recorder::archive::create_recording(&path).unwrap();
+        let file = sealcast_writer::archive::create_recording(&path).unwrap();
         assert_eq!(writer_state(&path, Duration::ZERO).unwrap(), Writer::Live);
         let rec = sealcast_testkit::recording(|w, t| {
             t.set(11_000_000);

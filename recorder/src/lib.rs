@@ -1,243 +1,27 @@
 //! sealcast recorder: captures a session and writes it as a sealed recording.
 //!
-//! The core ([`SealedWriter`]) takes events and an injected [`Clock`] and writes into any
-//! [`Durable`] sink, so it is tested without a terminal. The relay engine ([`relay`]) runs
-//! the one writer loop of a session; its sources, the PTY layer ([`pty`]) and the pipe layer
-//! for sessions without a terminal ([`pipes`]), and the archive layer ([`archive`]) are thin
-//! shells around it; [`spawn`] starts a child exactly as described (complete
-//! environment, user switch before `exec`), and [`sink::FailOpen`] keeps a session going
-//! unrecorded after a recording error. [`cmdmeta`] holds the parts of command-level metadata
-//! (shell hooks, OSC 133 marks, process observation; SPEC §2.4).
+//! The writing side ([`SealedWriter`], its [`Clock`], the [`Durable`] sinks, [`boundary`],
+//! [`archive`], [`sink::FailOpen`]) is the `sealcast-writer` crate, re-exported here under
+//! its old paths. The relay engine ([`relay`]) runs the one writer loop of a session; its
+//! sources, the PTY layer ([`pty`]) and the pipe layer for sessions without a terminal
+//! ([`pipes`]), are thin shells around it; [`spawn`] starts a child exactly as described
+//! (complete environment, user switch before `exec`), and [`sink::FailOpen`] keeps a session
+//! going unrecorded after a recording error. [`cmdmeta`] holds the parts of command-level
+//! metadata (shell hooks, OSC 133 marks, process observation; SPEC §2.4).
 
-pub mod archive;
-pub mod boundary;
-mod clock;
+pub use sealcast_writer::{archive, boundary, sink};
 pub mod cmdmeta;
 pub mod pipes;
 pub mod pty;
 pub mod relay;
-pub mod sink;
 pub mod spawn;
 pub mod sys;
 #[cfg(test)]
 mod test_support;
 mod wake;
-mod writer;
 
-pub use clock::{Clock, SystemClock};
-pub use sink::FailOpen;
+pub use sealcast_writer::{
+    CheckpointPolicy, Clock, Closed, Durable, FailOpen, SealedWriter, SyncedFile, SystemClock,
+    WriteEvent,
+};
 pub use spawn::ChildCommand;
-pub use writer::{CheckpointPolicy, Closed, Durable, SealedWriter, SyncedFile};
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sealcast_format::{scan, FrameKind, Header, SealMeta};
-    use sealcast_signer::SigningKey;
-    use std::cell::Cell;
-    use std::rc::Rc;
-
-    /// A clock the test moves by hand.
-    #[derive(Clone)]
-    struct Manual(Rc<Cell<u64>>);
-    // The writer requires `Send`; tests stay on one thread.
-    unsafe impl Send for Manual {}
-    impl Clock for Manual {
-        fn mono_us(&self) -> u64 {
-            self.0.get()
-        }
-        fn wall_us(&self) -> u64 {
-            1_700_000_000_000_000 + self.0.get()
-        }
-    }
-
-    fn header() -> Header {
-        Header {
-            timestamp: Some(1_700_000_000),
-            ..Header::sealed(SealMeta::new(
-                "0123456789abcdef0123456789abcdef",
-                "h",
-                "u",
-                1_700_000_000_000_000,
-                "test",
-                String::new(),
-            ))
-        }
-    }
-
-    #[test]
-    fn checkpoints_by_time_and_size() {
-        let t = Rc::new(Cell::new(0));
-        let policy = CheckpointPolicy {
-            interval_us: 10_000_000,
-            max_bytes: 1000,
-            zstd_level: 3,
-        };
-        let key = SigningKey::generate().unwrap();
-        let mut h = header();
-        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
-        let mut w = SealedWriter::new(Vec::new(), key, &h, Manual(t.clone()), policy).unwrap();
-        w.output(b"hello").unwrap();
-        t.set(11_000_000);
-        w.tick().unwrap(); // time-based checkpoint
-        w.tick().unwrap(); // nothing new: no checkpoint
-        w.output(&[b'x'; 2000]).unwrap(); // size-based checkpoint
-        let (file, note) = w.finish(Some(0)).unwrap();
-        let kinds: Vec<FrameKind> = scan(&file).map(|f| f.unwrap().kind).collect();
-        use FrameKind::*;
-        assert_eq!(
-            kinds,
-            [Data, Checkpoint, Data, Checkpoint, Data, Checkpoint, Data, Checkpoint]
-        );
-        assert!(String::from_utf8(note).unwrap().contains("final 1"));
-        let text = String::from_utf8(zstd_decode(&file)).unwrap();
-        assert!(text.ends_with("\"x\", \"0\"]\n"), "{text}");
-        assert!(text.contains("[11.000000, \"o\", \"xxx"), "{text}");
-    }
-
-    #[test]
-    fn a_carried_tail_waits_for_its_sequence_or_at_most_a_second() {
-        let t = Rc::new(Cell::new(0));
-        let key = SigningKey::generate().unwrap();
-        let mut h = header();
-        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
-        let policy = CheckpointPolicy::default();
-        let mut w = SealedWriter::new(Vec::new(), key, &h, Manual(t.clone()), policy).unwrap();
-        w.output(b"ab\x1b[3").unwrap();
-        w.stderr(b"err \xe2\x82").unwrap();
-        t.set(100_000);
-        w.output(b"1mred\x1b]0;ti").unwrap();
-        w.stderr(b"\xac").unwrap();
-        t.set(600_000);
-        w.tick().unwrap(); // held for 0.5 s: kept
-        t.set(1_200_000);
-        w.tick().unwrap(); // held for 1.1 s: recorded as it is
-        w.output(b"tle\x07.").unwrap();
-        let (file, _) = w.finish(Some(0)).unwrap();
-        let text = String::from_utf8(zstd_decode(&file)).unwrap();
-        let events: Vec<&str> = text.lines().skip(1).collect();
-        assert_eq!(
-            events,
-            [
-                r#"[0.000000, "o", "ab"]"#,
-                r#"[0.000000, "e", "err "]"#,
-                r#"[0.100000, "o", "\u001b[31mred"]"#,
-                r#"[0.000000, "e", "€"]"#,
-                r#"[1.100000, "o", "\u001b]0;ti"]"#,
-                r#"[0.000000, "o", "tle\u0007."]"#,
-                r#"[0.000000, "x", "0"]"#,
-            ]
-        );
-    }
-
-    /// A sink that fails once `fail` is set.
-    struct Flaky {
-        data: Vec<u8>,
-        fail: Rc<Cell<bool>>,
-    }
-    unsafe impl Send for Flaky {}
-    impl std::io::Write for Flaky {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            if self.fail.get() {
-                return Err(std::io::Error::other("disk full"));
-            }
-            self.data.extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl Durable for Flaky {
-        fn sync(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn after_a_write_error_nothing_more_is_signed() {
-        let t = Rc::new(Cell::new(0));
-        let fail = Rc::new(Cell::new(false));
-        let sink = Flaky {
-            data: Vec::new(),
-            fail: fail.clone(),
-        };
-        let key = SigningKey::generate().unwrap();
-        let mut h = header();
-        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
-        let policy = CheckpointPolicy {
-            interval_us: 10_000_000,
-            max_bytes: 100,
-            zstd_level: 3,
-        };
-        let mut w = SealedWriter::new(sink, key, &h, Manual(t.clone()), policy).unwrap();
-        w.output(b"kept").unwrap();
-        fail.set(true);
-        assert!(w.output(&[b'x'; 500]).is_err());
-        fail.set(false);
-        // The chain saw lines the sink did not: every later call must refuse.
-        assert!(w.output(b"more").is_err());
-        assert!(w.tick().is_err());
-        assert!(w.finish(Some(0)).is_err());
-    }
-
-    #[test]
-    fn header_must_name_the_signing_key() {
-        let t = Rc::new(Cell::new(0));
-        let err = SealedWriter::new(
-            Vec::new(),
-            SigningKey::generate().unwrap(),
-            &header(),
-            Manual(t),
-            CheckpointPolicy::default(),
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("key_id"), "{err}");
-    }
-
-    #[test]
-    fn synced_file_syncs_in_background_and_finally() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.cast.zst");
-        let file = std::fs::File::create(&path).unwrap();
-        let key = SigningKey::generate().unwrap();
-        let mut h = header();
-        h.sealcast.as_mut().unwrap().key_id = key.id().to_string();
-        let policy = CheckpointPolicy {
-            interval_us: 10_000_000,
-            max_bytes: 1000,
-            zstd_level: 3,
-        };
-        let mut w = SealedWriter::new(
-            SyncedFile::new(file).unwrap(),
-            key,
-            &h,
-            SystemClock::new(),
-            policy,
-        )
-        .unwrap();
-        for _ in 0..50 {
-            w.output(&[b'y'; 400]).unwrap();
-        }
-        let (_file, note) = w.finish(Some(0)).unwrap();
-        let on_disk = std::fs::read(&path).unwrap();
-        assert!(on_disk.ends_with(&note));
-        assert!(
-            scan(&on_disk)
-                .filter(|f| f.as_ref().unwrap().kind == FrameKind::Checkpoint)
-                .count()
-                > 10
-        );
-    }
-
-    fn zstd_decode(file: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for f in scan(file) {
-            let f = f.unwrap();
-            if f.kind == FrameKind::Data {
-                sealcast_format::decompress_frame(f.bytes, f.offset, &mut out).unwrap();
-            }
-        }
-        out
-    }
-}

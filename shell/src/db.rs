@@ -13,7 +13,7 @@
 //! dropped to the service user), on one thread with a current-thread tokio runtime started by
 //! [`ProxyObserver`] when the session's writer loop starts. Every connection writes its `d`
 //! events through the session's [`sealcast_recorder::relay::EventSender`]
-//! ([`sealcast_dbproxy::SenderSink`]: write-ahead, fail-closed), so they interleave with the
+//! ([`SenderSink`]: write-ahead, fail-closed), so they interleave with the
 //! PTY output in the one recording.
 //!
 //! **Privileges.** [`prepare`] runs before the child is started, with the effective uid of the
@@ -40,7 +40,7 @@ use sealcast_config::db::{Protocol, Target};
 use sealcast_config::Config;
 use sealcast_dbproxy::access::{Allows, User as DbUser};
 use sealcast_dbproxy::relay::{self, Opened, Proxy};
-use sealcast_dbproxy::{EventSink, SenderSink};
+use sealcast_dbproxy::{EventSink, SinkError};
 use sealcast_recorder::relay::{ObserveCtx, Observer, Stream};
 use tokio::sync::watch;
 
@@ -428,4 +428,38 @@ async fn accept_loop(
         while conns.join_next().await.is_some() {}
     })
     .await;
+}
+
+/// [`EventSink`] over a session's [`sealcast_recorder::relay::EventSender`]: how a proxy
+/// started by sealcast-shell writes into the same recording as the session's PTY or pipes
+/// (SPEC §11, "Header"). Both [`EventSink::record`] and [`EventSink::note`] wait for the
+/// writer ([`sealcast_recorder::relay::EventSender::submit_and_wait`]: the event is chained
+/// and its compressed bytes are handed to the file before the call returns), so a statement
+/// is never forwarded, and a result never relayed, before it is in the recording; the
+/// writer's latched error fails every later call (fail-closed). It lives here, not in
+/// dbproxy, so that dbproxy links the writer alone (no recorder, no PTY code).
+#[derive(Debug, Clone)]
+pub struct SenderSink {
+    tx: sealcast_recorder::relay::EventSender,
+}
+
+impl SenderSink {
+    /// Wrap a session's sender.
+    pub fn new(tx: sealcast_recorder::relay::EventSender) -> SenderSink {
+        SenderSink { tx }
+    }
+}
+
+impl EventSink for SenderSink {
+    fn record(&self, json: &str) -> Result<(), SinkError> {
+        use sealcast_recorder::relay::{Event, SubmitError};
+        match self.tx.submit_and_wait(Event::Database(json.to_string())) {
+            Ok(()) => Ok(()),
+            Err(SubmitError::Recording { kind }) => Err(SinkError::Io(std::io::Error::new(
+                kind,
+                "the session's recording failed",
+            ))),
+            Err(_) => Err(SinkError::Closed),
+        }
+    }
 }

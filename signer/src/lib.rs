@@ -3,6 +3,8 @@
 //! Pure computation: no files, no clocks. The writer side is [`Sealer`] (chain every line,
 //! sign checkpoint notes); the reader side is [`ChainVerifier`], the only producer of
 //! [`Verified`] checkpoints.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod chain;
 mod checkpoint;

@@ -57,6 +57,131 @@ pub fn state(c: Coverage) -> Verification {
     }
 }
 
+/// The reader's coverage of an event from the player's state: the inverse of [`state`]
+/// (`seq` as the checkpoint); an event the player could not yet call verified
+/// ([`Verification::Pending`]) is `Unsealed`, never verified.
+pub fn coverage(v: Verification) -> Coverage {
+    match v {
+        Verification::Verified { seq } => Coverage::Verified { checkpoint: seq },
+        Verification::Pending | Verification::Unsealed => Coverage::Unsealed,
+        Verification::Failed => Coverage::Failed,
+    }
+}
+
+/// The commands report (`sealcast_player::commands`, SPEC §2.4.5) over the player's `c`/`p`
+/// events, as panel additions: each shell command's sources (with the processes seen in it),
+/// rows for process groups no claim covers, and the disagreements, each with the worst
+/// state of the events it comes from (the report's [`Coverage::and`], back through
+/// [`state`]). Each event goes in with its [`coverage`]: one the player could not yet call
+/// verified (`Pending`) counts as unsealed here, never as verified.
+pub fn commands_overlay(meta: &[sealcast_tui::MetaEvent]) -> sealcast_tui::CommandsOverlay {
+    use sealcast_player::commands::{self as cm, Disagreement, Source};
+    use sealcast_tui::{PanelKind, PanelRow};
+    let report = cm::commands_report(meta.iter().map(|m| cm::MetaInput {
+        t_us: m.t_us,
+        kind: &m.kind,
+        data: &m.data,
+        state: coverage(m.state),
+    }));
+    let cmd_of = |id: Option<u64>| match id {
+        Some(id) => report
+            .rows
+            .iter()
+            .find(|r| r.id == Some(id))
+            .map(|r| format!("#{id} {}", r.cmd))
+            .unwrap_or_else(|| format!("#{id}")),
+        None => "the session start".into(),
+    };
+    let procs = |n: usize, names: Vec<&str>| -> String {
+        let mut names: Vec<&str> = names;
+        names.dedup();
+        names.truncate(3);
+        format!(
+            "{n} process{} ({})",
+            if n == 1 { "" } else { "es" },
+            names.join(", ")
+        )
+    };
+    let mut out = sealcast_tui::CommandsOverlay::default();
+    for r in &report.rows {
+        let names = r.processes.iter().map(|p| p.comm.as_str()).collect();
+        let seen = if r.processes.is_empty() {
+            "no process seen".to_string()
+        } else {
+            procs(r.processes.len(), names)
+        };
+        match (r.source, r.id) {
+            (Source::Shell, Some(id)) => {
+                let mut src = String::from("shell");
+                for (flag, word) in [(r.partial, "partial"), (r.late, "late"), (r.trunc, "cut")] {
+                    if flag {
+                        src.push_str(" · ");
+                        src.push_str(word);
+                    }
+                }
+                if report.sources.proc_root.is_some() {
+                    src.push_str(&format!(" · proc: {seen}"));
+                }
+                out.sources.push((id, src));
+            }
+            _ => {
+                let mut row = PanelRow::new(
+                    r.t_us,
+                    r.duration_us.unwrap_or(0),
+                    PanelKind::Command {
+                        id: None,
+                        cwd: None,
+                        pipestatus: Vec::new(),
+                        sources: format!("proc only (no claim) · {seen}"),
+                    },
+                    r.cmd.clone(),
+                );
+                row.verification = state(r.state);
+                out.rows.push(row);
+            }
+        }
+    }
+    for d in &report.disagreements {
+        let text = match d {
+            Disagreement::HooksSilent {
+                after_id,
+                shell_replaced,
+                pids,
+                ..
+            } => {
+                let mut t = format!(
+                    "hooks silent after {}: {} unclaimed process(es)",
+                    cmd_of(*after_id),
+                    pids.len()
+                );
+                if let Some((_, argv)) = shell_replaced {
+                    t.push_str(&format!("; shell replaced by {}", argv.join(" ")));
+                }
+                t
+            }
+            Disagreement::Unclaimed { after_id, pids, .. } => format!(
+                "{} process(es) without a claim (after {})",
+                pids.len(),
+                cmd_of(*after_id)
+            ),
+            Disagreement::NoProcess { id, .. } => {
+                format!("claim without a process: {}", cmd_of(Some(*id)))
+            }
+            Disagreement::IgnoredMarks {
+                marks, bad_nonce, ..
+            } => format!("{marks} OSC 133 mark(s) ignored ({bad_nonce} with a wrong nonce)"),
+            Disagreement::ProcIncomplete { reason, .. } => {
+                format!("proc source incomplete: {reason}")
+            }
+            _ => "disagreement between the shell and proc sources".into(),
+        };
+        let mut row = PanelRow::new(d.t_us(), 0, PanelKind::Disagreement, text);
+        row.verification = state(d.state());
+        out.rows.push(row);
+    }
+    out
+}
+
 /// A summary saying the file could not be verified, and why.
 fn unverifiable(why: String) -> VerifySummary {
     VerifySummary::without_events(Outcome::Unverifiable, "UNVERIFIED", why)
@@ -121,6 +246,23 @@ fn trust(explicit: Option<&Path>) -> Result<std::result::Result<TrustStore, Stri
     }
 }
 
+/// Open `target` for the player (`follow`: a file still being written), or say why not.
+/// Only a regular file: the path is first opened as `verify` opens it
+/// ([`sealcast_reader::open_regular`]), so a FIFO or device is refused at once instead of
+/// being waited on (the player maps the file; `--plain` is what reads pipes).
+fn open_recording(target: &Path, follow: bool) -> std::result::Result<Recording, String> {
+    sealcast_reader::open_regular(target).map_err(|e| e.to_string())?;
+    let opened = if follow {
+        Recording::open_live(target)
+    } else {
+        Recording::open(target)
+    };
+    opened.map_err(|e| match e {
+        sealcast_tui::OpenError::Io { source, .. } => source.to_string(),
+        e => e.to_string(),
+    })
+}
+
 /// Run the player (see the module docs).
 ///
 /// # Errors
@@ -150,6 +292,7 @@ pub fn run(a: PlayArgs) -> Result<u8> {
     let hooks = Hooks {
         verify,
         is_live: Arc::new(is_live),
+        commands: Some(Arc::new(commands_overlay)),
     };
     let target = match a.file.clone() {
         Some(f) => f,
@@ -174,12 +317,7 @@ pub fn run(a: PlayArgs) -> Result<u8> {
             }
         }
     } else {
-        let opened = if a.follow {
-            Recording::open_live(&target)
-        } else {
-            Recording::open(&target)
-        };
-        match opened {
+        match open_recording(&target, a.follow) {
             Ok(r) => Start::Player(
                 Box::new(r),
                 PlayerOptions {
@@ -189,12 +327,8 @@ pub fn run(a: PlayArgs) -> Result<u8> {
                     idle: a.idle_limit.is_some(),
                 },
             ),
-            Err(sealcast_tui::OpenError::Io { source, .. }) => {
-                eprintln!("sealcast: {}: {source}", target.display());
-                return Ok(1);
-            }
-            Err(e) => {
-                eprintln!("sealcast: {}: {e}", target.display());
+            Err(why) => {
+                eprintln!("sealcast: {}: {why}", target.display());
                 return Ok(1);
             }
         }
@@ -242,6 +376,138 @@ mod tests {
             n += 1;
         }
         assert!(n > 20);
+    }
+
+    /// The states of a [`VerifySummary`] are per event index, so the player's events must
+    /// be the verifying read's, one for one: for every test vector the player opens, each
+    /// event the reader gives has the same index, time, kind and exact bytes in the player's
+    /// own scan (its frame table, `b` lines folded, also across frames), and a file the
+    /// reader reads to its end (OK, a crash tail) has no event more in the player.
+    #[test]
+    fn the_players_events_are_the_verifying_reads_events() {
+        use sealcast_term::{EventSource, Kind};
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
+        let trust =
+            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
+        let expected: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let mut compared = 0;
+        for (name, v) in expected.as_object().unwrap() {
+            let data = fs::read(dir.join(format!("{name}.cast.zst"))).unwrap();
+            let Ok(mut rec) = Recording::from_bytes(data.clone()) else {
+                continue; // not playable (empty, garbage, no header): no events to state
+            };
+            while rec.scan_step(64, false) {}
+            let mut player = Vec::new();
+            rec.visit(0, &mut |_, ev| {
+                player.push((ev.t_us, ev.kind, ev.data.to_vec()));
+                true
+            });
+            let Ok(reader) = Reader::verifying(&data, &trust, Default::default()) else {
+                continue;
+            };
+            let mut read = Vec::new();
+            for ev in reader {
+                let Ok(ev) = ev else { break };
+                let e = ev.into_event();
+                read.push((e.time_us, Kind::from_code(e.kind.code()), e.bytes));
+            }
+            assert!(read.len() <= player.len(), "{name}");
+            for (i, r) in read.iter().enumerate() {
+                assert_eq!(&player[i], r, "{name}: event {i}");
+            }
+            if matches!(
+                v["status"].as_str(),
+                Some("OK" | "UNSEALED_TAIL" | "UNCLOSED")
+            ) {
+                assert_eq!(player.len(), read.len(), "{name}");
+            }
+            compared += read.len();
+        }
+        assert!(compared > 100, "{compared}");
+    }
+
+    /// A FIFO (or any file that is not regular) given to the player is refused at once, as
+    /// `verify` refuses it, instead of waiting for a writer (the player maps the file).
+    #[test]
+    fn the_player_refuses_a_fifo_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.cast.zst");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        for follow in [false, true] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let path = fifo.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(open_recording(&path, follow).map(|_| ()));
+            });
+            let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+            assert_eq!(
+                got,
+                Ok(Err("a FIFO, not a regular file".to_string())),
+                "follow: {follow}"
+            );
+        }
+    }
+
+    /// The commands vector through the player's scan and this adapter: the shell commands
+    /// get the processes the recorder saw in them, and the disagreements of `sealcast
+    /// commands` (forged marks, hooks silent after the shell was replaced) become rows, all
+    /// verified (an OK file).
+    #[test]
+    fn commands_vector_gets_sources_and_disagreements() {
+        use sealcast_tui::PanelKind;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
+        let trust =
+            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
+        let path = dir.join("valid-commands.cast.zst");
+        let summary = verify_path(&path, &trust);
+        assert_eq!(summary.outcome, Outcome::Sealed);
+        let rec = Recording::from_bytes(fs::read(&path).unwrap()).unwrap();
+        let meta = rec.meta_events(&summary);
+        assert!(meta
+            .iter()
+            .all(|m| matches!(m.state, Verification::Verified { .. })));
+        let o = commands_overlay(&meta);
+        let src1 = &o.sources.iter().find(|(id, _)| *id == 1).unwrap().1;
+        assert!(
+            src1.starts_with("shell · proc: 2 processes (ls, wc)"),
+            "{src1}"
+        );
+        let texts: Vec<&str> = o
+            .rows
+            .iter()
+            .filter(|r| r.kind == PanelKind::Disagreement)
+            .map(|r| r.text.as_str())
+            .collect();
+        assert!(
+            texts.iter().any(|t| t.contains("OSC 133 mark(s) ignored")),
+            "{texts:?}"
+        );
+        assert!(
+            texts.iter().any(|t| t.contains("hooks silent")),
+            "{texts:?}"
+        );
+        assert!(o
+            .rows
+            .iter()
+            .all(|r| matches!(r.verification, Verification::Verified { .. })));
+        // Before verification nothing counts as verified.
+        let pending: Vec<_> = meta
+            .iter()
+            .map(|m| sealcast_tui::MetaEvent {
+                state: Verification::Pending,
+                ..m.clone()
+            })
+            .collect();
+        let o = commands_overlay(&pending);
+        assert!(o
+            .rows
+            .iter()
+            .all(|r| r.verification == Verification::Unsealed));
     }
 
     /// The player's recording of `data`, scanned, with `summary` set.

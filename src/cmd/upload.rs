@@ -9,6 +9,7 @@
 //! the spool for the next run), 3 for usage errors (bad flags or settings file).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -16,6 +17,7 @@ use clap::ValueEnum;
 
 use sealcast_config::{LockMode as FileLockMode, Source, Upload};
 use sealcast_signer::SigningKey;
+use sealcast_store::clock::{Clock, ShiftedClock, SystemClock};
 use sealcast_store::s3::{Backoff, S3Url};
 use sealcast_store::upload::{self, LockMode, Options};
 
@@ -109,6 +111,23 @@ fn this_host() -> String {
     }
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     sealcast_format::host_id::sanitize(&String::from_utf8_lossy(&buf[..end]))
+}
+
+/// The uploader's wall clock: the system's, unless the test knob `SEALCAST_TEST_NOW` (Unix
+/// seconds; undocumented in `--help`, for the S3 tests only) starts it at another time, from
+/// which it runs at the system's pace — so a test moves a one-shot run past a segment
+/// interval or manifest period instead of sleeping through it. Read here, at the CLI
+/// boundary, and nowhere else.
+fn clock() -> Result<Arc<dyn Clock>> {
+    match std::env::var("SEALCAST_TEST_NOW") {
+        Err(_) => Ok(Arc::new(SystemClock)),
+        Ok(s) => {
+            let secs: u64 = s
+                .parse()
+                .map_err(|_| UsageError(format!("SEALCAST_TEST_NOW={s:?}: not Unix seconds")))?;
+            Ok(Arc::new(ShiftedClock::new(secs.saturating_mul(1_000_000))))
+        }
+    }
 }
 
 /// Run `sealcast upload`.
@@ -231,6 +250,7 @@ pub fn run(a: UploadArgs) -> Result<u8> {
                 .or(c.recover_after_secs)
                 .unwrap_or(sealcast_reader::spool::RECOVER_GRACE.as_secs()),
         ),
+        clock: clock()?,
     };
     let sum = upload::run(opts)?;
     println!(

@@ -183,7 +183,7 @@ pub fn run(args: crate::VerifyArgs) -> Result<u8> {
             );
             Source::Dir(PathBuf::from(path))
         };
-        verify::verify(&src, &trust, &opts).await
+        Ok::<_, anyhow::Error>(verify::verify(&src, &trust, &opts).await?)
     });
     // The bar's last state stays on the terminal, above the findings.
     bar.finish();

@@ -2,7 +2,7 @@
 //! assumed from the store's name (MANIFEST.md §2). Probes write two small objects under
 //! `<prefix>doctor/<nonce>/` (they stay when the bucket has default retention).
 
-use anyhow::Result;
+use crate::error::Result;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::types::{
     BucketVersioningStatus, ChecksumAlgorithm, ChecksumMode, ObjectLockEnabled,

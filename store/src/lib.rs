@@ -8,15 +8,22 @@
 //! own SHA-256 (`x-amz-checksum-sha256`), `If-None-Match: *`, and Object Lock retention when
 //! the bucket has Object Lock.
 
+pub mod clock;
 pub mod doctor;
+pub mod error;
 pub mod layout;
 pub mod manifest;
 pub mod multipart;
+pub mod object;
+pub mod object_store;
 pub mod rebuild;
 pub mod recording;
 pub mod s3;
+pub mod spool_state;
 pub mod upload;
 pub mod verify;
+
+pub use error::{Error, Result};
 
 /// The AWS SDK this crate is built on, for callers (tests, tools) that need the raw client.
 pub use aws_sdk_s3;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use sealcast_signer::sshsig::{self, MANIFEST_NAMESPACE};
 use sealcast_signer::SigningKey;
 
+pub use crate::error::ManifestError;
+
 /// The `format` value of this version.
 pub const FORMAT: &str = "sealcast-manifest/v1";
 
@@ -123,10 +125,13 @@ impl Manifest {
     ///
     /// # Errors
     /// Not JSON of this shape, or another `format`.
-    pub fn parse(bytes: &[u8]) -> anyhow::Result<Manifest> {
-        let m: Manifest = serde_json::from_slice(bytes)?;
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(ManifestError::Json)?;
         if m.format != FORMAT {
-            anyhow::bail!("manifest format {:?}, expected {FORMAT:?}", m.format);
+            return Err(ManifestError::Format {
+                found: m.format,
+                expected: FORMAT,
+            });
         }
         Ok(m)
     }

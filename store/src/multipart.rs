@@ -6,7 +6,7 @@
 //! **Parallel parts.** Up to [`MultipartOptions::parallel_parts`] parts are in flight at once,
 //! each a tokio task that reads its byte range of the spool file into one buffer, hashes it,
 //! and sends it with `x-amz-checksum-sha256`, retried with the uploader's capped exponential
-//! backoff ([`s3::retry`]). Memory is at most `parallel_parts` part buffers. Completion lists
+//! backoff ([`crate::s3::retry`]). Memory is at most `parallel_parts` part buffers. Completion lists
 //! the parts in part-number order.
 //!
 //! **Resume record.** With [`MultipartOptions::resume`] set (the uploader uses
@@ -43,20 +43,17 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_s3::primitives::{ByteStream, DateTime, SdkBody};
-use aws_sdk_s3::types::ChecksumAlgorithm;
-use aws_sdk_s3::Client;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::s3::{self, Backoff, Try};
-use crate::upload::{get_sha256, write_atomic, LockMode, Put, Retention};
+use crate::clock::Clock;
+use crate::error::{Error, IoContext, Occupied, Result};
+use crate::object::{Put, Retention};
+use crate::object_store::{ListedPart as Listed, Lock, ObjHead, ObjectStore, PartRef};
+use crate::spool_state::write_atomic;
 
 /// Default multipart threshold: 64 MiB.
 pub const MULTIPART_THRESHOLD: u64 = 64 << 20;
@@ -129,9 +126,12 @@ impl ResumeRecord {
         match fs::read(path) {
             Ok(b) => serde_json::from_slice(&b)
                 .map(Some)
-                .with_context(|| format!("parse {}", path.display())),
+                .map_err(|err| Error::Json {
+                    path: path.to_path_buf(),
+                    err,
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e).with_context(|| format!("read {}", path.display())),
+            Err(e) => Err(Error::io("read", path, e)),
         }
     }
 
@@ -141,9 +141,10 @@ impl ResumeRecord {
     /// I/O errors.
     pub fn save(&self, path: &Path) -> Result<()> {
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+            fs::create_dir_all(dir).at("create", dir)?;
         }
-        write_atomic(path, &serde_json::to_vec_pretty(self)?)
+        let bytes = serde_json::to_vec_pretty(self).map_err(Error::Encode)?;
+        write_atomic(path, &bytes)
     }
 }
 
@@ -164,9 +165,6 @@ fn plan(size: u64, part_size: u64) -> Vec<(i32, u64, u64)> {
         })
         .collect()
 }
-
-/// A part as ListParts reports it: size, ETag, SHA-256 when the server returns one.
-type Listed = (u64, String, Option<String>);
 
 fn same_etag(a: &str, b: &str) -> bool {
     a.trim_matches('"') == b.trim_matches('"')
@@ -197,108 +195,82 @@ fn confirmed(
 /// Why a step failed: for good (abort the upload) or after the retries ran out (keep it for
 /// the next run).
 enum Fail {
-    Final(anyhow::Error),
-    Retries(anyhow::Error),
+    Final(Error),
+    Retries(Error),
 }
 
 impl Fail {
-    fn into_inner(self) -> anyhow::Error {
+    /// A store error: retries that ran out ([`Error::GaveUp`]) or a final one.
+    fn of(e: Error) -> Fail {
+        if matches!(e, Error::GaveUp { .. }) {
+            Fail::Retries(e)
+        } else {
+            Fail::Final(e)
+        }
+    }
+
+    fn into_inner(self) -> Error {
         match self {
             Fail::Final(e) | Fail::Retries(e) => e,
         }
     }
 }
 
-/// [`s3::retry`], telling a final error from retries that ran out.
-async fn retry_kind<T, F, Fut>(what: &str, backoff: Backoff, mut op: F) -> Result<T, Fail>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Try<T>>,
-{
-    let fatal = AtomicBool::new(false);
-    let fatal_ref = &fatal;
-    let r = s3::retry(what, backoff, || {
-        let fut = op();
-        async move {
-            let t = fut.await;
-            if matches!(t, Try::Fatal(_)) {
-                fatal_ref.store(true, Ordering::Relaxed);
-            }
-            t
-        }
-    })
-    .await;
-    r.map_err(|e| {
-        if fatal.load(Ordering::Relaxed) {
-            Fail::Final(e)
-        } else {
-            Fail::Retries(e)
-        }
-    })
-}
-
 /// Read a part into one buffer and hash it.
-fn read_part(path: &Path, offset: u64, len: u64) -> Result<(SdkBody, String)> {
+fn read_part(path: &Path, offset: u64, len: u64) -> Result<(Vec<u8>, String)> {
     use std::io::{Read, Seek, SeekFrom};
-    let mut f = fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-    f.seek(SeekFrom::Start(offset))?;
+    let short = |detail: String| Error::Short {
+        path: path.to_path_buf(),
+        offset,
+        detail,
+    };
+    let mut f = crate::recording::open(path)?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| short(format!("seek: {e}")))?;
     let mut buf = Vec::with_capacity(len as usize);
-    (&mut f).take(len).read_to_end(&mut buf)?;
+    (&mut f)
+        .take(len)
+        .read_to_end(&mut buf)
+        .map_err(|e| short(format!("read: {e}")))?;
     if buf.len() as u64 != len {
-        bail!(
-            "{}: {} bytes at offset {offset}, expected {len} (file shrank?)",
-            path.display(),
+        return Err(short(format!(
+            "{} bytes, expected {len} (file shrank?)",
             buf.len()
-        );
+        )));
     }
     let sum = B64.encode(<sha2::Sha256 as sha2::Digest>::digest(&buf));
-    Ok((SdkBody::from(buf), sum))
+    Ok((buf, sum))
 }
 
 /// What one part task needs.
-struct PartJob {
-    client: Client,
-    bucket: String,
+struct PartJob<S> {
+    store: S,
+    rel: String,
     key: String,
     upload_id: String,
     path: PathBuf,
     number: i32,
     offset: u64,
     len: u64,
-    backoff: Backoff,
 }
 
-/// Read, hash and send one part (retried); the part as the server acknowledged it.
-async fn send_part(j: PartJob) -> Result<RecordedPart, Fail> {
+/// Read, hash and send one part (the store retries); the part as the store acknowledged it.
+async fn send_part<S: ObjectStore>(j: PartJob<S>) -> Result<RecordedPart, Fail> {
     let (path, offset, len) = (j.path.clone(), j.offset, j.len);
     let (body, sum) = tokio::task::spawn_blocking(move || read_part(&path, offset, len))
         .await
-        .map_err(|e| Fail::Final(anyhow!("reading part {}: {e}", j.number)))?
+        .map_err(|e| {
+            Fail::Final(Error::Multipart {
+                key: j.key.clone(),
+                detail: format!("reading part {}: {e}", j.number),
+            })
+        })?
         .map_err(Fail::Final)?;
-    let what = format!("UploadPart {} #{}", j.key, j.number);
-    let etag = retry_kind(&what, j.backoff, || async {
-        let Some(b) = body.try_clone() else {
-            return Try::Fatal(anyhow!("part body cannot be resent"));
-        };
-        match j
-            .client
-            .upload_part()
-            .bucket(&j.bucket)
-            .key(&j.key)
-            .upload_id(&j.upload_id)
-            .part_number(j.number)
-            .content_length(len as i64)
-            .checksum_algorithm(ChecksumAlgorithm::Sha256)
-            .checksum_sha256(&sum)
-            .body(ByteStream::new(b))
-            .send()
-            .await
-        {
-            Ok(o) => Try::Done(o.e_tag().unwrap_or_default().to_string()),
-            Err(e) => s3::classify(e),
-        }
-    })
-    .await?;
+    let etag = j
+        .store
+        .upload_part(&j.rel, &j.upload_id, j.number, body, &sum)
+        .await
+        .map_err(Fail::of)?;
     Ok(RecordedPart {
         number: j.number,
         size: len,
@@ -307,148 +279,12 @@ async fn send_part(j: PartJob) -> Result<RecordedPart, Fail> {
     })
 }
 
-/// One page of a ListParts answer.
-#[derive(Debug, Default, PartialEq, Eq)]
-struct PartsPage {
-    parts: Vec<(i32, Listed)>,
-    truncated: bool,
-    next_marker: Option<String>,
-}
-
-impl PartsPage {
-    fn from_sdk(o: &aws_sdk_s3::operation::list_parts::ListPartsOutput) -> PartsPage {
-        PartsPage {
-            parts: o
-                .parts()
-                .iter()
-                .filter_map(|p| {
-                    Some((
-                        p.part_number()?,
-                        (
-                            u64::try_from(p.size()?).ok()?,
-                            p.e_tag().unwrap_or_default().to_string(),
-                            p.checksum_sha256().map(str::to_string),
-                        ),
-                    ))
-                })
-                .collect(),
-            truncated: o.is_truncated() == Some(true),
-            next_marker: o.next_part_number_marker().map(str::to_string),
-        }
-    }
-
-    /// Read a ListParts answer the SDK refused. moto (5.2.1) names the document element
-    /// `ListPartsResponse` where S3 and the SDK say `ListPartsResult`; the elements inside are
-    /// S3's. `None` when `xml` does not look like a ListParts answer at all.
-    fn from_xml(xml: &str) -> Option<PartsPage> {
-        let root = xml.find("<ListParts")?;
-        let xml = &xml[root..];
-        let mut page = PartsPage {
-            truncated: xml_text(xml, "IsTruncated").as_deref() == Some("true"),
-            next_marker: xml_text(xml, "NextPartNumberMarker"),
-            parts: Vec::new(),
-        };
-        for seg in xml.split("<Part>").skip(1) {
-            let seg = seg.split("</Part>").next()?;
-            page.parts.push((
-                xml_text(seg, "PartNumber")?.parse().ok()?,
-                (
-                    xml_text(seg, "Size")?.parse().ok()?,
-                    xml_text(seg, "ETag").unwrap_or_default(),
-                    xml_text(seg, "ChecksumSHA256"),
-                ),
-            ));
-        }
-        Some(page)
-    }
-}
-
-/// Text of the first `<tag>…</tag>` in `xml`, entities decoded.
-fn xml_text(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let len = xml[start..].find(&format!("</{tag}>"))?;
-    Some(
-        xml[start..start + len]
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
-    )
-}
-
-/// All parts of an upload as ListParts reports them; `None` when the upload is gone.
-async fn list_parts(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    upload_id: &str,
-    backoff: Backoff,
-) -> Result<Option<BTreeMap<i32, Listed>>, Fail> {
-    let mut out = BTreeMap::new();
-    let mut marker: Option<String> = None;
-    loop {
-        let page = retry_kind(&format!("ListParts {key}"), backoff, || async {
-            match client
-                .list_parts()
-                .bucket(bucket)
-                .key(key)
-                .upload_id(upload_id)
-                .max_parts(1000)
-                .set_part_number_marker(marker.clone())
-                .send()
-                .await
-            {
-                Ok(o) => Try::Done(Some(PartsPage::from_sdk(&o))),
-                Err(e)
-                    if s3::error_code(&e).as_deref() == Some("NoSuchUpload")
-                        || s3::http_status(&e) == Some(404) =>
-                {
-                    Try::Done(None)
-                }
-                Err(e) => {
-                    let fallback = (s3::http_status(&e) == Some(200))
-                        .then(|| e.raw_response().and_then(|r| r.body().bytes()))
-                        .flatten()
-                        .and_then(|b| std::str::from_utf8(b).ok())
-                        .and_then(PartsPage::from_xml);
-                    match fallback {
-                        Some(page) => Try::Done(Some(page)),
-                        None => s3::classify(e),
-                    }
-                }
-            }
-        })
-        .await?;
-        let Some(page) = page else {
-            return Ok(None);
-        };
-        out.extend(page.parts);
-        if !page.truncated || page.next_marker.is_none() || page.next_marker == marker {
-            return Ok(Some(out));
-        }
-        marker = page.next_marker;
-    }
-}
-
-/// Abort an upload, best effort (it may be gone already).
-async fn abort(client: &Client, bucket: &str, key: &str, upload_id: &str) {
-    let _ = client
-        .abort_multipart_upload()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(upload_id)
-        .send()
-        .await;
-}
-
 /// Write the record; a failure is only a warning (the upload goes on, it just cannot be
 /// resumed from the parts that were not recorded).
 fn save_record(path: Option<&Path>, rec: &ResumeRecord) {
     if let Some(p) = path {
         if let Err(e) = rec.save(p) {
-            eprintln!("sealcast upload: warning: cannot write resume record: {e:#}");
+            eprintln!("sealcast upload: warning: cannot write resume record: {e}");
         }
     }
 }
@@ -468,62 +304,81 @@ fn drop_record(path: Option<&Path>) {
 
 /// Forget a resume record that does not lead anywhere: abort its upload (best effort) and
 /// delete it.
-async fn discard_record(client: &Client, path: Option<&Path>, rec: Option<ResumeRecord>) {
+async fn discard_record<S: ObjectStore>(
+    store: &S,
+    rel: &str,
+    path: Option<&Path>,
+    rec: Option<ResumeRecord>,
+) {
     if let Some(r) = rec {
-        abort(client, &r.bucket, &r.key, &r.upload_id).await;
+        if r.key.ends_with(rel) {
+            store
+                .abort_multipart(&r.key[r.key.len() - rel.len()..], &r.upload_id)
+                .await;
+        } else {
+            let prefix = store.prefix().unwrap_or_default();
+            let other = r.key.strip_prefix(prefix).unwrap_or(&r.key);
+            store.abort_multipart(other, &r.upload_id).await;
+        }
     }
     drop_record(path);
 }
 
-/// Upload the first `size` bytes of `path` as a multipart upload to `bucket`/`key`: parts of
-/// `opts.part_size` bytes, up to `opts.parallel_parts` at once (memory: that many part
-/// buffers), each with its own SHA-256 checksum and retried with `backoff`; completed with
-/// `If-None-Match: *` and the retention set at creation. `sha256` is the SHA-256 of those
-/// `size` bytes: ours in the manifest (S3 keeps only a composite checksum for multipart
-/// SHA-256), and what identifies the file in the resume record. With `opts.resume`, an upload
-/// interrupted by a crash or by retries that ran out is resumed by the next call (module
-/// docs).
+/// Upload the first `size` bytes of `path` as a multipart upload to `rel` in `store`: parts
+/// of `opts.part_size` bytes, up to `opts.parallel_parts` at once (memory: that many part
+/// buffers), each with its own SHA-256 checksum (the store retries each); completed only when
+/// the key is free (`If-None-Match: *`) and with the `retention` set at creation (and checked
+/// again once completed), retain-until counted from `clock`. `sha256` is the
+/// SHA-256 of those `size` bytes: ours in the manifest (S3 keeps only a composite checksum
+/// for multipart SHA-256), and what identifies the file in the resume record. With
+/// `opts.resume`, an upload interrupted by a crash or by retries that ran out is resumed by
+/// the next call (module docs).
 ///
-/// A key that is already taken is checked like [`crate::upload::put_file`] does: the same
-/// SHA-256 is [`Put::AlreadyThere`], other bytes are an error and nothing is overwritten.
+/// A key that is already taken is checked like [`crate::object::put_range`] does: the same
+/// SHA-256 is [`Put::AlreadyThere`], other bytes are [`Error::Occupied`] and nothing is
+/// overwritten.
 ///
 /// # Errors
-/// The spool file cannot be read; a final S3 error (the upload is aborted); the retries ran
-/// out (the upload and its record are kept for the next run; without a record it is
+/// The spool file cannot be read; a final store error (the upload is aborted); the retries
+/// ran out (the upload and its record are kept for the next run; without a record it is
 /// aborted); the key holds other bytes.
 #[allow(clippy::too_many_arguments)]
-pub async fn put_multipart(
-    client: &Client,
-    bucket: &str,
-    key: &str,
+pub async fn put_multipart<S: ObjectStore + Clone + 'static>(
+    store: &S,
+    rel: &str,
     path: &Path,
     size: u64,
     sha256: &[u8; 32],
     opts: &MultipartOptions,
     retention: Option<Retention>,
-    backoff: Backoff,
+    clock: &dyn Clock,
 ) -> Result<Put> {
-    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-
+    let lock = |r: Retention| r.lock(clock.now_secs());
+    let bucket = store.bucket().unwrap_or_default().to_string();
+    let key = format!("{}{rel}", store.prefix().unwrap_or_default());
+    let occupied = |stored: [u8; 32]| -> Error {
+        Occupied {
+            bucket: bucket.clone(),
+            key: key.clone(),
+            stored: hex::encode(stored),
+            ours: hex::encode(sha256),
+        }
+        .into()
+    };
     let rpath = opts.resume.as_deref();
     let old = match rpath.map(ResumeRecord::load).transpose() {
         Ok(r) => r.flatten(),
         Err(e) => {
-            eprintln!("sealcast upload: warning: ignoring resume record: {e:#}");
+            eprintln!("sealcast upload: warning: ignoring resume record: {e}");
             None
         }
     };
 
-    let exists = client.head_object().bucket(bucket).key(key).send().await;
-    if exists.is_ok() {
-        discard_record(client, rpath, old).await;
-        let (stored, version) = multipart_stored(client, bucket, key, backoff).await?;
+    if store.head_once(rel, None).await.is_ok() {
+        discard_record(store, rel, rpath, old).await;
+        let (stored, version) = multipart_stored(store, rel).await?;
         if stored != *sha256 {
-            bail!(
-                "s3://{bucket}/{key} already holds different bytes (sha256 {}, ours {}); not overwritten",
-                hex::encode(stored),
-                hex::encode(sha256)
-            );
+            return Err(occupied(stored));
         }
         return Ok(Put::AlreadyThere(version));
     }
@@ -541,7 +396,7 @@ pub async fn put_multipart(
             && r.size == size
             && r.part_size == part_size
         {
-            match list_parts(client, bucket, key, &r.upload_id, backoff).await {
+            match store.list_parts(rel, &r.upload_id).await {
                 Ok(Some(listed)) => {
                     let parts = confirmed(&r.parts, &listed, &parts_plan);
                     eprintln!(
@@ -559,39 +414,20 @@ pub async fn put_multipart(
                     drop_record(rpath);
                 }
                 // Cannot tell what the server has: keep the record for the next run.
-                Err(f) => return Err(f.into_inner().context("resuming multipart upload")),
+                Err(e) => return Err(e.context("resuming multipart upload")),
             }
         } else {
-            discard_record(client, rpath, Some(r)).await;
+            discard_record(store, rel, rpath, Some(r)).await;
         }
     }
 
     let mut record = match resumed {
         Some(r) => r,
         None => {
-            let upload_id = s3::retry(&format!("CreateMultipartUpload {key}"), backoff, || async {
-                let mut req = client
-                    .create_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .checksum_algorithm(ChecksumAlgorithm::Sha256);
-                if let Some(r) = retention {
-                    req = req
-                        .object_lock_mode(r.mode.sdk())
-                        .object_lock_retain_until_date(DateTime::from_secs(r.until_secs()));
-                }
-                match req.send().await {
-                    Ok(o) => match o.upload_id() {
-                        Some(id) => Try::Done(id.to_string()),
-                        None => Try::Fatal(anyhow!("no upload id")),
-                    },
-                    Err(e) => s3::classify(e),
-                }
-            })
-            .await?;
+            let upload_id = store.create_multipart(rel, retention.map(lock)).await?;
             ResumeRecord {
-                bucket: bucket.to_string(),
-                key: key.to_string(),
+                bucket: bucket.clone(),
+                key: key.clone(),
                 upload_id,
                 sha256: sha_hex,
                 size,
@@ -618,15 +454,14 @@ pub async fn put_multipart(
                 break;
             };
             tasks.spawn(send_part(PartJob {
-                client: client.clone(),
-                bucket: bucket.to_string(),
-                key: key.to_string(),
+                store: store.clone(),
+                rel: rel.to_string(),
+                key: key.clone(),
                 upload_id: upload_id.clone(),
                 path: path.to_path_buf(),
                 number,
                 offset,
                 len,
-                backoff,
             }));
         }
         let Some(joined) = tasks.join_next().await else {
@@ -653,7 +488,10 @@ pub async fn put_multipart(
             }
             Err(e) if e.is_cancelled() => {}
             Err(e) => {
-                failure = Some(Fail::Final(anyhow!("part task failed: {e}")));
+                failure = Some(Fail::Final(Error::Multipart {
+                    key: key.clone(),
+                    detail: format!("part task failed: {e}"),
+                }));
                 tasks.abort_all();
             }
         }
@@ -662,43 +500,23 @@ pub async fn put_multipart(
     let outcome = match failure {
         Some(f) => Err(f),
         None => {
-            let done = CompletedMultipartUpload::builder()
-                .set_parts(Some(
-                    record
-                        .parts
-                        .iter()
-                        .map(|p| {
-                            CompletedPart::builder()
-                                .part_number(p.number)
-                                .e_tag(&p.etag)
-                                .checksum_sha256(&p.checksum_sha256)
-                                .build()
-                        })
-                        .collect(),
-                ))
-                .build();
-            let what = format!("CompleteMultipartUpload {key}");
-            let r = retry_kind(&what, backoff, || async {
-                match client
-                    .complete_multipart_upload()
-                    .bucket(bucket)
-                    .key(key)
-                    .upload_id(&upload_id)
-                    .multipart_upload(done.clone())
-                    .if_none_match("*")
-                    .send()
-                    .await
-                {
-                    Ok(o) => Try::Done(Some(o.version_id().map(str::to_string))),
-                    Err(e) if s3::http_status(&e) == Some(412) => Try::Done(None),
-                    Err(e) => s3::classify(e),
-                }
-            })
-            .await;
+            let parts: Vec<PartRef> = record
+                .parts
+                .iter()
+                .map(|p| PartRef {
+                    number: p.number,
+                    etag: p.etag.clone(),
+                    checksum_sha256: p.checksum_sha256.clone(),
+                })
+                .collect();
+            let r = store
+                .complete_multipart(rel, &upload_id, &parts)
+                .await
+                .map_err(Fail::of);
             match r {
                 Ok(v) => Ok(v),
                 // A completion whose answer was lost or unreadable may still have committed.
-                Err(f) => match multipart_stored(client, bucket, key, backoff).await {
+                Err(f) => match multipart_stored(store, rel).await {
                     Ok((stored, version)) if stored == *sha256 => Ok(Some(version)),
                     Ok((stored, _)) => Err(Fail::Final(f.into_inner().context(format!(
                         "after it, the key holds sha256 {}",
@@ -706,10 +524,10 @@ pub async fn put_multipart(
                     )))),
                     Err(e2) => Err(match f {
                         Fail::Final(e) => Fail::Final(
-                            e.context(format!("after it, the key cannot be read: {e2:#}")),
+                            e.context(format!("after it, the key cannot be read: {e2}")),
                         ),
                         Fail::Retries(e) => Fail::Retries(
-                            e.context(format!("after it, the key cannot be read: {e2:#}")),
+                            e.context(format!("after it, the key cannot be read: {e2}")),
                         ),
                     }),
                 },
@@ -721,16 +539,16 @@ pub async fn put_multipart(
         Ok(Some(v)) => {
             drop_record(rpath);
             if let Some(r) = retention {
-                ensure_retention(client, bucket, key, v.as_deref(), r).await;
+                ensure_retention(store, rel, &key, v.as_deref(), lock(r), r.days).await;
             }
             Ok(Put::Created(v))
         }
         Ok(None) => {
-            abort(client, bucket, key, &upload_id).await;
+            store.abort_multipart(rel, &upload_id).await;
             drop_record(rpath);
-            let (stored, version) = multipart_stored(client, bucket, key, backoff).await?;
+            let (stored, version) = multipart_stored(store, rel).await?;
             if stored != *sha256 {
-                bail!("s3://{bucket}/{key} already holds different bytes; not overwritten");
+                return Err(occupied(stored));
             }
             Ok(Put::AlreadyThere(version))
         }
@@ -740,7 +558,7 @@ pub async fn put_multipart(
             parts_plan.len()
         ))),
         Err(f) => {
-            abort(client, bucket, key, &upload_id).await;
+            store.abort_multipart(rel, &upload_id).await;
             drop_record(rpath);
             Err(f.into_inner())
         }
@@ -749,85 +567,56 @@ pub async fn put_multipart(
 
 /// Some stores ignore the retention given at CreateMultipartUpload, and the date given there
 /// was counted from the upload's creation, which a resumed upload may be far past: check the
-/// new version and set the retention with PutObjectRetention (now + the configured days) when
-/// it is missing or ends more than an hour before that (a warning when that fails too;
-/// `verify` reports such a version as LOCK_WEAK).
-async fn ensure_retention(
-    client: &Client,
-    bucket: &str,
+/// new version and set the retention `lock` (now + the configured days) when it is missing
+/// or ends more than an hour before that (a warning when that fails too; `verify` reports
+/// such a version as LOCK_WEAK).
+async fn ensure_retention<S: ObjectStore>(
+    store: &S,
+    rel: &str,
     key: &str,
     version: Option<&str>,
-    r: Retention,
+    lock: Lock,
+    days: u32,
 ) {
-    use aws_sdk_s3::operation::head_object::HeadObjectOutput;
-    use aws_sdk_s3::types::{ObjectLockRetention, ObjectLockRetentionMode};
-    let until = r.until_secs();
-    let enough = |h: &HeadObjectOutput| {
-        h.object_lock_mode().is_some()
-            && h.object_lock_retain_until_date()
-                .is_some_and(|d| d.secs() >= until - 3600)
+    let enough = |h: &ObjHead| {
+        h.retention
+            .as_ref()
+            .is_some_and(|(_, until)| *until >= lock.until_secs - 3600)
     };
-    let head = client
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version.map(str::to_string))
-        .send()
-        .await;
-    if head.as_ref().is_ok_and(enough) {
+    if store
+        .head_once(rel, version)
+        .await
+        .as_ref()
+        .is_ok_and(enough)
+    {
         return;
     }
-    let mode = match r.mode {
-        LockMode::Compliance => ObjectLockRetentionMode::Compliance,
-        LockMode::Governance => ObjectLockRetentionMode::Governance,
-    };
-    let ret = ObjectLockRetention::builder()
-        .mode(mode)
-        .retain_until_date(DateTime::from_secs(until))
-        .build();
-    let set = client
-        .put_object_retention()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version.map(str::to_string))
-        .retention(ret)
-        .checksum_algorithm(ChecksumAlgorithm::Sha256)
-        .send()
-        .await;
-    let now_locked = client
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version.map(str::to_string))
-        .send()
+    let set = store.set_retention(rel, version, lock).await;
+    let now_locked = store
+        .head_once(rel, version)
         .await
         .is_ok_and(|h| enough(&h));
     if !now_locked {
+        let bucket = store.bucket().unwrap_or_default();
         eprintln!(
-            "sealcast upload: warning: s3://{bucket}/{key}: the store did not apply Object Lock retention ({} days) to the multipart upload{}",
-            r.days,
-            set.err().map(|e| format!(" ({})", aws_sdk_s3::error::DisplayErrorContext(e))).unwrap_or_default()
+            "sealcast upload: warning: s3://{bucket}/{key}: the store did not apply Object Lock retention ({days} days) to the multipart upload{}",
+            set.err().map(|e| format!(" ({e})")).unwrap_or_default()
         );
     }
 }
 
 /// SHA-256 of the current version of a (possibly multipart) object, by reading it: S3 keeps
 /// only a composite checksum for multipart SHA-256.
-async fn multipart_stored(
-    client: &Client,
-    bucket: &str,
-    key: &str,
-    backoff: Backoff,
+async fn multipart_stored<S: ObjectStore>(
+    store: &S,
+    rel: &str,
 ) -> Result<([u8; 32], Option<String>)> {
-    let version = client
-        .head_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
+    let version = store
+        .head_once(rel, None)
         .await
         .ok()
-        .and_then(|h| h.version_id().map(str::to_string));
-    let (h, _) = get_sha256(client, bucket, key, version.as_deref(), backoff).await?;
+        .and_then(|h| h.version_id);
+    let (h, _) = store.sha256(rel, version.as_deref()).await?;
     Ok((h, version))
 }
 
@@ -888,27 +677,5 @@ mod tests {
         let odd = vec![part(4, 5 * MIB, "e4", "s4")];
         listed.insert(4, (5 * MIB, "e4".into(), None));
         assert!(confirmed(&odd, &listed, &plan).is_empty());
-    }
-
-    #[test]
-    fn reads_list_parts_answers_the_sdk_refuses() {
-        // moto 5.2.1's answer (document element ListPartsResponse).
-        let xml = r#"<?xml version="1.0" encoding="utf-8"?>
-<ListPartsResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>rec</Bucket><Key>k</Key><UploadId>u</UploadId><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>2</NextPartNumberMarker><MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated><Part><PartNumber>1</PartNumber><LastModified>2026-11-21T17:03:49.000Z</LastModified><ETag>"6bda69cd"</ETag><Size>5242880</Size></Part><Part><PartNumber>2</PartNumber><ETag>&quot;ebc11741&quot;</ETag><Size>1024</Size><ChecksumSHA256>c2hh</ChecksumSHA256></Part><Initiator><ID>x</ID></Initiator></ListPartsResponse>"#;
-        let page = PartsPage::from_xml(xml).unwrap();
-        assert_eq!(
-            page,
-            PartsPage {
-                parts: vec![
-                    (1, (5 * MIB, "\"6bda69cd\"".into(), None)),
-                    (2, (1024, "\"ebc11741\"".into(), Some("c2hh".into()))),
-                ],
-                truncated: false,
-                next_marker: Some("2".into()),
-            }
-        );
-        assert!(PartsPage::from_xml("<Error><Code>x</Code></Error>").is_none());
-        // A part without a number or size is not guessed at.
-        assert!(PartsPage::from_xml("<ListPartsResult><Part><ETag>e</ETag></Part>").is_none());
     }
 }

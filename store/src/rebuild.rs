@@ -14,18 +14,17 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
-use aws_sdk_s3::Client;
 use sha2::{Digest, Sha256};
 
 use sealcast_format::names;
 use sealcast_signer::sshsig::{self, MANIFEST_NAMESPACE};
 use sealcast_signer::SigningKey;
 
+use crate::error::{ChainError, Error, Result};
 use crate::manifest::{Manifest, Prev};
+use crate::object_store::ObjectStore;
 use crate::recording;
-use crate::s3::{self, Backoff, S3Url, Try};
-use crate::upload::{spool_recordings, ChainState};
+use crate::spool_state::{spool_recordings, ChainState, STATE_FILE};
 
 /// What [`rebuild_chain`] found.
 #[derive(Debug, Clone, Default)]
@@ -42,90 +41,77 @@ fn key_seq(key: &str) -> Option<u64> {
     stem.rsplit('_').next()?.parse().ok()
 }
 
-/// Current manifest keys of `host` (with the URL's prefix), with their sequence numbers.
-async fn manifest_keys(
-    client: &Client,
-    url: &S3Url,
-    host: &str,
-    backoff: Backoff,
-) -> Result<Vec<(u64, String)>> {
+/// Current manifest keys of `host` (relative to the store's root), with their sequence
+/// numbers.
+async fn manifest_keys<S: ObjectStore>(store: &S, host: &str) -> Result<Vec<(u64, String)>> {
     let rel = format!("manifests/{host}/");
-    let mut out: Vec<(u64, String)> = crate::verify::list_current(client, url, &rel, backoff)
+    let mut out: Vec<(u64, String)> = store
+        .list_current(&rel)
         .await?
         .into_iter()
-        .filter_map(|o| key_seq(&o.key).map(|seq| (seq, format!("{}{}", url.prefix, o.key))))
+        .filter_map(|o| key_seq(&o.key).map(|seq| (seq, o.key)))
         .collect();
     out.sort();
     Ok(out)
 }
 
-/// GET a small object whole.
-async fn get_small(client: &Client, bucket: &str, key: &str, backoff: Backoff) -> Result<Vec<u8>> {
-    s3::retry(&format!("GET {key}"), backoff, || async {
-        let o = match s3::get_object(client, bucket, key, None).await {
-            Ok(o) => o,
-            Err(e) => return s3::classify(e),
-        };
-        match o.body.collect().await {
-            Ok(b) => Try::Done(b.into_bytes().to_vec()),
-            Err(e) => Try::Transient(anyhow!("read body: {e}")),
-        }
-    })
-    .await
-}
-
-/// Read the host's newest manifest from the bucket and return the chain state that continues
+/// Read the host's newest manifest from the store and return the chain state that continues
 /// it, deleting spool recordings it already lists.
 ///
 /// # Errors
 /// Listing or reading fails after retries; the newest manifest is unsigned, signed by another
 /// key than `key`, unparsable, or names another key, bucket or host (the chain cannot be
 /// continued safely: restore the state file, or investigate with `sealcast verify`).
-pub async fn rebuild_chain(
-    client: &Client,
-    url: &S3Url,
+pub async fn rebuild_chain<S: ObjectStore>(
+    store: &S,
     host: &str,
     key: &SigningKey,
     spool: &Path,
-    backoff: Backoff,
 ) -> Result<Rebuilt> {
-    let keys = manifest_keys(client, url, host, backoff).await?;
-    let Some((seq, mkey)) = keys.last().cloned() else {
+    let keys = manifest_keys(store, host).await?;
+    let Some((seq, mrel)) = keys.last().cloned() else {
         return Ok(Rebuilt::default());
     };
-    let bytes = get_small(client, &url.bucket, &mkey, backoff).await?;
-    let sig = get_small(client, &url.bucket, &format!("{mkey}.sig"), backoff)
+    let bucket = store.bucket().unwrap_or_default().to_string();
+    let mkey = format!("{}{mrel}", store.prefix().unwrap_or_default());
+    let bytes = store.get(&mrel, None, u64::MAX).await?;
+    let murl = format!("s3://{bucket}/{mkey}");
+    let sig = store
+        .get(&format!("{mrel}.sig"), None, u64::MAX)
         .await
-        .with_context(|| {
-            format!(
-                "newest manifest s3://{}/{mkey} has no signature",
-                url.bucket
-            )
+        .map_err(|err| ChainError::NoSignature {
+            url: murl.clone(),
+            err: Box::new(err),
         })?;
-    let signer = sshsig::verify(&sig, MANIFEST_NAMESPACE, &bytes)
-        .map_err(|e| anyhow!("newest manifest s3://{}/{mkey}: {e}", url.bucket))?;
+    let signer = sshsig::verify(&sig, MANIFEST_NAMESPACE, &bytes).map_err(|err| {
+        ChainError::BadSignature {
+            url: murl.clone(),
+            err,
+        }
+    })?;
     let ours = key.public();
     if signer.id() != ours.id() {
-        bail!(
-            "newest manifest s3://{}/{mkey} is signed by key {}, not this uploader's key {}; \
-             restore the uploader state file ({}) instead of starting a new chain",
-            url.bucket,
-            signer.id(),
-            ours.id(),
-            crate::upload::STATE_FILE
-        );
+        return Err(ChainError::NotOurKey {
+            url: murl,
+            signer: signer.id().to_string(),
+            ours: ours.id().to_string(),
+            state_file: STATE_FILE,
+        }
+        .into());
     }
-    let m =
-        Manifest::parse(&bytes).with_context(|| format!("manifest s3://{}/{mkey}", url.bucket))?;
-    if m.key != mkey || m.bucket != url.bucket || m.host != host || m.seq != seq {
-        bail!(
-            "manifest s3://{}/{mkey} names {} in {} for host {} seq {}: not where it was found",
-            url.bucket,
-            m.key,
-            m.bucket,
-            m.host,
-            m.seq
-        );
+    let m = Manifest::parse(&bytes).map_err(|err| ChainError::Unparsable {
+        url: murl.clone(),
+        err,
+    })?;
+    if m.key != mkey || m.bucket != bucket || m.host != host || m.seq != seq {
+        return Err(ChainError::Misplaced {
+            url: murl,
+            key: m.key,
+            bucket: m.bucket,
+            host: m.host,
+            seq: m.seq,
+        }
+        .into());
     }
     let chain = ChainState {
         next_seq: m.seq + 1,
@@ -160,7 +146,7 @@ pub async fn rebuild_chain(
             match fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("remove {}", p.display())),
+                Err(e) => return Err(Error::io("remove", p, e)),
             }
         }
         released.push(path.display().to_string());

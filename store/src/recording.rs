@@ -8,10 +8,11 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use sealcast_format::Header;
+
+use crate::error::{Error, IoContext, Result};
 
 /// Longest header line read (SPEC §8).
 const MAX_HEADER: u64 = 64 * 1024;
@@ -45,15 +46,30 @@ pub fn sha256_reader(mut r: impl Read) -> io::Result<([u8; 32], u64)> {
 /// I/O errors, with the path.
 pub fn sha256_file_range(path: &Path, offset: u64, len: u64) -> Result<([u8; 32], u64)> {
     let f = open_at(path, offset)?;
-    sha256_reader(f.take(len)).with_context(|| format!("read {}", path.display()))
+    sha256_reader(f.take(len)).at("read", path)
 }
 
-/// Open `path` for reading, positioned at byte `offset`.
+/// Open `path` as a regular file ([`sealcast_reader::open_regular`]: a FIFO, device or
+/// socket planted in the spool is refused, never blocked on).
+///
+/// # Errors
+/// [`Error::Open`].
+pub fn open(path: &Path) -> Result<File> {
+    sealcast_reader::open_regular(path).map_err(|err| Error::Open {
+        path: path.to_path_buf(),
+        err,
+    })
+}
+
+/// Open `path` for reading ([`open`]), positioned at byte `offset`.
 fn open_at(path: &Path, offset: u64) -> Result<File> {
     use std::io::{Seek, SeekFrom};
-    let mut f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    f.seek(SeekFrom::Start(offset))
-        .with_context(|| format!("seek {} to {offset}", path.display()))?;
+    let mut f = open(path)?;
+    f.seek(SeekFrom::Start(offset)).map_err(|e| Error::Short {
+        path: path.to_path_buf(),
+        offset,
+        detail: format!("seek: {e}"),
+    })?;
     Ok(f)
 }
 
@@ -62,8 +78,7 @@ fn open_at(path: &Path, offset: u64) -> Result<File> {
 /// # Errors
 /// I/O errors, with the path.
 pub fn sha256_file(path: &Path) -> Result<([u8; 32], u64)> {
-    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    sha256_reader(f).with_context(|| format!("read {}", path.display()))
+    sha256_reader(open(path)?).at("read", path)
 }
 
 /// SHA-256 and number of LF-terminated lines of the decompressed stream (skippable frames are
@@ -83,7 +98,7 @@ pub fn content_digest(path: &Path) -> Result<([u8; 32], u64, u64)> {
 /// As [`content_digest`].
 pub fn content_digest_range(path: &Path, offset: u64, len: u64) -> Result<([u8; 32], u64, u64)> {
     let f = open_at(path, offset)?;
-    let mut dec = zstd::stream::read::Decoder::new(f.take(len))?;
+    let mut dec = zstd::stream::read::Decoder::new(f.take(len)).at("decompress", path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let (mut lines, mut bytes) = (0u64, 0u64);
@@ -92,7 +107,7 @@ pub fn content_digest_range(path: &Path, offset: u64, len: u64) -> Result<([u8; 
             Ok(0) => break,
             Ok(k) => k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e).with_context(|| format!("decompress {}", path.display())),
+            Err(e) => return Err(Error::io("decompress", path, e)),
         };
         h.update(&buf[..k]);
         bytes += k as u64;
@@ -110,22 +125,54 @@ fn memchr_count(b: &[u8]) -> u64 {
 /// # Errors
 /// I/O, zstd, or a header that is not sealcast's.
 pub fn read_header(path: &Path) -> Result<Header> {
-    let f = File::open(path).with_context(|| format!("open {}", path.display()))?;
-    let dec = zstd::stream::read::Decoder::new(f)?;
+    let bad = |detail: String| Error::Recording {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let dec = zstd::stream::read::Decoder::new(open(path)?).at("decompress", path)?;
     let mut r = BufReader::new(dec).take(MAX_HEADER + 1);
     let mut line = Vec::new();
-    r.read_until(b'\n', &mut line)
-        .with_context(|| format!("decompress {}", path.display()))?;
+    r.read_until(b'\n', &mut line).at("decompress", path)?;
     if line.last() != Some(&b'\n') {
-        bail!("{}: no complete header line", path.display());
+        return Err(bad("no complete header line".into()));
     }
     line.pop();
-    let h = Header::parse(&line).with_context(|| format!("{}: header", path.display()))?;
+    let h = Header::parse(&line).map_err(|e| bad(format!("header: {e}")))?;
     if h.sealcast.is_none() {
-        bail!(
-            "{}: not a sealcast recording (no sealcast header)",
-            path.display()
-        );
+        return Err(bad("not a sealcast recording (no sealcast header)".into()));
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_hash_their_bytes_and_bad_files_name_themselves() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("r.cast.zst");
+        let frames = [
+            zstd::encode_all(&b"{\"version\":3}\nline 1\n"[..], 3).unwrap(),
+            zstd::encode_all(&b"line 2\n"[..], 3).unwrap(),
+        ];
+        std::fs::write(&p, frames.concat()).unwrap();
+        let n0 = frames[0].len() as u64;
+        let (sha, len) = sha256_file_range(&p, n0, 1 << 20).unwrap();
+        assert_eq!(len, frames[1].len() as u64);
+        assert_eq!(sha, <[u8; 32]>::from(Sha256::digest(&frames[1])));
+        // A segment of whole frames decompresses on its own.
+        let (_, lines, bytes) = content_digest_range(&p, n0, frames[1].len() as u64).unwrap();
+        assert_eq!((lines, bytes), (1, 7));
+        let (_, lines, _) = content_digest(&p).unwrap();
+        assert_eq!(lines, 3);
+        // Not a sealcast header: an error naming the file.
+        match read_header(&p) {
+            Err(Error::Recording { path, .. }) => assert_eq!(path, p),
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(&p, b"not zstd").unwrap();
+        let e = read_header(&p).unwrap_err();
+        assert!(e.to_string().contains("r.cast.zst"), "{e}");
+    }
 }

@@ -5,12 +5,14 @@
 use std::future::Future;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::Client;
+
+use crate::error::{Error, Result};
+use crate::object::ObjVersion;
 
 /// A bucket and a key prefix (`s3://BUCKET/PREFIX`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +27,14 @@ impl S3Url {
     /// Parse `s3://BUCKET[/PREFIX]`; the prefix gets a trailing `/` when not empty.
     ///
     /// # Errors
-    /// Anything else.
+    /// Anything else ([`Error::BadUrl`]).
     pub fn parse(s: &str) -> Result<S3Url> {
+        let bad = |reason: String| Error::BadUrl {
+            url: s.to_string(),
+            reason,
+        };
         let Some(rest) = s.strip_prefix("s3://") else {
-            bail!("{s:?} is not an s3://BUCKET/PREFIX URL");
+            return Err(bad(" is not an s3://BUCKET/PREFIX URL".into()));
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty()
@@ -36,11 +42,11 @@ impl S3Url {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         {
-            bail!("{s:?}: bad bucket name {bucket:?}");
+            return Err(bad(format!(": bad bucket name {bucket:?}")));
         }
         let prefix = prefix.trim_matches('/');
         if prefix.split('/').any(|seg| seg == "." || seg == "..") {
-            bail!("{s:?}: prefix must not contain . or .. segments");
+            return Err(bad(": prefix must not contain . or .. segments".into()));
         }
         Ok(S3Url {
             bucket: bucket.to_string(),
@@ -73,9 +79,10 @@ pub fn endpoint(explicit: Option<&str>) -> Option<String> {
 /// # Errors
 /// When the runtime cannot start.
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()?)
+        .build()
+        .map_err(Error::Runtime)
 }
 
 /// Build a client: credentials and region from the standard AWS chain (region defaults to
@@ -177,16 +184,17 @@ pub enum Try<T> {
     /// Done.
     Done(T),
     /// Failed; retry later.
-    Transient(anyhow::Error),
+    Transient(Error),
     /// Failed for good.
-    Fatal(anyhow::Error),
+    Fatal(Error),
 }
 
 /// Run `op` until it is done, fails for good, or the tries run out (the last error is
 /// returned). Sleeps with capped exponential backoff between tries.
 ///
 /// # Errors
-/// The fatal or last transient error.
+/// The fatal error inside [`Error::Context`], or the last transient one inside
+/// [`Error::GaveUp`].
 pub async fn retry<T, F, Fut>(what: &str, policy: Backoff, mut op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -196,14 +204,18 @@ where
     loop {
         match op().await {
             Try::Done(v) => return Ok(v),
-            Try::Fatal(e) => return Err(e.context(what.to_string())),
+            Try::Fatal(e) => return Err(e.context(what)),
             Try::Transient(e) => {
                 n += 1;
                 if n >= policy.attempts.max(1) {
-                    return Err(e.context(format!("{what}: giving up after {n} tries")));
+                    return Err(Error::GaveUp {
+                        what: what.to_string(),
+                        tries: n,
+                        err: Box::new(e),
+                    });
                 }
                 let d = policy.delay(n - 1);
-                eprintln!("sealcast: {what}: {e:#}; retrying in {d:?}");
+                eprintln!("sealcast: {what}: {e}; retrying in {d:?}");
                 tokio::time::sleep(d).await;
             }
         }
@@ -216,19 +228,23 @@ where
     E: std::error::Error + Send + Sync + ProvideErrorMetadata + 'static,
     R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
-    let transient = is_transient(&e);
-    let status = http_status(&e);
-    let code = error_code(&e);
-    let err = anyhow::anyhow!(
-        "S3 error (status {}, code {}): {}",
-        status.map_or("none".into(), |s| s.to_string()),
-        code.as_deref().unwrap_or("none"),
-        aws_sdk_s3::error::DisplayErrorContext(&e)
-    );
-    if transient {
-        Try::Transient(err)
+    if is_transient(&e) {
+        Try::Transient(sdk_error(e))
     } else {
-        Try::Fatal(err)
+        Try::Fatal(sdk_error(e))
+    }
+}
+
+/// An SDK error as [`Error::S3`] (status, code, the SDK's whole message).
+pub fn sdk_error<E, R>(e: SdkError<E, R>) -> Error
+where
+    E: std::error::Error + Send + Sync + ProvideErrorMetadata + 'static,
+    R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
+{
+    Error::S3 {
+        status: http_status(&e),
+        code: error_code(&e),
+        message: aws_sdk_s3::error::DisplayErrorContext(&e).to_string(),
     }
 }
 
@@ -256,6 +272,52 @@ pub async fn get_object(
         .set_version_id(version.map(str::to_string))
         .send()
         .await
+}
+
+/// The current objects under `rel` (ListObjectsV2, all pages), as unversioned entries with
+/// keys relative to the URL's prefix.
+///
+/// # Errors
+/// Listing failures after retries.
+pub async fn list_current(
+    client: &Client,
+    url: &S3Url,
+    rel: &str,
+    backoff: Backoff,
+) -> Result<Vec<ObjVersion>> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = retry("ListObjectsV2", backoff, || async {
+            match client
+                .list_objects_v2()
+                .bucket(&url.bucket)
+                .prefix(format!("{}{rel}", url.prefix))
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+            {
+                Ok(o) => Try::Done(o),
+                Err(e) => classify(e),
+            }
+        })
+        .await?;
+        for o in page.contents() {
+            let k = o.key().unwrap_or_default();
+            out.push(ObjVersion {
+                key: k.strip_prefix(&url.prefix).unwrap_or(k).to_string(),
+                version_id: None,
+                latest: true,
+                delete_marker: false,
+                last_modified: o.last_modified().map(|d| d.secs()),
+            });
+        }
+        token = page.next_continuation_token().map(str::to_string);
+        if page.is_truncated() != Some(true) || token.is_none() {
+            break;
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

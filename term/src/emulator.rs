@@ -77,11 +77,14 @@ fn nz(v: u16) -> NonZeroU16 {
 }
 
 /// Collects the rows that scroll off the top (vt100 `Callbacks::on_scroll`, vt100 ≥ 0.18),
-/// as plain text, while `enabled`.
+/// as plain text, while `enabled`: rows are appended to one buffer (`text`), each ending at
+/// the offset recorded in `rows`, so a scrolling text recording costs no allocation per row.
 #[derive(Debug, Default)]
 pub(crate) struct ScrollSink {
     pub(crate) enabled: bool,
-    pub(crate) rows: Vec<(String, bool)>,
+    pub(crate) text: String,
+    /// (end of the row in `text`, from the alternate screen).
+    pub(crate) rows: Vec<(usize, bool)>,
 }
 
 impl vt100::Callbacks for ScrollSink {
@@ -91,33 +94,42 @@ impl vt100::Callbacks for ScrollSink {
         }
         // The row comes only as "basic formatted" text (text and SGR sequences); the
         // sequences are dropped while it is written, without a second pass.
+        let start = self.text.len();
         let mut plain = Plain {
-            out: String::with_capacity(128),
+            out: &mut self.text,
             in_sgr: false,
         };
         let mut st = vt100::capture::BasicFormattedCaptureState::new();
         if contents.write_formatted_basic(&mut plain, &mut st).is_err() {
+            self.text.truncate(start);
             return;
         }
-        let mut text = plain.out;
-        text.truncate(text.trim_end().len());
-        self.rows.push((text, alternate));
+        let end = start + self.text[start..].trim_end().len();
+        self.text.truncate(end);
+        self.rows.push((end, alternate));
     }
 }
 
 /// A `fmt::Write` that keeps the text of vt100's basic formatted output and drops its SGR
-/// sequences (`ESC [ … m`, the only escapes that output contains).
-struct Plain {
-    out: String,
+/// sequences (`ESC [ … m`, the only escapes that output contains). vt100 writes a row one
+/// cell at a time, so the common case is a one-character string outside a sequence.
+struct Plain<'a> {
+    out: &'a mut String,
     in_sgr: bool,
 }
 
-impl std::fmt::Write for Plain {
+impl std::fmt::Write for Plain<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if !self.in_sgr && s.len() <= 4 && !s.as_bytes().contains(&0x1b) {
+            // One cell's contents.
+            self.out.push_str(s);
+            return Ok(());
+        }
         let mut rest = s;
         while !rest.is_empty() {
+            let bytes = rest.as_bytes();
             if self.in_sgr {
-                match rest.find('m') {
+                match bytes.iter().position(|&b| b == b'm') {
                     Some(i) => {
                         self.in_sgr = false;
                         rest = &rest[i + 1..];
@@ -125,7 +137,7 @@ impl std::fmt::Write for Plain {
                     None => return Ok(()),
                 }
             } else {
-                match rest.find('\x1b') {
+                match bytes.iter().position(|&b| b == 0x1b) {
                     Some(i) => {
                         self.out.push_str(&rest[..i]);
                         self.in_sgr = true;
@@ -137,6 +149,17 @@ impl std::fmt::Write for Plain {
                     }
                 }
             }
+        }
+        Ok(())
+    }
+
+    fn write_char(&mut self, c: char) -> std::fmt::Result {
+        if self.in_sgr {
+            self.in_sgr = c != 'm';
+        } else if c == '\x1b' {
+            self.in_sgr = true;
+        } else {
+            self.out.push(c);
         }
         Ok(())
     }
@@ -195,8 +218,15 @@ impl Emulator {
                     self.parser.set_size(nz(r), nz(c));
                 }
             }
-            _ => {}
+            _ => return,
         }
+        // Rows that scrolled off are in the transcript, not in the screen: vt100 still
+        // counts them (its "unbounded" scrollback length, which a later resize that adds
+        // rows would pull back as blank rows at the top). Forget the count after every
+        // event, so a screen is fully described by what is visible and a keyframe's compact
+        // form ([`crate::Snapshot`]) restores it exactly; a resize that adds rows then adds
+        // them at the bottom.
+        self.parser.screen_mut().clear_scrollback();
     }
 
     /// The current screen.
@@ -216,6 +246,12 @@ impl Emulator {
         self.ground.is_ground()
     }
 
+    /// True once the output set state that a screen's formatted contents cannot carry
+    /// ([`GroundTracker::hidden_state`]).
+    pub fn hidden_state(&self) -> bool {
+        self.ground.hidden_state()
+    }
+
     /// Estimated heap bytes of a clone of the screen: one grid, or two once the alternate
     /// screen was used (vt100 allocates it on first use).
     pub fn screen_bytes(&self) -> usize {
@@ -229,9 +265,25 @@ impl Emulator {
         self.parser.callbacks_mut().enabled = on;
     }
 
+    /// Rows that scrolled off since the last call: `f(text, from the alternate screen)` for
+    /// each, in order; the buffer is then emptied (its capacity kept).
+    pub(crate) fn drain_scrolled(&mut self, mut f: impl FnMut(&str, bool)) {
+        let sink = self.parser.callbacks_mut();
+        let mut start = 0;
+        for &(end, alt) in &sink.rows {
+            f(&sink.text[start..end], alt);
+            start = end;
+        }
+        sink.rows.clear();
+        sink.text.clear();
+    }
+
     /// Rows that scrolled off since the last call: (plain text, from the alternate screen).
+    #[cfg(test)]
     pub(crate) fn take_scrolled(&mut self) -> Vec<(String, bool)> {
-        std::mem::take(&mut self.parser.callbacks_mut().rows)
+        let mut v = Vec::new();
+        self.drain_scrolled(|t, alt| v.push((t.to_string(), alt)));
+        v
     }
 
     /// The visible rows as plain text (trailing blanks trimmed), top to bottom.

@@ -8,6 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::emulator::{Emulator, Event};
+use crate::snapshot::Snapshot;
 use crate::transcript::{BlockCodec, Transcript};
 
 /// Where and how often keyframes are taken, and how much memory they may use.
@@ -42,19 +43,24 @@ pub struct Keyframe {
     pub t_us: u64,
     /// Drawn output bytes applied.
     pub out_bytes: u64,
-    /// Estimated bytes of the screen clone.
+    /// Estimated bytes of the screen: a clone, or its compact form ([`Snapshot`]).
     pub bytes: usize,
     /// The screen, or `None` once evicted.
-    pub screen: Option<Arc<vt100::Screen>>,
+    pub screen: Option<Snapshot>,
 }
 
 /// What an [`IndexBuilder`] produced since the last [`IndexBuilder::take`]; merge it into
 /// the shared [`Index`] with [`Index::merge`].
 #[derive(Debug, Default)]
 pub struct Delta {
+    /// Events fed to a builder that takes keyframes / collects the transcript (`None`: it
+    /// does not).
+    kf_events: Option<u64>,
+    tr_events: Option<u64>,
     keyframes: Vec<Keyframe>,
-    rows: Vec<(u64, String)>,
-    events: u64,
+    /// Scrolled-off rows: (event, end of its text in `text`).
+    rows: Vec<(u64, usize)>,
+    text: String,
     out_bytes: u64,
 }
 
@@ -68,6 +74,7 @@ pub struct Index {
     stride: usize,
     transcript: Transcript,
     events: u64,
+    transcript_events: u64,
     out_bytes: u64,
     rebuilt: Mutex<Vec<(u64, Arc<vt100::Screen>)>>,
 }
@@ -91,6 +98,7 @@ impl Index {
             stride: 1,
             transcript: Transcript::new(codec),
             events: 0,
+            transcript_events: 0,
             out_bytes: 0,
             rebuilt: Mutex::new(Vec::new()),
         }
@@ -99,6 +107,12 @@ impl Index {
     /// Events indexed so far (seeks beyond this replay from the last keyframe).
     pub fn events(&self) -> u64 {
         self.events
+    }
+
+    /// Events whose scrolled-off rows are in the transcript (the transcript may be built by
+    /// a builder of its own, behind the keyframes: [`IndexBuilder::with_parts`]).
+    pub fn transcript_events(&self) -> u64 {
+        self.transcript_events
     }
 
     /// Drawn output bytes indexed so far.
@@ -123,8 +137,10 @@ impl Index {
 
     /// Add what a builder produced.
     pub fn merge(&mut self, d: Delta) {
-        for rows in d.rows {
-            self.transcript.push(rows.0, &rows.1);
+        let mut start = 0;
+        for (event, end) in d.rows {
+            self.transcript.push(event, &d.text[start..end]);
+            start = end;
         }
         for mut kf in d.keyframes {
             let i = self.keyframes.len();
@@ -144,16 +160,21 @@ impl Index {
                 }
             }
         }
-        self.events = self.events.max(d.events);
-        self.out_bytes = self.out_bytes.max(d.out_bytes);
+        if let Some(n) = d.kf_events {
+            self.events = self.events.max(n);
+            self.out_bytes = self.out_bytes.max(d.out_bytes);
+        }
+        if let Some(n) = d.tr_events {
+            self.transcript_events = self.transcript_events.max(n);
+        }
     }
 
     /// The best place to start replaying to reach "events `0..target` applied": the event
     /// count at that point and its screen (`None`: a blank screen of the header's size at
     /// event 0). Uses a rebuilt keyframe when one is cached.
-    pub fn resume_point(&self, target: u64) -> (u64, Option<Arc<vt100::Screen>>) {
+    pub fn resume_point(&self, target: u64) -> (u64, Option<Snapshot>) {
         let n = self.keyframes.partition_point(|k| k.event <= target);
-        let mut best: (u64, Option<Arc<vt100::Screen>>) = (0, None);
+        let mut best: (u64, Option<Snapshot>) = (0, None);
         for k in self.keyframes[..n].iter().rev() {
             if let Some(s) = &k.screen {
                 best = (k.event, Some(s.clone()));
@@ -163,7 +184,7 @@ impl Index {
         if let Ok(cache) = self.rebuilt.lock() {
             for (ev, s) in cache.iter() {
                 if *ev <= target && *ev > best.0 {
-                    best = (*ev, Some(s.clone()));
+                    best = (*ev, Some(Snapshot::Full(s.clone())));
                 }
             }
         }
@@ -183,7 +204,7 @@ impl Index {
         let rebuild = self.evicted_before(target);
         let (start, screen) = self.resume_point(target);
         let mut emu = match &screen {
-            Some(s) => Emulator::from_screen(s),
+            Some(s) => s.restore(),
             None => Emulator::new(self.size.0, self.size.1),
         };
         match rebuild {
@@ -236,6 +257,8 @@ pub fn replay(emu: &mut Emulator, src: &dyn EventSource, from: u64, to: u64) {
 #[derive(Debug)]
 pub struct IndexBuilder {
     emu: Emulator,
+    keyframes: bool,
+    transcript: bool,
     policy: IndexPolicy,
     next: u64,
     out_bytes: u64,
@@ -245,12 +268,29 @@ pub struct IndexBuilder {
 }
 
 impl IndexBuilder {
-    /// A builder for a recording whose header says `cols`×`rows`.
+    /// A builder of keyframes and transcript for a recording whose header says
+    /// `cols`×`rows`.
     pub fn new(cols: u16, rows: u16, policy: IndexPolicy) -> IndexBuilder {
+        IndexBuilder::with_parts(cols, rows, policy, true, true)
+    }
+
+    /// A builder of only the keyframes, or only the transcript, or both. The two parts can
+    /// be built by two builders on two threads: keyframes (what makes the recording
+    /// seekable) need the screen only, while the transcript also formats every row that
+    /// scrolls off (about as costly again on scrolling text).
+    pub fn with_parts(
+        cols: u16,
+        rows: u16,
+        policy: IndexPolicy,
+        keyframes: bool,
+        transcript: bool,
+    ) -> IndexBuilder {
         let mut emu = Emulator::new(cols, rows);
-        emu.collect_scrolled(true);
+        emu.collect_scrolled(transcript);
         IndexBuilder {
             emu,
+            keyframes,
+            transcript,
             policy,
             next: 0,
             out_bytes: 0,
@@ -274,35 +314,54 @@ impl IndexBuilder {
             self.out_bytes += ev.data.len() as u64;
             self.since_bytes += ev.data.len() as u64;
         }
-        for (text, alt) in self.emu.take_scrolled() {
+        let delta = &mut self.delta;
+        self.emu.drain_scrolled(|text, alt| {
             if !alt {
-                self.delta.rows.push((idx, text));
+                delta.text.push_str(text);
+                delta.rows.push((idx, delta.text.len()));
             }
+        });
+        if !self.keyframes {
+            self.delta.tr_events = Some(self.next);
+            return;
         }
         let due = self.since_bytes >= self.policy.every_bytes
             || (self.since_bytes > 0
                 && ev.t_us.saturating_sub(self.last_kf_us) >= self.policy.every_us);
         if due && self.emu.is_ground() {
+            let snap = Snapshot::of(&self.emu);
+            let bytes = if snap.is_compact() {
+                snap.bytes()
+            } else {
+                self.emu.screen_bytes()
+            };
             self.delta.keyframes.push(Keyframe {
                 event: self.next,
                 t_us: ev.t_us,
                 out_bytes: self.out_bytes,
-                bytes: self.emu.screen_bytes(),
-                screen: Some(Arc::new(self.emu.screen().clone())),
+                bytes,
+                screen: Some(snap),
             });
             self.since_bytes = 0;
             self.last_kf_us = ev.t_us;
         }
-        self.delta.events = self.next;
+        self.delta.kf_events = Some(self.next);
+        if self.transcript {
+            self.delta.tr_events = Some(self.next);
+        }
         self.delta.out_bytes = self.out_bytes;
     }
 
     /// What was built since the last call.
     pub fn take(&mut self) -> Delta {
-        let events = self.delta.events;
-        let out_bytes = self.delta.out_bytes;
+        let (kf, tr, out_bytes) = (
+            self.delta.kf_events,
+            self.delta.tr_events,
+            self.delta.out_bytes,
+        );
         let d = std::mem::take(&mut self.delta);
-        self.delta.events = events;
+        self.delta.kf_events = kf;
+        self.delta.tr_events = tr;
         self.delta.out_bytes = out_bytes;
         d
     }

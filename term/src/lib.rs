@@ -12,11 +12,14 @@
 //!
 //! Events come from an [`EventSource`] the caller implements (the player reads frames of a
 //! memory-mapped recording on demand). Background: `anchors-player.md` §2, §5.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod emulator;
 mod ground;
 mod index;
 mod search;
+mod snapshot;
 mod transcript;
 
 pub use emulator::{parse_resize, Emulator, Event, Kind, MAX_SIDE};
@@ -24,5 +27,6 @@ pub use ground::GroundTracker;
 pub use index::{replay, Delta, EventSource, Index, IndexBuilder, IndexPolicy, Keyframe};
 pub use regex;
 pub use search::{screen_matches, Direction, Hit, Place, Search, Step};
+pub use snapshot::{canonical_state, Snapshot};
 pub use transcript::{BlockCodec, Row, Transcript, BLOCK_BYTES};
 pub use vt100;

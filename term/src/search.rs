@@ -183,7 +183,7 @@ impl Search {
         let now = counts(&hits);
         let mut visible = now.clone();
         let mut scrolled = Vec::new();
-        if e < index.events() {
+        if e < index.transcript_events() {
             let t = index.transcript();
             let (a, b) = (t.rows_before(e), t.rows_before(e + 1));
             t.visit(a..b, |row| {

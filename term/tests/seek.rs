@@ -64,21 +64,70 @@ const PIECES: &[&str] = &[
     "\x08\x08",
     "\t",
     "\x1b[10;200H",
+    "\x1b[3b",
+];
+
+/// Pieces that leave no state outside the visible contents (no DECSC, scroll region,
+/// alternate screen, origin mode, cursor style), so keyframes are taken in the compact form
+/// (`Snapshot::Compact`), REP (`CSI b`) included.
+const VISIBLE_PIECES: &[&str] = &[
+    "plain text ",
+    "line\r\n",
+    "\r\n",
+    "\x1b[1;31mred\x1b[0m ",
+    "\x1b[38;5;208morange\x1b[m",
+    "\x1b[38;2;10;20;30mrgb\x1b[0m",
+    "\x1b[1;2;3;4;7mall\x1b[22;23;24;27m",
+    "\x1b[48;5;17mbg",
+    "wide \u{4e16}\u{754c} ",
+    "\u{1f600}",
+    "e\u{301}",
+    "\x1b[H",
+    "\x1b[5;10H",
+    "\x1b[2J",
+    "\x1b[K",
+    "\x1bM",
+    "\x1b8",
+    "\x1b]0;a title\x07",
+    "\x1bP1$qm\x1b\\",
+    "\x1b[2L",
+    "\x1b[3M",
+    "\x1b[4@",
+    "\x1b[2P",
+    "\x1b[?25l",
+    "\x1b[?25h",
+    "\x1b[?1h",
+    "\x1b[?2004h",
+    "\x1b[?1000;1006h",
+    "\x1b[4h",
+    "\x1b[4l",
+    "progress 10%\r",
+    "progress 99%\r",
+    "\x08\x08",
+    "\t",
+    "\x1b[10;200H",
+    "\x1b[3b",
+    "\x1b[2S",
+    "\x1b[3T",
 ];
 
 /// Output bytes, chunk lengths, and (chunk number, cols, rows) resizes.
 type Corpus = (Vec<u8>, Vec<usize>, Vec<(usize, u16, u16)>);
 
 fn corpus() -> impl Strategy<Value = Corpus> {
+    corpus_of(PIECES)
+}
+
+fn corpus_of(pieces: &'static [&'static str]) -> impl Strategy<Value = Corpus> {
     (
-        prop::collection::vec(0..PIECES.len(), 20..400),
+        prop::collection::vec(0..pieces.len(), 20..400),
         prop::collection::vec(1usize..48, 1..200),
         prop::collection::vec((0usize..400, 5u16..60, 3u16..30), 0..4),
     )
-        .prop_map(|(pieces, cuts, resizes)| {
+        .prop_map(move |(chosen, cuts, resizes)| {
             let mut bytes = Vec::new();
-            for p in pieces {
-                bytes.extend_from_slice(PIECES[p].as_bytes());
+            for p in chosen {
+                bytes.extend_from_slice(pieces[p].as_bytes());
             }
             (bytes, cuts, resizes)
         })
@@ -123,8 +172,10 @@ fn linear(src: &Events, target: u64) -> Emulator {
     e
 }
 
+/// The whole screen state as `Debug` shows it, stale bytes past each cell's length aside
+/// (`canonical_state`: vt100 never reads them; a compact keyframe rebuilds zeros there).
 fn state(e: &Emulator) -> String {
-    format!("{:?}", e.screen())
+    sealcast_term::canonical_state(e.screen())
 }
 
 proptest! {
@@ -155,6 +206,70 @@ proptest! {
             let a = index.seek(target, &src);
             prop_assert_eq!(state(&a), state(&b), "second seek to {}", target);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// As above, for output whose keyframes are compact (rebuilt by replaying a few KiB
+    /// instead of cloned), resizes included.
+    #[test]
+    fn seek_through_compact_keyframes_equals_linear_replay(
+        (bytes, cuts, resizes) in corpus_of(VISIBLE_PIECES),
+        targets in prop::collection::vec(any::<prop::sample::Index>(), 1..12),
+        budget_kf in 1usize..6,
+    ) {
+        let src = events(&bytes, &cuts, &resizes);
+        let policy = IndexPolicy {
+            every_bytes: 64,
+            every_us: 5_000,
+            budget_bytes: budget_kf * 40 * 12 * std::mem::size_of::<sealcast_term::vt100::Cell>() * 2,
+        };
+        let index = build(&src, policy);
+        let compact = index
+            .keyframes()
+            .iter()
+            .filter(|k| k.screen.as_ref().is_some_and(|s| s.is_compact()))
+            .count();
+        let n = src.len() + 1;
+        for t in targets {
+            let target = t.index(n as usize) as u64;
+            let a = index.seek(target, &src);
+            let b = linear(&src, target);
+            prop_assert_eq!(state(&a), state(&b), "target {} ({} compact keyframes)", target, compact);
+            let a = index.seek(target, &src);
+            prop_assert_eq!(state(&a), state(&b), "second seek to {}", target);
+        }
+    }
+}
+
+#[test]
+fn text_output_gets_compact_keyframes() {
+    let src = Events(
+        (0..400u64)
+            .map(|i| {
+                let line = format!("\x1b[32m{i:05}\x1b[0m [INFO] alpha beta \u{4e16} gamma\r\n");
+                (i * 10, Kind::Output, line.into_bytes())
+            })
+            .collect(),
+    );
+    let policy = IndexPolicy {
+        every_bytes: 1024,
+        ..IndexPolicy::default()
+    };
+    let index = build(&src, policy);
+    let kfs = index.keyframes();
+    assert!(kfs.len() > 10);
+    for k in kfs {
+        let s = k.screen.as_ref().unwrap();
+        assert!(s.is_compact(), "keyframe at {} is a full clone", k.event);
+        assert!(k.bytes < 4096, "{} bytes", k.bytes);
+        let target = k.event;
+        assert_eq!(
+            state(&index.seek(target, &src)),
+            state(&linear(&src, target))
+        );
     }
 }
 

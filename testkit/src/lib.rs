@@ -4,6 +4,7 @@
 //! ([`HandMade`]), edits of a recording's lines that keep every other byte, and polling
 //! ([`wait_until`]) and port ([`free_port`]) helpers for the integration tests. Functions
 //! panic on failure (they are tests).
+#![forbid(unsafe_code)]
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +14,8 @@ use std::time::{Duration, Instant};
 use sealcast_format::{
     decompress_frame, scan, skippable_frame, FrameCompressor, FrameKind, Header, SealMeta, TermInfo,
 };
-use sealcast_recorder::{CheckpointPolicy, Clock, SealedWriter, SystemClock};
 use sealcast_signer::{Sealer, SigningKey, TrustStore};
+use sealcast_writer::{CheckpointPolicy, Clock, SealedWriter, SystemClock};
 
 /// The wall time at monotonic 0 of [`TestClock::default`], Unix µs (2023-11-14 22:13:20 UTC).
 pub const DEFAULT_WALL_START_US: u64 = 1_700_000_000_000_000;

@@ -441,6 +441,18 @@ pub struct StallProxy {
 impl StallProxy {
     /// Forward 127.0.0.1:<new port> to 127.0.0.1:`upstream`.
     pub fn start(upstream: u16, stall_after: Option<u64>) -> StallProxy {
+        StallProxy::start_gated(upstream, stall_after, None)
+    }
+
+    /// [`StallProxy::start`], holding each multipart part upload (a request that starts
+    /// `PUT ` and names a `partNumber=`) until `min_open` connections are open at once, or
+    /// 20 s have passed: parts the client sends in parallel are then seen in parallel however
+    /// loaded the machine is, and parts sent one by one stay one connection.
+    pub fn parallel(upstream: u16, min_open: usize) -> StallProxy {
+        StallProxy::start_gated(upstream, None, Some(min_open))
+    }
+
+    fn start_gated(upstream: u16, stall_after: Option<u64>, gate: Option<usize>) -> StallProxy {
         use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
         use std::sync::{Arc, Mutex};
         let sent = Arc::new(Mutex::new(0u64));
@@ -458,6 +470,17 @@ impl StallProxy {
             std::thread::spawn(move || {
                 pump_requests(&mut c_r, &mut s_w, |chunk, s_w| {
                     let n = chunk.len();
+                    if let Some(min) = gate {
+                        let head = &chunk[..n.min(512)];
+                        let part = head.starts_with(b"PUT ")
+                            && head.windows(11).any(|w| w == b"partNumber=");
+                        if part {
+                            let open = open1.clone();
+                            sealcast_testkit::wait_until(Duration::from_secs(20), || {
+                                open.load(Ordering::SeqCst) >= min
+                            });
+                        }
+                    }
                     let allowed = {
                         let mut total = s1.lock().unwrap();
                         let allowed = stall_after.map_or(n as u64, |limit| {
@@ -923,4 +946,67 @@ pub fn recording_key(rec: &Path) -> String {
 pub fn sha256_bytes_hex(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))
+}
+
+/// Now, Unix seconds (the system's clock).
+pub fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Run `sealcast upload` as if it started at Unix second `secs` (`SEALCAST_TEST_NOW`, the
+/// uploader's test clock, src/cmd/upload.rs): a later run without sleeping until then.
+pub fn upload_at(cmd: &mut Command, secs: u64) -> &mut Command {
+    cmd.env("SEALCAST_TEST_NOW", secs.to_string())
+}
+
+/// True when this test may run as root; otherwise with `CI` set it panics, else it prints
+/// why `test` is skipped (the same policy as the bastion tests' `require_root`).
+pub fn require_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: needs root; CI is set, so this is a failure, not a skip");
+    }
+    eprintln!("SKIPPED {test}: needs root");
+    false
+}
+
+/// `cmd` (program, arguments, environment, working directory) run in a private mount
+/// namespace (`unshare -m`) whose `/etc` is an overlay of the host's with `/etc/sealcast`
+/// holding the files of `fake`: what `install-bastion` would have put there, seen only by
+/// this command; the host's `/etc` is not touched. `scratch` holds the overlay's upper and
+/// work directories. Needs root.
+pub fn in_fake_etc_sealcast(cmd: &Command, fake: &Path, scratch: &Path) -> Command {
+    let (upper, work) = (scratch.join("upper"), scratch.join("work"));
+    fs::create_dir_all(&upper).unwrap();
+    fs::create_dir_all(&work).unwrap();
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "--", "sh", "-c"])
+        .arg(
+            "set -e; \
+             mount -t overlay overlay -o \"lowerdir=/etc,upperdir=$FAKE_ETC_UPPER,workdir=$FAKE_ETC_WORK\" /etc; \
+             mkdir -p /etc/sealcast; cp -a \"$FAKE_ETC_SEALCAST/.\" /etc/sealcast/; \
+             exec \"$@\"",
+        )
+        .arg("sh")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env("FAKE_ETC_UPPER", &upper)
+        .env("FAKE_ETC_WORK", &work)
+        .env("FAKE_ETC_SEALCAST", fake);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
 }

@@ -10,7 +10,7 @@ use sealcast_term::regex::Regex;
 use sealcast_term::{Direction, Emulator, EventSource, Hit, Place, Search, Step};
 
 use crate::library::Library;
-use crate::model::{fmt_time, parse_time, PanelRow, VerifySummary};
+use crate::model::{fmt_time, parse_time, PanelKind, PanelRow, VerifySummary};
 use crate::recording::Meta;
 use crate::shared::{source, Shared};
 
@@ -37,6 +37,8 @@ pub enum Action {
     Verified(VerifySummary),
     /// Details of one library row, worked out in the background.
     Library(crate::library::RowUpdate),
+    /// The commands report of the open recording (sources, proc rows, disagreements).
+    Commands(crate::rows::CommandsOverlay),
     /// A followed live recording: whether its writer still holds the lock, and how long
     /// ago (µs) the file last grew.
     Live {
@@ -95,6 +97,10 @@ pub struct Player {
     pub(crate) search: Option<Search>,
     pub(crate) pattern: Option<Regex>,
     pub(crate) hit: Option<Hit>,
+    /// The nearest command line or SQL statement matching the running search, in its
+    /// direction: (row in the panel, its time). Shown instead of a screen hit that is
+    /// farther away.
+    pub(crate) meta_hit: Option<(usize, u64)>,
     pub(crate) hits: Vec<u64>,
     pub(crate) pan: (u16, u16),
     pub(crate) scroll: u64,
@@ -148,6 +154,7 @@ impl Player {
             search: None,
             pattern: None,
             hit: None,
+            meta_hit: None,
             hits: Vec::new(),
             pan: (0, 0),
             scroll: 0,
@@ -442,6 +449,15 @@ impl App {
                         .set_summary(s);
                 }
             }
+            Action::Commands(o) => {
+                if let Some(p) = self.player.as_mut() {
+                    p.shared
+                        .rec
+                        .write()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .apply_overlay(o);
+                }
+            }
             Action::Library(u) => {
                 if let Some(l) = self.library.as_mut() {
                     l.apply(u);
@@ -543,10 +559,26 @@ impl Player {
                     self.message = Some(format!("searching… {n} events"));
                     self.search = Some(s);
                 }
-                Step::Found(h) => self.show_hit(h),
-                Step::NotFound => {
-                    self.message = Some(format!("pattern not found: {}", s.regex().as_str()));
+                Step::Found(h) => {
+                    let t = self.hit_time(&h);
+                    match self.meta_hit.take() {
+                        // The nearer one in the search's direction; the command or
+                        // statement when both are at the same time.
+                        Some((row, mt))
+                            if (s.direction() == Direction::Forward && mt <= t)
+                                || (s.direction() == Direction::Backward && mt >= t) =>
+                        {
+                            self.show_meta_hit(row)
+                        }
+                        _ => self.show_hit(h),
+                    }
                 }
+                Step::NotFound => match self.meta_hit.take() {
+                    Some((row, _)) => self.show_meta_hit(row),
+                    None => {
+                        self.message = Some(format!("pattern not found: {}", s.regex().as_str()));
+                    }
+                },
             }
         }
     }
@@ -562,15 +594,64 @@ impl Player {
         }
     }
 
-    fn show_hit(&mut self, h: Hit) {
-        let t = {
-            let rec = source(&self.shared);
-            if h.event == 0 {
-                0
-            } else {
-                rec.time_of(h.event - 1)
-            }
+    fn hit_time(&self, h: &Hit) -> u64 {
+        let rec = source(&self.shared);
+        if h.event == 0 {
+            0
+        } else {
+            rec.time_of(h.event - 1)
+        }
+    }
+
+    /// Seek to the command or statement in panel row `row` that matched the search, select
+    /// it, and say where the match was.
+    fn show_meta_hit(&mut self, row: usize) {
+        let Some(r) = source(&self.shared).panel().get(row).cloned() else {
+            return;
         };
+        self.playing = false;
+        self.seek_time(r.t_us);
+        self.hit = None;
+        self.panel_sel = row;
+        let where_ = match &r.kind {
+            PanelKind::Query { connection, .. } => format!(
+                "in an SQL statement ({})",
+                connection.as_deref().unwrap_or("?")
+            ),
+            _ => "in a command line".to_string(),
+        };
+        self.message = Some(format!(
+            "match at {} {where_}: {}",
+            fmt_time(r.t_us),
+            r.text
+        ));
+        if !self.hits.contains(&r.t_us) {
+            self.hits.push(r.t_us);
+        }
+    }
+
+    /// The nearest command line or statement after (forward) or before (backward) the
+    /// current time that `re` matches.
+    fn find_meta(&self, re: &Regex, dir: Direction) -> Option<(usize, u64)> {
+        let rec = source(&self.shared);
+        let rows = rec.panel();
+        let ok = |r: &PanelRow| r.kind.is_command() && re.is_match(&r.text);
+        match dir {
+            Direction::Forward => rows
+                .iter()
+                .enumerate()
+                .find(|(_, r)| r.t_us > self.t_us && ok(r)),
+            Direction::Backward => rows
+                .iter()
+                .enumerate()
+                .rev()
+                .find(|(_, r)| r.t_us < self.t_us && ok(r)),
+        }
+        .map(|(i, r)| (i, r.t_us))
+    }
+
+    fn show_hit(&mut self, h: Hit) {
+        let t = self.hit_time(&h);
         self.playing = false;
         self.seek_events(h.event, t);
         if let Place::Scrollback { row } = h.place {
@@ -594,6 +675,7 @@ impl Player {
             self.message = Some("no previous search".into());
             return;
         };
+        self.meta_hit = self.find_meta(&re, dir);
         self.search = Some(Search::new(re, dir, self.pos));
         self.message = Some("searching…".into());
     }

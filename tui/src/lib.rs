@@ -4,7 +4,7 @@
 //!   injected clock, a verification result) without I/O; [`ui::render`] draws it.
 //! - [`Recording`] reads a memory-mapped `.cast.zst` frame by frame, on demand; [`Shared`]
 //!   pairs it with the `sealcast-term` seek index built on a background thread.
-//! - [`run`] is the event loop and [`TerminalGuard`] restores the terminal (raw mode,
+//! - [`run()`] is the event loop and [`TerminalGuard`] restores the terminal (raw mode,
 //!   alternate screen, cursor) on every exit path, panics and SIGTERM included.
 //!
 //! Verification comes in as a [`VerifySummary`] (the CLI converts a verifying
@@ -16,6 +16,7 @@ pub mod app;
 pub mod library;
 pub mod model;
 pub mod recording;
+pub mod rows;
 pub mod run;
 pub mod shared;
 pub mod terminal;
@@ -25,6 +26,7 @@ pub use app::{Action, App, Effect, Player, PlayerOptions};
 pub use library::{Library, LibraryRow, RowUpdate};
 pub use model::{parse_time, Outcome, PanelKind, PanelRow, Verification, VerifySummary};
 pub use recording::{Meta, OpenError, Recording};
+pub use rows::{CommandsOverlay, MetaEvent};
 pub use run::{run, Hooks, Start};
 pub use shared::Shared;
 pub use terminal::TerminalGuard;

@@ -126,27 +126,57 @@ impl VerifySummary {
     }
 }
 
+impl Verification {
+    /// The worse of two states (Failed, then Unsealed, then Pending, then Verified): a row
+    /// made of several events is only as verified as the least verified of them.
+    pub fn worst(self, other: Verification) -> Verification {
+        fn rank(v: Verification) -> u8 {
+            match v {
+                Verification::Verified { .. } => 0,
+                Verification::Pending => 1,
+                Verification::Unsealed => 2,
+                Verification::Failed => 3,
+            }
+        }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
 /// Kind of a side-panel row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PanelKind {
-    /// A shell command (from command events, when they exist).
+    /// A shell command: a `c` `start` and its `end` (SPEC §2.4.1), or a process group the
+    /// proc source saw outside every claim (`sealcast commands`' proc rows, SPEC §2.4.5).
     Command {
-        /// Working directory.
+        /// The command's `id` (shell rows).
+        id: Option<u64>,
+        /// Working directory the shell reported.
         cwd: Option<String>,
-        /// Where the command line came from (shell hook, /proc), and what the sources
-        /// disagree about, if anything.
-        sources: Option<String>,
+        /// Statuses of a pipeline (`$PIPESTATUS`), empty otherwise.
+        pipestatus: Vec<i32>,
+        /// Where the row comes from and what the recorder saw of it, as `sealcast
+        /// commands` reports it: `shell`, `shell · 3 processes`, `proc` (no claim),
+        /// `partial`, `late`, `cut`.
+        sources: String,
     },
-    /// A database statement (from the database proxy, when it exists).
+    /// A database statement: a `d` `db.stmt` and its `db.result`s (SPEC §11), or a failed
+    /// `db.prepare` / `db.auth`.
     Query {
-        /// Connection label.
+        /// Connection number `c` and what `db.open` said of it (`c1 alice@app (pg main)`).
         connection: Option<String>,
-        /// Rows returned or affected.
+        /// Rows returned or affected (the last result that has a count).
         rows: Option<u64>,
-        /// SQLSTATE or error text.
+        /// SQLSTATE and message of an error, or `aborted`/`skipped`.
         error: Option<String>,
     },
+    /// A disagreement between the shell and proc sources, or a limit of them (SPEC §2.4.5),
+    /// as `sealcast commands` reports it.
+    Disagreement,
     /// An `m` marker.
     Marker,
     /// An `r` resize.
@@ -177,8 +207,11 @@ pub struct PanelRow {
     pub status: Option<i32>,
     /// Command line, statement, marker label, size (`100×30`).
     pub text: String,
-    /// Verification state of the event the row comes from.
+    /// Verification state of the events the row comes from (the worst of them).
     pub verification: Verification,
+    /// Indexes of the events the row comes from (start and end of a command, statement and
+    /// results): its verification is recomputed from these.
+    pub events: Vec<u64>,
 }
 
 impl PanelRow {
@@ -191,13 +224,14 @@ impl PanelRow {
             status: None,
             text,
             verification: Verification::Pending,
+            events: Vec::new(),
         }
     }
 
-    /// True when the row is a failure (non-zero status or an error).
+    /// True when the row is a failure (non-zero status or a statement error).
     pub fn failed(&self) -> bool {
         self.status.is_some_and(|s| s != 0)
-            || matches!(&self.kind, PanelKind::Query { error: Some(_), .. })
+            || matches!(&self.kind, PanelKind::Query { error: Some(e), .. } if e != "aborted" && e != "skipped")
     }
 }
 

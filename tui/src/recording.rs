@@ -12,6 +12,7 @@ use sealcast_format::{
 use sealcast_term::{parse_resize, Event, EventSource, Kind};
 
 use crate::model::{PanelKind, PanelRow, Verification, VerifySummary};
+use crate::rows::{CommandsOverlay, Mark, MetaEvent, Rows};
 
 /// Why a file cannot be played.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +72,8 @@ struct FrameInfo {
     t0_us: u64,
     /// Cut by a crash: decode what can be decoded.
     partial: bool,
-    /// Number of panel rows before this frame's.
-    panel_start: usize,
+    /// Panel rows before this frame's.
+    rows_mark: Mark,
     /// The frame starts with a `b` line (the exact bytes of the previous frame's last event).
     leading_b: bool,
 }
@@ -84,7 +85,7 @@ pub struct Recording {
     header: Header,
     frames: Vec<FrameInfo>,
     times: Vec<u64>,
-    panel: Vec<PanelRow>,
+    rows: Rows,
     /// Where scanning continues when the file grows (end of the last complete frame).
     scan_pos: u64,
     next_line: u64,
@@ -93,8 +94,12 @@ pub struct Recording {
     last_kind: Option<Kind>,
     summary: Option<VerifySummary>,
     cache: Mutex<Option<(usize, Arc<Vec<Decoded>>)>>,
-    /// The zstd context for decoding frames on demand.
-    dec: Mutex<Decompressor>,
+    /// Frames the scan decoded lately, for the keyframe builder that follows it on the same
+    /// thread (so a frame is decompressed and parsed once there, not twice).
+    scanned: Mutex<std::collections::VecDeque<(usize, Arc<Vec<Decoded>>)>>,
+    /// The last scanned frame's events, held until the next frame shows whether it starts
+    /// with a `b` line that belongs to this frame's last event.
+    held: Option<(usize, Vec<Decoded>)>,
     scan_done: bool,
 }
 
@@ -187,14 +192,15 @@ impl Recording {
             header,
             frames: Vec::new(),
             times: Vec::new(),
-            panel: Vec::new(),
+            rows: Rows::default(),
             scan_pos: 0,
             next_line: 0,
             time_us: 0,
             last_kind: None,
             summary: None,
             cache: Mutex::new(None),
-            dec: Mutex::new(Decompressor::new()),
+            scanned: Mutex::new(std::collections::VecDeque::new()),
+            held: None,
             scan_done: false,
         };
         // Enough for the first screen; the rest is scanned in the background
@@ -257,9 +263,34 @@ impl Recording {
         self.times.partition_point(|&t| t <= t_us) as u64
     }
 
-    /// Side-panel rows found so far.
+    /// Side-panel rows found so far: commands and database statements when the recording
+    /// has any, else markers, resizes, idle periods and the exit status (see
+    /// [`crate::rows`]).
     pub fn panel(&self) -> &[PanelRow] {
-        &self.panel
+        self.rows.panel()
+    }
+
+    /// Every row found so far (idle periods and markers too), for the timeline.
+    pub fn timeline_rows(&self) -> impl Iterator<Item = &PanelRow> {
+        self.rows.all()
+    }
+
+    /// The `c` and `p` events, each with its verification state under `summary` (its
+    /// coverage, [`VerifySummary::state_of`]; for the commands report, SPEC §2.4.5).
+    pub fn meta_events(&self, summary: &VerifySummary) -> Vec<MetaEvent> {
+        self.rows
+            .meta()
+            .iter()
+            .map(|m| MetaEvent {
+                state: summary.state_of(m.event),
+                ..m.clone()
+            })
+            .collect()
+    }
+
+    /// Add the commands report's rows and sources to the panel.
+    pub fn apply_overlay(&mut self, o: CommandsOverlay) {
+        self.rows.apply_overlay(o);
     }
 
     /// Verification result, once known.
@@ -270,11 +301,20 @@ impl Recording {
     /// Record the verification result: from now on events have a verification state.
     pub fn set_summary(&mut self, s: VerifySummary) {
         self.summary = Some(s);
-        let states: Vec<Verification> = (0..self.panel.len())
-            .map(|i| self.state_at_time(self.panel[i].t_us))
-            .collect();
-        for (row, st) in self.panel.iter_mut().zip(states) {
-            row.verification = st;
+        self.restate(true);
+    }
+
+    /// Recompute the rows' verification states (each the worst of its events' states in the
+    /// summary): all of them (a new summary), or those added or changed by the frames
+    /// scanned since the last call. Without a summary rows stay [`Verification::Pending`].
+    fn restate(&mut self, all: bool) {
+        let Some(s) = &self.summary else {
+            return;
+        };
+        if all {
+            self.rows.restate(|e| s.state_of(e));
+        } else {
+            self.rows.restate_new(|e| s.state_of(e));
         }
     }
 
@@ -293,15 +333,15 @@ impl Recording {
         }
     }
 
-    fn state_at_time(&self, t: u64) -> Verification {
-        let n = self.events_until(t);
-        self.state_of(n.saturating_sub(1))
-    }
-
-    /// Time of the last verified event (the verified extent), when any event verified.
+    /// Time of the last verified event (the verified extent), when any event verified, as
+    /// far as the scan got: while the background scan has not reached the summary's last
+    /// verified event, the time of the last scanned event when that one is verified (the
+    /// verifying read may finish before the scan of a large file does).
     pub fn verified_until_us(&self) -> Option<u64> {
-        let last = self.summary.as_ref()?.last_verified()?;
-        (last < self.times.len() as u64).then(|| self.time_of(last))
+        let s = self.summary.as_ref()?;
+        let scanned = (self.times.len() as u64).checked_sub(1)?;
+        let end = s.last_verified()?.min(scanned);
+        matches!(s.state_of(end), Verification::Verified { .. }).then(|| self.time_of(end))
     }
 
     /// Re-map a growing file (the new frames are scanned by [`Recording::scan_step`]).
@@ -328,7 +368,7 @@ impl Recording {
             let f = self.frames.pop();
             if let Some(f) = f {
                 self.times.truncate(f.first_event as usize);
-                self.panel.truncate(f.panel_start);
+                self.rows.truncate(f.rows_mark);
                 self.next_line = f.first_line;
                 self.time_us = f.t0_us;
             }
@@ -336,6 +376,8 @@ impl Recording {
         if let Ok(mut c) = self.cache.lock() {
             *c = None;
         }
+        self.held = None;
+        self.scanned.get_mut().map(|c| c.clear()).ok();
         Ok(true)
     }
 
@@ -350,7 +392,9 @@ impl Recording {
         let data_len = self.bytes.get().len();
         let start = self.scan_pos as usize;
         if start >= data_len {
-            self.scan_done = !live;
+            if !live {
+                self.finish_scan();
+            }
             return false;
         }
         let mut dec = Decompressor::new();
@@ -399,6 +443,9 @@ impl Recording {
         }
         self.bytes = bytes;
         self.scan_pos = end;
+        if data_frames > 0 {
+            self.restate(false);
+        }
         let more = data_frames >= max_frames && stop_at.is_none() && (end as usize) < data_len;
         if more {
             return true;
@@ -415,9 +462,10 @@ impl Recording {
                 buf.truncate(last_lf + 1);
                 let len = tail.len() as u64;
                 self.add_frame(end, len, &buf, true);
+                self.restate(false);
             }
         }
-        self.scan_done = true;
+        self.finish_scan();
         false
     }
 
@@ -457,9 +505,12 @@ impl Recording {
             lines: 0,
             t0_us: self.time_us,
             partial,
-            panel_start: self.panel.len(),
+            rows_mark: self.rows.mark(),
             leading_b: false,
         };
+        // The frame's events as `decode` makes them (see `held`).
+        let mut decoded: Vec<Decoded> = Vec::new();
+        let fi = self.frames.len();
         for line in buf.split(|&b| b == b'\n') {
             if line.is_empty() {
                 continue;
@@ -479,49 +530,107 @@ impl Recording {
                 if info.events == 0 {
                     info.leading_b = true;
                 }
+                // As `decode`: a `b` after an event of this frame replaces its data; a `b`
+                // on the frame's first line belongs to the previous frame's last event.
+                let target = if info.events > 0 {
+                    decoded.last_mut()
+                } else if info.lines == 1 {
+                    self.held.as_mut().and_then(|(_, v)| v.last_mut())
+                } else {
+                    None
+                };
+                if let (Some(last), Ok(raw)) = (target, ev.raw_bytes()) {
+                    if matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
+                        last.data = raw;
+                    }
+                }
                 continue;
             }
             let kind = Kind::from_code(ev.kind.code());
             let t = self.time_us;
+            let idx = self.times.len() as u64;
             if self.time_us - prev_t >= IDLE_ROW_US && !self.times.is_empty() {
-                self.panel.push(PanelRow::new(
+                let mut row = PanelRow::new(
                     prev_t,
                     self.time_us - prev_t,
                     PanelKind::Idle,
                     String::new(),
-                ));
+                );
+                row.events.push(idx);
+                self.rows.push_other(row);
             }
             match kind {
                 Kind::Marker => {
-                    self.panel
-                        .push(PanelRow::new(t, 0, PanelKind::Marker, ev.data.clone()))
+                    let mut row = PanelRow::new(t, 0, PanelKind::Marker, ev.data.clone());
+                    row.events.push(idx);
+                    self.rows.push_other(row);
                 }
                 Kind::Resize => {
                     let text = match parse_resize(ev.data.as_bytes()) {
                         Some((c, r)) => format!("{c}×{r}"),
                         None => ev.data.clone(),
                     };
-                    self.panel
-                        .push(PanelRow::new(t, 0, PanelKind::Resize, text));
+                    let mut row = PanelRow::new(t, 0, PanelKind::Resize, text);
+                    row.events.push(idx);
+                    self.rows.push_other(row);
                 }
                 Kind::Exit => {
                     let mut row = PanelRow::new(t, 0, PanelKind::Exit, format!("exit {}", ev.data));
                     row.status = ev.data.trim().parse().ok();
-                    self.panel.push(row);
+                    row.events.push(idx);
+                    self.rows.push_exit(row);
                 }
-                _ => {}
+                _ => match ev.kind {
+                    EventKind::Command => self.rows.command(idx, t, &ev.data),
+                    EventKind::Process => self.rows.process(idx, t, &ev.data),
+                    EventKind::Database => self.rows.database(idx, t, &ev.data),
+                    _ => {}
+                },
             }
             self.times.push(t);
             self.last_kind = Some(kind);
             info.events += 1;
+            decoded.push(Decoded {
+                t_us: t,
+                kind,
+                data: ev.data.into_bytes(),
+            });
         }
         self.frames.push(info);
-        self.frames.len() - 1
+        if let Some(prev) = self.held.replace((fi, decoded)) {
+            self.keep_scanned(prev);
+        }
+        fi
+    }
+
+    /// Frames kept for the keyframe builder (it follows the scan closely).
+    const SCANNED_FRAMES: usize = 32;
+
+    fn keep_scanned(&mut self, (fi, evs): (usize, Vec<Decoded>)) {
+        if let Ok(c) = self.scanned.get_mut() {
+            if c.len() >= Self::SCANNED_FRAMES {
+                c.pop_front();
+            }
+            c.push_back((fi, Arc::new(evs)));
+        }
+    }
+
+    /// The scan reached the end of a closed file: the last frame has no successor.
+    fn finish_scan(&mut self) {
+        self.scan_done = true;
+        if let Some(prev) = self.held.take() {
+            self.keep_scanned(prev);
+        }
     }
 
     /// Decode frame `fi` into events (with exact bytes: `b` lines folded into the event
     /// before them, also across a frame boundary).
     fn decode(&self, fi: usize) -> Arc<Vec<Decoded>> {
+        if let Ok(c) = self.scanned.lock() {
+            if let Some((_, evs)) = c.iter().find(|(i, _)| *i == fi) {
+                return evs.clone();
+            }
+        }
         if let Ok(c) = self.cache.lock() {
             if let Some((i, evs)) = c.as_ref() {
                 if *i == fi {
@@ -537,21 +646,25 @@ impl Recording {
     }
 
     fn decode_uncached(&self, fi: usize) -> Vec<Decoded> {
+        thread_local! {
+            // One zstd context per thread: the keyframe and transcript threads decode
+            // frames at the same time, and a shared one would make one wait for the other.
+            static DEC: std::cell::RefCell<Decompressor> =
+                std::cell::RefCell::new(Decompressor::new());
+        }
+        DEC.with(|d| match d.try_borrow_mut() {
+            Ok(mut d) => self.decode_with(&mut d, fi),
+            Err(_) => self.decode_with(&mut Decompressor::new(), fi),
+        })
+    }
+
+    fn decode_with(&self, dec: &mut Decompressor, fi: usize) -> Vec<Decoded> {
         let mut out: Vec<Decoded> = Vec::new();
         let Some(f) = self.frames.get(fi) else {
             return out;
         };
         let data = self.bytes.get();
         let mut buf = Vec::new();
-        let mut own;
-        let mut guard = self.dec.lock();
-        let dec: &mut Decompressor = match guard.as_deref_mut() {
-            Ok(d) => d,
-            Err(_) => {
-                own = Decompressor::new();
-                &mut own
-            }
-        };
         let end = (f.offset + f.len).min(data.len() as u64) as usize;
         let bytes = &data[(f.offset as usize).min(end)..end];
         if f.partial {

@@ -16,6 +16,7 @@ use crate::app::{Action, App, Effect, Player, PlayerOptions};
 use crate::library::RowUpdate;
 use crate::model::VerifySummary;
 use crate::recording::Recording;
+use crate::rows::{CommandsOverlay, MetaEvent};
 use crate::shared::Shared;
 use crate::terminal::TerminalGuard;
 
@@ -26,7 +27,16 @@ pub struct Hooks {
     pub verify: Arc<dyn Fn(&Path) -> VerifySummary + Send + Sync>,
     /// True while the recorder still writes the file (its `flock` is held, SPEC §5.1).
     pub is_live: Arc<dyn Fn(&Path) -> bool + Send + Sync>,
+    /// The commands report (`sealcast commands`, SPEC §2.4.5) over a recording's `c` and `p`
+    /// events, each with its verification state: the sources of each shell command, rows
+    /// of processes no claim covers, disagreements. Run on a background thread once a
+    /// closed recording is scanned and verified; `None`: the panel shows the shell's claims
+    /// only.
+    pub commands: Option<CommandsHook>,
 }
+
+/// See [`Hooks::commands`].
+pub type CommandsHook = Arc<dyn Fn(&[MetaEvent]) -> CommandsOverlay + Send + Sync>;
 
 impl std::fmt::Debug for Hooks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,11 +72,43 @@ fn start(
             // transcript from the same events, a few frames at a time so the UI's read locks
             // never wait long.
             let policy = IndexPolicy::default();
-            let mut b = shared.builder(policy);
+            let (mut b, mut tb) = shared.split_builders(policy);
+            // The transcript of scrolled-off rows on a thread of its own, behind the
+            // keyframes (the second core): seeking does not wait for row formatting.
+            {
+                let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    crate::shared::lower_priority();
+                    let mut steps = 0u32;
+                    while !stop.load(Ordering::SeqCst) {
+                        let done = crate::shared::source(&shared).scan_done();
+                        if shared.index_step(&mut tb, 4096) == 0 {
+                            if done {
+                                break;
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        steps += 1;
+                        if steps.is_multiple_of(64) {
+                            crate::shared::source(&shared).release_pages();
+                        }
+                    }
+                    crate::shared::source(&shared).release_pages();
+                });
+            }
             let mut steps = 0u32;
             while !stop.load(Ordering::SeqCst) {
                 let more = shared.scan_step(8, follow);
-                let fed = shared.index_step(&mut b, 4096);
+                // Keyframes over what was just scanned, while its decoded events are at
+                // hand (Recording keeps the last frames the scan decoded).
+                let mut fed = 0;
+                loop {
+                    let f = shared.index_step(&mut b, 4096);
+                    fed += f;
+                    if f == 0 || stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                }
                 steps += 1;
                 if steps.is_multiple_of(64) || (!more && fed == 0) {
                     crate::shared::source(&shared).release_pages();
@@ -117,8 +159,24 @@ fn start(
                     let s = (hooks.verify)(&path);
                     verified_len = len;
                     last_verify = Instant::now();
-                    if tx.send(Action::Verified(s)).is_err() {
+                    if tx.send(Action::Verified(s.clone())).is_err() {
                         return;
+                    }
+                    if !follow {
+                        if let Some(report) = &hooks.commands {
+                            // The report needs every c/p event: wait for the scan.
+                            while !crate::shared::source(&shared).scan_done() {
+                                if stop.load(Ordering::SeqCst) {
+                                    return;
+                                }
+                                std::thread::sleep(Duration::from_millis(50));
+                            }
+                            let meta = crate::shared::source(&shared).meta_events(&s);
+                            if !meta.is_empty() && tx.send(Action::Commands(report(&meta))).is_err()
+                            {
+                                return;
+                            }
+                        }
                     }
                 }
                 if !follow {

@@ -17,8 +17,9 @@ pub struct Shared {
     pub index: RwLock<Index>,
 }
 
-/// Output bytes fed to the index builder between two merges into the shared index.
-const STEP_BYTES: usize = 2 << 20;
+/// Output bytes fed to an index builder between two merges into the shared index (and
+/// the longest it holds the recording's read lock: the scan waits for it).
+const STEP_BYTES: usize = 512 << 10;
 
 /// Transcript blocks compressed as zstd frames (sealcast-format's codec, level 1).
 struct Zstd;
@@ -99,6 +100,19 @@ fn codec() -> Box<dyn BlockCodec> {
     }
 }
 
+/// Lower the calling thread's scheduling priority (nice +10, Linux `setpriority(2)` on the
+/// thread id): the transcript thread yields to the keyframe thread and the UI when the cores
+/// are busy, and runs beside them when a core is free.
+pub fn lower_priority() {
+    // SAFETY: gettid and setpriority take no pointers; failure only leaves the priority.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid);
+        if let Ok(tid) = libc::id_t::try_from(tid) {
+            libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+        }
+    }
+}
+
 /// Read access to the recording as an [`EventSource`].
 pub fn source(shared: &Shared) -> RwLockReadGuard<'_, Recording> {
     shared.rec.read().unwrap_or_else(|e| e.into_inner())
@@ -147,35 +161,92 @@ impl Shared {
         fed
     }
 
-    /// A builder for this recording's index.
+    /// A builder for this recording's index (keyframes and transcript in one pass).
     pub fn builder(&self, policy: IndexPolicy) -> IndexBuilder {
         let m = source(self).meta();
         IndexBuilder::new(m.cols, m.rows, policy)
     }
 
+    /// Two builders for two threads: keyframes (with the scan, what makes the recording
+    /// seekable), and the transcript of scrolled-off rows behind it.
+    pub fn split_builders(&self, policy: IndexPolicy) -> (IndexBuilder, IndexBuilder) {
+        let m = source(self).meta();
+        (
+            IndexBuilder::with_parts(m.cols, m.rows, policy, true, false),
+            IndexBuilder::with_parts(m.cols, m.rows, policy, false, true),
+        )
+    }
+
     /// Scan up to `max_frames` more frames of the recording (a short write lock). Returns
     /// true while there is more to scan.
     pub fn scan_step(&self, max_frames: usize, live: bool) -> bool {
+        // Done: no write lock (it would wait for the builders' read locks).
+        if !live && source(self).scan_done() {
+            return false;
+        }
         self.rec
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .scan_step(max_frames, live)
     }
 
-    /// Scan and index the whole recording now (tests, fuzzing, benchmarks).
-    pub fn index_all(&self, policy: IndexPolicy) {
-        let mut b = self.builder(policy);
-        let mut n = 0u32;
-        loop {
-            let more = self.scan_step(64, false);
-            if self.index_step(&mut b, 1 << 16) == 0 && !more {
-                break;
+    /// Scan and index the whole recording now (tests, fuzzing, benchmarks): the scan and
+    /// the keyframes on this thread, the transcript on a second one, as the player does.
+    /// Returns (seconds until the keyframes were complete, seconds until the transcript
+    /// was).
+    pub fn index_all(&self, policy: IndexPolicy) -> (f64, f64) {
+        let t0 = std::time::Instant::now();
+        let (mut kb, mut tb) = self.split_builders(policy);
+        let scanned = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let transcript = s.spawn(|| {
+                lower_priority();
+                let mut n = 0u32;
+                loop {
+                    // Read before stepping: once the scan is done, a step that feeds
+                    // nothing means the end.
+                    let done = scanned.load(std::sync::atomic::Ordering::Acquire);
+                    if self.index_step(&mut tb, 1 << 16) == 0 {
+                        if done {
+                            break;
+                        }
+                        std::thread::yield_now();
+                    }
+                    n += 1;
+                    if n.is_multiple_of(64) {
+                        source(self).release_pages();
+                    }
+                }
+                t0.elapsed().as_secs_f64()
+            });
+            let mut n = 0u32;
+            loop {
+                // A few frames, then the keyframes over them while the scan's decoded
+                // events are still at hand.
+                let more = self.scan_step(8, false);
+                if !more {
+                    scanned.store(true, std::sync::atomic::Ordering::Release);
+                }
+                let mut fed = 0;
+                loop {
+                    let f = self.index_step(&mut kb, 1 << 16);
+                    fed += f;
+                    if f == 0 {
+                        break;
+                    }
+                }
+                if fed == 0 && !more {
+                    break;
+                }
+                n += 1;
+                if n.is_multiple_of(64) {
+                    source(self).release_pages();
+                }
             }
-            n += 1;
-            if n.is_multiple_of(16) {
-                source(self).release_pages();
-            }
-        }
-        source(self).release_pages();
+            let kf_s = t0.elapsed().as_secs_f64();
+            let tr_s = transcript.join().unwrap_or(kf_s);
+            source(self).release_pages();
+            (kf_s, tr_s)
+        })
     }
 }

@@ -21,6 +21,9 @@ use crate::shared::source;
 
 /// Width of the side panel when the terminal is wide enough (≥ 100 columns) or it has focus.
 pub const PANEL_WIDTH: u16 = 40;
+/// Widest the side panel grows for commands and statements, when the recorded screen leaves
+/// room.
+pub const PANEL_WIDTH_COMMANDS: u16 = 72;
 
 /// Draw the whole app.
 pub fn render(app: &App, f: &mut Frame<'_>) {
@@ -146,9 +149,19 @@ fn render_player(p: &Player, f: &mut Frame<'_>, area: Rect) {
 
     // Screen and panel.
     let show_panel = p.panel_focus || area.width >= 100;
+    // Commands and statements get the width the recorded screen does not use (up to
+    // PANEL_WIDTH_COMMANDS), for cwd, sources, connections and errors.
+    let panel_width = if rec.panel().iter().any(|r| r.kind.is_command()) {
+        let (cols, _) = p.emu.size();
+        area.width
+            .saturating_sub(cols.saturating_add(2))
+            .clamp(PANEL_WIDTH, PANEL_WIDTH_COMMANDS)
+    } else {
+        PANEL_WIDTH
+    };
     let (screen_area, panel_area) = if show_panel {
         let [a, b] =
-            Layout::horizontal([Constraint::Min(10), Constraint::Length(PANEL_WIDTH)]).areas(main);
+            Layout::horizontal([Constraint::Min(10), Constraint::Length(panel_width)]).areas(main);
         (a, Some(b))
     } else {
         (main, None)
@@ -295,6 +308,7 @@ fn kind_label(r: &PanelRow) -> &'static str {
     match r.kind {
         PanelKind::Command { .. } => "$",
         PanelKind::Query { .. } => "sql",
+        PanelKind::Disagreement => "⚠",
         PanelKind::Marker => "mark",
         PanelKind::Resize => "size",
         PanelKind::Idle => "idle",
@@ -302,11 +316,119 @@ fn kind_label(r: &PanelRow) -> &'static str {
     }
 }
 
+/// The verification mark of a row: what a row from an unverified or failed region shows
+/// instead of passing for verified.
+fn verification_mark(v: Verification) -> (&'static str, Style) {
+    match v {
+        Verification::Verified { .. } => ("✔", Style::new().fg(Color::Green)),
+        Verification::Pending => ("…", Style::new().fg(Color::DarkGray)),
+        Verification::Unsealed => ("?", Style::new().fg(Color::Yellow)),
+        Verification::Failed => ("✘", Style::new().fg(Color::Red)),
+    }
+}
+
+/// The two lines of a command or statement row: what ran (status coloured), then where and
+/// how (cwd and sources; connection, rows, error).
+fn command_lines(r: &PanelRow) -> (Vec<Span<'static>>, String) {
+    let dim = Style::new().fg(Color::DarkGray);
+    let dur = if r.dur_us > 0 {
+        fmt_dur(r.dur_us)
+    } else {
+        String::new()
+    };
+    let mut first = vec![Span::raw(format!("{:>7} {dur:>5} ", fmt_time(r.t_us)))];
+    let second = match &r.kind {
+        PanelKind::Command {
+            cwd,
+            pipestatus,
+            sources,
+            ..
+        } => {
+            let (status, style) = match r.status {
+                Some(0) => ("  0".to_string(), Style::new().fg(Color::Green)),
+                Some(s) => (
+                    format!("{s:>3}"),
+                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+                None => ("  –".to_string(), dim),
+            };
+            first.push(Span::styled(status, style));
+            first.push(Span::raw(format!(" $ {}", r.text)));
+            let mut second = cwd.clone().unwrap_or_default();
+            if pipestatus.len() > 1 {
+                let p: Vec<String> = pipestatus.iter().map(i32::to_string).collect();
+                second.push_str(&format!(" pipe {}", p.join("|")));
+            }
+            if !second.is_empty() {
+                second.push_str(" · ");
+            }
+            second.push_str(sources);
+            second
+        }
+        PanelKind::Query {
+            connection,
+            rows,
+            error,
+        } => {
+            let (status, style) = match (error, rows) {
+                (Some(_), _) if r.failed() => (
+                    "ERR".to_string(),
+                    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+                ),
+                (Some(e), _) => (e.chars().take(3).collect(), dim),
+                (None, Some(n)) => (format!("{n:>3}"), Style::new().fg(Color::Green)),
+                (None, None) => ("  –".to_string(), dim),
+            };
+            first.push(Span::styled(status, style));
+            first.push(Span::raw(format!(" ⛁ {}", r.text)));
+            let mut second = connection.clone().unwrap_or_default();
+            if let Some(n) = rows {
+                second.push_str(&format!(" · {n} row{}", if *n == 1 { "" } else { "s" }));
+            }
+            if let Some(e) = error {
+                second.push_str(&format!(" · {e}"));
+            }
+            second
+        }
+        PanelKind::Exit => {
+            first.push(Span::raw(format!("    {}", r.text)));
+            String::new()
+        }
+        _ => {
+            first.push(Span::raw(format!("{:<4} {}", kind_label(r), r.text)));
+            String::new()
+        }
+    };
+    (first, second)
+}
+
+/// `1.2s`, `3m04s`, `2h05m` for a duration in µs.
+fn fmt_dur(us: u64) -> String {
+    let s = us / 1_000_000;
+    if s < 60 {
+        format!("{:.1}s", us as f64 / 1e6)
+    } else if s < 3600 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{}h{:02}m", s / 3600, (s / 60) % 60)
+    }
+}
+
 fn render_panel(p: &Player, rec: &Recording, f: &mut Frame<'_>, area: Rect) {
     let rows = rec.panel();
     let has_cmds = rows.iter().any(|r| r.kind.is_command());
     let title = if has_cmds {
-        " commands "
+        let dbs = rows
+            .iter()
+            .any(|r| matches!(r.kind, PanelKind::Query { .. }));
+        let sh = rows
+            .iter()
+            .any(|r| matches!(r.kind, PanelKind::Command { .. }));
+        match (sh, dbs) {
+            (true, true) => " commands · statements ",
+            (false, true) => " statements ",
+            _ => " commands ",
+        }
     } else {
         " markers · resizes · idle "
     };
@@ -330,7 +452,9 @@ fn render_panel(p: &Player, rec: &Recording, f: &mut Frame<'_>, area: Rect) {
         return;
     }
     let playing = rows.iter().rposition(|r| r.t_us <= p.t_us);
-    let h = inner.height as usize;
+    // Command and statement rows take two lines (what, then where and how).
+    let per = if has_cmds { 2 } else { 1 };
+    let h = (inner.height as usize / per).max(1);
     let focus_row = if p.panel_focus {
         Some(p.panel_sel)
     } else {
@@ -339,14 +463,17 @@ fn render_panel(p: &Player, rec: &Recording, f: &mut Frame<'_>, area: Rect) {
     let first = focus_row
         .map_or(0, |r| r.saturating_sub(h / 2))
         .min(rows.len().saturating_sub(h));
+    let width = inner.width as usize;
     let buf = f.buffer_mut();
     for (i, r) in rows.iter().enumerate().skip(first).take(h) {
-        let y = inner.y + (i - first) as u16;
+        let y = inner.y + ((i - first) * per) as u16;
         let mut style = Style::new();
         if r.failed() {
             style = style.fg(Color::Red);
         } else if r.kind == PanelKind::Idle {
             style = style.fg(Color::DarkGray);
+        } else if r.kind == PanelKind::Disagreement {
+            style = style.fg(Color::Yellow);
         }
         if r.verification == Verification::Failed {
             style = style.fg(Color::Red).add_modifier(Modifier::CROSSED_OUT);
@@ -357,29 +484,48 @@ fn render_panel(p: &Player, rec: &Recording, f: &mut Frame<'_>, area: Rect) {
         if p.panel_focus && i == p.panel_sel {
             style = style.add_modifier(Modifier::REVERSED);
         }
-        let dur = if r.dur_us > 0 {
-            format!(" {}", fmt_time(r.dur_us))
+        let (mark, mark_style) = verification_mark(r.verification);
+        let (mut spans, second) = if has_cmds {
+            command_lines(r)
         } else {
-            String::new()
+            let dur = if r.dur_us > 0 {
+                format!(" {}", fmt_time(r.dur_us))
+            } else {
+                String::new()
+            };
+            let status = match r.status {
+                Some(s) if r.kind != PanelKind::Exit => format!(" [{s}]"),
+                _ => String::new(),
+            };
+            let line = format!(
+                "{:>7} {:<4} {}{dur}{status}",
+                fmt_time(r.t_us),
+                kind_label(r),
+                r.text
+            );
+            (vec![Span::raw(line)], String::new())
         };
-        let status = match r.status {
-            Some(s) if r.kind != PanelKind::Exit => format!(" [{s}]"),
-            _ => String::new(),
-        };
-        let line = format!(
-            "{:>8} {:<4} {}{dur}{status}",
-            fmt_time(r.t_us),
-            kind_label(r),
-            r.text
-        );
-        let line: String = line.chars().take(inner.width as usize).collect();
-        buf.set_stringn(
-            inner.x,
-            y,
-            format!("{line:<w$}", w = inner.width as usize),
-            inner.width as usize,
-            style,
-        );
+        spans.insert(0, Span::styled(mark, mark_style));
+        buf.set_stringn(inner.x, y, " ".repeat(width), width, style);
+        let mut x = inner.x;
+        for sp in spans {
+            let left = (inner.x as usize + width).saturating_sub(x as usize);
+            if left == 0 {
+                break;
+            }
+            let (nx, _) = buf.set_stringn(x, y, &sp.content, left, style.patch(sp.style));
+            x = nx;
+        }
+        if per == 2 && y + 1 < inner.y + inner.height {
+            let line = format!("         {second}");
+            buf.set_stringn(
+                inner.x,
+                y + 1,
+                format!("{line:<width$}"),
+                width,
+                style.fg(Color::DarkGray).remove_modifier(Modifier::BOLD),
+            );
+        }
     }
 }
 
@@ -404,7 +550,7 @@ fn render_timeline(p: &Player, rec: &Recording, f: &mut Frame<'_>, area: Rect) {
             ('─', style)
         })
         .collect();
-    for r in rec.panel() {
+    for r in rec.timeline_rows() {
         let i = at(r.t_us);
         match r.kind {
             PanelKind::Idle => {

@@ -380,3 +380,109 @@ fn events_carry_the_exact_bytes_of_b_events() {
         "the `b` bytes, not the lossy `o` text"
     );
 }
+
+#[test]
+fn events_decoded_by_the_scan_equal_events_decoded_on_demand() {
+    // Many small frames (a checkpoint every 64 bytes), every output with invalid UTF-8 (an
+    // `o` + `b` pair that a frame boundary may split): the events the keyframe builder gets
+    // from the scan's decoded frames, and those decoded again on demand, are the bytes
+    // written.
+    use sealcast_term::EventSource;
+    let key = sealcast_signer::SigningKey::generate().unwrap();
+    let h = sealcast_format::Header::sealed(sealcast_format::SealMeta::new(
+        "0".repeat(32),
+        "h",
+        "u",
+        0,
+        "t",
+        key.id().to_string(),
+    ));
+    let policy = sealcast_recorder::CheckpointPolicy {
+        max_bytes: 64,
+        ..sealcast_recorder::CheckpointPolicy::default()
+    };
+    let clock = common::test_clock();
+    let mut w =
+        sealcast_recorder::SealedWriter::new(Vec::new(), key, &h, clock.clone(), policy).unwrap();
+    let mut want = Vec::new();
+    for i in 0..300u32 {
+        clock.set(u64::from(i) * 1000);
+        let mut d = format!("line {i} ").into_bytes();
+        d.extend_from_slice(&[0xff, (i % 200) as u8 + 0x30, 0xfe, b'\r', b'\n']);
+        w.output(&d).unwrap();
+        want.push(d);
+    }
+    let (file, _) = w.finish(Some(0)).unwrap();
+    let rec = sealcast_tui::Recording::from_bytes(file.clone()).unwrap();
+    let mut got = Vec::new();
+    rec.visit(0, &mut |_, ev| {
+        if ev.kind.is_drawn() {
+            got.push(ev.data.to_vec());
+        }
+        true
+    });
+    assert_eq!(got, want);
+    // Frame by frame from the end (cached by the scan) to the start (decoded on demand).
+    let n = rec.len();
+    for i in (0..n).rev() {
+        let mut one = None;
+        rec.visit(i, &mut |_, ev| {
+            one = Some((ev.kind, ev.data.to_vec()));
+            false
+        });
+        let (kind, data) = one.unwrap();
+        if kind.is_drawn() {
+            assert_eq!(data, want[i as usize], "event {i}");
+        }
+    }
+}
+
+#[test]
+fn the_verified_extent_grows_with_the_scan() {
+    // Verification can finish before the background scan reaches the end of a large file:
+    // the badge and the timeline then show the verified extent as far as the scan got (a
+    // verified event's time), not "verified to start" until the scan catches up.
+    let steps: Vec<(u64, Step)> = (0..40u64)
+        .map(|i| (i * 1_000_000, Step::Out("some output\r\n")))
+        .collect();
+    let (data, trust) = record(40, 8, &steps, Some(0), 64);
+    let summary = verify(&data, &trust);
+    assert_eq!(summary.status, "OK");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rec.cast.zst");
+    std::fs::write(&path, &data).unwrap();
+    let mut rec = sealcast_tui::Recording::open(&path).unwrap();
+    let scanned = sealcast_term::EventSource::len(&rec);
+    assert!(
+        scanned > 0 && scanned < summary.events,
+        "only the first frames are scanned when a file is opened ({scanned} of {})",
+        summary.events
+    );
+    rec.set_summary(summary.clone());
+    assert_eq!(
+        rec.verified_until_us(),
+        Some(rec.time_of(scanned - 1)),
+        "the last scanned event is verified"
+    );
+    assert!(matches!(
+        rec.state_of(scanned - 1),
+        Verification::Verified { .. }
+    ));
+    while rec.scan_step(8, false) {}
+    assert_eq!(rec.verified_until_us(), Some(39_000_000));
+    // A summary whose verified events end before the scanned ones: the extent is theirs.
+    let mut short = sealcast_tui::VerifySummary::without_events(
+        sealcast_tui::Outcome::Unsealed,
+        "UNSEALED_TAIL",
+        "",
+    );
+    for e in 0..summary.events {
+        short.push(if e < 5 {
+            summary.state_of(e)
+        } else {
+            Verification::Unsealed
+        });
+    }
+    rec.set_summary(short);
+    assert_eq!(rec.verified_until_us(), Some(rec.time_of(4)));
+}

@@ -50,8 +50,8 @@ fn golden(name: &str) -> String {
         let mut lin = Emulator::new(m.cols, m.rows);
         sealcast_term::replay(&mut lin, &*rec, 0, p.position());
         assert_eq!(
-            format!("{:?}", lin.screen()),
-            format!("{:?}", emu.screen()),
+            sealcast_term::canonical_state(lin.screen()),
+            sealcast_term::canonical_state(emu.screen()),
             "{name} at {pct}%"
         );
     }

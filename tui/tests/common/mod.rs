@@ -1,7 +1,7 @@
 //! Recordings made by the real writer with a hand-moved clock, and players over them.
 #![allow(dead_code)]
 
-use sealcast_format::{Header, SealMeta, TermInfo};
+use sealcast_format::{CommandEvent, Header, ProcessEvent, SealMeta, TermInfo};
 use sealcast_recorder::{CheckpointPolicy, SealedWriter};
 use sealcast_signer::{SigningKey, TrustStore};
 pub use sealcast_testkit::TestClock;
@@ -19,6 +19,93 @@ pub enum Step {
     Out(&'static str),
     Resize(u16, u16),
     Marker(&'static str),
+    /// A `c` event (and the marker the writer adds after a `start`).
+    Cmd(CommandEvent),
+    /// A `p` event.
+    Proc(ProcessEvent),
+    /// A `d` event (its JSON data).
+    Db(&'static str),
+}
+
+/// `c` `start` of command `id`.
+pub fn start(id: u64, cmd: &str, cwd: &str) -> Step {
+    Step::Cmd(CommandEvent::Start {
+        id,
+        src: "shell".into(),
+        cmd: cmd.into(),
+        cwd: Some(cwd.into()),
+        partial: false,
+        trunc: false,
+        late: false,
+    })
+}
+
+/// `c` `end` of command `id`.
+pub fn end(id: u64, exit: i32, duration_us: u64) -> Step {
+    Step::Cmd(CommandEvent::End {
+        id,
+        src: "shell".into(),
+        exit: Some(exit),
+        pipestatus: Vec::new(),
+        duration_us,
+    })
+}
+
+/// A session with shell commands (one fails) and database statements (one fails), 60×10:
+/// `make test` (exit 0), `deploy --prod` (exit 2), a SELECT (1 row), a DELETE refused with
+/// SQLSTATE 42501, `echo done`; exit 0 at 9 s.
+pub fn commands_session() -> Vec<(u64, Step)> {
+    vec![
+        (0, Step::Out("$ ")),
+        (1_000_000, Step::Out("make test\r\n")),
+        (1_000_000, start(1, "make test", "/home/alice/src")),
+        (2_000_000, Step::Out("ok\r\n")),
+        (3_000_000, end(1, 0, 2_000_000)),
+        (3_000_000, Step::Out("$ deploy --prod\r\n")),
+        (4_000_000, start(2, "deploy --prod", "/srv/app")),
+        (4_500_000, Step::Out("deploying...\r\nerror: denied\r\n")),
+        (5_000_000, end(2, 2, 1_000_000)),
+        (5_000_000, Step::Out("$ psql app\r\napp=> ")),
+        (
+            6_000_000,
+            Step::Db(
+                r#"{"v":1,"k":"db.open","c":1,"proto":"pg","ts":"2026-11-21T04:53:26.000000Z","client":{"transport":"unix","peer_uid":1000},"target":"main","startup":{"user":"alice","database":"app","protocol":"3.0"},"auth_mode":"passthrough","connect_us":900}"#,
+            ),
+        ),
+        (
+            6_500_000,
+            Step::Db(
+                r#"{"v":1,"k":"db.stmt","c":1,"proto":"pg","ts":"2026-11-21T04:53:26.500000Z","q":1,"via":"simple","sql":"SELECT name\n  FROM users WHERE id = 1;","sql_len":37,"sql_sha256":"00","txn_before":"I"}"#,
+            ),
+        ),
+        (
+            6_600_000,
+            Step::Db(
+                r#"{"v":1,"k":"db.result","c":1,"proto":"pg","ts":"2026-11-21T04:53:26.600000Z","q":1,"i":0,"status":"ok","tag":"SELECT 1","rows":1,"rows_out":1,"bytes_out":9,"dur_us":100000}"#,
+            ),
+        ),
+        (6_600_000, Step::Out("alice\r\napp=> ")),
+        (
+            7_000_000,
+            Step::Db(
+                r#"{"v":1,"k":"db.stmt","c":1,"proto":"pg","ts":"2026-11-21T04:53:27.000000Z","q":2,"via":"simple","sql":"DELETE FROM audit_log;","sql_len":22,"sql_sha256":"00","txn_before":"I"}"#,
+            ),
+        ),
+        (
+            7_100_000,
+            Step::Db(
+                r#"{"v":1,"k":"db.result","c":1,"proto":"pg","ts":"2026-11-21T04:53:27.100000Z","q":2,"i":0,"status":"error","rows_out":0,"bytes_out":0,"dur_us":100000,"err":{"sqlstate":"42501","severity":"ERROR","message":"permission denied for table audit_log"}}"#,
+            ),
+        ),
+        (
+            7_100_000,
+            Step::Out("ERROR: permission denied\r\napp=> \\q\r\n$ "),
+        ),
+        (8_000_000, start(3, "echo done", "/srv/app")),
+        (8_000_000, Step::Out("echo done\r\ndone\r\n")),
+        (8_100_000, end(3, 0, 100_000)),
+        (9_000_000, Step::Out("$ exit\r\n")),
+    ]
 }
 
 /// A sealed recording of `cols`×`rows` doing `steps`, checkpoints every `cp_bytes` of events.
@@ -63,6 +150,9 @@ pub fn record(
             Step::Out(text) => w.output(text.as_bytes()).unwrap(),
             Step::Resize(c, r) => w.resize(*c, *r).unwrap(),
             Step::Marker(m) => w.marker(m).unwrap(),
+            Step::Cmd(c) => w.command(c).unwrap(),
+            Step::Proc(p) => w.process(p).unwrap(),
+            Step::Db(d) => w.db_event(d, true).unwrap(),
         }
     }
     (w.finish(exit).unwrap().0, trust)

@@ -8,9 +8,9 @@ use proptest::prelude::*;
 use sealcast_format::{
     decompress_frame, parse_event, scan, EventKind, FrameKind, Header, SealMeta,
 };
-use sealcast_recorder::boundary::{BoundaryScanner, MAX_HELD};
-use sealcast_recorder::{CheckpointPolicy, SealedWriter, SystemClock};
 use sealcast_signer::SigningKey;
+use sealcast_writer::boundary::{BoundaryScanner, MAX_HELD};
+use sealcast_writer::{CheckpointPolicy, SealedWriter, SystemClock};
 
 /// A piece of terminal output.
 fn token() -> impl Strategy<Value = Vec<u8>> {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
 use sealcast_format::{
-    marker_label, skippable_frame, CommandEvent, EventEncoder, FrameCompressor, Header,
+    marker_label, skippable_frame, CommandEvent, EventEncoder, EventKind, FrameCompressor, Header,
     ProcessEvent, SessionInfo, StreamDir,
 };
 use sealcast_signer::{Sealer, SigningKey};
@@ -188,6 +188,76 @@ impl Default for CheckpointPolicy {
             interval_us: 10_000_000,
             max_bytes: 64 * 1024,
             zstd_level: 1,
+        }
+    }
+}
+
+/// One event a producer hands to [`SealedWriter::write`]: the typed form of every event kind
+/// (SPEC §2.5 registry, [`EventKind`]) a producer may write.
+///
+/// Two kinds are not here: `b` ([`EventKind::Bytes`]) is added by the encoder after an
+/// `o`/`i`/`e` event whose bytes are not UTF-8 (SPEC §2.2), and `x` ([`EventKind::Exit`]) is
+/// written once, by [`SealedWriter::close`], after every other event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteEvent<'a> {
+    /// `o`: bytes the child wrote to the PTY, or a session's stdout without one; ends where
+    /// the output last left every escape and UTF-8 sequence ([`crate::boundary`], SPEC §2.2),
+    /// the rest (up to [`MAX_HELD`] bytes) starts the stream's next event. `b` follows when
+    /// the bytes are not UTF-8.
+    Output(&'a [u8]),
+    /// `i`: bytes typed into the PTY (only with input capture); cut at UTF-8 boundaries only.
+    Input(&'a [u8]),
+    /// `e` (extension, SPEC §2.3): the child's standard error in a session without a PTY, cut
+    /// as [`WriteEvent::Output`].
+    Stderr(&'a [u8]),
+    /// `r`: a terminal resize to `cols` × `rows` character cells (data `"COLSxROWS"`).
+    Resize {
+        /// Columns.
+        cols: u16,
+        /// Rows.
+        rows: u16,
+    },
+    /// `m`: a marker with this label.
+    Marker(&'a str),
+    /// `c` (extension, SPEC §2.4.1): what the shell claims about a command. A `start` is
+    /// followed at once by the asciicast marker `m` labelled with its command line
+    /// ([`sealcast_format::marker_label`]), so stock players list commands as chapters.
+    Command(&'a CommandEvent),
+    /// `p` (extension, SPEC §2.4.2): what the recorder saw of the session's processes.
+    Process(&'a ProcessEvent),
+    /// `d` (extension, SPEC §11): a database statement or outcome, `json` a JSON object as
+    /// text. With `write_ahead` the line is chained and its compressed bytes are handed to the
+    /// sink (zstd flush, no `fdatasync`) before [`SealedWriter::write`] returns, so a statement
+    /// is forwarded only after its event reached the file; without it (outcomes) the bytes
+    /// follow with the next flush or [`SealedWriter::tick`]. Either way it is signed by the
+    /// next checkpoint (SPEC §11 "Write-ahead").
+    Database {
+        /// The event's JSON object, as text.
+        json: &'a str,
+        /// Hand the line to the sink before returning.
+        write_ahead: bool,
+    },
+    /// `s` (extension, SPEC §2.3): the session summary, `json` a JSON object as text. Bytes
+    /// still held back (carried tails, incomplete UTF-8) are emitted first, so the summary
+    /// follows all recorded data; write it just before [`SealedWriter::finish`].
+    Summary(&'a str),
+}
+
+impl WriteEvent<'_> {
+    /// The kind of the event's first line (a `c` start is followed by an `m`, data that is
+    /// not UTF-8 by a `b`; held-back data may come later, or earlier bytes first).
+    pub fn kind(&self) -> EventKind {
+        match self {
+            WriteEvent::Output(_) => EventKind::Output,
+            WriteEvent::Input(_) => EventKind::Input,
+            WriteEvent::Stderr(_) => EventKind::Stderr,
+            WriteEvent::Resize { .. } => EventKind::Resize,
+            WriteEvent::Marker(_) => EventKind::Marker,
+            WriteEvent::Command(_) => EventKind::Command,
+            WriteEvent::Process(_) => EventKind::Process,
+            WriteEvent::Database { .. } => EventKind::Database,
+            WriteEvent::Summary(_) => EventKind::Summary,
         }
     }
 }
@@ -415,20 +485,75 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         Ok(())
     }
 
-    /// Record bytes the child wrote to the PTY (`o` events, `b` when not UTF-8).
+    /// Record one event (see [`WriteEvent`] for what each kind writes). The per-kind methods
+    /// ([`SealedWriter::output`], …) are this with their variant.
     ///
     /// # Errors
-    /// The sink's I/O errors.
-    ///
-    /// The event ends where the output last left every escape and UTF-8 sequence
-    /// ([`crate::boundary`]); the rest, up to [`MAX_HELD`] bytes, starts the stream's next
-    /// event (a longer rest is cut where the chunk ends).
-    pub fn output(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.data(StreamDir::Output, bytes)
+    /// The sink's I/O errors, or the error that broke the writer earlier: after the first
+    /// error nothing more is written or signed ([`SealedWriter::broken`]).
+    pub fn write(&mut self, ev: WriteEvent<'_>) -> io::Result<()> {
+        self.check()?;
+        let r = match ev {
+            WriteEvent::Output(bytes) => return self.data(StreamDir::Output, bytes),
+            WriteEvent::Input(bytes) => return self.data(StreamDir::Input, bytes),
+            WriteEvent::Stderr(bytes) => return self.data(StreamDir::Stderr, bytes),
+            WriteEvent::Resize { cols, rows } => {
+                let t = self.now();
+                self.emit(|enc, e| enc.resize(t, cols, rows, &mut |l| e.line(l)))
+            }
+            WriteEvent::Marker(label) => {
+                let t = self.now();
+                self.emit(|enc, e| enc.marker(t, label, &mut |l| e.line(l)))
+            }
+            WriteEvent::Command(ev) => {
+                let t = self.now();
+                self.emit(|enc, e| {
+                    enc.command(t, ev, &mut |l| e.line(l));
+                    if let CommandEvent::Start { cmd, .. } = ev {
+                        enc.marker(t, &marker_label(cmd), &mut |l| e.line(l));
+                    }
+                })
+            }
+            WriteEvent::Process(ev) => {
+                let t = self.now();
+                self.emit(|enc, e| enc.process(t, ev, &mut |l| e.line(l)))
+            }
+            WriteEvent::Database { json, write_ahead } => {
+                let t = self.now();
+                self.emit(|enc, e| enc.db(t, json, &mut |l| e.line(l)))
+                    .and_then(|()| {
+                        if write_ahead {
+                            self.flush_frame()
+                        } else {
+                            Ok(())
+                        }
+                    })
+            }
+            WriteEvent::Summary(json) => {
+                let r = self.release_held(false);
+                self.latch(r)?;
+                let t = self.now();
+                self.emit(|enc, e| {
+                    for dir in [StreamDir::Output, StreamDir::Input, StreamDir::Stderr] {
+                        enc.flush(dir, t, &mut |l| e.line(l));
+                    }
+                    enc.summary(t, json, &mut |l| e.line(l));
+                })
+            }
+        };
+        self.latch(r)
     }
 
+    /// Record bytes the child wrote to the PTY: [`WriteEvent::Output`].
+    ///
+    /// # Errors
+    /// As [`SealedWriter::write`].
+    pub fn output(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write(WriteEvent::Output(bytes))
+    }
+
+    /// Record `bytes` of the stream `dir` ([`SealedWriter::write`] has checked the writer).
     fn data(&mut self, dir: StreamDir, bytes: &[u8]) -> io::Result<()> {
-        self.check()?;
         let t = self.now();
         let Some(idx) = held_index(dir) else {
             let r = self.emit(|enc, e| enc.data(dir, t, bytes, &mut |l| e.line(l)));
@@ -501,65 +626,39 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         Ok(())
     }
 
-    /// Record bytes typed into the PTY (`i` events). Callers only call this with input capture on.
+    /// Record bytes typed into the PTY: [`WriteEvent::Input`]. Callers only call this with
+    /// input capture on.
     ///
     /// # Errors
-    /// The sink's I/O errors.
+    /// As [`SealedWriter::write`].
     pub fn input(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.data(StreamDir::Input, bytes)
+        self.write(WriteEvent::Input(bytes))
     }
 
-    /// Record bytes the child wrote to its standard error in a session without a PTY (`e`
-    /// extension events, `b` when not UTF-8; SPEC §2.3), cut at sequence boundaries as
-    /// [`SealedWriter::output`].
+    /// Record bytes the child wrote to its standard error in a session without a PTY:
+    /// [`WriteEvent::Stderr`].
     ///
     /// # Errors
-    /// The sink's I/O errors.
+    /// As [`SealedWriter::write`].
     pub fn stderr(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.data(StreamDir::Stderr, bytes)
+        self.write(WriteEvent::Stderr(bytes))
     }
 
-    /// Record the session summary (`s` extension event, SPEC §2.3): `json` is a JSON object
-    /// as text. Bytes still held back as incomplete UTF-8 are emitted first, so the summary
-    /// follows all recorded data; call it just before [`SealedWriter::finish`].
+    /// Record the session summary: [`WriteEvent::Summary`]; call it just before
+    /// [`SealedWriter::finish`].
     ///
     /// # Errors
-    /// The sink's I/O errors.
+    /// As [`SealedWriter::write`].
     pub fn summary(&mut self, json: &str) -> io::Result<()> {
-        self.check()?;
-        let r = self.release_held(false);
-        self.latch(r)?;
-        let t = self.now();
-        let r = self.emit(|enc, e| {
-            for dir in [StreamDir::Output, StreamDir::Input, StreamDir::Stderr] {
-                enc.flush(dir, t, &mut |l| e.line(l));
-            }
-            enc.summary(t, json, &mut |l| e.line(l));
-        });
-        self.latch(r)
+        self.write(WriteEvent::Summary(json))
     }
 
-    /// Record a database event (`d` extension event, SPEC §11): `json` is a JSON object as
-    /// text. With `write_ahead` the line is chained and its compressed bytes are handed to
-    /// the sink (zstd flush, no `fdatasync`) before this returns, so a statement is forwarded
-    /// only after its event reached the file; without it (outcomes) the bytes follow with the
-    /// next flush or [`SealedWriter::tick`]. Either way it is signed by the next checkpoint.
+    /// Record a database event: [`WriteEvent::Database`].
     ///
     /// # Errors
-    /// The sink's I/O errors (the writer is then broken: nothing more is written or signed).
+    /// As [`SealedWriter::write`].
     pub fn db_event(&mut self, json: &str, write_ahead: bool) -> io::Result<()> {
-        self.check()?;
-        let t = self.now();
-        let r = self
-            .emit(|enc, e| enc.db(t, json, &mut |l| e.line(l)))
-            .and_then(|()| {
-                if write_ahead {
-                    self.flush_frame()
-                } else {
-                    Ok(())
-                }
-            });
-        self.latch(r)
+        self.write(WriteEvent::Database { json, write_ahead })
     }
 
     /// Hand every line chained so far to the sink: end the current zstd block (a flush, not
@@ -585,56 +684,37 @@ impl<W: Durable, C: Clock> SealedWriter<W, C> {
         Ok(())
     }
 
-    /// Record a terminal resize (`r`).
+    /// Record a terminal resize: [`WriteEvent::Resize`].
     ///
     /// # Errors
-    /// The sink's I/O errors.
+    /// As [`SealedWriter::write`].
     pub fn resize(&mut self, cols: u16, rows: u16) -> io::Result<()> {
-        self.check()?;
-        let t = self.now();
-        let r = self.emit(|enc, e| enc.resize(t, cols, rows, &mut |l| e.line(l)));
-        self.latch(r)
+        self.write(WriteEvent::Resize { cols, rows })
     }
 
-    /// Record a marker (`m`).
+    /// Record a marker: [`WriteEvent::Marker`].
     ///
     /// # Errors
-    /// The sink's I/O errors.
+    /// As [`SealedWriter::write`].
     pub fn marker(&mut self, label: &str) -> io::Result<()> {
-        self.check()?;
-        let t = self.now();
-        let r = self.emit(|enc, e| enc.marker(t, label, &mut |l| e.line(l)));
-        self.latch(r)
+        self.write(WriteEvent::Marker(label))
     }
 
-    /// Record what the shell claims about a command (`c` extension event, SPEC §2.4.1). A
-    /// `start` is followed at once by the asciicast marker `m` labelled with its command line
-    /// ([`sealcast_format::marker_label`]), so stock players list commands as chapters.
+    /// Record what the shell claims about a command: [`WriteEvent::Command`] (a `start` is
+    /// followed by its `m` marker).
     ///
     /// # Errors
-    /// The sink's I/O errors.
+    /// As [`SealedWriter::write`].
     pub fn command(&mut self, ev: &CommandEvent) -> io::Result<()> {
-        self.check()?;
-        let t = self.now();
-        let r = self.emit(|enc, e| {
-            enc.command(t, ev, &mut |l| e.line(l));
-            if let CommandEvent::Start { cmd, .. } = ev {
-                enc.marker(t, &marker_label(cmd), &mut |l| e.line(l));
-            }
-        });
-        self.latch(r)
+        self.write(WriteEvent::Command(ev))
     }
 
-    /// Record what the recorder saw of the session's processes (`p` extension event, SPEC
-    /// §2.4.2).
+    /// Record what the recorder saw of the session's processes: [`WriteEvent::Process`].
     ///
     /// # Errors
-    /// The sink's I/O errors.
+    /// As [`SealedWriter::write`].
     pub fn process(&mut self, ev: &ProcessEvent) -> io::Result<()> {
-        self.check()?;
-        let t = self.now();
-        let r = self.emit(|enc, e| enc.process(t, ev, &mut |l| e.line(l)));
-        self.latch(r)
+        self.write(WriteEvent::Process(ev))
     }
 
     /// Periodic housekeeping, called at least every second by the owner: takes a time-based
