@@ -4,8 +4,9 @@
 //! beside them: signed and verified as uploaded; TRUNCATED when the object was overwritten with
 //! a shorter copy (which only the receipt object can tell); MODIFIED when another session's
 //! recording is copied under this session's key. A mirror's file plays with its `.seal`
-//! beside it the same way. A missing key exits 1 with one line naming the URL, the terminal
-//! never switched. Every wait polls the screen until a condition or a deadline.
+//! beside it the same way. A missing key, and an object that is no recording, exit 1 with
+//! one line naming the URL, the terminal never switched. Every wait polls the screen until a
+//! condition or a deadline.
 //!
 //! Skipped (with a message) when tmux or moto_server is missing, unless `CI` is set.
 
@@ -83,8 +84,8 @@ fn play_objects_with_their_badges() {
         status(&s)
     };
 
-    // As uploaded: signed and verified. A missing key: one line naming the URL, exit 1, the
-    // terminal never switched to the player.
+    // As uploaded: signed and verified. A missing key, and an object that is no recording:
+    // one line each naming the URL, exit 1, the terminal never switched to the player.
     show(
         &url(&keys[0]),
         "the verified object",
@@ -92,22 +93,30 @@ fn play_objects_with_their_badges() {
         "session 0",
     );
     let missing = url("pfx/recordings/h1/none.cast.zst");
-    let tmux = pane_with(
-        &fx.env,
-        &format!("{} 2>&1", play(&missing)),
-        120,
-        30,
-        aws_env,
+    let garbage = url("pfx/recordings/h1/garbage.cast.zst");
+    fx.put(
+        "pfx/recordings/h1/garbage.cast.zst",
+        b"no recording\n".to_vec(),
     );
-    let s = tmux.wait_screen("the missing key's exit", 20, |s| s.contains("EXIT="));
-    assert!(s.contains("EXIT=1"), "{s}");
-    assert_eq!(
-        s.lines()
-            .filter(|l| l.contains(&format!("sealcast: {missing}: no such object")))
-            .count(),
-        1,
+    let line = format!(
+        "{} 2>&1; echo M=$?; {} 2>&1",
+        play(&missing),
+        play(&garbage)
+    );
+    let tmux = pane_with(&fx.env, &line, 120, 30, aws_env);
+    let s = tmux.wait_screen("the failed plays' exits", 20, |s| s.contains("EXIT="));
+    assert!(s.contains("M=1") && s.contains("EXIT=1"), "{s}");
+    let lines: Vec<&str> = s.lines().filter(|l| l.contains("sealcast:")).collect();
+    assert_eq!(lines.len(), 2, "{s}");
+    assert!(
+        lines[0].starts_with(&format!("sealcast: {missing}: no such object")),
         "{s}"
     );
+    assert!(
+        lines[1].starts_with(&format!("sealcast: {garbage}: ")),
+        "{s}"
+    );
+    assert!(lines[1].contains("not a recording"), "{s}");
     assert_eq!(tmux.display("#{alternate_on}"), "0");
     drop(tmux);
 
