@@ -8,7 +8,8 @@
 //! one line naming the URL, the terminal never switched. Every wait polls the screen until a
 //! condition or a deadline.
 //!
-//! Skipped (with a message) when tmux or moto_server is missing, unless `CI` is set.
+//! Skipped (with a message) when tmux is not installed, unless `CI` is set; needs
+//! `moto_server` (as every S3 test).
 
 mod common;
 #[path = "support/play_pane.rs"]
