@@ -9,9 +9,14 @@
 //! receipt): each event's state is its coverage (verified by checkpoint `seq`, unsealed,
 //! failed), and the badge is the report's status, the one `verify` gives.
 //!
+//! An `s3://BUCKET/KEY` target is fetched first ([`crate::cmd::play_object`]: an unlinked
+//! temporary file and the `<KEY>.seal` receipt object) and verified as a file named like the
+//! key's last component beside that receipt.
+//!
 //! Exit codes: 0 after the user quits; 1 when the file is not a playable recording or
-//! cannot be read (one line on stderr, the terminal untouched); 3 for bad options; 4 for a
-//! library directory that cannot be listed and terminal I/O errors.
+//! cannot be read, or the object cannot be fetched (one line on stderr naming the file or
+//! URL, the terminal untouched); 3 for bad options; 4 for a library directory that cannot be
+//! listed and terminal I/O errors.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -349,7 +354,7 @@ pub fn run(a: PlayArgs) -> Result<u8> {
     let hooks = Hooks {
         verify,
         // Nothing writes our temporary copy of an object.
-        is_live: match object {
+        is_live: match &object {
             None => Arc::new(is_live),
             Some(_) => Arc::new(|_: &Path| false),
         },
