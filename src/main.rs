@@ -172,7 +172,11 @@ pub struct PlayArgs {
     /// allowed_signers file for the verification badge (default: the dev trust file).
     #[arg(long, value_name = "FILE")]
     pub trusted: Option<PathBuf>,
-    /// Recording (.cast.zst), or a directory for the library view (default: the archive).
+    /// For an s3:// recording: S3 endpoint (default: AWS_ENDPOINT_URL, else AWS).
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+    /// Recording (.cast.zst), an s3://BUCKET/KEY recording object, or a directory for the
+    /// library view (default: the archive).
     pub file: Option<PathBuf>,
 }
 

@@ -7,81 +7,17 @@
 //! Skipped (with a message) when tmux is not installed, unless `CI` is set: then it fails.
 
 mod common;
+#[path = "support/play_pane.rs"]
+mod play_pane;
 #[path = "support/tmux.rs"]
 mod tmux;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{wait_until, TestEnv};
-use tmux::{tmux_available, Tmux};
-
-fn sh_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
-}
-
-fn require_tmux(name: &str) -> bool {
-    if tmux_available() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "tmux is not installed, and CI is set: {name} must run in CI"
-    );
-    eprintln!("SKIPPED {name}: tmux is not installed");
-    false
-}
-
-/// A tmux pane running `sh -c '<line>; echo EXIT=$?; <keep the pane>'` in `env`.
-fn pane(env: &TestEnv, line: &str, w: u16, h: u16) -> Tmux {
-    let tmux = Tmux {
-        socket: env.path("tmux.sock"),
-        session: "play".into(),
-    };
-    let script = format!("{line}; echo EXIT=$?; stty -a | grep -o -- '-\\?icanon'; exec sleep 600");
-    let o = tmux
-        .cmd()
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            "play",
-            "-x",
-            &w.to_string(),
-            "-y",
-            &h.to_string(),
-        ])
-        .arg("-c")
-        .arg(env.dir.path())
-        .arg(script)
-        .env("HOME", &env.home)
-        .env("XDG_DATA_HOME", &env.xdg_data)
-        .env("TERM", "xterm-256color")
-        .env_remove("SEALCAST_SESSION")
-        .output()
-        .expect("start tmux");
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    tmux
-}
-
-/// True when a row of the recorded screen (inside the box) is `text`.
-fn on_screen(screen: &str, text: &str) -> bool {
-    screen.lines().any(|l| {
-        l.strip_prefix('│')
-            .is_some_and(|r| r.trim_end().starts_with(text))
-    })
-}
-
-/// The status line (the last non-empty line).
-fn status(screen: &str) -> String {
-    screen
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .to_string()
-}
+use play_pane::{assert_restored, on_screen, pane, require_tmux, sh_quote, status};
+use tmux::Tmux;
 
 /// A recording made by the real `sealcast record`: 30 numbered lines, a needle, an exit 3.
 fn recording(env: &TestEnv) -> std::path::PathBuf {
@@ -97,23 +33,6 @@ fn recording(env: &TestEnv) -> std::path::PathBuf {
         String::from_utf8_lossy(&o.stderr)
     );
     out
-}
-
-/// After the player exits: not on the alternate screen, the cursor shown, the tty cooked.
-fn assert_restored(tmux: &Tmux) {
-    let s = tmux.wait_screen("the player's exit", 20, |s| s.contains("EXIT="));
-    tmux.wait_screen("stty output", 20, |s| s.contains("icanon"));
-    let s2 = tmux.screen();
-    assert!(
-        s2.lines().any(|l| l.trim() == "icanon"),
-        "terminal left in raw mode:\n{s2}"
-    );
-    assert_eq!(
-        tmux.display("#{alternate_on}"),
-        "0",
-        "still on the alternate screen:\n{s}"
-    );
-    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor hidden:\n{s}");
 }
 
 #[test]
@@ -379,7 +298,7 @@ fn a_hung_up_terminal_ends_the_player() {
     let pid = player_pid(&tmux);
     drop(tmux); // kill-server: the pane's terminal hangs up
     let gone = wait_until(Duration::from_secs(10), || {
-        !Path::new(&format!("/proc/{pid}")).exists()
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
     });
     if !gone {
         let _ = Command::new("kill").args(["-9", &pid]).status();

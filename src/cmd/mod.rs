@@ -8,6 +8,7 @@ pub mod dbproxy;
 pub mod doctor;
 pub mod install;
 pub mod keygen;
+pub mod play_object;
 pub mod play_tui;
 pub mod queries;
 pub mod record;

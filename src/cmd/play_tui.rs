@@ -9,9 +9,14 @@
 //! receipt): each event's state is its coverage (verified by checkpoint `seq`, unsealed,
 //! failed), and the badge is the report's status, the one `verify` gives.
 //!
+//! An `s3://BUCKET/KEY` target is fetched first ([`crate::cmd::play_object`]: an unlinked
+//! temporary file and the `<KEY>.seal` receipt object) and verified as a file named like the
+//! key's last component beside that receipt.
+//!
 //! Exit codes: 0 after the user quits; 1 when the file is not a playable recording or
-//! cannot be read (one line on stderr, the terminal untouched); 3 for bad options; 4 for a
-//! library directory that cannot be listed and terminal I/O errors.
+//! cannot be read, or the object cannot be fetched (one line on stderr naming the file or
+//! URL, the terminal untouched); 3 for bad options; 4 for a library directory that cannot be
+//! listed and terminal I/O errors.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -20,14 +25,14 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use sealcast_reader::{verify_recording, Coverage, Reader, ReceiptFile, Report, Status};
+use sealcast_reader::{verify_recording, Context, Coverage, Reader, ReceiptFile, Report, Status};
 use sealcast_signer::TrustStore;
 use sealcast_tui::{
     Hooks, Library, Outcome, PlayerOptions, Recording, Start, Verification, VerifySummary,
 };
 
 use crate::cmd::verify::{context, load_trust};
-use crate::cmd::UsageError;
+use crate::cmd::{play_object, UsageError};
 use crate::PlayArgs;
 
 /// The player's view of a verification report: the badge's conclusion, no event states
@@ -191,7 +196,33 @@ fn unverifiable(why: String) -> VerifySummary {
 /// verifying read: the report for the badge, and each event's state from its coverage.
 pub fn verify_data(path: &Path, data: &[u8], trust: &TrustStore) -> VerifySummary {
     let receipt = ReceiptFile::load(path);
-    let ctx = context(path, &receipt);
+    verify_in(context(path, &receipt), data, trust)
+}
+
+/// Verify a recording object fetched to a temporary file (opened at `path`) as `sealcast
+/// verify` verifies a file named `name` (the key's last component) beside the receipt
+/// `receipt` (the `<key>.seal` object): see [`crate::cmd::play_object`].
+pub fn verify_object(
+    path: &Path,
+    name: Option<&str>,
+    receipt: &ReceiptFile,
+    trust: &TrustStore,
+) -> VerifySummary {
+    match sealcast_reader::Recording::map(path) {
+        Ok(data) => verify_in(
+            Context {
+                file_name: name,
+                receipt: receipt.as_receipt(),
+            },
+            &data,
+            trust,
+        ),
+        Err(e) => summary(&Report::unreadable(e.to_string())),
+    }
+}
+
+/// [`verify_data`] with what `verify` knows of the file besides its bytes (`ctx`).
+fn verify_in(ctx: Context<'_>, data: &[u8], trust: &TrustStore) -> VerifySummary {
     let mut reader = match Reader::verifying(data, trust, ctx) {
         Ok(r) => r,
         // No readable header: no events; the report says why.
@@ -282,21 +313,57 @@ pub fn run(a: PlayArgs) -> Result<u8> {
         .into());
     }
     let trust = Arc::new(trust(a.trusted.as_deref())?);
-    let verify = {
+    let url = a.file.as_deref().and_then(play_object::url);
+    if url.is_none() && a.endpoint_url.is_some() {
+        return Err(UsageError("--endpoint-url is for an s3:// recording".into()).into());
+    }
+    // An s3:// object: fetched to an unlinked temporary file that lives until the player
+    // returns (its path is /proc/self/fd/N); errors before the terminal is touched.
+    let object = match url {
+        None => None,
+        Some(_) if a.follow => {
+            return Err(UsageError(
+                "--follow: an object in a bucket is not being written (play it without -f)".into(),
+            )
+            .into())
+        }
+        Some(url) => match play_object::fetch(url, a.endpoint_url.as_deref())? {
+            Ok(o) => Some(o),
+            Err(why) => {
+                eprintln!("sealcast: {url}: {why}");
+                return Ok(1);
+            }
+        },
+    };
+    let verify: Arc<dyn Fn(&Path) -> VerifySummary + Send + Sync> = {
         let trust = Arc::clone(&trust);
-        Arc::new(move |p: &Path| match trust.as_ref() {
-            Ok(t) => verify_path(p, t),
-            Err(why) => unverifiable(why.clone()),
-        })
+        match &object {
+            None => Arc::new(move |p: &Path| match trust.as_ref() {
+                Ok(t) => verify_path(p, t),
+                Err(why) => unverifiable(why.clone()),
+            }),
+            Some(o) => {
+                let (name, receipt) = (o.name.clone(), Arc::clone(&o.receipt));
+                Arc::new(move |p: &Path| match trust.as_ref() {
+                    Ok(t) => verify_object(p, name.as_deref(), &receipt, t),
+                    Err(why) => unverifiable(why.clone()),
+                })
+            }
+        }
     };
     let hooks = Hooks {
         verify,
-        is_live: Arc::new(is_live),
+        // Nothing writes our temporary copy of an object.
+        is_live: match &object {
+            None => Arc::new(is_live),
+            Some(_) => Arc::new(|_: &Path| false),
+        },
         commands: Some(Arc::new(commands_overlay)),
     };
-    let target = match a.file.clone() {
-        Some(f) => f,
-        None => {
+    let target = match (a.file.clone(), &object) {
+        (_, Some(o)) => o.path(),
+        (Some(f), None) => f,
+        (None, None) => {
             let archive = crate::paths::archive()?;
             if !archive.is_dir() {
                 eprintln!(
@@ -328,12 +395,15 @@ pub fn run(a: PlayArgs) -> Result<u8> {
                 },
             ),
             Err(why) => {
-                eprintln!("sealcast: {}: {why}", target.display());
+                let shown = url.map_or_else(|| target.display().to_string(), str::to_string);
+                eprintln!("sealcast: {shown}: {why}");
                 return Ok(1);
             }
         }
     };
     sealcast_tui::run(start, hooks)?;
+    // The temporary copy of an object is deleted only now, after the player is done with it.
+    drop(object);
     Ok(0)
 }
 

@@ -104,6 +104,13 @@ pub fn play(a: PlayArgs) -> Result<u8> {
         )
         .into());
     };
+    if let Some(url) = crate::cmd::play_object::url(&file) {
+        return Err(UsageError(format!(
+            "{url}: an s3:// recording plays only in the player, on a terminal (not with \
+             --plain or to a pipe)"
+        ))
+        .into());
+    }
     if !(a.speed.is_finite() && a.speed > 0.0) {
         return Err(UsageError(format!(
             "--speed must be a positive number, not {}",

@@ -26,7 +26,7 @@ mod s3;
 
 pub use dir::DirStore;
 pub use memory::MemoryStore;
-pub use s3::S3Store;
+pub use s3::{S3Store, SpooledObject};
 
 #[cfg(test)]
 mod tests;

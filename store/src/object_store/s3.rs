@@ -555,9 +555,64 @@ fn body_error<T>(key: &str, e: aws_sdk_s3::primitives::ByteStreamError) -> Try<T
     }
 }
 
+/// An object version streamed into a private unlinked temporary file (in `$TMPDIR`), as
+/// [`S3Store::fetch_file`] returns it.
+#[derive(Debug)]
+pub struct SpooledObject {
+    /// The temporary file (created 0600 by `tempfile::tempfile`, no name left on disk),
+    /// holding the object's bytes, fully written and flushed; nothing else can reach it.
+    /// Its read/write position is at the end.
+    pub file: std::fs::File,
+    /// Size of the object in bytes.
+    pub size: u64,
+    /// SHA-256 of the object's bytes, hex, computed as they were read.
+    pub sha256: String,
+}
+
+impl S3Store {
+    /// The object version `rel` (the current one when `version` is `None`) streamed into a
+    /// private unlinked temporary file, hashed on the way, never held whole in memory (as
+    /// [`ObjectStore::fetch`] does for bucket verification, MANIFEST.md §5, but with no size
+    /// limit and the file itself returned, for a caller that maps or reads it again, such as
+    /// `sealcast play s3://…`).
+    ///
+    /// # Errors
+    /// [`Error::S3`] inside [`Error::Context`] (`GET <key>: …`) when the store refuses, e.g.
+    /// status 404 with code `NoSuchKey` for a missing object or one hidden by a delete
+    /// marker, 403 `AccessDenied`; [`Error::StoredChecksumMismatch`] when the bytes do not
+    /// match the store's own checksum; [`Error::TempFile`] when `$TMPDIR` fails;
+    /// [`Error::GaveUp`] when transient errors outlast the backoff.
+    pub async fn fetch_file(&self, rel: &str, version: Option<&str>) -> Result<SpooledObject> {
+        let key = self.key(rel);
+        let (client, bucket) = (&self.client, &self.url.bucket);
+        s3::retry(&format!("GET {key}"), self.backoff, || async {
+            let o = match s3::get_object(client, bucket, &key, version).await {
+                Ok(o) => o,
+                Err(e) => return s3::classify(e),
+            };
+            match spool_file(&key, o.body, u64::MAX).await {
+                Try::Done(Ok(s)) => Try::Done(s),
+                // Not reached: no object is larger than u64::MAX bytes.
+                Try::Done(Err(size)) => Try::Fatal(Error::TooBig {
+                    key: key.clone(),
+                    size,
+                    max: u64::MAX,
+                }),
+                Try::Transient(e) => Try::Transient(e),
+                Try::Fatal(e) => Try::Fatal(e),
+            }
+        })
+        .await
+    }
+}
+
 /// Stream an object body into a private unlinked temporary file (in `$TMPDIR`), hashing it on
-/// the way, then map the file. Stops reading once more than `limit` bytes have come.
-async fn spool(key: &str, mut body: ByteStream, limit: u64) -> Try<Fetched> {
+/// the way. Stops reading once more than `limit` bytes have come: `Err(bytes seen)`.
+async fn spool_file(
+    key: &str,
+    mut body: ByteStream,
+    limit: u64,
+) -> Try<std::result::Result<SpooledObject, u64>> {
     let local = |e: std::io::Error| Try::Fatal(Error::TempFile(e));
     let file = match tempfile::tempfile() {
         Ok(f) => f,
@@ -573,26 +628,43 @@ async fn spool(key: &str, mut body: ByteStream, limit: u64) -> Try<Fetched> {
         };
         size += chunk.len() as u64;
         if size > limit {
-            return Try::Done(Fetched {
-                rec: None,
-                size,
-                sha256: None,
-            });
+            return Try::Done(Err(size));
         }
         h.update(&chunk);
         if let Err(e) = w.write_all(&chunk) {
             return local(e);
         }
     }
-    let file = match w.into_inner() {
-        Ok(f) => f,
-        Err(e) => return local(e.into_error()),
+    match w.into_inner() {
+        Ok(file) => Try::Done(Ok(SpooledObject {
+            file,
+            size,
+            sha256: hex::encode(h.finalize()),
+        })),
+        Err(e) => local(e.into_error()),
+    }
+}
+
+/// [`spool_file`], then map the file.
+async fn spool(key: &str, body: ByteStream, limit: u64) -> Try<Fetched> {
+    let local = |e: std::io::Error| Try::Fatal(Error::TempFile(e));
+    let s = match spool_file(key, body, limit).await {
+        Try::Done(Ok(s)) => s,
+        Try::Done(Err(size)) => {
+            return Try::Done(Fetched {
+                rec: None,
+                size,
+                sha256: None,
+            })
+        }
+        Try::Transient(e) => return Try::Transient(e),
+        Try::Fatal(e) => return Try::Fatal(e),
     };
-    match map_file(&file) {
+    match map_file(&s.file) {
         Ok(rec) => Try::Done(Fetched {
             rec: Some(rec),
-            size,
-            sha256: Some(hex::encode(h.finalize())),
+            size: s.size,
+            sha256: Some(s.sha256),
         }),
         Err(OpenError::Io(e)) => local(e),
         Err(e) => local(std::io::Error::other(e)),
