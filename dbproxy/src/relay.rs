@@ -1116,6 +1116,30 @@ async fn pg_cancel(proxy: &Proxy, pid: u32, key: &[u8], peer: Peer, open: Opener
 }
 
 /// Resolves once the shutdown flag is set (never, if its sender is gone without setting it).
+/// How a connection's relay ends: the first of its two directions to finish (client →
+/// server `c2s`, server → client `s2c`), each giving the `db.close` reason and detail (SPEC
+/// §11), or `session_end` when `shutdown` is set. After the client's Terminate (`terminate`)
+/// the server closes at once, so it gets up to 5 s to finish; otherwise (client gone,
+/// recording failed) the upstream is dropped now and pending results are aborted.
+pub async fn first_end(
+    c2s: impl std::future::Future<Output = (&'static str, Option<String>)>,
+    s2c: impl std::future::Future<Output = (&'static str, Option<String>)>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> (&'static str, Option<String>) {
+    tokio::pin!(c2s);
+    tokio::pin!(s2c);
+    tokio::select! {
+        r = &mut s2c => r,
+        r = &mut c2s => {
+            if r.0 == "terminate" {
+                let _ = tokio::time::timeout(Duration::from_secs(5), &mut s2c).await;
+            }
+            r
+        }
+        _ = stopped(shutdown) => ("session_end", None),
+    }
+}
+
 pub async fn stopped(rx: &mut watch::Receiver<bool>) {
     loop {
         let set = *rx.borrow_and_update();
@@ -1241,18 +1265,5 @@ async fn pump(
             }
         }
     };
-    tokio::pin!(c2s);
-    tokio::pin!(s2c);
-    tokio::select! {
-        r = &mut s2c => r,
-        r = &mut c2s => {
-            // After Terminate the server closes at once: let it finish. Otherwise (client
-            // gone, recording failed) drop the upstream now; pending results are aborted.
-            if r.0 == "terminate" {
-                let _ = tokio::time::timeout(Duration::from_secs(5), &mut s2c).await;
-            }
-            r
-        }
-        _ = stopped(&mut shutdown) => ("session_end", None),
-    }
+    first_end(c2s, s2c, &mut shutdown).await
 }

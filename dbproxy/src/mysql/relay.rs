@@ -16,8 +16,8 @@ use super::msg::{self, Greeting, Response};
 use crate::config::Credentials;
 use crate::event::{self, ErrInfo, Obj};
 use crate::relay::{
-    client_obj, note, record, stopped, Opener, Outcome, Peer, Proxy, RelayError, Stream, AUTH_MAX,
-    CHUNK, CLIENT_CAP, SERVER_CAP,
+    client_obj, first_end, note, record, Opener, Outcome, Peer, Proxy, RelayError, Stream,
+    AUTH_MAX, CHUNK, CLIENT_CAP, SERVER_CAP,
 };
 use crate::sink::{EventSink, SinkError};
 use crate::tls;
@@ -562,16 +562,5 @@ async fn pump(
             }
         }
     };
-    tokio::pin!(c2s);
-    tokio::pin!(s2c);
-    tokio::select! {
-        r = &mut s2c => r,
-        r = &mut c2s => {
-            if r.0 == "terminate" {
-                let _ = tokio::time::timeout(Duration::from_secs(5), &mut s2c).await;
-            }
-            r
-        }
-        _ = stopped(&mut shutdown) => ("session_end", None),
-    }
+    first_end(c2s, s2c, &mut shutdown).await
 }
