@@ -4,29 +4,18 @@
 mod common;
 mod db;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use db::harness::{require, DbProxy, Mariadb};
-use sealcast_format::EventKind;
+use db::harness::{d_events, kinds, require, target, verify_all, DbProxy, Mariadb};
 use serde_json::Value;
 
-fn target(m: &Mariadb, tls: bool, extra: &str) -> String {
-    let mut t = format!(
-        "protocol = \"mysql\"\nhost = \"127.0.0.1\"\nport = {}\n",
-        m.port
-    );
-    if tls {
-        t.push_str(&format!("ca_file = \"{}\"\n", m.pki.ca.display()));
-    } else {
-        t.push_str("tls = \"disable\"\n");
-    }
-    t.push_str(extra);
-    t
-}
-
 fn proxy(m: &Mariadb, tls: bool, extra: &str) -> DbProxy {
-    DbProxy::start(&common::bin(), &target(m, tls, extra), "mysqld.sock", &[])
+    DbProxy::start(
+        &common::bin(),
+        &target("mysql", m.port, &m.pki, tls, extra),
+        "mysqld.sock",
+        &[],
+    )
 }
 
 fn mariadb(p: &DbProxy, user: &str, password: Option<&str>, args: &[&str]) -> Output {
@@ -40,28 +29,10 @@ fn mariadb(p: &DbProxy, user: &str, password: Option<&str>, args: &[&str]) -> Ou
     c.args(args).output().expect("run mariadb")
 }
 
-fn d_events(rec: &Path) -> Vec<Value> {
-    common::events(rec)
-        .into_iter()
-        .filter(|e| e.kind == EventKind::Database)
-        .map(|e| serde_json::from_slice(&e.bytes).unwrap())
-        .collect()
-}
-
-fn kinds<'a>(evs: &'a [Value], k: &str) -> Vec<&'a Value> {
-    evs.iter().filter(|e| e["k"] == k).collect()
-}
-
 fn results_of(evs: &[Value], q: u64) -> Vec<&Value> {
     evs.iter()
         .filter(|e| e["k"] == "db.result" && e["q"] == q)
         .collect()
-}
-
-fn verify_all(p: &DbProxy, recs: &[PathBuf]) {
-    for r in recs {
-        db::harness::check_recording(&common::bin(), &p.trust, r);
-    }
 }
 
 fn stmt_result<'a>(e: &'a [Value], sql: &str) -> Vec<&'a Value> {

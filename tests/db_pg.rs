@@ -8,7 +8,7 @@ mod db;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use db::harness::{require, DbProxy, Postgres};
+use db::harness::{d_events, decompressed, kinds, require, target, verify_all, DbProxy, Postgres};
 use sealcast_format::EventKind;
 use serde_json::Value;
 
@@ -16,23 +16,13 @@ fn sealcast() -> PathBuf {
     common::bin()
 }
 
-/// `[db.t]` body for the shared server, TLS on or off, plus `extra` lines.
-fn target(pg: &Postgres, tls: bool, extra: &str) -> String {
-    let mut t = format!(
-        "protocol = \"postgres\"\nhost = \"127.0.0.1\"\nport = {}\n",
-        pg.port
-    );
-    if tls {
-        t.push_str(&format!("ca_file = \"{}\"\n", pg.pki.ca.display()));
-    } else {
-        t.push_str("tls = \"disable\"\n");
-    }
-    t.push_str(extra);
-    t
-}
-
 fn proxy(pg: &Postgres, tls: bool, extra: &str) -> DbProxy {
-    DbProxy::start(&sealcast(), &target(pg, tls, extra), ".s.PGSQL.5432", &[])
+    DbProxy::start(
+        &sealcast(),
+        &target("postgres", pg.port, &pg.pki, tls, extra),
+        ".s.PGSQL.5432",
+        &[],
+    )
 }
 
 /// psql through the proxy as `user` with `password`.
@@ -46,36 +36,6 @@ fn psql(p: &DbProxy, user: &str, password: &str, args: &[&str]) -> Output {
         .env("PGCONNECT_TIMEOUT", "10")
         .output()
         .expect("run psql")
-}
-
-/// The `d` events of a recording, parsed.
-fn d_events(rec: &Path) -> Vec<Value> {
-    common::events(rec)
-        .into_iter()
-        .filter(|e| e.kind == EventKind::Database)
-        .map(|e| serde_json::from_slice(&e.bytes).expect("d event is JSON"))
-        .collect()
-}
-
-fn kinds<'a>(evs: &'a [Value], k: &str) -> Vec<&'a Value> {
-    evs.iter().filter(|e| e["k"] == k).collect()
-}
-
-/// `sealcast verify` says OK (exit 0) for every recording of `p`.
-fn verify_all(p: &DbProxy, recs: &[PathBuf]) {
-    for r in recs {
-        db::harness::check_recording(&sealcast(), &p.trust, r);
-    }
-}
-
-fn decompressed(rec: &Path) -> Vec<u8> {
-    let out = Command::new("zstd")
-        .args(["-dc", "-q"])
-        .arg(rec)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    out.stdout
 }
 
 #[test]
@@ -1356,7 +1316,7 @@ fn one_recording_shared_by_the_proxy_and_a_terminal_session() {
     let pg = Postgres::shared();
     let env = common::TestEnv::new();
     let cfg = DbConfig::parse(
-        &format!("[db.t]\n{}", target(pg, true, "")),
+        &format!("[db.t]\n{}", target("postgres", pg.port, &pg.pki, true, "")),
         Path::new("inline"),
     )
     .unwrap();

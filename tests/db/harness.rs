@@ -691,3 +691,50 @@ pub fn noise(seed: u64, n: usize) -> String {
         .collect();
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// `[db.t]` body for a `protocol` server on 127.0.0.1:`port`: TLS verified with `pki`'s CA,
+/// or `tls = "disable"`, plus the `extra` lines.
+pub fn target(protocol: &str, port: u16, pki: &Pki, tls: bool, extra: &str) -> String {
+    let mut t = format!("protocol = \"{protocol}\"\nhost = \"127.0.0.1\"\nport = {port}\n");
+    if tls {
+        t.push_str(&format!("ca_file = \"{}\"\n", pki.ca.display()));
+    } else {
+        t.push_str("tls = \"disable\"\n");
+    }
+    t.push_str(extra);
+    t
+}
+
+/// The `d` events of a recording (SPEC §11), parsed.
+pub fn d_events(rec: &Path) -> Vec<serde_json::Value> {
+    crate::common::events(rec)
+        .into_iter()
+        .filter(|e| e.kind == sealcast_format::EventKind::Database)
+        .map(|e| serde_json::from_slice(&e.bytes).expect("d event is JSON"))
+        .collect()
+}
+
+/// The events of `evs` whose kind (`k`) is `k`.
+pub fn kinds<'a>(evs: &'a [serde_json::Value], k: &str) -> Vec<&'a serde_json::Value> {
+    evs.iter().filter(|e| e["k"] == k).collect()
+}
+
+/// `sealcast verify` says OK, and asciinema reads it, for every recording of `p`
+/// ([`check_recording`]).
+pub fn verify_all(p: &DbProxy, recs: &[PathBuf]) {
+    for r in recs {
+        check_recording(&crate::common::bin(), &p.trust, r);
+    }
+}
+
+/// The decompressed text of a recording (`zstd -dc`), to search it for what must not be
+/// there.
+pub fn decompressed(rec: &Path) -> Vec<u8> {
+    let out = Command::new("zstd")
+        .args(["-dc", "-q"])
+        .arg(rec)
+        .output()
+        .expect("run zstd");
+    assert!(out.status.success(), "zstd -dc {}", rec.display());
+    out.stdout
+}
