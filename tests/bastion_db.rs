@@ -340,11 +340,13 @@ fn shell_sessions_reach_every_allowed_target_through_the_sessions_recording() {
             );
         }
     }
+    let mut environments = 0;
     for p in bastion::harness::processes()
         .into_iter()
         .filter(|p| p.uid == b.uid)
     {
         if let Ok(env) = fs::read(format!("/proc/{}/environ", p.pid)) {
+            environments += 1;
             assert!(
                 !common::contains(&env, PG_PW.as_bytes()),
                 "environment of {}",

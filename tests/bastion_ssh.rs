@@ -1630,6 +1630,8 @@ fn transfer_lookalikes_are_refused_or_recorded_in_full() {
         .expect("the ESC session was recorded");
     let info = Command::new(bastion::harness::sealcast_bin())
         .arg("info")
+        .arg("--trusted")
+        .arg(&b.allowed_signers)
         .arg(&esc)
         .output()
         .unwrap();

@@ -347,7 +347,7 @@ fn tokio_postgres_binary_params_portals_copy_in_and_pipelining() {
         );
         assert!(a.is_ok() && b.is_err());
         drop(client);
-        let _ = task.await;
+        drop(task.await.expect("the connection task panicked"));
     });
     let recs = p.wait_sealed(1);
     verify_all(&p, &recs);
@@ -464,8 +464,14 @@ fn pgbench_prepared_and_a_pipeline_with_an_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let _ = bench("pipe.sql", "1"); // the client aborts on the error, by design
-                                    // pgbench also opens a connection of its own before the clients' (no statements).
+    // The client aborts on the error, by design.
+    let out = bench("pipe.sql", "1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("division by zero"),
+        "{err}"
+    );
+    // pgbench also opens a connection of its own before the clients' (no statements).
     let recs = p.wait_sealed(4);
     verify_all(&p, &recs);
     let all: Vec<Vec<Value>> = recs.iter().map(|r| d_events(r)).collect();
@@ -843,7 +849,7 @@ fn a_failing_recording_refuses_the_statement_before_the_server_sees_it() {
             }
         }
         drop(client);
-        let _ = task.await;
+        drop(task.await.expect("the connection task panicked"));
         failed.expect("a statement must fail once the recording cannot be written")
     });
     assert!(
@@ -983,7 +989,11 @@ fn raw_gssenc_direct_tls_replication_and_protocol_3_2() {
     let mut s = raw::connect(&p.socket);
     raw::send(&mut s, &[0x16, 0x03, 0x01, 0x00, 0x10, 0, 0, 0, 0]);
     let mut rest = Vec::new();
-    let _ = s.read_to_end(&mut rest);
+    let _ = s.read_to_end(&mut rest); // a reset connection reads as an error: as good as closed
+    assert!(
+        rest.first().is_none_or(|&b| b == b'E'),
+        "a ClientHello gets at most an ErrorResponse: {rest:?}"
+    );
     // replication=database is refused (FATAL 28000).
     let mut s = raw::connect(&p.socket);
     raw::send(
