@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Player benchmark: a 200 MB text recording and a 100 MB full-screen (top/vim-like)
-# recording (generated here by bench/player_gen.py inside `sealcast record`, never
-# committed), measured with the player's own harness (tui/examples/player_bench.rs: first
+# Player benchmark: a 200 MB text recording, a 100 MB full-screen (top/vim-like) one, and
+# 250 MB of each for the memory target (generated here by bench/player_gen.py inside
+# `sealcast record`, never committed), measured with the player's own harness (tui/examples/player_bench.rs: first
 # frame, seekable (keyframes built) MB/s, transcript MB/s, 200 random seeks, peak RSS) beside
 # asciinema 3's full replay of the same recording in the same run (`asciinema convert -f
 # txt`, its VT run over every event), and playback CPU at 1x on an idle screen (the real
 # binary in tmux). Each row also gives the load average when it ran: the machine is shared.
 # Writes a markdown report to stdout and bench/RESULTS-player.md. Inputs go to
-# bench/work/player/ (delete them afterwards: about 120 MB).
+# bench/work/player/ (delete them afterwards: about 190 MB).
 #
 #   bench/player.sh                  # full sizes
 #   PLAYER_SCALE=0.05 bench/player.sh   # smoke run
@@ -43,6 +43,7 @@ gen() { # name kind size
 text=$(gen text-$(mb 200) text "$(mb 200)")
 full=$(gen full-$(mb 100) full "$(mb 100)")
 big=$(gen text-$(mb 250) text "$(mb 250)")
+bigfull=$(gen full-$(mb 250) full "$(mb 250)")
 
 # CPU seconds (user + sys) of a command: unlike wall time, hardly moved by other load.
 cpu_s() {
@@ -78,6 +79,7 @@ row() { # file
 r_text=$(row "$text")
 r_full=$(row "$full")
 r_big=$(row "$big")
+r_bigfull=$(row "$bigfull")
 
 # Playback CPU at 1x on an idle screen: the real binary in tmux for 10 s.
 idle=$work/idle.cast.zst
@@ -108,7 +110,7 @@ report() {
     echo
     echo "| recording | output MB | load | first frame ms | seekable MB/s (s) | transcript MB/s (s) | asciinema convert MB/s (s) | seekable pass MB per CPU-s (CPU s) | asciinema MB per CPU-s (CPU s) | vt100 replay alone s | seek p50 ms | seek max ms | keyframes (MiB) | transcript rows (MiB packed) | peak RSS MiB |"
     echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-    for r in "$r_text" "$r_full" "$r_big"; do
+    for r in "$r_text" "$r_full" "$r_big" "$r_bigfull"; do
         echo "| $(basename "$(get "$r" file)") | $(get "$r" output_mb) | $(get "$r" load) | $(get "$r" first_frame_ms) | $(get "$r" index_mb_s) ($(get "$r" index_s)) | $(get "$r" transcript_mb_s) ($(get "$r" transcript_s)) | $(get "$r" asciinema_mb_s) ($(get "$r" asciinema_convert_s)) | $(get "$r" kf_mb_cpu_s) ($(get "$r" kf_cpu_s)) | $(get "$r" ascii_mb_cpu_s) ($(get "$r" ascii_cpu_s)) | $(get "$r" replay_only_s) | $(get "$r" seek_p50_ms) | $(get "$r" seek_max_ms) | $(get "$r" keyframes) ($(get "$r" keyframe_mib)) | $(get "$r" transcript_rows) ($(get "$r" transcript_mib)) | $(get "$r" peak_rss_mib) |"
     done
     echo

@@ -783,3 +783,61 @@ impl EventSource for Recording {
         }
     }
 }
+
+/// Decoded frames handed out of the recording's lock: an index builder holds the
+/// recording's read lock only while it collects them (decoding what is not cached), and
+/// feeds the emulator after releasing it, so the scan's write lock never waits for an
+/// emulator run (the transcript thread used to hold the read lock over 512 KiB of output).
+#[derive(Debug, Default)]
+pub struct FrameBatch {
+    /// (index of the frame's first event, its events), in order.
+    frames: Vec<(u64, Arc<Vec<Decoded>>)>,
+}
+
+impl Recording {
+    /// The frames that hold events `start..end`, decoded; stops early once their drawn
+    /// bytes reach `max_bytes` (at least one frame is taken).
+    pub fn batch(&self, start: u64, end: u64, max_bytes: usize) -> FrameBatch {
+        let mut out = FrameBatch::default();
+        let Some(mut fi) = self.frame_of(start) else {
+            return out;
+        };
+        let mut bytes = 0usize;
+        while let Some(info) = self.frames.get(fi) {
+            if info.first_event >= end || (bytes >= max_bytes && !out.frames.is_empty()) {
+                break;
+            }
+            let evs = self.decode(fi);
+            bytes += evs.iter().map(|e| e.data.len()).sum::<usize>();
+            out.frames.push((info.first_event, evs));
+            fi += 1;
+        }
+        out
+    }
+}
+
+impl FrameBatch {
+    /// Visit events `start..end` of the batch in order, as [`EventSource::visit`] does:
+    /// `f(index, event)`, stopping when `f` returns false.
+    pub fn visit(&self, start: u64, end: u64, f: &mut dyn FnMut(u64, Event<'_>) -> bool) {
+        for (first, evs) in &self.frames {
+            for (k, ev) in evs.iter().enumerate() {
+                let idx = first + k as u64;
+                if idx < start {
+                    continue;
+                }
+                if idx >= end {
+                    return;
+                }
+                let e = Event {
+                    t_us: ev.t_us,
+                    kind: ev.kind,
+                    data: &ev.data,
+                };
+                if !f(idx, e) {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -17,8 +17,8 @@ pub struct Shared {
     pub index: RwLock<Index>,
 }
 
-/// Output bytes fed to an index builder between two merges into the shared index (and
-/// the longest it holds the recording's read lock: the scan waits for it).
+/// Output bytes fed to an index builder between two merges into the shared index (its
+/// frames are collected under the recording's read lock, then fed without it).
 const STEP_BYTES: usize = 512 << 10;
 
 /// Transcript blocks compressed as zstd frames (sealcast-format's codec, level 1).
@@ -136,23 +136,25 @@ impl Shared {
     /// Feed up to `max_events` more events to `builder` and merge what it built. Returns
     /// the number of events fed (0 when it has caught up with the recording).
     pub fn index_step(&self, builder: &mut IndexBuilder, max_events: u64) -> u64 {
-        let fed = {
+        let start = builder.next_event();
+        // The frames under the read lock; the emulator runs after it is released.
+        let (batch, end) = {
             let rec = source(self);
-            let start = builder.next_event();
             let end = rec.len().min(start + max_events);
             if start >= end {
                 return 0;
             }
-            // Bounded by events and by output bytes, so the rows and keyframes built
-            // between merges stay small.
-            let mut bytes = 0usize;
-            rec.visit(start, &mut |i, ev| {
-                builder.feed(&ev);
-                bytes += ev.data.len();
-                i + 1 < end && bytes < STEP_BYTES
-            });
-            builder.next_event() - start
+            (rec.batch(start, end, STEP_BYTES), end)
         };
+        // Bounded by events and by output bytes, so the rows and keyframes built between
+        // merges stay small.
+        let mut bytes = 0usize;
+        batch.visit(start, end, &mut |i, ev| {
+            builder.feed(&ev);
+            bytes += ev.data.len();
+            i + 1 < end && bytes < STEP_BYTES
+        });
+        let fed = builder.next_event() - start;
         let d = builder.take();
         self.index
             .write()
