@@ -197,7 +197,10 @@ fn db_command_runs_the_client_against_the_recording_proxy_and_refuses_anything_e
     // may land on either side of the `d` event (SPEC §10.3: the order the writer receives).
     let echo = output_index(&rec, "select 'shape'").expect("echo of the statement");
     let answer = output_index(&rec, "shapeone_42").expect("the answer on screen");
-    assert!(*si < answer && echo < answer, "o {echo}, d {si} < o {answer}");
+    assert!(
+        *si < answer && echo < answer,
+        "o {echo}, d {si} < o {answer}"
+    );
     b.assert_verifies(&rec);
     db::harness::check_recording(&common::bin(), &b.allowed_signers, &rec);
     let (rc, rows) = queries(&b, &rec);
