@@ -326,9 +326,12 @@ fn a_live_session_is_never_shipped_as_recovered() {
     assert!(common::wait_until(Duration::from_secs(30), || {
         checkpointed_lines(&live_path) >= 2
     }));
-    // Idle (no writes) and older than the grace period, but its recorder holds the lock.
-    std::thread::sleep(Duration::from_millis(1500));
-    let o = s.upload(&["--segment-secs", "0", "--recover-after-secs", "1"]);
+    // Idle (no writes) and, on the uploader's clock a minute ahead, older than the grace
+    // period; but its recorder holds the lock.
+    let o = s.upload_at(
+        unix_secs() + 60,
+        &["--segment-secs", "0", "--recover-after-secs", "1"],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(out.contains("1 still open"), "{out}");
     assert!(out.contains("0 recovered"), "{out}");

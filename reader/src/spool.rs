@@ -167,12 +167,14 @@ pub enum Writer {
 pub const RECOVER_GRACE: Duration = Duration::from_secs(60);
 
 /// Probe the recorder's lock on a spool file (a shared `flock` attempt, released at once);
-/// `grace` is the idle time after which an unlocked file counts as abandoned.
+/// `grace` is the idle time after which an unlocked file counts as abandoned, measured from
+/// the file's modification time to `now` (the caller's clock: the uploader's, so a test can
+/// move it instead of sleeping).
 ///
 /// # Errors
 /// [`SpoolError::Io`] when the file cannot be opened or locked for another reason than
 /// a held lock or a filesystem without `flock`.
-pub fn writer_state(path: &Path, grace: Duration) -> Result<Writer, SpoolError> {
+pub fn writer_state(path: &Path, grace: Duration, now: SystemTime) -> Result<Writer, SpoolError> {
     let f = File::open(path).map_err(io_error("open", path))?;
     match f.try_lock_shared() {
         Ok(()) => {}
@@ -186,7 +188,7 @@ pub fn writer_state(path: &Path, grace: Duration) -> Result<Writer, SpoolError> 
         .metadata()
         .and_then(|m| m.modified())
         .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .and_then(|t| now.duration_since(t).ok())
         .unwrap_or_default();
     Ok(if idle >= grace {
         Writer::Gone
@@ -207,7 +209,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.cast.zst");
         let file = sealcast_writer::archive::create_recording(&path).unwrap();
-        assert_eq!(writer_state(&path, Duration::ZERO).unwrap(), Writer::Live);
+        assert_eq!(
+            writer_state(&path, Duration::ZERO, SystemTime::now()).unwrap(),
+            Writer::Live
+        );
         let rec = sealcast_testkit::recording(|w, t| {
             t.set(11_000_000);
             w.output(b"one").unwrap();
@@ -216,9 +221,12 @@ mod tests {
         });
         std::io::Write::write_all(&mut &file, &rec).unwrap();
         drop(file);
-        assert_eq!(writer_state(&path, Duration::ZERO).unwrap(), Writer::Gone);
         assert_eq!(
-            writer_state(&path, Duration::from_secs(3600)).unwrap(),
+            writer_state(&path, Duration::ZERO, SystemTime::now()).unwrap(),
+            Writer::Gone
+        );
+        assert_eq!(
+            writer_state(&path, Duration::from_secs(3600), SystemTime::now()).unwrap(),
             Writer::Settling
         );
         let last = last_checkpoint(&path).unwrap().unwrap();
@@ -230,7 +238,11 @@ mod tests {
         let before = last_checkpoint(&path).unwrap().unwrap();
         assert!(!before.checkpoint.is_final && before.end < cut.len() as u64);
         assert!(matches!(
-            writer_state(&dir.path().join("missing"), RECOVER_GRACE),
+            writer_state(
+                &dir.path().join("missing"),
+                RECOVER_GRACE,
+                SystemTime::now()
+            ),
             Err(SpoolError::Io { op: "open", .. })
         ));
 

@@ -248,7 +248,9 @@ impl<S: ObjectStore + Clone + 'static> Uploader<S> {
             let kind = if names::receipt_path(&path).is_file() {
                 Kind::Closed
             } else {
-                match spool::writer_state(&path, self.opts.recover_grace) {
+                let now = std::time::UNIX_EPOCH
+                    + std::time::Duration::from_micros(self.opts.clock.now_us());
+                match spool::writer_state(&path, self.opts.recover_grace, now) {
                     Ok(Writer::Gone) if !names::receipt_path(&path).is_file() => Kind::Recovered,
                     Ok(Writer::Gone) => Kind::Closed,
                     Ok(_) => {
