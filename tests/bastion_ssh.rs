@@ -286,9 +286,15 @@ fn interactive_session_with_resize_and_nonzero_exit() {
     c.expect("size-4", 20);
     assert!(c.text().contains("30 100"), "{}", c.text());
     c.resize(120, 40);
-    std::thread::sleep(Duration::from_millis(500));
-    c.send("stty size; echo resized-$((3+3))\r");
-    c.expect("resized-6", 20);
+    // The size travels client -> sshd -> recorder -> the session's PTY: ask until it
+    // arrived (each marker is computed by the shell, so it appears once the line ran).
+    for n in 0..100 {
+        if c.text().contains("40 120") {
+            break;
+        }
+        c.send(&format!("stty size; echo resized-$(({n}+1000))\r"));
+        c.expect(&format!("resized-{}", n + 1000), 20);
+    }
     assert!(
         c.text().contains("40 120"),
         "resize not applied:\n{}",

@@ -56,7 +56,20 @@ fn sigkill_leaves_a_verifiable_prefix_that_zstd_reads() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(2500));
+    // Wait for checkpoint 0 (header) and a time-based one a second later, on disk.
+    let checkpoints = || {
+        let bytes = fs::read(&out).unwrap_or_default();
+        sealcast_format::scan(&bytes)
+            .filter(|f| {
+                f.as_ref()
+                    .is_ok_and(|f| f.kind == sealcast_format::FrameKind::Checkpoint)
+            })
+            .count()
+    };
+    assert!(
+        common::wait_until(Duration::from_secs(30), || checkpoints() >= 2),
+        "no time-based checkpoint within 30 s"
+    );
     // The recorded shell is a session leader in its own process group; find it before the
     // recorder dies (it is reparented afterwards) so it can be cleaned up.
     let shells = children_of(rec.id());

@@ -94,13 +94,22 @@ fn interactive_bash_with_less_and_vim() {
     tmux.shell("true", "after-less");
 
     // An editor: insert text, leave insert mode, write and quit.
-    tmux.type_text(&format!("vim -u NONE {}", sh_quote(&typed)));
+    // `-N -c 'set showmode'`: the mode is on screen, so the test waits for vim to leave
+    // insert mode (it takes a lone Escape only after its key-code timeout) instead of
+    // sleeping.
+    tmux.type_text(&format!(
+        "vim -u NONE -N -c 'set showmode' {}",
+        sh_quote(&typed)
+    ));
     tmux.keys(&["Enter"]);
     tmux.wait_screen("vim", 20, |s| s.contains("typed.txt"));
     tmux.keys(&["i"]);
     tmux.type_text("typed in vim 123");
+    tmux.wait_screen("vim insert mode", 20, |s| {
+        s.contains("-- INSERT --") && s.contains("typed in vim 123")
+    });
     tmux.keys(&["Escape"]);
-    std::thread::sleep(Duration::from_millis(300));
+    tmux.wait_screen("vim normal mode", 20, |s| !s.contains("-- INSERT --"));
     tmux.type_text(":wq");
     tmux.keys(&["Enter"]);
     tmux.shell("true", "after-vim");

@@ -627,9 +627,11 @@ fn sigwinch_on_the_recorder_terminal_resizes_and_records() {
         );
     }
     assert!(status.unwrap().success());
-    // Give the reader thread a moment to deliver the tail.
-    std::thread::sleep(Duration::from_millis(100));
-    pump(&mut screen);
+    // The reader thread delivers the tail after the exit: wait for it.
+    wait_until(Duration::from_secs(10), || {
+        pump(&mut screen);
+        contains(&screen, b"40 100")
+    });
     assert!(
         contains(&screen, b"40 100"),
         "{:?}",

@@ -218,7 +218,13 @@ fn watch_mode_ships_and_sends_heartbeats() {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let mut child = cmd.spawn().expect("start upload --watch");
-    std::thread::sleep(Duration::from_millis(1500));
+    // The first pass shipped the first recording; the second comes to a running watcher.
+    assert!(
+        common::wait_until(Duration::from_secs(20), || {
+            !spool.join("first.cast.zst").exists()
+        }),
+        "upload --watch did not ship the first recording"
+    );
     record(&env, &spool, "second");
     let ok = common::wait_until(Duration::from_secs(20), || {
         let ms = manifest_keys(&c);
