@@ -764,20 +764,8 @@ impl EventSource for Recording {
             let Some(info) = self.frames.get(fi) else {
                 return;
             };
-            let evs = self.decode(fi);
-            for (k, ev) in evs.iter().enumerate() {
-                let idx = info.first_event + k as u64;
-                if idx < start {
-                    continue;
-                }
-                let e = Event {
-                    t_us: ev.t_us,
-                    kind: ev.kind,
-                    data: &ev.data,
-                };
-                if !f(idx, e) {
-                    return;
-                }
+            if !visit_frame(info.first_event, &self.decode(fi), start, u64::MAX, f) {
+                return;
             }
             fi += 1;
         }
@@ -821,23 +809,35 @@ impl FrameBatch {
     /// `f(index, event)`, stopping when `f` returns false.
     pub fn visit(&self, start: u64, end: u64, f: &mut dyn FnMut(u64, Event<'_>) -> bool) {
         for (first, evs) in &self.frames {
-            for (k, ev) in evs.iter().enumerate() {
-                let idx = first + k as u64;
-                if idx < start {
-                    continue;
-                }
-                if idx >= end {
-                    return;
-                }
-                let e = Event {
-                    t_us: ev.t_us,
-                    kind: ev.kind,
-                    data: &ev.data,
-                };
-                if !f(idx, e) {
-                    return;
-                }
+            if !visit_frame(*first, evs, start, end, f) {
+                return;
             }
         }
     }
+}
+
+/// Visit the events of one decoded frame whose first event is `first`, from `start` and
+/// before `end`; false once `f` asked to stop or `end` was reached.
+fn visit_frame(
+    first: u64,
+    evs: &[Decoded],
+    start: u64,
+    end: u64,
+    f: &mut dyn FnMut(u64, Event<'_>) -> bool,
+) -> bool {
+    for (k, ev) in evs.iter().enumerate() {
+        let idx = first + k as u64;
+        if idx < start {
+            continue;
+        }
+        let e = Event {
+            t_us: ev.t_us,
+            kind: ev.kind,
+            data: &ev.data,
+        };
+        if idx >= end || !f(idx, e) {
+            return false;
+        }
+    }
+    true
 }
