@@ -205,12 +205,22 @@ pub fn prepare(
     Ok(out)
 }
 
+/// A socket directory younger than this is never swept: the session that made it may not
+/// have bound its sockets yet (two sessions of one user starting together would otherwise
+/// remove each other's fresh directory).
+const SWEEP_MIN_AGE: Duration = Duration::from_secs(60);
+
 /// Remove this user's socket directories of sessions that no longer run: a
-/// `/tmp/sealcast-db-*` directory (not a symbolic link) owned by `uid` in which no socket is
-/// listening any more (`/proc/net/unix` lists the path of every bound socket; a live
-/// session's listeners are there). Runs with the user's effective uid (the directories are
-/// theirs); errors are ignored.
+/// `/tmp/sealcast-db-*` directory (not a symbolic link) owned by `uid`, older than
+/// [`SWEEP_MIN_AGE`], in which no socket is listening any more (`/proc/net/unix` lists the
+/// path of every bound socket; a live session's listeners are there). Runs with the user's
+/// effective uid (the directories are theirs); errors are ignored.
 fn sweep_stale(uid: u32) {
+    sweep_stale_in(Path::new("/tmp"), uid, std::time::SystemTime::now());
+}
+
+/// [`sweep_stale`] in `root`, with the age measured at `now`.
+fn sweep_stale_in(root: &Path, uid: u32, now: std::time::SystemTime) {
     use std::os::unix::fs::MetadataExt;
     let live: Vec<PathBuf> = fs::read_to_string("/proc/net/unix")
         .unwrap_or_default()
@@ -218,7 +228,7 @@ fn sweep_stale(uid: u32) {
         .skip(1)
         .filter_map(|l| l.split_whitespace().nth(7).map(PathBuf::from))
         .collect();
-    let Ok(rd) = fs::read_dir("/tmp") else { return };
+    let Ok(rd) = fs::read_dir(root) else { return };
     for e in rd.flatten() {
         if !e.file_name().to_string_lossy().starts_with("sealcast-db-") {
             continue;
@@ -227,7 +237,14 @@ fn sweep_stale(uid: u32) {
         let Ok(meta) = fs::symlink_metadata(&path) else {
             continue;
         };
-        if !meta.is_dir() || meta.uid() != uid || live.iter().any(|p| p.starts_with(&path)) {
+        // Unknown age (a clock before the directory's time): young.
+        let old = meta
+            .modified()
+            .ok()
+            .and_then(|m| now.duration_since(m).ok())
+            .is_some_and(|age| age >= SWEEP_MIN_AGE);
+        if !meta.is_dir() || meta.uid() != uid || !old || live.iter().any(|p| p.starts_with(&path))
+        {
             continue;
         }
         let _ = fs::remove_dir_all(&path);
@@ -461,5 +478,37 @@ impl EventSink for SenderSink {
             ))),
             Err(_) => Err(SinkError::Closed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::SystemTime;
+
+    /// A directory of a session that has not bound its sockets yet is kept (the race of two
+    /// sessions of one user starting at once); the same directory a minute later is stale
+    /// and removed; one with a listening socket is kept at any age; another user's too.
+    #[test]
+    fn sweep_keeps_fresh_and_live_directories() {
+        let root = tempfile::tempdir().unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        let fresh = root.path().join("sealcast-db-fresh");
+        let live = root.path().join("sealcast-db-live");
+        let other = root.path().join("not-ours");
+        for d in [&fresh, &live, &other] {
+            fs::create_dir(d).unwrap();
+        }
+        let _listener = UnixListener::bind(live.join("sock")).unwrap();
+        let now = SystemTime::now();
+        sweep_stale_in(root.path(), uid, now);
+        assert!(fresh.exists(), "a fresh directory was swept");
+        sweep_stale_in(root.path(), uid, now + SWEEP_MIN_AGE);
+        assert!(!fresh.exists(), "a stale directory was kept");
+        assert!(live.exists(), "a live session's directory was swept");
+        assert!(other.exists());
+        sweep_stale_in(root.path(), uid + 1, now + SWEEP_MIN_AGE * 10);
+        assert!(live.exists());
     }
 }
