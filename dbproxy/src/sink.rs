@@ -5,7 +5,7 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use sealcast_writer::{Clock, Durable, SealedWriter};
+use sealcast_writer::{Clock, Durable, SealedWriter, WriteEvent};
 
 /// Why an event could not be recorded. The proxy then refuses the statement (SQLSTATE
 /// 08006 / a MySQL ERR packet) and closes the connection.
@@ -120,9 +120,19 @@ impl<W: Durable, C: Clock> SealedSink<W, C> {
 
 impl<W: Durable + Send, C: Clock> EventSink for SealedSink<W, C> {
     fn record(&self, json: &str) -> Result<(), SinkError> {
-        self.with(|w| w.db_event(json, true))
+        self.with(|w| {
+            w.write(WriteEvent::Database {
+                json,
+                write_ahead: true,
+            })
+        })
     }
     fn note(&self, json: &str) -> Result<(), SinkError> {
-        self.with(|w| w.db_event(json, false))
+        self.with(|w| {
+            w.write(WriteEvent::Database {
+                json,
+                write_ahead: false,
+            })
+        })
     }
 }

@@ -48,7 +48,7 @@ use signal_hook::iterator::Signals;
 use thiserror::Error;
 
 use crate::wake::StopPipe;
-use crate::{Clock, Durable, SealedWriter};
+use crate::{Clock, Durable, SealedWriter, WriteEvent};
 
 /// Size of one relay buffer, bytes (a Linux pipe holds 64 KiB; the PTY pump fills a buffer
 /// with as many reads as data is ready for).
@@ -105,9 +105,12 @@ pub enum Event {
 impl Event {
     fn write<W: Durable, C: Clock>(&self, w: &mut SealedWriter<W, C>) -> io::Result<()> {
         match self {
-            Event::Command(c) => w.command(c),
-            Event::Process(p) => w.process(p),
-            Event::Database(json) => w.db_event(json, false),
+            Event::Command(c) => w.write(WriteEvent::Command(c)),
+            Event::Process(p) => w.write(WriteEvent::Process(p)),
+            Event::Database(json) => w.write(WriteEvent::Database {
+                json,
+                write_ahead: false,
+            }),
         }
     }
 }
@@ -655,11 +658,11 @@ impl<'a, W: Durable, C: Clock> Relay<'a, W, C> {
             Msg::Data { stream, buf, len } => {
                 if self.st.failed.is_none() {
                     let bytes = &buf[..len];
-                    let r = match stream {
-                        Stream::Output => self.writer.output(bytes),
-                        Stream::Stderr => self.writer.stderr(bytes),
-                        Stream::Input => self.writer.input(bytes),
-                    };
+                    let r = self.writer.write(match stream {
+                        Stream::Output => WriteEvent::Output(bytes),
+                        Stream::Stderr => WriteEvent::Stderr(bytes),
+                        Stream::Input => WriteEvent::Input(bytes),
+                    });
                     match r {
                         Err(e) => self.fail(e),
                         Ok(()) if stream != Stream::Input => {
@@ -716,7 +719,7 @@ impl<'a, W: Durable, C: Clock> Relay<'a, W, C> {
                 if let Some((cols, rows)) = self.control.window_changed() {
                     if self.st.failed.is_none() {
                         // Record first, then resize: the child's redraw follows the `r` event.
-                        match self.writer.resize(cols, rows) {
+                        match self.writer.write(WriteEvent::Resize { cols, rows }) {
                             Ok(()) => self.control.apply_size(cols, rows),
                             Err(e) => self.fail(e),
                         }
@@ -804,7 +807,7 @@ impl<'a, W: Durable, C: Clock> Relay<'a, W, C> {
             |e: io::Error| io::Error::new(e.kind(), format!("closing the recording: {e}"));
         if let Some(policy) = summary_policy {
             writer
-                .summary(&counts.summary_json(policy))
+                .write(WriteEvent::Summary(&counts.summary_json(policy)))
                 .map_err(closing)?;
         }
         let closed = writer.close(st.status).map_err(closing)?;

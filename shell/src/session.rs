@@ -19,7 +19,7 @@ use sealcast_recorder::relay::{NoObserver, Observer};
 use sealcast_recorder::spawn::{ForkHook, GroupSignaller};
 use sealcast_recorder::{
     archive, sys, CheckpointPolicy, ChildCommand, Clock, Durable, FailOpen, SealedWriter,
-    SyncedFile, SystemClock,
+    SyncedFile, SystemClock, WriteEvent,
 };
 use sealcast_signer::SigningKey;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -836,7 +836,7 @@ impl Session {
         let recorded = self.open_recording(session, cols, rows).and_then(|rec| {
             let mut w = rec.writer;
             let summary = ByteCounts::default().summary_json(TransferPolicy::Deny.as_str());
-            w.summary(&summary)
+            w.write(WriteEvent::Summary(&summary))
                 .and_then(|()| w.finish(Some(i32::from(EXIT_FAILURE))))
                 .map_err(|e| format!("writing the recording: {e}"))
                 .map(|(sink, receipt)| (rec.path, sink, receipt))
