@@ -23,8 +23,13 @@ use crate::terminal::TerminalGuard;
 /// What the player needs from outside its crate.
 #[derive(Clone)]
 pub struct Hooks {
-    /// Verify a recording (run on a background thread).
-    pub verify: Arc<dyn Fn(&Path) -> VerifySummary + Send + Sync>,
+    /// Verify a recording (run on a background thread): `(its path, the bytes the player
+    /// shows)`. The bytes are the player's own ([`Recording::bytes`]: the mapping of the
+    /// descriptor it opened), never the path opened again, so the badge describes what is
+    /// shown even when another file is renamed over the path (SPEC §7.2); the path is for
+    /// the file-name check and the `.seal` receipt beside it. The summary's
+    /// [`VerifySummary::frames`] are the digests each frame must still have when drawn.
+    pub verify: VerifyHook,
     /// True while the recorder still writes the file (its `flock` is held, SPEC §5.1).
     pub is_live: Arc<dyn Fn(&Path) -> bool + Send + Sync>,
     /// The commands report (`sealcast commands`, SPEC §2.4.5) over a recording's `c` and `p`
@@ -34,6 +39,9 @@ pub struct Hooks {
     /// only.
     pub commands: Option<CommandsHook>,
 }
+
+/// See [`Hooks::verify`].
+pub type VerifyHook = Arc<dyn Fn(&Path, &[u8]) -> VerifySummary + Send + Sync>;
 
 /// See [`Hooks::commands`].
 pub type CommandsHook = Arc<dyn Fn(&[MetaEvent]) -> CommandsOverlay + Send + Sync>;
@@ -138,7 +146,6 @@ fn start(
                 if stop.load(Ordering::SeqCst) {
                     return;
                 }
-                let len = std::fs::metadata(&path).map(|m| m.len()).ok();
                 if follow {
                     let grew = shared
                         .rec
@@ -154,9 +161,13 @@ fn start(
                         return;
                     }
                 }
-                // Verify at once, then (following) again when the file grew, at most every 2 s.
+                // Verify at once, then (following) again when the file grew, at most every 2 s:
+                // the bytes the player maps (a handle: the lock is not held meanwhile).
+                let data = crate::shared::source(&shared).bytes();
+                let len = Some(data.len());
                 if len != verified_len && last_verify.elapsed() >= Duration::from_secs(2) {
-                    let s = (hooks.verify)(&path);
+                    let s = (hooks.verify)(&path, &data);
+                    drop(data);
                     verified_len = len;
                     last_verify = Instant::now();
                     if tx.send(Action::Verified(s.clone())).is_err() {
@@ -221,7 +232,7 @@ fn library_details(paths: Vec<PathBuf>, hooks: Hooks, tx: Sender<Action>) {
                     rec.release_pages();
                     let m = rec.meta();
                     let commands = rec.panel().iter().filter(|r| r.kind.is_command()).count();
-                    let s = (hooks.verify)(&path);
+                    let s = (hooks.verify)(&path, &rec.bytes());
                     RowUpdate {
                         path: path.clone(),
                         start_us: m.start_us,
@@ -337,6 +348,16 @@ fn event_loop(
         }
         while let Ok(a) = rx.try_recv() {
             app.update(a);
+        }
+        // A frame decoded for the screen was not the frame verified: its rows turn failed.
+        if let Some(p) = &app.player {
+            if crate::shared::source(&p.shared).needs_restate() {
+                p.shared
+                    .rec
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .restate_changed();
+            }
         }
         if app.player.is_none() {
             *bg = None;
