@@ -417,3 +417,86 @@ fn wait_tty(timeout: Duration) -> Tty {
         Tty::Idle
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    /// Two recordings of the same session, `one` and `two` on screen.
+    fn two() -> (Vec<u8>, Vec<u8>) {
+        let make = |text: &str| {
+            let mut m = sealcast_testkit::HandMade::new();
+            m.checkpoint(false);
+            m.frame(&[format!(r#"[0.100000, "o", "{text}"]"#).as_bytes()]);
+            m.checkpoint(true);
+            m.file
+        };
+        (make("one"), make("two"))
+    }
+
+    /// The verifier thread hands the hook the bytes the player mapped, not what is at the
+    /// path now: a file renamed over the path after the player opened it is not verified
+    /// in its place (the hook used to get only the path and open it again).
+    #[test]
+    fn the_verify_hook_gets_the_players_bytes_not_the_path_again() {
+        let (one, two) = two();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.cast.zst");
+        std::fs::write(&path, &one).unwrap();
+        let rec = Recording::open(&path).unwrap();
+        std::fs::write(dir.path().join("new"), &two).unwrap();
+        std::fs::rename(dir.path().join("new"), &path).unwrap();
+        let seen = Arc::new(Mutex::new(None));
+        let hooks = Hooks {
+            verify: {
+                let seen = Arc::clone(&seen);
+                Arc::new(move |p: &Path, data: &[u8]| {
+                    *seen.lock().unwrap() = Some((p.to_path_buf(), data.to_vec()));
+                    VerifySummary::without_events(crate::Outcome::Unverifiable, "X", "")
+                })
+            },
+            is_live: Arc::new(|_: &Path| false),
+            commands: None,
+        };
+        let (tx, rx) = channel();
+        let shared = Shared::new(rec, IndexPolicy::default());
+        let _bg = start(&shared, &path, false, &hooks, &tx);
+        let got = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(matches!(got, Action::Verified(_)));
+        let (p, data) = seen.lock().unwrap().take().unwrap();
+        assert_eq!(p, path);
+        assert!(
+            data == one,
+            "the hook got the bytes at the path, not the player's"
+        );
+    }
+
+    /// A followed file is re-mapped from the descriptor the player opened: a file renamed
+    /// over the path is not picked up as the recording's growth (refresh used to map the
+    /// path again), the original's growth is.
+    #[test]
+    fn refresh_remaps_the_open_file_not_the_path() {
+        let (one, two) = two();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.cast.zst");
+        let cut = one.len() - 1;
+        std::fs::write(&path, &one[..cut]).unwrap();
+        let mut writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let mut rec = Recording::open_live(&path).unwrap();
+        while rec.scan_step(64, true) {}
+        std::fs::write(dir.path().join("new"), [two.as_slice(), &two].concat()).unwrap();
+        std::fs::rename(dir.path().join("new"), &path).unwrap();
+        assert!(
+            !rec.refresh().unwrap(),
+            "the file the player opened did not grow"
+        );
+        writer.write_all(&one[cut..]).unwrap();
+        assert!(rec.refresh().unwrap());
+        assert_eq!(&*rec.bytes(), one.as_slice());
+    }
+}
