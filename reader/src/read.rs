@@ -194,7 +194,7 @@ pub(crate) struct Lines<'a> {
     pub lines_read: u64,
     pub bytes_read: u64,
     /// Told of each data frame's content as it is released (see [`FrameObserver`]).
-    observer: Option<FrameObserver<'a>>,
+    observer: Option<FrameObserver>,
 }
 
 /// Told of each data frame's decompressed content when it is released to the reader's
@@ -204,7 +204,7 @@ pub(crate) struct Lines<'a> {
 /// (decoded once into memory of the reader's own; a region past [`HOLD_MAX`] is decoded a
 /// second time, and that decode is what is shown and told). A cut last frame is told with
 /// its decodable part, an incomplete last line included.
-pub type FrameObserver<'a> = Box<dyn FnMut(u64, &[u8], Coverage) + 'a>;
+pub type FrameObserver = Box<dyn FnMut(u64, &[u8], Coverage)>;
 
 impl<'a> Lines<'a> {
     /// Lines of the whole compressed file `data`, unchecked.
@@ -515,7 +515,7 @@ impl<'a> CheckedLines<'a> {
         data: &'a [u8],
         trust: &'a TrustStore,
         ctx: Context<'a>,
-        observer: FrameObserver<'a>,
+        observer: FrameObserver,
     ) -> Result<CheckedLines<'a>, ReadError> {
         let mut lines = Lines::verifying(data, trust, ctx);
         lines.observer = Some(observer);
@@ -713,7 +713,7 @@ impl<'a> Reader<'a> {
         data: &'a [u8],
         trust: &'a TrustStore,
         ctx: Context<'a>,
-        observer: FrameObserver<'a>,
+        observer: FrameObserver,
     ) -> Result<Reader<'a>, ReadError> {
         Ok(Reader::new(CheckedLines::verifying_observed(
             data, trust, ctx, observer,
