@@ -201,7 +201,7 @@ pub(crate) struct Lines<'a> {
 /// consumer, before any of its lines is returned: `(offset of the frame in the compressed
 /// file, the content exactly as the returned lines are cut from it, its coverage)`. The
 /// content of a [`Coverage::Verified`] frame is the content the checkpoint's chain hashed
-/// (decoded once into memory of the reader's own; a region past [`HOLD_MAX`] is decoded a
+/// (decoded once into memory of the reader's own; a region past 16 MiB held is decoded a
 /// second time, and that decode is what is shown and told). A cut last frame is told with
 /// its decodable part, an incomplete last line included.
 pub type FrameObserver = Box<dyn FnMut(u64, &[u8], Coverage)>;
