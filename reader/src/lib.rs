@@ -28,7 +28,8 @@ mod verify;
 
 pub use inspect::{inspect, Stats};
 pub use read::{
-    CheckedLine, CheckedLines, Coverage, ReadError, ReadEvent, Reader, StreamEnd, VerifiedEvent,
+    CheckedLine, CheckedLines, Coverage, FrameObserver, ReadError, ReadEvent, Reader, StreamEnd,
+    VerifiedEvent,
 };
 pub use recording::{kind_name, open_regular, read_regular, OpenError, ReceiptFile, Recording};
 pub use verify::{

@@ -193,7 +193,18 @@ pub(crate) struct Lines<'a> {
     /// Complete lines returned so far, and their bytes (LFs included).
     pub lines_read: u64,
     pub bytes_read: u64,
+    /// Told of each data frame's content as it is released (see [`FrameObserver`]).
+    observer: Option<FrameObserver>,
 }
+
+/// Told of each data frame's decompressed content when it is released to the reader's
+/// consumer, before any of its lines is returned: `(offset of the frame in the compressed
+/// file, the content exactly as the returned lines are cut from it, its coverage)`. The
+/// content of a [`Coverage::Verified`] frame is the content the checkpoint's chain hashed
+/// (decoded once into memory of the reader's own; a region past 16 MiB held is decoded a
+/// second time, and that decode is what is shown and told). A cut last frame is told with
+/// its decodable part, an incomplete last line included.
+pub type FrameObserver = Box<dyn FnMut(u64, &[u8], Coverage)>;
 
 impl<'a> Lines<'a> {
     /// Lines of the whole compressed file `data`, unchecked.
@@ -214,6 +225,7 @@ impl<'a> Lines<'a> {
             last_checkpoint: None,
             lines_read: 0,
             bytes_read: 0,
+            observer: None,
         }
     }
 
@@ -308,8 +320,11 @@ impl<'a> Lines<'a> {
             }
             Some(Ok(f)) if !self.walking() => {
                 self.data_frames += 1;
-                self.starts.push((self.buf.len(), f.offset, self.after));
-                if let Err(e) = self.dec.frame(f.bytes, f.offset, &mut self.buf) {
+                let start = self.buf.len();
+                self.starts.push((start, f.offset, self.after));
+                let decoded = self.dec.frame(f.bytes, f.offset, &mut self.buf);
+                self.tell(f.offset, start, self.after);
+                if let Err(e) = decoded {
                     self.truncated = Some(e);
                     self.done = true;
                 }
@@ -391,17 +406,28 @@ impl<'a> Lines<'a> {
             match held {
                 Held::Content(offset, content) => self.append(offset, &content, coverage),
                 Held::Frame(f) => {
-                    self.starts.push((self.buf.len(), f.offset, coverage));
+                    let start = self.buf.len();
+                    self.starts.push((start, f.offset, coverage));
                     // It decoded once; whatever it decodes to now is what is shown.
                     let _ = self.dec.frame(f.bytes, f.offset, &mut self.buf);
+                    self.tell(f.offset, start, coverage);
                 }
             }
         }
     }
 
     fn append(&mut self, offset: u64, content: &[u8], coverage: Coverage) {
-        self.starts.push((self.buf.len(), offset, coverage));
+        let start = self.buf.len();
+        self.starts.push((start, offset, coverage));
         self.buf.extend_from_slice(content);
+        self.tell(offset, start, coverage);
+    }
+
+    /// Tell the observer of the frame at `offset`, whose content is `buf[start..]`.
+    fn tell(&mut self, offset: u64, start: usize, coverage: Coverage) {
+        if let Some(o) = self.observer.as_mut() {
+            o(offset, &self.buf[start..], coverage);
+        }
     }
 
     /// Run the walk over the frames not read yet (their lines are dropped) and return its
@@ -477,6 +503,23 @@ impl<'a> CheckedLines<'a> {
         ctx: Context<'a>,
     ) -> Result<CheckedLines<'a>, ReadError> {
         CheckedLines::start(Lines::verifying(data, trust, ctx))
+    }
+
+    /// [`CheckedLines::verifying`], telling `observer` of each data frame's content as it
+    /// is released (see [`FrameObserver`]): what a consumer that shows the bytes later, from
+    /// its own decode, compares against (the terminal player, SPEC §7.2).
+    ///
+    /// # Errors
+    /// As [`CheckedLines::open`].
+    pub fn verifying_observed(
+        data: &'a [u8],
+        trust: &'a TrustStore,
+        ctx: Context<'a>,
+        observer: FrameObserver,
+    ) -> Result<CheckedLines<'a>, ReadError> {
+        let mut lines = Lines::verifying(data, trust, ctx);
+        lines.observer = Some(observer);
+        CheckedLines::start(lines)
     }
 
     fn start(mut lines: Lines<'a>) -> Result<CheckedLines<'a>, ReadError> {
@@ -659,6 +702,22 @@ impl<'a> Reader<'a> {
         ctx: Context<'a>,
     ) -> Result<Reader<'a>, ReadError> {
         Ok(Reader::new(CheckedLines::verifying(data, trust, ctx)?))
+    }
+
+    /// [`Reader::verifying`], telling `observer` of each data frame's content as it is
+    /// released ([`CheckedLines::verifying_observed`]).
+    ///
+    /// # Errors
+    /// As [`Reader::open`].
+    pub fn verifying_observed(
+        data: &'a [u8],
+        trust: &'a TrustStore,
+        ctx: Context<'a>,
+        observer: FrameObserver,
+    ) -> Result<Reader<'a>, ReadError> {
+        Ok(Reader::new(CheckedLines::verifying_observed(
+            data, trust, ctx, observer,
+        )?))
     }
 
     fn new(events: CheckedLines<'a>) -> Reader<'a> {

@@ -4,9 +4,9 @@
 //! `<KEY>.seal` object beside it (MANIFEST.md §1), when there is one.
 //!
 //! The player then maps the temporary file through `/proc/self/fd/N` (the magic link reaches
-//! the unlinked file while [`Object`] holds it open) and verifies it as `sealcast verify`
-//! would verify a file named like the key's last component with that receipt (SPEC §5 "Seal
-//! receipt", §7): the badge of an object is the badge of the same bytes in a file of that
+//! the unlinked file while [`Object`] holds it open) and verifies the bytes it mapped (SPEC
+//! §7.2), as `sealcast verify` would verify a file named like the key's last component with
+//! that receipt (SPEC §5 "Seal receipt", §7): the badge of an object is the badge of the same bytes in a file of that
 //! name, so another session's recording copied under this key is `MODIFIED`, and one cut
 //! short of its receipt `TRUNCATED`.
 //!

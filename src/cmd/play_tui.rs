@@ -4,10 +4,13 @@
 //!
 //! This is the only place the player touches verification: the player reads frames itself
 //! (through `sealcast-format`) and receives verification as a
-//! [`sealcast_tui::VerifySummary`]. The file is read once, on the player's background
-//! thread, by [`Reader::verifying`] with the context `sealcast verify` uses (file name, seal
-//! receipt): each event's state is its coverage (verified by checkpoint `seq`, unsealed,
-//! failed), and the badge is the report's status, the one `verify` gives.
+//! [`sealcast_tui::VerifySummary`]. The player's own bytes (the mapping of the descriptor
+//! it opened, [`Recording::bytes`]; never the path opened a second time) are read once, on
+//! the player's background thread, by [`Reader::verifying_observed`] with the context
+//! `sealcast verify` uses (file name, seal receipt): each event's state is its coverage
+//! (verified by checkpoint `seq`, unsealed, failed), the badge is the report's status, the
+//! one `verify` gives, and each verified frame's content digest goes with them, for the
+//! player to check every frame it draws against (SPEC §7.2).
 //!
 //! An `s3://BUCKET/KEY` target is fetched first ([`crate::cmd::play_object`]: an unlinked
 //! temporary file and the `<KEY>.seal` receipt object) and verified as a file named like the
@@ -28,7 +31,8 @@ use anyhow::Result;
 use sealcast_reader::{verify_recording, Context, Coverage, Reader, ReceiptFile, Report, Status};
 use sealcast_signer::TrustStore;
 use sealcast_tui::{
-    Hooks, Library, Outcome, PlayerOptions, Recording, Start, Verification, VerifySummary,
+    Hooks, Library, Outcome, PlayerOptions, Recording, Start, Verification, VerifyHook,
+    VerifySummary,
 };
 
 use crate::cmd::verify::{context, load_trust};
@@ -192,38 +196,50 @@ fn unverifiable(why: String) -> VerifySummary {
     VerifySummary::without_events(Outcome::Unverifiable, "UNVERIFIED", why)
 }
 
-/// Verify the recording at `path` (its bytes `data`) as `sealcast verify` does, in one
-/// verifying read: the report for the badge, and each event's state from its coverage.
+/// Verify the recording at `path` (its bytes `data`, the player's: not read again from
+/// `path`, which is only the name `verify` checks and where the `.seal` receipt is looked
+/// for) as `sealcast verify` does, in one verifying read: the report for the badge, each
+/// event's state from its coverage, and the digests of the verified frames' content.
 pub fn verify_data(path: &Path, data: &[u8], trust: &TrustStore) -> VerifySummary {
     let receipt = ReceiptFile::load(path);
     verify_in(context(path, &receipt), data, trust)
 }
 
-/// Verify a recording object fetched to a temporary file (opened at `path`) as `sealcast
-/// verify` verifies a file named `name` (the key's last component) beside the receipt
-/// `receipt` (the `<key>.seal` object): see [`crate::cmd::play_object`].
+/// Verify a recording object fetched to a temporary file (its bytes `data`, as the player
+/// mapped them) as `sealcast verify` verifies a file named `name` (the key's last
+/// component) beside the receipt `receipt` (the `<key>.seal` object): see
+/// [`crate::cmd::play_object`].
 pub fn verify_object(
-    path: &Path,
+    data: &[u8],
     name: Option<&str>,
     receipt: &ReceiptFile,
     trust: &TrustStore,
 ) -> VerifySummary {
-    match sealcast_reader::Recording::map(path) {
-        Ok(data) => verify_in(
-            Context {
-                file_name: name,
-                receipt: receipt.as_receipt(),
-            },
-            &data,
-            trust,
-        ),
-        Err(e) => summary(&Report::unreadable(e.to_string())),
-    }
+    verify_in(
+        Context {
+            file_name: name,
+            receipt: receipt.as_receipt(),
+        },
+        data,
+        trust,
+    )
 }
 
 /// [`verify_data`] with what `verify` knows of the file besides its bytes (`ctx`).
 fn verify_in(ctx: Context<'_>, data: &[u8], trust: &TrustStore) -> VerifySummary {
-    let mut reader = match Reader::verifying(data, trust, ctx) {
+    // The content of every frame the read verified, as the chain hashed it (SPEC §7.2).
+    let frames = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let observer = {
+        let frames = std::rc::Rc::clone(&frames);
+        Box::new(move |offset: u64, content: &[u8], c: Coverage| {
+            if c.is_verified() {
+                frames
+                    .borrow_mut()
+                    .push((offset, sealcast_tui::frame_digest(content)));
+            }
+        })
+    };
+    let mut reader = match Reader::verifying_observed(data, trust, ctx, observer) {
         Ok(r) => r,
         // No readable header: no events; the report says why.
         Err(_) => return summary(&verify_recording(data, &ctx, trust)),
@@ -238,19 +254,47 @@ fn verify_in(ctx: Context<'_>, data: &[u8], trust: &TrustStore) -> VerifySummary
     let report = reader
         .finish()
         .unwrap_or_else(|| verify_recording(data, &ctx, trust));
+    let mut frames = frames.take();
+    frames.sort_unstable_by_key(|&(o, _)| o);
     VerifySummary {
         runs: states.runs,
         events: states.events,
+        frames,
         ..summary(&report)
     }
 }
 
 /// Verify `path` (with its seal receipt when there is one) against `trust`: the file is
 /// opened as `verify` opens it (only a regular file, never blocking on a FIFO) and mapped.
+/// The player does not use it (it verifies its own bytes, [`verify_data`]).
+#[cfg(test)]
 pub fn verify_path(path: &Path, trust: &TrustStore) -> VerifySummary {
     match sealcast_reader::Recording::map(path) {
         Ok(data) => verify_data(path, &data, trust),
         Err(e) => summary(&Report::unreadable(e.to_string())),
+    }
+}
+
+/// The player's [`Hooks::verify`]: the bytes the player shows are verified ([`verify_data`],
+/// or [`verify_object`] for a fetched object), never the path read again (SPEC §7.2);
+/// without a trust store the summary says why nothing could be verified.
+fn verify_hook(
+    trust: &Arc<std::result::Result<TrustStore, String>>,
+    object: Option<&play_object::Object>,
+) -> VerifyHook {
+    let trust = Arc::clone(trust);
+    match object {
+        None => Arc::new(move |p: &Path, data: &[u8]| match trust.as_ref() {
+            Ok(t) => verify_data(p, data, t),
+            Err(why) => unverifiable(why.clone()),
+        }),
+        Some(o) => {
+            let (name, receipt) = (o.name.clone(), Arc::clone(&o.receipt));
+            Arc::new(move |_: &Path, data: &[u8]| match trust.as_ref() {
+                Ok(t) => verify_object(data, name.as_deref(), &receipt, t),
+                Err(why) => unverifiable(why.clone()),
+            })
+        }
     }
 }
 
@@ -282,13 +326,9 @@ fn trust(explicit: Option<&Path>) -> Result<std::result::Result<TrustStore, Stri
 /// ([`sealcast_reader::open_regular`]), so a FIFO or device is refused at once instead of
 /// being waited on (the player maps the file; `--plain` is what reads pipes).
 fn open_recording(target: &Path, follow: bool) -> std::result::Result<Recording, String> {
-    sealcast_reader::open_regular(target).map_err(|e| e.to_string())?;
-    let opened = if follow {
-        Recording::open_live(target)
-    } else {
-        Recording::open(target)
-    };
-    opened.map_err(|e| match e {
+    // The descriptor checked is the one mapped (and re-mapped while following).
+    let file = sealcast_reader::open_regular(target).map_err(|e| e.to_string())?;
+    Recording::open_file(target, file, follow).map_err(|e| match e {
         sealcast_tui::OpenError::Io { source, .. } => source.to_string(),
         e => e.to_string(),
     })
@@ -335,24 +375,8 @@ pub fn run(a: PlayArgs) -> Result<u8> {
             }
         },
     };
-    let verify: Arc<dyn Fn(&Path) -> VerifySummary + Send + Sync> = {
-        let trust = Arc::clone(&trust);
-        match &object {
-            None => Arc::new(move |p: &Path| match trust.as_ref() {
-                Ok(t) => verify_path(p, t),
-                Err(why) => unverifiable(why.clone()),
-            }),
-            Some(o) => {
-                let (name, receipt) = (o.name.clone(), Arc::clone(&o.receipt));
-                Arc::new(move |p: &Path| match trust.as_ref() {
-                    Ok(t) => verify_object(p, name.as_deref(), &receipt, t),
-                    Err(why) => unverifiable(why.clone()),
-                })
-            }
-        }
-    };
     let hooks = Hooks {
-        verify,
+        verify: verify_hook(&trust, object.as_ref()),
         // Nothing writes our temporary copy of an object.
         is_live: match &object {
             None => Arc::new(is_live),
@@ -493,6 +517,22 @@ mod tests {
                 assert_eq!(player.len(), read.len(), "{name}");
             }
             compared += read.len();
+            // The frames the player decoded are the frames verified: its states are the
+            // summary's, its badge verify's (no frame counts as changed).
+            let path = dir.join(format!("{name}.cast.zst"));
+            let s = verify_data(&path, &data, &trust);
+            rec.set_summary(s.clone());
+            for e in 0..rec.len() {
+                assert_eq!(rec.state_of(e), s.state_of(e), "{name}: event {e}");
+            }
+            assert_eq!(
+                rec.summary(),
+                Some(VerifySummary {
+                    frames: Vec::new(),
+                    ..s
+                }),
+                "{name}"
+            );
         }
         assert!(compared > 100, "{compared}");
     }
@@ -618,6 +658,125 @@ mod tests {
             false
         });
         assert_eq!(shown, [vec![0xff]], "the unsealed bytes are what is shown");
+    }
+
+    /// A recording of `frames` one-line data frames (`frame i`), all under one final
+    /// checkpoint, signed by a new key (`.trust` trusts it).
+    fn frames(n: usize) -> sealcast_testkit::HandMade {
+        let mut m = sealcast_testkit::HandMade::new();
+        m.checkpoint(false);
+        for i in 0..n {
+            m.frame(&[format!(r#"[0.100000, "o", "frame {i}\r\n"]"#).as_bytes()]);
+        }
+        m.checkpoint(true);
+        m
+    }
+
+    /// What the player draws of event `e`.
+    fn shown(rec: &Recording, e: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        sealcast_term::EventSource::visit(rec, e, &mut |_, ev| {
+            out = ev.data.to_vec();
+            false
+        });
+        out
+    }
+
+    /// The file at the path is replaced (another recording renamed over it) after the player
+    /// opened it and before the verifier runs: the badge and the event states describe the
+    /// bytes the player shows (here signed by a key the trust file does not know:
+    /// UNTRUSTED_KEY, nothing verified), not the replacement (validly signed: it used to
+    /// give OK and verified events over the untrusted bytes on the screen).
+    #[test]
+    fn the_badge_describes_the_bytes_shown_not_a_file_renamed_over_them() {
+        let shown_rec = frames(3); // signed by a key `trust` does not hold
+        let good = frames(3);
+        let trust = Arc::new(Ok(good.trust.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.cast.zst");
+        fs::write(&path, &shown_rec.file).unwrap();
+        let mut rec = open_recording(&path, false).unwrap();
+        while rec.scan_step(64, false) {}
+        let other = dir.path().join("other.cast.zst");
+        fs::write(&other, &good.file).unwrap();
+        fs::rename(&other, &path).unwrap();
+        let hook = verify_hook(&trust, None);
+        let s = hook(&path, &rec.bytes());
+        // The replacement itself is OK: the race was worth winning.
+        let replaced = verify_hook(&trust, None)(&path, &fs::read(&path).unwrap());
+        assert_eq!(replaced.status, "OK");
+        assert_eq!(
+            (s.status.as_str(), s.outcome),
+            ("UNTRUSTED_KEY", Outcome::Broken),
+            "{}",
+            s.reason
+        );
+        rec.set_summary(s);
+        assert_eq!(shown(&rec, 0), b"frame 0\r\n");
+        for e in 0..3 {
+            assert_eq!(rec.state_of(e), Verification::Failed, "event {e}");
+        }
+        assert_eq!(rec.summary().unwrap().status, "UNTRUSTED_KEY");
+    }
+
+    /// A frame rewritten in place after verification (the mapping shows the file's new
+    /// bytes once its pages are dropped): that frame's events are failed, not verified, the
+    /// badge says MODIFIED naming the file and the frame's offset, the others stay
+    /// verified, and nothing panics.
+    #[test]
+    fn a_frame_rewritten_after_verification_is_not_shown_as_verified() {
+        use std::os::unix::fs::FileExt;
+        // More frames than the scan keeps decoded (32), so frame 1 is decoded again.
+        let m = frames(40);
+        let trust = Arc::new(Ok(m.trust.clone()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.cast.zst");
+        fs::write(&path, &m.file).unwrap();
+        let mut rec = open_recording(&path, false).unwrap();
+        while rec.scan_step(64, false) {}
+        let s = verify_hook(&trust, None)(&path, &rec.bytes());
+        assert_eq!(s.status, "OK", "{}", s.reason);
+        rec.set_summary(s);
+        assert!(matches!(rec.state_of(1), Verification::Verified { .. }));
+        // Frame 2 of the file (line 2, event 1): its last compressed bytes (the zstd
+        // checksum) rewritten in place, length unchanged.
+        let off = sealcast_testkit::frame_of_line(&m.file, 2);
+        let f = sealcast_format::scan(&m.file)
+            .map(Result::unwrap)
+            .find(|f| f.offset == off)
+            .unwrap();
+        let at = off + f.len - 1;
+        let w = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        w.write_all_at(&[!m.file[at as usize]], at).unwrap();
+        drop(w);
+        rec.release_pages();
+        let _ = shown(&rec, 1);
+        assert_eq!(rec.state_of(1), Verification::Failed);
+        for e in [0, 2, 39] {
+            assert!(
+                matches!(rec.state_of(e), Verification::Verified { .. }),
+                "event {e}: {:?}",
+                rec.state_of(e)
+            );
+        }
+        let b = rec.summary().unwrap();
+        assert_eq!(
+            (b.status.as_str(), b.outcome),
+            ("MODIFIED", Outcome::Broken)
+        );
+        assert!(
+            b.reason.contains(&path.display().to_string())
+                && b.reason.contains(&format!(
+                    "data frame at offset {off} changed after verification"
+                )),
+            "{}",
+            b.reason
+        );
+        assert_eq!(rec.verified_until_us(), Some(rec.time_of(0)));
+        // The rows follow once restated.
+        assert!(rec.needs_restate());
+        rec.restate_changed();
+        assert!(!rec.needs_restate());
     }
 
     /// The badge is what `sealcast verify` says of the file, its name included: another

@@ -24,9 +24,12 @@ pub mod ui;
 
 pub use app::{Action, App, Effect, Player, PlayerOptions};
 pub use library::{Library, LibraryRow, RowUpdate};
-pub use model::{parse_time, Outcome, PanelKind, PanelRow, Verification, VerifySummary};
-pub use recording::{Meta, OpenError, Recording};
+pub use model::{
+    frame_digest, parse_time, FrameDigest, Outcome, PanelKind, PanelRow, Verification,
+    VerifySummary,
+};
+pub use recording::{Meta, OpenError, Recording, RecordingBytes};
 pub use rows::{CommandsOverlay, MetaEvent};
-pub use run::{run, Hooks, Start};
+pub use run::{run, Hooks, Start, VerifyHook};
 pub use shared::Shared;
 pub use terminal::TerminalGuard;

@@ -65,6 +65,22 @@ pub struct VerifySummary {
     /// Number of events verification read (it stops at a line that breaks the rules; a live
     /// file may have grown since). Later events have [`VerifySummary::after_verified`].
     pub events: u64,
+    /// The bytes verification vouches for: `(offset of a data frame in the compressed file,
+    /// [`frame_digest`] of its decompressed content as the verifying read decoded it)` for
+    /// every data frame whose lines it read as verified, sorted by offset. The player
+    /// shows an event as verified only when its frame's content, decoded again for the
+    /// screen, has this digest (SPEC §7.2); an event in a frame without one is never
+    /// verified.
+    pub frames: Vec<(u64, FrameDigest)>,
+}
+
+/// SHA-256 of a data frame's decompressed content (see [`VerifySummary::frames`]).
+pub type FrameDigest = [u8; 32];
+
+/// The [`FrameDigest`] of `content` (a data frame's decompressed bytes, SPEC §1).
+pub fn frame_digest(content: &[u8]) -> FrameDigest {
+    use sha2::Digest;
+    sha2::Sha256::digest(content).into()
 }
 
 impl VerifySummary {
@@ -83,6 +99,7 @@ impl VerifySummary {
             key_id: None,
             runs: Vec::new(),
             events: 0,
+            frames: Vec::new(),
         }
     }
 

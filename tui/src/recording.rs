@@ -2,8 +2,20 @@
 //! its data frames and the time of every event, and the side-panel rows found on the way.
 //! Frames are decoded on demand when events are visited; the decompressed recording is never
 //! held whole (SPEC §1: every data frame holds complete lines, so each decodes alone).
+//!
+//! What is shown is what was verified (SPEC §7.2): the verifier is given this recording's
+//! own bytes ([`Recording::bytes`], the mapping of the descriptor opened once, never the
+//! path opened again), and every frame's decompressed content is hashed when it is decoded
+//! (by the scan, and again whenever it is decoded for the screen: a mapped file's pages can
+//! be dropped and read back, and a file rewritten in place changes under its mapping). An
+//! event is verified only when the content it is drawn from has the digest the verifying
+//! read recorded for its frame ([`VerifySummary::frames`]); otherwise it is
+//! [`Verification::Failed`] and the badge says `MODIFIED`, naming the file and the frame.
 
+use std::collections::BTreeSet;
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sealcast_format::{
@@ -11,7 +23,9 @@ use sealcast_format::{
 };
 use sealcast_term::{parse_resize, Event, EventSource, Kind};
 
-use crate::model::{PanelKind, PanelRow, Verification, VerifySummary};
+use crate::model::{
+    frame_digest, FrameDigest, Outcome, PanelKind, PanelRow, Verification, VerifySummary,
+};
 use crate::rows::{CommandsOverlay, Mark, MetaEvent, Rows};
 
 /// Why a file cannot be played.
@@ -56,6 +70,27 @@ impl Bytes {
     }
 }
 
+/// The compressed bytes a [`Recording`] plays, shared ([`Recording::bytes`]): a cheap handle
+/// (an `Arc` of the mapping, or of the owned bytes) that derefs to `[u8]`, for verifying
+/// exactly these bytes without holding the recording's lock. A live recording's later
+/// growth is a new mapping; a handle keeps the one it was taken from.
+#[derive(Clone)]
+pub struct RecordingBytes(Arc<Bytes>);
+
+impl std::ops::Deref for RecordingBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.0.get()
+    }
+}
+
+impl std::fmt::Debug for RecordingBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RecordingBytes({} bytes)", self.0.get().len())
+    }
+}
+
 /// One data frame (or the decodable part of a cut last frame).
 #[derive(Debug, Clone)]
 struct FrameInfo {
@@ -76,12 +111,17 @@ struct FrameInfo {
     rows_mark: Mark,
     /// The frame starts with a `b` line (the exact bytes of the previous frame's last event).
     leading_b: bool,
+    /// [`frame_digest`] of the content the scan decoded (what times, rows and the index
+    /// were made from; every later decode must give it again).
+    digest: FrameDigest,
 }
 
 /// A recording ready to play (see the module docs).
 pub struct Recording {
     path: Option<PathBuf>,
-    bytes: Bytes,
+    /// The file, opened once: a live file is re-mapped from this descriptor, never by path.
+    file: Option<File>,
+    bytes: Arc<Bytes>,
     header: Header,
     frames: Vec<FrameInfo>,
     times: Vec<u64>,
@@ -101,6 +141,12 @@ pub struct Recording {
     /// with a `b` line that belongs to this frame's last event.
     held: Option<(usize, Vec<Decoded>)>,
     scan_done: bool,
+    /// Frames whose content is not what was verified: decoded again with another digest
+    /// than the scan's, or scanned with another digest than the summary's.
+    changed: Mutex<BTreeSet<usize>>,
+    /// Set when a decode adds to `changed`: the rows' states are to be recomputed
+    /// ([`Recording::restate_changed`]).
+    changed_news: AtomicBool,
 }
 
 /// A decoded event.
@@ -147,7 +193,18 @@ impl Recording {
     /// [`OpenError::Io`] when it cannot be read, [`OpenError::Container`]/[`OpenError::Header`]
     /// when it is not a recording.
     pub fn open(path: &Path) -> Result<Recording, OpenError> {
-        Recording::from_parts(Some(path.to_path_buf()), map(path)?, false)
+        Recording::open_file(path, open(path)?, false)
+    }
+
+    /// [`Recording::open`] (or, with `live`, [`Recording::open_live`]) of a file the caller
+    /// opened (`path` is its name, for messages and the verifier's file-name check): the
+    /// one descriptor is mapped, and re-mapped as a live file grows.
+    ///
+    /// # Errors
+    /// As [`Recording::open`].
+    pub fn open_file(path: &Path, file: File, live: bool) -> Result<Recording, OpenError> {
+        let bytes = map(path, &file)?;
+        Recording::from_parts(Some(path.to_path_buf()), Some(file), bytes, live)
     }
 
     /// [`Recording::open`] for a file still being written: only complete frames are
@@ -156,7 +213,7 @@ impl Recording {
     /// # Errors
     /// As [`Recording::open`].
     pub fn open_live(path: &Path) -> Result<Recording, OpenError> {
-        Recording::from_parts(Some(path.to_path_buf()), map(path)?, true)
+        Recording::open_file(path, open(path)?, true)
     }
 
     /// A recording held in memory (tests, fuzzing).
@@ -164,10 +221,15 @@ impl Recording {
     /// # Errors
     /// As [`Recording::open`], without I/O errors.
     pub fn from_bytes(data: Vec<u8>) -> Result<Recording, OpenError> {
-        Recording::from_parts(None, Bytes::Owned(data), false)
+        Recording::from_parts(None, None, Bytes::Owned(data), false)
     }
 
-    fn from_parts(path: Option<PathBuf>, bytes: Bytes, live: bool) -> Result<Recording, OpenError> {
+    fn from_parts(
+        path: Option<PathBuf>,
+        file: Option<File>,
+        bytes: Bytes,
+        live: bool,
+    ) -> Result<Recording, OpenError> {
         let path_given = path.is_some();
         let data = bytes.get();
         // The header: the first line of the first data frame.
@@ -188,7 +250,8 @@ impl Recording {
         let header = Header::parse(&buf[..end]).map_err(|e| OpenError::Header(e.to_string()))?;
         let mut r = Recording {
             path,
-            bytes,
+            file,
+            bytes: Arc::new(bytes),
             header,
             frames: Vec::new(),
             times: Vec::new(),
@@ -202,6 +265,8 @@ impl Recording {
             scanned: Mutex::new(std::collections::VecDeque::new()),
             held: None,
             scan_done: false,
+            changed: Mutex::new(BTreeSet::new()),
+            changed_news: AtomicBool::new(false),
         };
         // Enough for the first screen; the rest is scanned in the background
         // ([`Recording::scan_step`]), or at once for recordings held in memory.
@@ -216,6 +281,13 @@ impl Recording {
     /// The file, when opened from one.
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The compressed bytes this recording plays (a shared handle, [`RecordingBytes`]): what
+    /// the verifier reads, so the badge describes the bytes shown (SPEC §7.2). For a live
+    /// file, the mapping as of the last [`Recording::refresh`].
+    pub fn bytes(&self) -> RecordingBytes {
+        RecordingBytes(Arc::clone(&self.bytes))
     }
 
     /// The asciicast header.
@@ -276,13 +348,14 @@ impl Recording {
     }
 
     /// The `c` and `p` events, each with its verification state under `summary` (its
-    /// coverage, [`VerifySummary::state_of`]; for the commands report, SPEC §2.4.5).
+    /// coverage, [`VerifySummary::state_of`], and only verified when its frame shows the
+    /// bytes verified, as [`Recording::state_of`]; for the commands report, SPEC §2.4.5).
     pub fn meta_events(&self, summary: &VerifySummary) -> Vec<MetaEvent> {
         self.rows
             .meta()
             .iter()
             .map(|m| MetaEvent {
-                state: summary.state_of(m.event),
+                state: self.state_under(summary, m.event),
                 ..m.clone()
             })
             .collect()
@@ -293,28 +366,129 @@ impl Recording {
         self.rows.apply_overlay(o);
     }
 
-    /// Verification result, once known.
-    pub fn summary(&self) -> Option<&VerifySummary> {
-        self.summary.as_ref()
+    /// Verification result for the badge, once known (without its frame digests): the
+    /// verifier's, unless a frame shown is not the frame verified (its content changed
+    /// after verification, or between the player's read and the verifier's): then
+    /// [`Outcome::Broken`], `MODIFIED`, with the file and the first such frame's offset as
+    /// the reason (SPEC §7.2).
+    pub fn summary(&self) -> Option<VerifySummary> {
+        let s = self.summary.as_ref()?;
+        let mut out = VerifySummary {
+            status: s.status.clone(),
+            reason: s.reason.clone(),
+            signer: s.signer.clone(),
+            key_id: s.key_id.clone(),
+            runs: s.runs.clone(),
+            frames: Vec::new(),
+            ..*s
+        };
+        if let Some(off) = self.first_changed() {
+            let file = self
+                .path
+                .as_ref()
+                .map_or_else(|| "the recording".to_string(), |p| p.display().to_string());
+            out.outcome = Outcome::Broken;
+            out.status = "MODIFIED".into();
+            out.reason = format!(
+                "{file}: data frame at offset {off} changed after verification \
+                 (the bytes shown are not the bytes verified)"
+            );
+        }
+        Some(out)
+    }
+
+    /// Offset of the first frame whose content is not the content verified, if any.
+    fn first_changed(&self) -> Option<u64> {
+        let c = self.changed.lock().unwrap_or_else(|e| e.into_inner());
+        let fi = *c.first()?;
+        self.frames.get(fi).map(|f| f.offset)
     }
 
     /// Record the verification result: from now on events have a verification state.
     pub fn set_summary(&mut self, s: VerifySummary) {
         self.summary = Some(s);
+        self.check_frames(0);
         self.restate(true);
     }
 
-    /// Recompute the rows' verification states (each the worst of its events' states in the
-    /// summary): all of them (a new summary), or those added or changed by the frames
-    /// scanned since the last call. Without a summary rows stay [`Verification::Pending`].
+    /// Compare the scanned frames from `from` on with the digests the summary vouches for:
+    /// a frame scanned with another content than the one verified is changed.
+    fn check_frames(&mut self, from: usize) {
+        let Some(s) = &self.summary else {
+            return;
+        };
+        let c = self.changed.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (fi, f) in self.frames.iter().enumerate().skip(from) {
+            if let Ok(k) = s.frames.binary_search_by_key(&f.offset, |&(o, _)| o) {
+                if s.frames[k].1 != f.digest {
+                    c.insert(fi);
+                }
+            }
+        }
+    }
+
+    /// True when a decode found a frame changed since the rows' states were computed: call
+    /// [`Recording::restate_changed`].
+    pub fn needs_restate(&self) -> bool {
+        self.changed_news.load(Ordering::SeqCst)
+    }
+
+    /// Recompute every row's verification state after a decode found a changed frame.
+    pub fn restate_changed(&mut self) {
+        if self.changed_news.swap(false, Ordering::SeqCst) {
+            self.restate(true);
+        }
+    }
+
+    /// Recompute the rows' verification states (each the worst of its events' states, as
+    /// [`Recording::state_of`] gives them): all of them (a new summary), or those added or
+    /// changed by the frames scanned since the last call. Without a summary rows stay
+    /// [`Verification::Pending`].
     fn restate(&mut self, all: bool) {
         let Some(s) = &self.summary else {
             return;
         };
+        let mut rows = std::mem::take(&mut self.rows);
         if all {
-            self.rows.restate(|e| s.state_of(e));
+            rows.restate(|e| self.state_under(s, e));
         } else {
-            self.rows.restate_new(|e| s.state_of(e));
+            rows.restate_new(|e| self.state_under(s, e));
+        }
+        self.rows = rows;
+    }
+
+    /// The state of `event` under `s`: the summary's, except that an event the summary
+    /// calls verified is [`Verification::Failed`] unless the frames it is drawn from (its
+    /// own, and the next one when that one starts with its `b` line) have the content the
+    /// verifying read recorded for them.
+    fn state_under(&self, s: &VerifySummary, event: u64) -> Verification {
+        let st = s.state_of(event);
+        if !matches!(st, Verification::Verified { .. }) {
+            return st;
+        }
+        let Some(fi) = self.frame_of(event) else {
+            return Verification::Failed;
+        };
+        let shows_verified = |fi: usize| {
+            self.frames.get(fi).is_some_and(|f| {
+                s.frames
+                    .binary_search_by_key(&f.offset, |&(o, _)| o)
+                    .is_ok_and(|k| s.frames[k].1 == f.digest)
+            }) && !self
+                .changed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&fi)
+        };
+        let last_of_frame = self
+            .frames
+            .get(fi)
+            .is_some_and(|f| event + 1 == f.first_event + u64::from(f.events));
+        let next_b = last_of_frame && self.frames.get(fi + 1).is_some_and(|n| n.leading_b);
+        if shows_verified(fi) && (!next_b || shows_verified(fi + 1)) {
+            st
+        } else {
+            Verification::Failed
         }
     }
 
@@ -329,7 +503,7 @@ impl Recording {
     pub fn state_of(&self, event: u64) -> Verification {
         match &self.summary {
             None => Verification::Pending,
-            Some(s) => s.state_of(event),
+            Some(s) => self.state_under(s, event),
         }
     }
 
@@ -340,20 +514,31 @@ impl Recording {
     pub fn verified_until_us(&self) -> Option<u64> {
         let s = self.summary.as_ref()?;
         let scanned = (self.times.len() as u64).checked_sub(1)?;
-        let end = s.last_verified()?.min(scanned);
-        matches!(s.state_of(end), Verification::Verified { .. }).then(|| self.time_of(end))
+        let mut end = s.last_verified()?.min(scanned);
+        // Not past a frame whose content is not the content verified.
+        if let Some(fi) = self
+            .changed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .first()
+        {
+            end = end.min(self.frames.get(*fi)?.first_event.checked_sub(1)?);
+        }
+        matches!(self.state_under(s, end), Verification::Verified { .. }).then(|| self.time_of(end))
     }
 
-    /// Re-map a growing file (the new frames are scanned by [`Recording::scan_step`]).
-    /// Returns true when the file grew.
+    /// Re-map a growing file from the descriptor it was opened with (never the path again:
+    /// a file renamed over the path is not this recording); the new frames are scanned by
+    /// [`Recording::scan_step`]. Returns true when the file grew.
     ///
     /// # Errors
     /// [`OpenError::Io`] when the file cannot be read again.
     pub fn refresh(&mut self) -> Result<bool, OpenError> {
-        let Some(path) = self.path.clone() else {
+        let (Some(path), Some(file)) = (self.path.as_ref(), self.file.as_ref()) else {
             return Ok(false);
         };
-        let len = std::fs::metadata(&path)
+        let len = file
+            .metadata()
             .map_err(|source| OpenError::Io {
                 path: path.clone(),
                 source,
@@ -362,12 +547,17 @@ impl Recording {
         if len <= self.bytes.get().len() as u64 {
             return Ok(false);
         }
-        self.bytes = map(&path)?;
+        self.bytes = Arc::new(map(path, file)?);
         // A cut last frame scanned before is scanned again now that it may be complete.
         if self.frames.last().is_some_and(|f| f.partial) {
             let f = self.frames.pop();
             if let Some(f) = f {
                 self.times.truncate(f.first_event as usize);
+                let fi = self.frames.len();
+                self.changed
+                    .get_mut()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|&c| c < fi);
                 self.rows.truncate(f.rows_mark);
                 self.next_line = f.first_line;
                 self.time_us = f.t0_us;
@@ -402,8 +592,9 @@ impl Recording {
         let mut stop_at = None;
         let mut data_frames = 0;
         let mut end = data_len as u64;
-        // add_frame borrows self mutably; the bytes are moved out meanwhile.
-        let bytes = std::mem::replace(&mut self.bytes, Bytes::Owned(Vec::new()));
+        let first_new = self.frames.len();
+        // add_frame borrows self mutably; the bytes are held by a second handle meanwhile.
+        let bytes = Arc::clone(&self.bytes);
         {
             let data = &bytes.get()[start..];
             let mut sc = scan(data);
@@ -441,9 +632,10 @@ impl Recording {
                 }
             }
         }
-        self.bytes = bytes;
+        drop(bytes);
         self.scan_pos = end;
         if data_frames > 0 {
+            self.check_frames(first_new);
             self.restate(false);
         }
         let more = data_frames >= max_frames && stop_at.is_none() && (end as usize) < data_len;
@@ -461,7 +653,8 @@ impl Recording {
             if let Some(last_lf) = buf.iter().rposition(|&b| b == b'\n') {
                 buf.truncate(last_lf + 1);
                 let len = tail.len() as u64;
-                self.add_frame(end, len, &buf, true);
+                let fi = self.add_frame(end, len, &buf, true);
+                self.check_frames(fi);
                 self.restate(false);
             }
         }
@@ -473,7 +666,7 @@ impl Recording {
     /// and fault back in when a frame is decoded again), so the memory-mapped recording does
     /// not count against the player's RSS once scanned.
     pub fn release_pages(&self) {
-        if let Bytes::Mapped(m) = &self.bytes {
+        if let Bytes::Mapped(m) = &*self.bytes {
             // SAFETY: MADV_DONTNEED on a read-only private file mapping that is never written
             // only discards resident pages; later reads fault in the same file bytes.
             let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
@@ -507,6 +700,7 @@ impl Recording {
             partial,
             rows_mark: self.rows.mark(),
             leading_b: false,
+            digest: frame_digest(buf),
         };
         // The frame's events as `decode` makes them (see `held`).
         let mut decoded: Vec<Decoded> = Vec::new();
@@ -658,23 +852,44 @@ impl Recording {
         })
     }
 
+    /// Decompress frame `fi` into `buf` (cleared first) as the scan did: a whole frame, or
+    /// the complete lines of a cut or damaged one. Returns false, and marks the frame
+    /// changed, when the content is not the content the scan hashed (the file changed under
+    /// the mapping): its events then show as failed (SPEC §7.2).
+    fn content(&self, dec: &mut Decompressor, fi: usize, buf: &mut Vec<u8>) -> bool {
+        buf.clear();
+        let Some(f) = self.frames.get(fi) else {
+            return false;
+        };
+        let data = self.bytes.get();
+        let end = (f.offset + f.len).min(data.len() as u64) as usize;
+        let bytes = &data[(f.offset as usize).min(end)..end];
+        if f.partial {
+            dec.partial(bytes, buf);
+            let keep = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            buf.truncate(keep);
+        } else if dec.frame(bytes, f.offset, buf).is_err() {
+            buf.clear();
+        }
+        // The digest of the bytes in `buf`, which are this process's own: what is parsed
+        // and drawn below is what was hashed here, whatever the file does meanwhile.
+        if frame_digest(buf) == f.digest {
+            return true;
+        }
+        let mut c = self.changed.lock().unwrap_or_else(|e| e.into_inner());
+        if c.insert(fi) {
+            self.changed_news.store(true, Ordering::SeqCst);
+        }
+        false
+    }
+
     fn decode_with(&self, dec: &mut Decompressor, fi: usize) -> Vec<Decoded> {
         let mut out: Vec<Decoded> = Vec::new();
         let Some(f) = self.frames.get(fi) else {
             return out;
         };
-        let data = self.bytes.get();
         let mut buf = Vec::new();
-        let end = (f.offset + f.len).min(data.len() as u64) as usize;
-        let bytes = &data[(f.offset as usize).min(end)..end];
-        if f.partial {
-            dec.partial(bytes, &mut buf);
-            if let Some(lf) = buf.iter().rposition(|&b| b == b'\n') {
-                buf.truncate(lf + 1);
-            }
-        } else if dec.frame(bytes, f.offset, &mut buf).is_err() {
-            return out;
-        }
+        let same = self.content(dec, fi, &mut buf);
         let mut t = f.t0_us;
         let mut line_no = f.first_line;
         let mut leading = true;
@@ -707,17 +922,15 @@ impl Recording {
                 data: ev.data.into_bytes(),
             });
         }
+        if !same {
+            // Changed content: its events keep the scan's numbering (never more of them).
+            out.truncate(f.events as usize);
+        }
         // A `b` at the start of the next frame belongs to this frame's last event.
         if let (Some(next), Some(last)) = (self.frames.get(fi + 1), out.last_mut()) {
             if next.leading_b && matches!(last.kind, Kind::Output | Kind::Input | Kind::Stderr) {
-                let end = (next.offset + next.len).min(data.len() as u64) as usize;
-                let nb = &data[(next.offset as usize).min(end)..end];
                 let mut nbuf = Vec::new();
-                let ok = if next.partial {
-                    dec.partial(nb, &mut nbuf) > 0
-                } else {
-                    dec.frame(nb, next.offset, &mut nbuf).is_ok()
-                };
+                let ok = self.content(dec, fi + 1, &mut nbuf) && !nbuf.is_empty();
                 if ok {
                     if let Some(first) = nbuf.split(|&b| b == b'\n').next() {
                         if let Ok(ev) = parse_event(first) {
@@ -735,19 +948,29 @@ impl Recording {
     }
 }
 
-fn map(path: &Path) -> Result<Bytes, OpenError> {
+/// Open `path` for reading.
+fn open(path: &Path) -> Result<File, OpenError> {
+    File::open(path).map_err(|source| OpenError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Map `file` (named `path`) as it is now.
+fn map(path: &Path, file: &File) -> Result<Bytes, OpenError> {
     let io = |source| OpenError::Io {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
     if len == 0 {
         return Ok(Bytes::Owned(Vec::new()));
     }
     // SAFETY: the mapping is read-only and private; a recording is append-only while
     // written (SPEC §5.1), and a file truncated under us can at worst fault, as any reader.
-    let m = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+    // A rewrite in place changes what the mapping reads: every decode is checked against the
+    // digests of what was scanned and verified (SPEC §7.2).
+    let m = unsafe { memmap2::Mmap::map(file) }.map_err(io)?;
     Ok(Bytes::Mapped(m))
 }
 

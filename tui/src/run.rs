@@ -23,8 +23,13 @@ use crate::terminal::TerminalGuard;
 /// What the player needs from outside its crate.
 #[derive(Clone)]
 pub struct Hooks {
-    /// Verify a recording (run on a background thread).
-    pub verify: Arc<dyn Fn(&Path) -> VerifySummary + Send + Sync>,
+    /// Verify a recording (run on a background thread): `(its path, the bytes the player
+    /// shows)`. The bytes are the player's own ([`Recording::bytes`]: the mapping of the
+    /// descriptor it opened), never the path opened again, so the badge describes what is
+    /// shown even when another file is renamed over the path (SPEC §7.2); the path is for
+    /// the file-name check and the `.seal` receipt beside it. The summary's
+    /// [`VerifySummary::frames`] are the digests each frame must still have when drawn.
+    pub verify: VerifyHook,
     /// True while the recorder still writes the file (its `flock` is held, SPEC §5.1).
     pub is_live: Arc<dyn Fn(&Path) -> bool + Send + Sync>,
     /// The commands report (`sealcast commands`, SPEC §2.4.5) over a recording's `c` and `p`
@@ -34,6 +39,9 @@ pub struct Hooks {
     /// only.
     pub commands: Option<CommandsHook>,
 }
+
+/// See [`Hooks::verify`].
+pub type VerifyHook = Arc<dyn Fn(&Path, &[u8]) -> VerifySummary + Send + Sync>;
 
 /// See [`Hooks::commands`].
 pub type CommandsHook = Arc<dyn Fn(&[MetaEvent]) -> CommandsOverlay + Send + Sync>;
@@ -138,7 +146,6 @@ fn start(
                 if stop.load(Ordering::SeqCst) {
                     return;
                 }
-                let len = std::fs::metadata(&path).map(|m| m.len()).ok();
                 if follow {
                     let grew = shared
                         .rec
@@ -154,9 +161,13 @@ fn start(
                         return;
                     }
                 }
-                // Verify at once, then (following) again when the file grew, at most every 2 s.
+                // Verify at once, then (following) again when the file grew, at most every 2 s:
+                // the bytes the player maps (a handle: the lock is not held meanwhile).
+                let data = crate::shared::source(&shared).bytes();
+                let len = Some(data.len());
                 if len != verified_len && last_verify.elapsed() >= Duration::from_secs(2) {
-                    let s = (hooks.verify)(&path);
+                    let s = (hooks.verify)(&path, &data);
+                    drop(data);
                     verified_len = len;
                     last_verify = Instant::now();
                     if tx.send(Action::Verified(s.clone())).is_err() {
@@ -221,7 +232,7 @@ fn library_details(paths: Vec<PathBuf>, hooks: Hooks, tx: Sender<Action>) {
                     rec.release_pages();
                     let m = rec.meta();
                     let commands = rec.panel().iter().filter(|r| r.kind.is_command()).count();
-                    let s = (hooks.verify)(&path);
+                    let s = (hooks.verify)(&path, &rec.bytes());
                     RowUpdate {
                         path: path.clone(),
                         start_us: m.start_us,
@@ -338,6 +349,16 @@ fn event_loop(
         while let Ok(a) = rx.try_recv() {
             app.update(a);
         }
+        // A frame decoded for the screen was not the frame verified: its rows turn failed.
+        if let Some(p) = &app.player {
+            if crate::shared::source(&p.shared).needs_restate() {
+                p.shared
+                    .rec
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .restate_changed();
+            }
+        }
         if app.player.is_none() {
             *bg = None;
         }
@@ -394,5 +415,88 @@ fn wait_tty(timeout: Duration) -> Tty {
         Tty::Readable
     } else {
         Tty::Idle
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    /// Two recordings of the same session, `one` and `two` on screen.
+    fn two() -> (Vec<u8>, Vec<u8>) {
+        let make = |text: &str| {
+            let mut m = sealcast_testkit::HandMade::new();
+            m.checkpoint(false);
+            m.frame(&[format!(r#"[0.100000, "o", "{text}"]"#).as_bytes()]);
+            m.checkpoint(true);
+            m.file
+        };
+        (make("one"), make("two"))
+    }
+
+    /// The verifier thread hands the hook the bytes the player mapped, not what is at the
+    /// path now: a file renamed over the path after the player opened it is not verified
+    /// in its place (the hook used to get only the path and open it again).
+    #[test]
+    fn the_verify_hook_gets_the_players_bytes_not_the_path_again() {
+        let (one, two) = two();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.cast.zst");
+        std::fs::write(&path, &one).unwrap();
+        let rec = Recording::open(&path).unwrap();
+        std::fs::write(dir.path().join("new"), &two).unwrap();
+        std::fs::rename(dir.path().join("new"), &path).unwrap();
+        let seen = Arc::new(Mutex::new(None));
+        let hooks = Hooks {
+            verify: {
+                let seen = Arc::clone(&seen);
+                Arc::new(move |p: &Path, data: &[u8]| {
+                    *seen.lock().unwrap() = Some((p.to_path_buf(), data.to_vec()));
+                    VerifySummary::without_events(crate::Outcome::Unverifiable, "X", "")
+                })
+            },
+            is_live: Arc::new(|_: &Path| false),
+            commands: None,
+        };
+        let (tx, rx) = channel();
+        let shared = Shared::new(rec, IndexPolicy::default());
+        let _bg = start(&shared, &path, false, &hooks, &tx);
+        let got = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(matches!(got, Action::Verified(_)));
+        let (p, data) = seen.lock().unwrap().take().unwrap();
+        assert_eq!(p, path);
+        assert!(
+            data == one,
+            "the hook got the bytes at the path, not the player's"
+        );
+    }
+
+    /// A followed file is re-mapped from the descriptor the player opened: a file renamed
+    /// over the path is not picked up as the recording's growth (refresh used to map the
+    /// path again), the original's growth is.
+    #[test]
+    fn refresh_remaps_the_open_file_not_the_path() {
+        let (one, two) = two();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rec.cast.zst");
+        let cut = one.len() - 1;
+        std::fs::write(&path, &one[..cut]).unwrap();
+        let mut writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let mut rec = Recording::open_live(&path).unwrap();
+        while rec.scan_step(64, true) {}
+        std::fs::write(dir.path().join("new"), [two.as_slice(), &two].concat()).unwrap();
+        std::fs::rename(dir.path().join("new"), &path).unwrap();
+        assert!(
+            !rec.refresh().unwrap(),
+            "the file the player opened did not grow"
+        );
+        writer.write_all(&one[cut..]).unwrap();
+        assert!(rec.refresh().unwrap());
+        assert_eq!(&*rec.bytes(), one.as_slice());
     }
 }

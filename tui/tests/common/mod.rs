@@ -163,7 +163,15 @@ pub fn record(
 pub fn verify(data: &[u8], trust: &TrustStore) -> VerifySummary {
     use sealcast_reader::{Context, Coverage, Reader, Status};
     let mut s = VerifySummary::without_events(Outcome::Unverifiable, "", "");
-    let mut r = Reader::verifying(data, trust, Context::default()).unwrap();
+    let frames = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = std::rc::Rc::clone(&frames);
+    let observer = Box::new(move |offset: u64, content: &[u8], c: Coverage| {
+        if c.is_verified() {
+            seen.borrow_mut()
+                .push((offset, sealcast_tui::frame_digest(content)));
+        }
+    });
+    let mut r = Reader::verifying_observed(data, trust, Context::default(), observer).unwrap();
     for ev in r.by_ref() {
         let Ok(ev) = ev else { break };
         s.push(match ev.coverage() {
@@ -184,6 +192,7 @@ pub fn verify(data: &[u8], trust: &TrustStore) -> VerifySummary {
         reason: r.reason.clone(),
         signer: r.signer.clone(),
         key_id: r.key_id.clone(),
+        frames: frames.take(),
         ..s
     }
 }
