@@ -949,11 +949,42 @@ impl Recording {
 }
 
 /// Open `path` for reading.
+/// Open `path` as `verify` does: a regular file only, never blocking on a FIFO (a library
+/// directory may hold one).
+/// (`O_NONBLOCK` makes open(2) of a FIFO return at once; `fstat` then says what it is. The
+/// same rule as `sealcast_reader::open_regular`, which this crate does not link.)
 fn open(path: &Path) -> Result<File, OpenError> {
-    File::open(path).map_err(|source| OpenError::Io {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let io = |source| OpenError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(io)?;
+    let ft = f.metadata().map_err(io)?.file_type();
+    if ft.is_file() {
+        return Ok(f);
+    }
+    let kind = if ft.is_dir() {
+        "a directory"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    };
+    Err(io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{kind}, not a regular file"),
+    )))
 }
 
 /// Map `file` (named `path`) as it is now.
@@ -1063,4 +1094,43 @@ fn visit_frame(
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A FIFO among a library's files is refused at once, as `verify` refuses it, instead
+    /// of blocking the library's background thread (or the player) on a writer.
+    #[test]
+    fn a_fifo_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.cast.zst");
+        let st = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        for live in [false, true] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let path = fifo.clone();
+            std::thread::spawn(move || {
+                let r = if live {
+                    Recording::open_live(&path)
+                } else {
+                    Recording::open(&path)
+                };
+                let _ = tx.send(r.map(|_| ()).map_err(|e| e.to_string()));
+            });
+            let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+            assert_eq!(
+                got,
+                Ok(Err(format!(
+                    "{}: a FIFO, not a regular file",
+                    fifo.display()
+                ))),
+                "live: {live}"
+            );
+        }
+    }
 }
