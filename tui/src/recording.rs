@@ -673,6 +673,29 @@ impl Recording {
         }
     }
 
+    /// [`Recording::release_pages`] for the pages holding bytes `offset..offset + len` of
+    /// the file, widened to 64 KiB boundaries: a page fault maps the cached pages around it
+    /// too (Linux "fault-around", `fault_around_bytes`, 64 KiB by default), and those would
+    /// stay. A neighbour's page released with them just faults in again.
+    fn release_range(&self, offset: usize, len: usize) {
+        const WINDOW: usize = 64 << 10;
+        if let Bytes::Mapped(m) = &*self.bytes {
+            let start = offset & !(WINDOW - 1);
+            let end = offset
+                .saturating_add(len)
+                .saturating_add(WINDOW - 1)
+                .min(m.len().saturating_add(WINDOW - 1))
+                & !(WINDOW - 1);
+            let end = end.min(m.len());
+            if start < end {
+                // SAFETY: as in `release_pages`; memmap2 aligns the range to pages.
+                let _ = unsafe {
+                    m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+                };
+            }
+        }
+    }
+
     /// Share of the file scanned so far (0.0–1.0), while the scan is still running.
     pub fn scan_progress(&self) -> Option<f64> {
         if self.scan_done || self.scan_pos as usize >= self.bytes.get().len() {
@@ -871,6 +894,9 @@ impl Recording {
         } else if dec.frame(bytes, f.offset, buf).is_err() {
             buf.clear();
         }
+        // The frame is decompressed into `buf`: its pages of the mapping leave the resident
+        // set again, so seeking and playing a long recording do not accumulate them.
+        self.release_range(f.offset as usize, bytes.len());
         // The digest of the bytes in `buf`, which are this process's own: what is parsed
         // and drawn below is what was hashed here, whatever the file does meanwhile.
         if frame_digest(buf) == f.digest {
