@@ -205,15 +205,17 @@ pub fn prepare(
     Ok(out)
 }
 
-/// A socket directory younger than this is never swept: the session that made it may not
-/// have bound its sockets yet (two sessions of one user starting together would otherwise
-/// remove each other's fresh directory).
+/// A socket directory whose set-up is not complete (no `my.cnf` yet) is swept only once it
+/// is this old: the session making it may not have bound its sockets yet (two sessions of
+/// one user starting together would otherwise remove each other's fresh directory), while
+/// a set-up cut short by a crash still goes eventually.
 const SWEEP_MIN_AGE: Duration = Duration::from_secs(60);
 
 /// Remove this user's socket directories of sessions that no longer run: a
-/// `/tmp/sealcast-db-*` directory (not a symbolic link) owned by `uid`, older than
-/// [`SWEEP_MIN_AGE`], in which no socket is listening any more (`/proc/net/unix` lists the
-/// path of every bound socket; a live session's listeners are there). Runs with the user's
+/// `/tmp/sealcast-db-*` directory (not a symbolic link) owned by `uid` in which no socket is
+/// listening any more (`/proc/net/unix` lists the path of every bound socket; a live
+/// session's listeners are there), and whose set-up was complete (`my.cnf`, written after
+/// every socket is bound) or is older than [`SWEEP_MIN_AGE`]. Runs with the user's
 /// effective uid (the directories are theirs); errors are ignored.
 fn sweep_stale(uid: u32) {
     sweep_stale_in(Path::new("/tmp"), uid, std::time::SystemTime::now());
@@ -243,7 +245,11 @@ fn sweep_stale_in(root: &Path, uid: u32, now: std::time::SystemTime) {
             .ok()
             .and_then(|m| now.duration_since(m).ok())
             .is_some_and(|age| age >= SWEEP_MIN_AGE);
-        if !meta.is_dir() || meta.uid() != uid || !old || live.iter().any(|p| p.starts_with(&path))
+        let set_up = || fs::symlink_metadata(path.join("my.cnf")).is_ok();
+        if !meta.is_dir()
+            || meta.uid() != uid
+            || !(old || set_up())
+            || live.iter().any(|p| p.starts_with(&path))
         {
             continue;
         }
@@ -486,26 +492,33 @@ mod tests {
     use super::*;
     use std::time::SystemTime;
 
-    /// A directory of a session that has not bound its sockets yet is kept (the race of two
-    /// sessions of one user starting at once); the same directory a minute later is stale
-    /// and removed; one with a listening socket is kept at any age; another user's too.
+    /// A directory of a session still setting up (no `my.cnf`, no socket yet) is kept (the
+    /// race of two sessions of one user starting at once), and swept once old; an ended
+    /// session's (set up, nothing listening) is swept at once; one with a listening socket
+    /// is kept at any age; another user's too.
     #[test]
-    fn sweep_keeps_fresh_and_live_directories() {
+    fn sweep_keeps_directories_being_set_up_and_live_ones() {
         let root = tempfile::tempdir().unwrap();
         // SAFETY: geteuid has no preconditions.
         let uid = unsafe { libc::geteuid() };
-        let fresh = root.path().join("sealcast-db-fresh");
+        let setting_up = root.path().join("sealcast-db-setting-up");
+        let ended = root.path().join("sealcast-db-ended");
         let live = root.path().join("sealcast-db-live");
         let other = root.path().join("not-ours");
-        for d in [&fresh, &live, &other] {
+        for d in [&setting_up, &ended, &live, &other] {
             fs::create_dir(d).unwrap();
+        }
+        for d in [&ended, &live] {
+            fs::write(d.join("my.cnf"), "").unwrap();
         }
         let _listener = UnixListener::bind(live.join("sock")).unwrap();
         let now = SystemTime::now();
         sweep_stale_in(root.path(), uid, now);
-        assert!(fresh.exists(), "a fresh directory was swept");
+        assert!(setting_up.exists(), "a directory being set up was swept");
+        assert!(!ended.exists(), "an ended session's directory was kept");
+        assert!(live.exists(), "a live session's directory was swept");
         sweep_stale_in(root.path(), uid, now + SWEEP_MIN_AGE);
-        assert!(!fresh.exists(), "a stale directory was kept");
+        assert!(!setting_up.exists(), "a set-up cut short was kept");
         assert!(live.exists(), "a live session's directory was swept");
         assert!(other.exists());
         sweep_stale_in(root.path(), uid + 1, now + SWEEP_MIN_AGE * 10);
