@@ -322,13 +322,17 @@ fn trust(explicit: Option<&Path>) -> Result<std::result::Result<TrustStore, Stri
 }
 
 /// Open `target` for the player (`follow`: a file still being written), or say why not.
-/// Only a regular file: the path is first opened as `verify` opens it
+/// Only a regular file: [`Recording::open`] opens the path as `verify` opens it
 /// ([`sealcast_reader::open_regular`]), so a FIFO or device is refused at once instead of
-/// being waited on (the player maps the file; `--plain` is what reads pipes).
+/// being waited on (the player maps the file; `--plain` is what reads pipes), and the
+/// descriptor checked is the one mapped (and re-mapped while following).
 fn open_recording(target: &Path, follow: bool) -> std::result::Result<Recording, String> {
-    // The descriptor checked is the one mapped (and re-mapped while following).
-    let file = sealcast_reader::open_regular(target).map_err(|e| e.to_string())?;
-    Recording::open_file(target, file, follow).map_err(|e| match e {
+    let opened = if follow {
+        Recording::open_live(target)
+    } else {
+        Recording::open(target)
+    };
+    opened.map_err(|e| match e {
         sealcast_tui::OpenError::Io { source, .. } => source.to_string(),
         e => e.to_string(),
     })
