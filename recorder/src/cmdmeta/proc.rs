@@ -756,11 +756,13 @@ mod tests {
         let cpid = child.id() as i32;
         assert!(fs.children(me).contains(&cpid));
         assert!(fs.session_pids(info.sid).unwrap().contains(&cpid));
-        // Until it has exec'd, the child shows this test's argv.
+        // Until it has exec'd, the child shows this test's argv; inside execve the kernel
+        // sets `comm` before the new argv is in place (cmdline then reads empty).
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let c = loop {
             let c = fs.read(cpid, boottime_us()).unwrap().unwrap();
-            if c.comm == "sleep" || std::time::Instant::now() > deadline {
+            let execd = c.comm == "sleep" && c.argv.first().map(String::as_str) == Some("sleep");
+            if execd || std::time::Instant::now() > deadline {
                 break c;
             }
             std::thread::yield_now();
