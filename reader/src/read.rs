@@ -9,6 +9,7 @@
 //! Read without one ([`Reader::open`]), every event is [`Coverage::Unchecked`]: what `cat`,
 //! `export` and `play` read, which never claim anything was verified.
 
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use sealcast_format::{
@@ -155,8 +156,10 @@ const HOLD_MAX: usize = MAX_FRAME_CONTENT;
 enum Held<'a> {
     /// Its offset and decompressed content.
     Content(u64, Vec<u8>),
-    /// A frame to decode again when released (past [`HOLD_MAX`]).
-    Frame(Frame<'a>),
+    /// A frame to decode again when released (past [`HOLD_MAX`]), with the SHA-256 of the
+    /// content its first decode gave (what the chain hashed): a second decode that differs
+    /// (a file rewritten under a memory map) is not what was verified.
+    Frame(Frame<'a>, [u8; 32]),
 }
 
 /// The verification that decides the coverage of lines (a [`Walk`] fed frame by frame).
@@ -202,7 +205,8 @@ pub(crate) struct Lines<'a> {
 /// file, the content exactly as the returned lines are cut from it, its coverage)`. The
 /// content of a [`Coverage::Verified`] frame is the content the checkpoint's chain hashed
 /// (decoded once into memory of the reader's own; a region past 16 MiB held is decoded a
-/// second time, and that decode is what is shown and told). A cut last frame is told with
+/// second time, and that decode is what is shown and told, with the region's coverage only
+/// when its SHA-256 is the first decode's, else [`Coverage::Failed`]). A cut last frame is told with
 /// its decodable part, an incomplete last line included.
 pub type FrameObserver = Box<dyn FnMut(u64, &[u8], Coverage)>;
 
@@ -392,7 +396,8 @@ impl<'a> Lines<'a> {
             g.held_bytes += content.len();
             g.held.push(Held::Content(frame.offset, content));
         } else {
-            g.held.push(Held::Frame(frame));
+            g.held
+                .push(Held::Frame(frame, Sha256::digest(&content).into()));
         }
     }
 
@@ -405,11 +410,15 @@ impl<'a> Lines<'a> {
         for held in std::mem::take(&mut g.held) {
             match held {
                 Held::Content(offset, content) => self.append(offset, &content, coverage),
-                Held::Frame(f) => {
+                Held::Frame(f, digest) => {
                     let start = self.buf.len();
+                    // Decoded again: what it decodes to now is what is shown, and it keeps
+                    // the coverage only when it is the content the chain hashed.
+                    let again = self.dec.frame(f.bytes, f.offset, &mut self.buf);
+                    let same = again.is_ok()
+                        && <[u8; 32]>::from(Sha256::digest(&self.buf[start..])) == digest;
+                    let coverage = if same { coverage } else { Coverage::Failed };
                     self.starts.push((start, f.offset, coverage));
-                    // It decoded once; whatever it decodes to now is what is shown.
-                    let _ = self.dec.frame(f.bytes, f.offset, &mut self.buf);
                     self.tell(f.offset, start, coverage);
                 }
             }
@@ -997,6 +1006,68 @@ mod tests {
         assert_eq!(header, V0);
         assert_eq!(events.len(), 330);
         assert!(events.iter().all(|(b, c)| *c == V1 && b.len() == 65_000));
+    }
+
+    /// The same region, memory-mapped, and its third frame (held as compressed bytes, past
+    /// the limit) rewritten in the file after the chain hashed it and before it is decoded
+    /// again (from the observer, when the first frame is released): the second decode is
+    /// not what was verified, so nothing of it comes out verified; the first two frames'
+    /// events do. (They used to take the region's coverage whatever the second decode gave.)
+    #[test]
+    fn a_held_frame_rewritten_before_its_second_decode_is_not_verified() {
+        use std::os::unix::fs::FileExt;
+        let mut m = testkit::HandMade::new();
+        m.checkpoint(false);
+        let line = format!("[0.000001, \"o\", \"{}\"]", "x".repeat(65_000)).into_bytes();
+        let lines = vec![&line[..]; 110];
+        for _ in 0..3 {
+            m.frame(&lines);
+        }
+        m.checkpoint(true);
+        let data_frames: Vec<(u64, usize)> = scan(&m.file)
+            .filter_map(|f| f.ok())
+            .filter(|f| f.kind == sealcast_format::FrameKind::Data)
+            .map(|f| (f.offset, f.bytes.len()))
+            .collect();
+        // Data frame 0 holds the header; 1–3 are the region.
+        let (first, _) = data_frames[1];
+        let (third, third_len) = data_frames[3];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.cast.zst");
+        std::fs::write(&path, &m.file).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: a private read-only mapping of a file this test alone writes.
+        let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let mut rewritten = false;
+        let observer: FrameObserver = Box::new(move |offset, _, _| {
+            if offset == first && !rewritten {
+                // A byte in the middle of the third frame's compressed data.
+                writer
+                    .write_at(&[0x55], third + third_len as u64 / 2)
+                    .unwrap();
+                rewritten = true;
+            }
+        });
+        let mut r =
+            Reader::verifying_observed(&map, &m.trust, Context::default(), observer).unwrap();
+        let events: Vec<(usize, Coverage)> = r
+            .by_ref()
+            .map_while(Result::ok)
+            .map(|e| (e.event().bytes.len(), e.coverage()))
+            .collect();
+        assert!(events.len() >= 220, "{}", events.len());
+        assert!(verified_and_whole(&events[..220]), "{:?}", &events[..3]);
+        assert!(
+            events[220..].iter().all(|(_, c)| !c.is_verified()),
+            "{:?}",
+            &events[220..events.len().min(225)]
+        );
+    }
+
+    /// Every event verified by checkpoint 1 with its whole 65,000 bytes.
+    fn verified_and_whole(before: &[(usize, Coverage)]) -> bool {
+        before.iter().all(|(n, c)| *c == V1 && *n == 65_000)
     }
 
     /// An `o` line under checkpoint 1 and its `b` line under checkpoint 2: the event is
