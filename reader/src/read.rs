@@ -987,11 +987,9 @@ mod tests {
         }
     }
 
-    /// A region larger than what is held in memory (three frames of about 7 MiB before one
-    /// checkpoint, which no writer makes): its frames past the limit are decoded again when
-    /// the checkpoint verified, and every event comes out verified, in order.
-    #[test]
-    fn a_region_past_the_hold_limit_is_read_again() {
+    /// A recording whose one region is three frames of 110 `o` events of 65,000 bytes
+    /// (about 7 MiB each) before one final checkpoint: more than the reader holds in memory.
+    fn past_the_hold_limit() -> testkit::HandMade {
         let mut m = testkit::HandMade::new();
         m.checkpoint(false);
         let line = format!("[0.000001, \"o\", \"{}\"]", "x".repeat(65_000)).into_bytes();
@@ -1001,6 +999,15 @@ mod tests {
         }
         const { assert!(3 * 110 * 65_000 > HOLD_MAX) };
         m.checkpoint(true);
+        m
+    }
+
+    /// A region larger than what is held in memory (three frames of about 7 MiB before one
+    /// checkpoint, which no writer makes): its frames past the limit are decoded again when
+    /// the checkpoint verified, and every event comes out verified, in order.
+    #[test]
+    fn a_region_past_the_hold_limit_is_read_again() {
+        let m = past_the_hold_limit();
         let (header, events, report) = read_verified(&m.file, &m.trust);
         assert_eq!(report.status, crate::Status::Ok, "{}", report.reason);
         assert_eq!(header, V0);
@@ -1016,14 +1023,7 @@ mod tests {
     #[test]
     fn a_held_frame_rewritten_before_its_second_decode_is_not_verified() {
         use std::os::unix::fs::FileExt;
-        let mut m = testkit::HandMade::new();
-        m.checkpoint(false);
-        let line = format!("[0.000001, \"o\", \"{}\"]", "x".repeat(65_000)).into_bytes();
-        let lines = vec![&line[..]; 110];
-        for _ in 0..3 {
-            m.frame(&lines);
-        }
-        m.checkpoint(true);
+        let m = past_the_hold_limit();
         let data_frames: Vec<(u64, usize)> = scan(&m.file)
             .filter_map(|f| f.ok())
             .filter(|f| f.kind == sealcast_format::FrameKind::Data)
