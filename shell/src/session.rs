@@ -793,34 +793,21 @@ impl Session {
     fn refuse_db(&mut self, session: &str, cols: u16, rows: u16, reason: &str) -> u8 {
         let msg = format!("sealcast: db session refused: {reason}");
         say(&msg);
+        // What the client saw: on the PTY (CR LF), else on stderr.
         let pty = self.shape.uses_pty();
-        let recorded = self.open_recording(session, cols, rows).and_then(|rec| {
-            let mut w = rec.writer;
-            let written = if pty {
-                w.output(format!("{msg}\r\n").as_bytes())
-            } else {
-                w.stderr(format!("{msg}\n").as_bytes())
-            };
-            written
-                .and_then(|()| w.finish(Some(i32::from(EXIT_FAILURE))))
-                .map_err(|e| format!("writing the recording: {e}"))
-                .map(|(sink, receipt)| (rec.path, sink, receipt))
-        });
-        match recorded {
-            Ok((path, sink, receipt)) => {
-                self.store_receipt(path.as_deref(), sink, &receipt);
-                info!(target: AUDIT, session = %session, user = %self.user.name,
-                      shape = self.shape.name(),
-                      path = %path.map(|p| p.display().to_string()).unwrap_or_default(),
-                      status = EXIT_FAILURE, "db session refused: {reason}");
-            }
-            Err(e) => {
-                error!(target: AUDIT, session = %session, user = %self.user.name,
-                       shape = self.shape.name(),
-                       "db session refused: {reason}; recording the attempt failed: {e}");
-            }
-        }
-        EXIT_FAILURE
+        let line = format!("{msg}{}", if pty { "\r\n" } else { "\n" });
+        let event = if pty {
+            WriteEvent::Output(line.as_bytes())
+        } else {
+            WriteEvent::Stderr(line.as_bytes())
+        };
+        self.record_refusal(
+            session,
+            cols,
+            rows,
+            event,
+            &format!("db session refused: {reason}"),
+        )
     }
 
     /// Deny policy: record the attempt (header, `s` with policy deny, `x` 1), print one
@@ -833,10 +820,30 @@ impl Session {
         say(&format!(
             "sealcast: file transfer ({kind}) is not allowed on this host"
         ));
+        let summary = ByteCounts::default().summary_json(TransferPolicy::Deny.as_str());
+        self.record_refusal(
+            session,
+            cols,
+            rows,
+            WriteEvent::Summary(&summary),
+            &format!("file transfer ({kind}) denied"),
+        )
+    }
+
+    /// Record a refused session: the header, `event` (what the user was told, or the
+    /// summary), `x` = 1, the receipt stored; `what` is the audit log line. Returns the exit
+    /// status, 1.
+    fn record_refusal(
+        &mut self,
+        session: &str,
+        cols: u16,
+        rows: u16,
+        event: WriteEvent<'_>,
+        what: &str,
+    ) -> u8 {
         let recorded = self.open_recording(session, cols, rows).and_then(|rec| {
             let mut w = rec.writer;
-            let summary = ByteCounts::default().summary_json(TransferPolicy::Deny.as_str());
-            w.write(WriteEvent::Summary(&summary))
+            w.write(event)
                 .and_then(|()| w.finish(Some(i32::from(EXIT_FAILURE))))
                 .map_err(|e| format!("writing the recording: {e}"))
                 .map(|(sink, receipt)| (rec.path, sink, receipt))
@@ -847,12 +854,12 @@ impl Session {
                 info!(target: AUDIT, session = %session, user = %self.user.name,
                       shape = self.shape.name(),
                       path = %path.map(|p| p.display().to_string()).unwrap_or_default(),
-                      status = EXIT_FAILURE, "file transfer ({kind}) denied");
+                      status = EXIT_FAILURE, "{what}");
             }
-            Err(reason) => {
+            Err(e) => {
                 error!(target: AUDIT, session = %session, user = %self.user.name,
                        shape = self.shape.name(),
-                       "file transfer ({kind}) denied; recording the attempt failed: {reason}");
+                       "{what}; recording the attempt failed: {e}");
             }
         }
         EXIT_FAILURE
