@@ -440,15 +440,21 @@ mod tests {
     use super::*;
     use std::fs;
 
+    /// The test vectors' directory, their trust file and `expected.json`.
+    fn vectors() -> (std::path::PathBuf, TrustStore, serde_json::Value) {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
+        let trust =
+            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
+        let expected =
+            serde_json::from_str(&fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        (dir, trust, expected)
+    }
+
     /// Every test vector gets the badge its verification status calls for, through the real
     /// adapter (receipts included): tampering is Broken, a crash Unsealed, OK Sealed.
     #[test]
     fn vectors_map_to_badges() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
-        let trust =
-            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
-        let expected: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let (dir, trust, expected) = vectors();
         let mut n = 0;
         for (name, v) in expected.as_object().unwrap() {
             let s = verify_path(&dir.join(format!("{name}.cast.zst")), &trust);
@@ -484,11 +490,7 @@ mod tests {
     #[test]
     fn the_players_events_are_the_verifying_reads_events() {
         use sealcast_term::{EventSource, Kind};
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
-        let trust =
-            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
-        let expected: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+        let (dir, trust, expected) = vectors();
         let mut compared = 0;
         for (name, v) in expected.as_object().unwrap() {
             let data = fs::read(dir.join(format!("{name}.cast.zst"))).unwrap();
@@ -574,9 +576,7 @@ mod tests {
     #[test]
     fn commands_vector_gets_sources_and_disagreements() {
         use sealcast_tui::PanelKind;
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format-spec/vectors");
-        let trust =
-            TrustStore::parse(&fs::read_to_string(dir.join("allowed_signers")).unwrap()).unwrap();
+        let (dir, trust, _) = vectors();
         let path = dir.join("valid-commands.cast.zst");
         let summary = verify_path(&path, &trust);
         assert_eq!(summary.outcome, Outcome::Sealed);
